@@ -1,0 +1,180 @@
+//! The crate's one error type.
+
+use crate::message::MessageId;
+
+/// Everything that can go wrong in this crate: decoding a frame, encoding a message, reading a
+/// typed view from a generic message, and the JSON form.
+///
+/// Decode errors carry the byte offset, counted from the first byte of the frame's length
+/// prefix, at which the fault was found.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The length prefix announces a frame larger than the configured maximum (or the message
+    /// to encode would be one).
+    #[error(
+        "frame of {len} bytes exceeds the maximum frame size of {max} bytes (raise `max_frame_len` if this is legitimate)"
+    )]
+    FrameTooLarge {
+        /// Body length announced or required.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A value (or the message header) needs more bytes than the frame holds.
+    #[error("truncated frame: the value at byte {offset} runs past the end of the frame")]
+    Truncated {
+        /// Where the value that does not fit starts.
+        offset: usize,
+    },
+    /// A value's type tag is not one of 1 (int), 2 (string), 3 (binary), 4 (KVList).
+    #[error("bad value type tag {tag:#04x} at byte {offset} (expected 0x01 to 0x04)")]
+    BadTypeTag {
+        /// Where the tag is.
+        offset: usize,
+        /// The tag found.
+        tag: u8,
+    },
+    /// A key or string value is not valid UTF-8.
+    #[error("invalid UTF-8 in the key or string starting at byte {offset}")]
+    InvalidUtf8 {
+        /// Where the string's bytes start.
+        offset: usize,
+    },
+    /// The message ends before the frame does.
+    #[error("{count} trailing bytes after the message, starting at byte {offset}")]
+    TrailingBytes {
+        /// Where the unread bytes start.
+        offset: usize,
+        /// How many there are.
+        count: usize,
+    },
+    /// KVLists nest deeper than the configured maximum.
+    #[error("KVList nesting deeper than the maximum of {max} at byte {offset}")]
+    TooDeep {
+        /// Where the list that is one too deep starts (0 when encoding).
+        offset: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A key longer than 65,535 bytes cannot be encoded.
+    #[error("key of {len} bytes is longer than the 65535 bytes a key may have")]
+    KeyTooLong {
+        /// The key's length.
+        len: usize,
+    },
+    /// A typed view needs an attribute the message lacks.
+    #[error("{message}: missing required attribute {attr}")]
+    MissingAttribute {
+        /// The message.
+        message: MessageId,
+        /// The attribute's name (with its parent for nested keys, e.g. `Workbin.WorkbinTypeId`).
+        attr: &'static str,
+    },
+    /// An attribute has the wrong type or value for the typed view.
+    #[error("{message}: attribute {attr} is invalid: {reason}")]
+    InvalidAttribute {
+        /// The message.
+        message: MessageId,
+        /// The attribute's name.
+        attr: &'static str,
+        /// What is wrong, e.g. `expected int, found string`.
+        reason: String,
+    },
+    /// A typed view was asked of a message with another id.
+    #[error("expected {expected}, found {found}")]
+    WrongMessage {
+        /// The typed view's id.
+        expected: MessageId,
+        /// The message's id.
+        found: MessageId,
+    },
+    /// The JSON form could not be read or written.
+    #[error("JSON form: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The transport failed (only from the `tokio-codec` adapter).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// True for the faults of a received frame's bytes (as opposed to encoding, typed views,
+    /// JSON or I/O): after one of these the peer's stream cannot be trusted.
+    pub fn is_malformed_frame(&self) -> bool {
+        matches!(
+            self,
+            Self::FrameTooLarge { .. }
+                | Self::Truncated { .. }
+                | Self::BadTypeTag { .. }
+                | Self::InvalidUtf8 { .. }
+                | Self::TrailingBytes { .. }
+                | Self::TooDeep { .. }
+        )
+    }
+}
+
+/// Compares like [`PartialEq`] should, with I/O and JSON errors compared by their text (their
+/// own types are not comparable).
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Io(a), Self::Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            (Self::Json(a), Self::Json(b)) => a.to_string() == b.to_string(),
+            (Self::FrameTooLarge { len: a, max: b }, Self::FrameTooLarge { len: c, max: d }) => {
+                a == c && b == d
+            }
+            (Self::Truncated { offset: a }, Self::Truncated { offset: b }) => a == b,
+            (Self::BadTypeTag { offset: a, tag: b }, Self::BadTypeTag { offset: c, tag: d }) => {
+                a == c && b == d
+            }
+            (Self::InvalidUtf8 { offset: a }, Self::InvalidUtf8 { offset: b }) => a == b,
+            (
+                Self::TrailingBytes {
+                    offset: a,
+                    count: b,
+                },
+                Self::TrailingBytes {
+                    offset: c,
+                    count: d,
+                },
+            ) => a == c && b == d,
+            (Self::TooDeep { offset: a, max: b }, Self::TooDeep { offset: c, max: d }) => {
+                a == c && b == d
+            }
+            (Self::KeyTooLong { len: a }, Self::KeyTooLong { len: b }) => a == b,
+            (
+                Self::MissingAttribute {
+                    message: a,
+                    attr: b,
+                },
+                Self::MissingAttribute {
+                    message: c,
+                    attr: d,
+                },
+            ) => a == c && b == d,
+            (
+                Self::InvalidAttribute {
+                    message: a,
+                    attr: b,
+                    reason: r1,
+                },
+                Self::InvalidAttribute {
+                    message: c,
+                    attr: d,
+                    reason: r2,
+                },
+            ) => a == c && b == d && r1 == r2,
+            (
+                Self::WrongMessage {
+                    expected: a,
+                    found: b,
+                },
+                Self::WrongMessage {
+                    expected: c,
+                    found: d,
+                },
+            ) => a == c && b == d,
+            _ => false,
+        }
+    }
+}

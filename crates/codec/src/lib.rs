@@ -1,0 +1,52 @@
+//! Wire format of the ixn workbin server: the message model, the length-prefixed binary
+//! framing and the JSON form of `shared/spec/ixn-core.md` section 2.
+//!
+//! - [`Value`] and [`KvList`]: typed attribute values (int, string, binary, nested ordered
+//!   lists that keep duplicate keys).
+//! - [`Message`]: a numeric [`MessageId`] plus attributes, for any id, known or not.
+//! - [`typed`]: a struct per request and event of the spec, read from and turned into
+//!   [`Message`].
+//! - [`Codec`]: frame decoding (nom, zero-copy over [`bytes::Bytes`]) and encoding, with
+//!   [`Limits`] on frame size and nesting depth. With the default `tokio-codec` feature it is
+//!   also a `tokio_util::codec::{Decoder, Encoder}`.
+//! - The JSON form: `serde` implementations on [`Message`], [`Value`] and [`KvList`].
+//!
+//! This crate knows nothing of agents, workbins or connections, does no I/O and never panics
+//! on input: every malformed frame is a distinct [`Error`]. `docs/protocol.md` describes the
+//! bytes completely.
+//!
+//! ```
+//! use ixn_codec::{Codec, Message, MessageId};
+//! let codec = Codec::default();
+//! let ping = Message::new(MessageId::PING).with("ReferenceId", 7);
+//! let bytes = codec.encode_to_bytes(&ping)?;
+//! assert_eq!(codec.decode_frame(&bytes)?, ping);
+//! assert_eq!(ping.to_json()?, r#"{"message":"Ping","ReferenceId":7}"#);
+//! # Ok::<(), ixn_codec::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+#[cfg(feature = "tokio-codec")]
+mod framed;
+#[doc(hidden)]
+pub mod fuzzing;
+mod json;
+mod message;
+pub mod typed;
+mod value;
+mod wire;
+
+pub use bytes::{Bytes, BytesMut};
+pub use bytestring::ByteString;
+pub use error::Error;
+pub use json::{BINARY_KEY, MESSAGE_KEY};
+pub use message::{
+    ClientType, Direction, ErrorCode, Message, MessageId, WorkbinContentOperation, attr,
+};
+pub use value::{KvList, Value};
+pub use wire::{
+    Codec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_LEN, LEN_PREFIX, Limits, MAX_DEPTH_CAP, MIN_BODY,
+    TAG_BINARY, TAG_INT, TAG_LIST, TAG_STRING,
+};

@@ -1,0 +1,176 @@
+//! A table of malformed frames, each giving its own specific error (never a panic).
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use ixn_codec::{Bytes, BytesMut};
+use ixn_codec::{Codec, Error, Limits};
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+/// Body of message 175 with the given pair count and pair bytes.
+fn body(count: u32, pairs: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 175];
+    b.extend_from_slice(&count.to_be_bytes());
+    b.extend_from_slice(pairs);
+    b
+}
+
+#[test]
+fn each_malformed_frame_gives_its_error() {
+    let codec = Codec::new(Limits {
+        max_frame_len: 1024,
+        max_depth: 2,
+    });
+    let key_k = [0u8, 1, b'k'];
+    let with_key = |rest: &[u8]| [&key_k[..], rest].concat();
+    let nested = |levels: usize| {
+        // k -> KVList(1 pair: k -> KVList ... ) ending in an empty list.
+        let mut v = Vec::new();
+        for _ in 0..levels {
+            v.extend_from_slice(&key_k);
+            v.push(4);
+            v.extend_from_slice(&1u32.to_be_bytes());
+        }
+        // Innermost list: replace its count with 0 by ending with an int pair instead.
+        v.extend_from_slice(&with_key(&[1, 0, 0, 0, 1]));
+        v
+    };
+    let cases: Vec<(&str, Vec<u8>, Error)> = vec![
+        ("empty input", vec![], Error::Truncated { offset: 0 }),
+        ("prefix cut", vec![0, 0], Error::Truncated { offset: 0 }),
+        (
+            "body shorter than its prefix",
+            vec![0, 0, 0, 9, 0, 175],
+            Error::Truncated { offset: 6 },
+        ),
+        (
+            "no pair count",
+            frame(&[0, 175]),
+            Error::Truncated { offset: 6 },
+        ),
+        (
+            "oversize frame",
+            vec![0, 0, 4, 1, 0, 0],
+            Error::FrameTooLarge {
+                len: 1025,
+                max: 1024,
+            },
+        ),
+        (
+            "count without pairs",
+            frame(&body(1, &[])),
+            Error::Truncated { offset: 10 },
+        ),
+        (
+            "key runs past the end",
+            frame(&body(1, &[0, 9, b'k'])),
+            Error::Truncated { offset: 12 },
+        ),
+        (
+            "missing tag",
+            frame(&body(1, &key_k)),
+            Error::Truncated { offset: 13 },
+        ),
+        (
+            "tag zero",
+            frame(&body(1, &with_key(&[0, 0, 0, 0, 0]))),
+            Error::BadTypeTag { offset: 13, tag: 0 },
+        ),
+        (
+            "tag five",
+            frame(&body(1, &with_key(&[5, 0, 0, 0, 0]))),
+            Error::BadTypeTag { offset: 13, tag: 5 },
+        ),
+        (
+            "int cut",
+            frame(&body(1, &with_key(&[1, 0, 0]))),
+            Error::Truncated { offset: 14 },
+        ),
+        (
+            "string longer than the frame",
+            frame(&body(1, &with_key(&[2, 0, 0, 0, 200, b'x']))),
+            Error::Truncated { offset: 18 },
+        ),
+        (
+            "huge string length",
+            frame(&body(1, &with_key(&[3, 0xff, 0xff, 0xff, 0xff]))),
+            Error::Truncated { offset: 18 },
+        ),
+        (
+            "list count past the end",
+            frame(&body(1, &with_key(&[4, 0xff, 0xff, 0xff, 0xff]))),
+            Error::Truncated { offset: 18 },
+        ),
+        (
+            "bad UTF-8 in a key",
+            frame(&body(1, &[0, 1, 0xff, 1, 0, 0, 0, 1])),
+            Error::InvalidUtf8 { offset: 12 },
+        ),
+        (
+            "bad UTF-8 in a string",
+            frame(&body(1, &with_key(&[2, 0, 0, 0, 2, 0xc3, 0x28]))),
+            Error::InvalidUtf8 { offset: 18 },
+        ),
+        (
+            "trailing bytes inside the frame",
+            frame(&body(0, &[7, 7, 7])),
+            Error::TrailingBytes {
+                offset: 10,
+                count: 3,
+            },
+        ),
+        (
+            "too deep",
+            frame(&body(1, &nested(3))),
+            Error::TooDeep { offset: 29, max: 2 },
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let got = codec.decode_frame(&Bytes::from(bytes.clone()));
+        assert_eq!(got.as_ref().err(), Some(&want), "{what}: got {got:?}");
+        assert!(want.is_malformed_frame(), "{what}");
+    }
+    // The deepest accepted nesting decodes.
+    assert!(
+        codec
+            .decode_frame(&Bytes::from(frame(&body(1, &nested(2)))))
+            .is_ok()
+    );
+}
+
+#[test]
+fn trailing_bytes_after_the_frame_are_refused() {
+    let codec = Codec::default();
+    let mut bytes = frame(&body(0, &[]));
+    bytes.push(0);
+    assert_eq!(
+        codec.decode_frame(&Bytes::from(bytes)),
+        Err(Error::TrailingBytes {
+            offset: 10,
+            count: 1
+        })
+    );
+}
+
+#[test]
+fn the_stream_decoder_reports_oversize_as_soon_as_the_prefix_arrives() {
+    let codec = Codec::new(Limits {
+        max_frame_len: 100,
+        max_depth: 4,
+    });
+    let mut buf = BytesMut::from(&[0u8, 0, 1, 0][..]);
+    assert_eq!(
+        codec.decode(&mut buf),
+        Err(Error::FrameTooLarge { len: 256, max: 100 })
+    );
+}
