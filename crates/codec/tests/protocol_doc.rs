@@ -5,7 +5,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stderr
 )]
 
 use ixn_codec::{ClientType, Codec, ErrorCode, Message, MessageId, WorkbinContentOperation};

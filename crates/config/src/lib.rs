@@ -1,0 +1,79 @@
+//! Configuration of the ixn workbin server (`shared/spec/ixn-core.md` section 1): what is
+//! *known* (tenants, applications, agents, places, groups, workbin types, queues) and the
+//! limits.
+//!
+//! - [`ConfigFile`] is the schema, read from TOML or JSON (the same keys) or built in code.
+//! - [`Config`] is a validated, indexed configuration. Validation rejects unknown groups,
+//!   tenants, duplicate ids and malformed values with a [`ConfigError`] that names the file, the
+//!   entry and, for TOML, its line.
+//! - [`Limits`] are the `[limits]` table, every limit with a documented default.
+//!
+//! This crate reads a file when asked to ([`Config::load`]) and does nothing else.
+//!
+//! ```
+//! let config = ixn_config::Config::from_toml_str(r#"
+//!     [[tenant]]
+//!     id = 101
+//!     name = "Environment"
+//!     [[agent]]
+//!     id = "a1"
+//!     user_id = "802396ae32494a8b8a617a9103d968bb"
+//!     tenant = 101
+//! "#, "example.toml")?;
+//! assert_eq!(config.agents[0].id, "a1");
+//! # Ok::<(), ixn_config::ConfigError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod limits;
+mod schema;
+mod validate;
+
+pub use limits::Limits;
+pub use schema::{
+    AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
+    QueueEntry, TenantEntry, WorkbinEntry,
+};
+pub use validate::{
+    Agent, AgentGroupIdx, AgentIdx, Config, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
+    WorkbinType, WorkbinTypeIdx,
+};
+
+/// What is wrong with a configuration, naming the file, the entry and (for TOML) the line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML/JSON or does not fit the schema (unknown key, wrong type).
+    #[error("{origin}: {message}")]
+    Syntax {
+        /// The file name or origin.
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The entries fit the schema but not each other (unknown group, duplicate id, ...).
+    #[error("{origin}{}: {entry}: {problem}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        /// The file name or origin.
+        origin: String,
+        /// The line of the offending entry (TOML only).
+        line: Option<usize>,
+        /// The entry, e.g. `agent "a9"` or `limits.max_frame_len`.
+        entry: String,
+        /// What is wrong and what would be right.
+        problem: String,
+    },
+}
+
+/// The demo configuration the server starts with when given none (also shipped as
+/// `examples/demo.toml`). It is the conformance suite's configuration plus more agents.
+pub const DEMO_TOML: &str = include_str!("../demo.toml");

@@ -1,0 +1,91 @@
+//! The `[limits]` table.
+
+use serde::{Deserialize, Serialize};
+
+/// Every limit the server enforces, with its default. A limit that would be passed gets
+/// `EventError LimitExceeded` naming it (engine limits) or a logged refusal (server limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest frame body accepted or sent, in bytes. Default 16 MiB (16777216).
+    pub max_frame_len: usize,
+    /// Deepest KVList nesting accepted. Default 16 (at most 64 is honoured).
+    pub max_kvlist_depth: usize,
+    /// Simultaneous TCP connections; more are refused. Default 10000.
+    pub max_connections: usize,
+    /// Logical clients registered on one proxy connection. Default 10000.
+    pub max_clients_per_connection: usize,
+    /// Workbin subscriptions held by one client. Default 1000.
+    pub max_subscriptions_per_client: usize,
+    /// Interactions in one workbin instance. Default 10000.
+    pub max_interactions_per_workbin: usize,
+    /// Interactions in the whole server. Default 1000000.
+    pub max_interactions: usize,
+    /// Messages waiting to be written to one connection before it is disconnected as a slow
+    /// consumer. Default 10000.
+    pub outbound_queue_messages: usize,
+    /// Bytes waiting to be written to one connection before it is disconnected as a slow
+    /// consumer. Default 64 MiB (67108864).
+    pub outbound_queue_bytes: usize,
+    /// Seconds a new connection may take to register before it is closed. Default 30.
+    pub registration_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_len: 16 * 1024 * 1024,
+            max_kvlist_depth: 16,
+            max_connections: 10_000,
+            max_clients_per_connection: 10_000,
+            max_subscriptions_per_client: 1_000,
+            max_interactions_per_workbin: 10_000,
+            max_interactions: 1_000_000,
+            outbound_queue_messages: 10_000,
+            outbound_queue_bytes: 64 * 1024 * 1024,
+            registration_timeout_secs: 30,
+        }
+    }
+}
+
+impl Limits {
+    /// Each limit's name, value and smallest sensible value, for validation.
+    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 10] {
+        [
+            ("max_frame_len", self.max_frame_len as u64, 64),
+            ("max_kvlist_depth", self.max_kvlist_depth as u64, 2),
+            ("max_connections", self.max_connections as u64, 1),
+            (
+                "max_clients_per_connection",
+                self.max_clients_per_connection as u64,
+                1,
+            ),
+            (
+                "max_subscriptions_per_client",
+                self.max_subscriptions_per_client as u64,
+                1,
+            ),
+            (
+                "max_interactions_per_workbin",
+                self.max_interactions_per_workbin as u64,
+                1,
+            ),
+            ("max_interactions", self.max_interactions as u64, 1),
+            (
+                "outbound_queue_messages",
+                self.outbound_queue_messages as u64,
+                1,
+            ),
+            (
+                "outbound_queue_bytes",
+                self.outbound_queue_bytes as u64,
+                1024,
+            ),
+            (
+                "registration_timeout_secs",
+                self.registration_timeout_secs,
+                1,
+            ),
+        ]
+    }
+}

@@ -1,0 +1,161 @@
+//! The configuration file's schema: the same keys in TOML and JSON.
+
+use crate::limits::Limits;
+use serde::{Deserialize, Serialize};
+
+/// A configuration as written in the file (spec section 1). Every list is an array of tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[[tenant]]`
+    #[serde(default)]
+    pub tenant: Vec<TenantEntry>,
+    /// `[[application]]`: the only ClientName/ClientType pairs that may register.
+    #[serde(default)]
+    pub application: Vec<ApplicationEntry>,
+    /// `[[agent]]`
+    #[serde(default)]
+    pub agent: Vec<AgentEntry>,
+    /// `[[place]]`
+    #[serde(default)]
+    pub place: Vec<PlaceEntry>,
+    /// `[[agent_group]]`
+    #[serde(default)]
+    pub agent_group: Vec<GroupEntry>,
+    /// `[[place_group]]`
+    #[serde(default)]
+    pub place_group: Vec<GroupEntry>,
+    /// `[[workbin]]`: workbin types.
+    #[serde(default)]
+    pub workbin: Vec<WorkbinEntry>,
+    /// `[[queue]]`
+    #[serde(default)]
+    pub queue: Vec<QueueEntry>,
+    /// `[limits]`
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    /// `id`: the TenantId of requests.
+    pub id: i32,
+    /// `name`
+    pub name: String,
+}
+
+/// A client application allowed to register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationEntry {
+    /// `name`: the ClientName.
+    pub name: String,
+    /// `type`: the ClientType.
+    #[serde(rename = "type")]
+    pub kind: AppType,
+}
+
+/// An application's ClientType.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AppType {
+    /// An agent desktop.
+    AgentApplication,
+    /// A media server.
+    MediaServer,
+    /// A routing engine.
+    RoutingEngine,
+    /// A proxy multiplexing logical clients.
+    Proxy,
+}
+
+/// An agent (staff member).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    /// `id`: the employee id, the AgentId of requests.
+    pub id: String,
+    /// `user_id`: 32 hex digits, used by the web API.
+    pub user_id: String,
+    /// `tenant`
+    pub tenant: i32,
+    /// `groups`: agent group names.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `supervises`: agent group names this agent supervises.
+    #[serde(default)]
+    pub supervises: Vec<String>,
+    /// `password_hash`: an argon2 PHC string; agents without one cannot sign in over HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+/// A place (desk).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceEntry {
+    /// `id`: the PlaceId of requests.
+    pub id: String,
+    /// `groups`: place group names.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// An agent group or a place group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    /// `name`
+    pub name: String,
+}
+
+/// A workbin type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkbinEntry {
+    /// `name`: the WorkbinTypeId.
+    pub name: String,
+    /// `owner`: what kind of owner each instance has.
+    pub owner: OwnerKind,
+    /// `tenant`
+    pub tenant: i32,
+    /// `id`: the UUID the web API uses; derived from the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// The owner kind of a workbin type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OwnerKind {
+    /// One instance per agent (`WorkbinAgentId`).
+    Agent,
+    /// One instance per place (`WorkbinPlaceId`).
+    Place,
+    /// One instance per agent group (`WorkbinGroupId`).
+    AgentGroup,
+    /// One instance per place group (`WorkbinPlaceGroupId`).
+    PlaceGroup,
+}
+
+impl OwnerKind {
+    /// The name used in the configuration and in `EventWorkbinTypesInfo`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Agent => "Agent",
+            Self::Place => "Place",
+            Self::AgentGroup => "AgentGroup",
+            Self::PlaceGroup => "PlaceGroup",
+        }
+    }
+}
+
+/// A queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueEntry {
+    /// `name`
+    pub name: String,
+    /// `tenant`
+    pub tenant: i32,
+}

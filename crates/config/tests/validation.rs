@@ -1,0 +1,198 @@
+//! Configuration errors name the file, the entry and its line, and say what would be right.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_config::{Config, ConfigError, DEMO_TOML, Limits, OwnerKind};
+
+fn err(toml: &str) -> String {
+    Config::from_toml_str(toml, "test.toml")
+        .unwrap_err()
+        .to_string()
+}
+
+const BASE: &str = r#"
+[[tenant]]
+id = 101
+name = "Environment"
+
+[[agent_group]]
+name = "Sales"
+
+[[place_group]]
+name = "Floor1"
+"#;
+
+#[test]
+fn demo_configuration_is_valid_and_matches_the_conformance_one() {
+    let demo = Config::from_toml_str(DEMO_TOML, "demo.toml").unwrap();
+    assert_eq!(
+        demo.limits,
+        Limits::default(),
+        "demo.toml lists every limit at its default"
+    );
+    let conformance_config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/config.json");
+    let conf = Config::load(conformance_config).unwrap();
+    assert_eq!(demo.file.agent, conf.file.agent);
+    assert_eq!(demo.file.workbin, conf.file.workbin);
+    assert_eq!(demo.file.place, conf.file.place);
+    assert_eq!(demo.file.application, conf.file.application);
+    assert_eq!(demo.file.queue, conf.file.queue);
+}
+
+#[test]
+fn lookups_work() {
+    let demo = Config::from_toml_str(DEMO_TOML, "demo.toml").unwrap();
+    let a1 = demo.agent("a1").unwrap();
+    assert_eq!(
+        demo.agent_by_user_id("802396AE32494A8B8A617A9103D968BB"),
+        Some(a1)
+    );
+    let team = demo.workbin("Team").unwrap();
+    assert_eq!(demo.workbins[team.get()].owner, OwnerKind::AgentGroup);
+    assert_eq!(
+        demo.workbin_by_uuid("6C715FA9-DE16-4D23-B07C-CBCB1CAF3E07"),
+        Some(team)
+    );
+    assert!(demo.application_allowed("gws", ixn_config::AppType::Proxy));
+    assert!(!demo.application_allowed("gws", ixn_config::AppType::MediaServer));
+}
+
+#[test]
+fn unknown_group_names_the_agent_and_its_line() {
+    let text = format!(
+        "{BASE}\n[[agent]]\nid = \"a9\"\nuser_id = \"802396ae32494a8b8a617a9103d968bb\"\ntenant = 101\ngroups = [\"Salse\"]\n"
+    );
+    let e = err(&text);
+    assert_eq!(
+        e,
+        "test.toml line 12: agent \"a9\": groups names unknown agent_group \"Salse\" (known: Sales)"
+    );
+}
+
+#[test]
+fn each_mistake_gets_its_own_message() {
+    let agent = |id: &str, user: &str, tenant: i32| {
+        format!("\n[[agent]]\nid = \"{id}\"\nuser_id = \"{user}\"\ntenant = {tenant}\n")
+    };
+    let u1 = "802396ae32494a8b8a617a9103d968bb";
+    let u2 = "e6f2ad1b26ea4e9b8dd907eabe167522";
+    let cases = [
+        (
+            format!("{BASE}{}", agent("a1", u1, 7)),
+            "agent \"a1\": unknown tenant 7 (known: 101)",
+        ),
+        (
+            format!("{BASE}{}{}", agent("a1", u1, 101), agent("a1", u2, 101)),
+            "line 17: agent \"a1\": duplicate agent id",
+        ),
+        (
+            format!("{BASE}{}{}", agent("a1", u1, 101), agent("a2", u1, 101)),
+            "duplicate user_id",
+        ),
+        (
+            format!("{BASE}{}", agent("a1", "xyz", 101)),
+            "user_id \"xyz\" must be 32 hex digits",
+        ),
+        (
+            format!("{BASE}\n[[place]]\nid = \"p1\"\ngroups = [\"Nope\"]\n"),
+            "unknown place_group \"Nope\"",
+        ),
+        (
+            format!("{BASE}\n[[workbin]]\nname = \"W\"\nowner = \"Desk\"\ntenant = 101\n"),
+            "unknown variant `Desk`",
+        ),
+        (
+            format!(
+                "{BASE}\n[[workbin]]\nname = \"W\"\nowner = \"Agent\"\ntenant = 101\nid = \"nope\"\n"
+            ),
+            "id \"nope\" is not a UUID",
+        ),
+        (
+            format!(
+                "{BASE}\n[[workbin]]\nname = \"W\"\nowner = \"Agent\"\ntenant = 101\n[[workbin]]\nname = \"W\"\nowner = \"Place\"\ntenant = 101\n"
+            ),
+            "duplicate workbin name",
+        ),
+        (
+            format!("{BASE}\n[[queue]]\nname = \"Q\"\ntenant = 5\n"),
+            "queue \"Q\": unknown tenant 5",
+        ),
+        (
+            format!("{BASE}\n[[agent_group]]\nname = \"Sales\"\n"),
+            "duplicate agent_group name",
+        ),
+        (
+            format!("{BASE}\n[[place_group]]\nname = \"Sales\"\n"),
+            "an agent_group has the same name",
+        ),
+        (
+            format!("{BASE}\n[[application]]\nname = \"d\"\ntype = \"Desktop\"\n"),
+            "unknown variant `Desktop`",
+        ),
+        (
+            format!("{BASE}\n[limits]\nmax_frame_len = 10\n"),
+            "line 12: limits.max_frame_len: 10 is too small: use at least 64",
+        ),
+        (
+            format!("{BASE}\n[limits]\nmax_frames = 10\n"),
+            "unknown field `max_frames`",
+        ),
+        (
+            format!("{BASE}\n[[tenant]]\nid = 101\nname = \"again\"\n"),
+            "tenant 101: duplicate tenant id",
+        ),
+        (
+            "[[tenant]\nid = 1".to_owned(),
+            "test.toml: TOML parse error at line 1",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "want {want:?} in {e:?}");
+        assert!(e.starts_with("test.toml"), "{e}");
+    }
+}
+
+#[test]
+fn json_has_the_same_schema_and_names_the_entry() {
+    let e = Config::from_json_str(
+        r#"{"tenant":[{"id":1,"name":"t"}],"queue":[{"name":"Q","tenant":2}]}"#,
+        "c.json",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "c.json: queue \"Q\": unknown tenant 2 (known: 1)");
+    let e = Config::from_json_str(r#"{"tenants":[]}"#, "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown field `tenants`") && e.contains("line 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Config::load("/nonexistent/ixn.toml").unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(
+        e.to_string()
+            .starts_with("cannot read configuration file /nonexistent/ixn.toml")
+    );
+}
+
+#[test]
+fn workbin_ids_are_derived_stably_from_names() {
+    let text = format!("{BASE}\n[[workbin]]\nname = \"W\"\nowner = \"Agent\"\ntenant = 101\n");
+    let a = Config::from_toml_str(&text, "a").unwrap();
+    let b = Config::from_toml_str(&text, "b").unwrap();
+    assert_eq!(a.workbins[0].uuid, b.workbins[0].uuid);
+    assert_eq!(a.workbins[0].uuid.len(), 36);
+}

@@ -1,0 +1,98 @@
+//! The embedded connector: a fresh [`Engine`] per scenario, no sockets.
+
+use crate::{Connector, Scenario, Session};
+use ixn_codec::Message;
+use ixn_core::{ConnId, Engine, Output};
+use std::collections::{HashMap, VecDeque};
+use std::time::SystemTime;
+
+/// Runs scenarios against the bare engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Embedded;
+
+impl Connector for Embedded {
+    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, String> {
+        Ok(Box::new(EmbeddedSession {
+            engine: Engine::new(scenario.config.clone(), 0x1c5e_ed00),
+            conns: HashMap::new(),
+            inbox: HashMap::new(),
+            closed: HashMap::new(),
+            clock: SystemTime::UNIX_EPOCH,
+        }))
+    }
+}
+
+struct EmbeddedSession {
+    engine: Engine,
+    conns: HashMap<String, ConnId>,
+    inbox: HashMap<ConnId, VecDeque<Message>>,
+    closed: HashMap<ConnId, bool>,
+    clock: SystemTime,
+}
+
+impl EmbeddedSession {
+    fn conn(&mut self, name: &str) -> ConnId {
+        let next = ConnId(self.conns.len() as u64 + 1);
+        let id = *self.conns.entry(name.to_owned()).or_insert(next);
+        if id == next {
+            self.engine.open(id);
+        }
+        id
+    }
+
+    fn deliver(&mut self, outputs: Vec<Output>) {
+        for o in outputs {
+            match &o {
+                Output::Send { conn, .. } => {
+                    if let Some(m) = o.message() {
+                        self.inbox.entry(*conn).or_default().push_back(m);
+                    }
+                }
+                Output::Close { conn, .. } => {
+                    self.closed.insert(*conn, true);
+                    let mut more = Vec::new();
+                    self.engine.close(*conn, &mut more);
+                    self.deliver(more);
+                }
+            }
+        }
+    }
+}
+
+impl Session for EmbeddedSession {
+    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String> {
+        let id = self.conn(conn);
+        if self.closed.get(&id).copied().unwrap_or(false) {
+            return Err(format!("{conn}'s connection is closed"));
+        }
+        let mut out = Vec::new();
+        self.clock += std::time::Duration::from_secs(1);
+        self.engine.handle(self.clock, id, msg, &mut out);
+        self.deliver(out);
+        Ok(())
+    }
+
+    fn recv(&mut self, conn: &str) -> Result<Option<Message>, String> {
+        let id = self.conn(conn);
+        Ok(self.inbox.get_mut(&id).and_then(VecDeque::pop_front))
+    }
+
+    fn silent(&mut self, conn: &str) -> Result<Option<Message>, String> {
+        self.recv(conn)
+    }
+
+    fn disconnect(&mut self, conn: &str) -> Result<(), String> {
+        let id = self.conn(conn);
+        let mut out = Vec::new();
+        self.engine.close(id, &mut out);
+        self.closed.insert(id, true);
+        self.deliver(out);
+        Ok(())
+    }
+
+    fn closed(&mut self, conn: &str) -> Result<bool, String> {
+        let id = self.conn(conn);
+        let empty = self.inbox.get(&id).is_none_or(VecDeque::is_empty);
+        Ok(self.closed.get(&id).copied().unwrap_or(false) && empty)
+    }
+}

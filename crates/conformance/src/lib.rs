@@ -1,0 +1,215 @@
+//! Runs conformance scenario files (the format of `shared/conformance/README.md`) against a
+//! fresh engine or server per scenario.
+//!
+//! - [`load_dir`] reads every `*.json` scenario of a folder (any folder of such files).
+//! - [`run_all`] runs them through a [`Connector`] and prints one line per scenario, then
+//!   `N passed, N failed`.
+//! - [`Embedded`] is the connector for the bare engine (no sockets). The server crate adds one
+//!   for TCP.
+//!
+//! ```no_run
+//! let scenarios = ixn_conformance::load_dir("conformance".as_ref())?;
+//! let summary = ixn_conformance::run_all(&scenarios, &mut ixn_conformance::Embedded, &mut std::io::stderr())?;
+//! assert_eq!(summary.failed, 0);
+//! # Ok::<(), ixn_conformance::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod embedded;
+mod matching;
+mod scenario;
+
+pub use embedded::Embedded;
+pub use matching::{matches, substitute};
+pub use scenario::{Action, Scenario, Step, load_dir, load_file};
+
+use ixn_codec::Message;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// What can stop a run (as opposed to a scenario failing).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A scenario file is not in the documented format.
+    #[error("{file}: {problem}")]
+    Scenario {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A scenario's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ixn_config::ConfigError),
+    /// Writing the report failed.
+    #[error("cannot write the report: {0}")]
+    Report(std::io::Error),
+}
+
+/// One scenario's connections, as a transport provides them.
+///
+/// Connections are named by the scenario's client names; a connection is opened by its first
+/// [`Session::send`] (or other call). Every method returns `Err` with a description when the
+/// transport itself fails (a socket error, a timeout).
+pub trait Session {
+    /// Sends `msg` on the named connection.
+    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String>;
+    /// The next message received on the connection, waiting as long as the transport needs;
+    /// `None` if nothing arrives (or the connection is closed with nothing left to read).
+    fn recv(&mut self, conn: &str) -> Result<Option<Message>, String>;
+    /// `Ok(None)` when nothing more has arrived once every earlier effect is delivered;
+    /// otherwise the message that did arrive.
+    fn silent(&mut self, conn: &str) -> Result<Option<Message>, String>;
+    /// The client closes its connection; returns once the server has dropped it (R13).
+    fn disconnect(&mut self, conn: &str) -> Result<(), String>;
+    /// True when the server has closed the connection and nothing is left unread on it.
+    fn closed(&mut self, conn: &str) -> Result<bool, String>;
+}
+
+/// Starts a fresh engine or server for each scenario.
+pub trait Connector {
+    /// A session against a fresh engine or server holding only `scenario`'s configuration.
+    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, String>;
+}
+
+/// Totals of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Scenarios that passed.
+    pub passed: usize,
+    /// Scenarios that failed.
+    pub failed: usize,
+}
+
+/// Runs every scenario, writes `ok <file>: <name>` or `FAIL <file>: <why>` per scenario and the
+/// closing `N passed, N failed` line to `report`.
+pub fn run_all(
+    scenarios: &[Scenario],
+    connector: &mut dyn Connector,
+    report: &mut dyn Write,
+) -> Result<Summary, Error> {
+    let mut summary = Summary::default();
+    for s in scenarios {
+        match run_one(s, connector) {
+            Ok(()) => {
+                summary.passed += 1;
+                writeln!(report, "ok   {}: {}", s.file, s.name).map_err(Error::Report)?;
+            }
+            Err(why) => {
+                summary.failed += 1;
+                writeln!(report, "FAIL {}: {why}", s.file).map_err(Error::Report)?;
+            }
+        }
+    }
+    writeln!(
+        report,
+        "{} passed, {} failed",
+        summary.passed, summary.failed
+    )
+    .map_err(Error::Report)?;
+    Ok(summary)
+}
+
+/// Runs one scenario: `Err` describes the first step that did not hold and what arrived instead.
+pub fn run_one(s: &Scenario, connector: &mut dyn Connector) -> Result<(), String> {
+    let mut session = connector
+        .start(s)
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let mut binds: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut open: Vec<String> = Vec::new();
+    for (i, step) in s.steps.iter().enumerate() {
+        let conn = step.via.as_deref().unwrap_or(&step.client).to_owned();
+        let at = |what: &str| format!("step {} ({} {what})", i + 1, step.client);
+        if !open.contains(&conn) && !matches!(step.action, Action::ExpectClosed) {
+            open.push(conn.clone());
+        }
+        match &step.action {
+            Action::Send(value) => {
+                let value =
+                    substitute(value, &binds).map_err(|e| format!("{}: {e}", at("send")))?;
+                let msg = Message::from_json_value(value)
+                    .map_err(|e| format!("{}: the message is not valid: {e}", at("send")))?;
+                session
+                    .send(&conn, &msg)
+                    .map_err(|e| format!("{}: {e}", at("send")))?;
+            }
+            Action::Expect(want) => {
+                let got = session
+                    .recv(&conn)
+                    .map_err(|e| format!("{}: {e}", at("expect")))?;
+                let Some(got) = got else {
+                    return Err(format!("{}: nothing arrived", at("expect")));
+                };
+                let got = got
+                    .to_json_value()
+                    .map_err(|e| format!("{}: {e}", at("expect")))?;
+                let want =
+                    substitute(want, &binds).map_err(|e| format!("{}: {e}", at("expect")))?;
+                matches(&want, &got, &mut binds)
+                    .map_err(|why| format!("{}: {why}; arrived {got}", at("expect")))?;
+            }
+            Action::ExpectSilence => {
+                if let Some(m) = session
+                    .silent(&conn)
+                    .map_err(|e| format!("{}: {e}", at("expect_silence")))?
+                {
+                    return Err(format!(
+                        "{}: expected silence, arrived {}",
+                        at("expect_silence"),
+                        show(&m)
+                    ));
+                }
+            }
+            Action::Disconnect => {
+                session
+                    .disconnect(&conn)
+                    .map_err(|e| format!("{}: {e}", at("disconnect")))?;
+                open.retain(|c| c != &conn);
+            }
+            Action::ExpectClosed => {
+                if !session
+                    .closed(&conn)
+                    .map_err(|e| format!("{}: {e}", at("expect_closed")))?
+                {
+                    let left = session.recv(&conn).ok().flatten();
+                    return Err(format!(
+                        "{}: the connection is still open{}",
+                        at("expect_closed"),
+                        left.map(|m| format!(" and holds {}", show(&m)))
+                            .unwrap_or_default()
+                    ));
+                }
+                open.retain(|c| c != &conn);
+            }
+        }
+    }
+    for conn in &open {
+        if session.closed(conn).unwrap_or(false) {
+            continue;
+        }
+        if let Some(m) = session
+            .silent(conn)
+            .map_err(|e| format!("end ({conn}): {e}"))?
+        {
+            return Err(format!(
+                "end: client {conn} has an unexpected message {}",
+                show(&m)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn show(m: &Message) -> String {
+    m.to_json().unwrap_or_else(|_| format!("{m:?}"))
+}

@@ -1,0 +1,38 @@
+//! The ixn workbin engine: a sans-IO, deterministic state machine that implements
+//! `shared/spec/ixn-core.md` sections 1 to 6. It does no I/O, has no clock and no randomness
+//! of its own, and depends on no async runtime.
+//!
+//! The driver feeds [`Engine`] connection events and decoded [`ixn_codec::Message`]s and
+//! carries out the [`Output`]s it returns, in order: see [`Engine`] for the calling contract.
+//! Every failure maps to one EventError code through [`Error::code`].
+//!
+//! ```
+//! use ixn_core::{ConnId, Engine, Output};
+//! use ixn_codec::Message;
+//! use std::{sync::Arc, time::SystemTime};
+//!
+//! let config = ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo.toml").unwrap();
+//! let mut engine = Engine::new(Arc::new(config), 7);
+//! let mut out = Vec::new();
+//! let register = Message::from_json(
+//!     r#"{"message":"RequestRegisterClient","ReferenceId":1,"ClientName":"desk","ClientType":"AgentApplication"}"#,
+//! ).unwrap();
+//! engine.handle(SystemTime::UNIX_EPOCH, ConnId(1), &register, &mut out);
+//! let reply = out[0].message().unwrap();
+//! assert_eq!(reply.name(), Some("EventAck"));
+//! assert_eq!(reply.proxy_client_id(), Some(1));
+//! ```
+
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+mod interactions;
+mod output;
+mod workbins;
+
+pub use engine::{Engine, Stats};
+pub use error::Error;
+pub use output::{CloseReason, ConnId, Output};
