@@ -45,7 +45,7 @@ pub use json::{BINARY_KEY, MESSAGE_KEY};
 pub use message::{
     ClientType, Direction, ErrorCode, Message, MessageId, WorkbinContentOperation, attr,
 };
-pub use value::{KvList, Value};
+pub use value::{IntoKey, KvList, Value, detach_str};
 pub use wire::{
     Codec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_LEN, LEN_PREFIX, Limits, MAX_DEPTH_CAP, MIN_BODY,
     TAG_BINARY, TAG_INT, TAG_LIST, TAG_STRING,

@@ -1,7 +1,6 @@
 //! The generic message ([`Message`]), message ids, attribute names and the enumerated values.
 
-use crate::value::{KvList, Value};
-use bytestring::ByteString;
+use crate::value::{IntoKey, KvList, Value};
 
 /// A message: a numeric id plus its attributes, in order.
 ///
@@ -26,7 +25,7 @@ impl Message {
 
     /// Builder: appends an attribute.
     #[must_use]
-    pub fn with(mut self, key: impl Into<ByteString>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: impl IntoKey, value: impl Into<Value>) -> Self {
         self.attrs.push(key, value);
         self
     }

@@ -205,7 +205,7 @@ impl AttrType for WorkbinInfo {
         let list = value.as_list().ok_or_else(|| wrong_type("KVList", value))?;
         Self::read(list).map_err(|(key, why)| match why {
             Some(why) => why,
-            None => format!("missing {key}"),
+            None => format!("{MISSING}{key}"),
         })
     }
     fn to_value(&self) -> Value {
@@ -222,21 +222,29 @@ pub trait Field: Sized {
 }
 
 fn read_value<T: AttrType>(msg: &Message, name: &'static str, v: &Value) -> Result<T, Error> {
-    // A nested required key of the WorkbinInfo is reported as missing, with its full name.
-    if name == attr::WORKBIN
-        && let Some(list) = v.as_list()
-        && let Err((key, None)) = WorkbinInfo::read(list)
-    {
-        return Err(Error::MissingAttribute {
+    T::from_value(v).map_err(|reason| match reason.strip_prefix(MISSING) {
+        // A nested required key (of a WorkbinInfo) is reported as missing, with its full name.
+        Some(key) => Error::MissingAttribute {
             message: msg.id,
-            attr: key,
-        });
-    }
-    T::from_value(v).map_err(|reason| Error::InvalidAttribute {
-        message: msg.id,
-        attr: name,
-        reason,
+            attr: nested_name(key),
+        },
+        None => Error::InvalidAttribute {
+            message: msg.id,
+            attr: name,
+            reason,
+        },
     })
+}
+
+/// Marks a [`AttrType::from_value`] failure that is a missing nested key, not a bad value.
+const MISSING: &str = "missing ";
+
+/// The static name of a nested key reported missing.
+fn nested_name(key: &str) -> &'static str {
+    match key {
+        "Workbin.WorkbinTypeId" => "Workbin.WorkbinTypeId",
+        _ => "Workbin",
+    }
 }
 
 impl<T: AttrType> Field for T {

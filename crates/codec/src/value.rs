@@ -62,6 +62,19 @@ impl Value {
         }
     }
 
+    /// A deep copy that shares no buffer with anything else: decoded strings and binaries are
+    /// slices of their frame, and keeping one alive keeps the whole frame alive. Anything stored
+    /// long-term should be detached.
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        match self {
+            Self::Int(i) => Self::Int(*i),
+            Self::Str(s) => Self::Str(detach_str(s)),
+            Self::Binary(b) => Self::Binary(Bytes::copy_from_slice(b)),
+            Self::List(l) => Self::List(l.detached()),
+        }
+    }
+
     /// How many KVLists deep this value nests (0 for a scalar, 1 for a flat list).
     pub fn depth(&self) -> usize {
         match self {
@@ -107,6 +120,43 @@ impl From<KvList> for Value {
     }
 }
 
+/// A copy of `s` in its own allocation (see [`Value::detached`]).
+pub fn detach_str(s: &ByteString) -> ByteString {
+    ByteString::from(&**s)
+}
+
+/// What a [`KvList`] key can be made from. A `&'static str` (attribute names, literals) is
+/// shared rather than copied, so building messages from constant keys allocates nothing for
+/// the keys.
+pub trait IntoKey {
+    /// The key.
+    fn into_key(self) -> ByteString;
+}
+
+impl IntoKey for &'static str {
+    fn into_key(self) -> ByteString {
+        ByteString::from_static(self)
+    }
+}
+
+impl IntoKey for String {
+    fn into_key(self) -> ByteString {
+        ByteString::from(self)
+    }
+}
+
+impl IntoKey for ByteString {
+    fn into_key(self) -> ByteString {
+        self
+    }
+}
+
+impl IntoKey for &ByteString {
+    fn into_key(self) -> ByteString {
+        self.clone()
+    }
+}
+
 /// An ordered list of (string key, [`Value`]) pairs.
 ///
 /// Order is kept and duplicate keys are kept: what is decoded is what is encoded again.
@@ -126,13 +176,13 @@ impl KvList {
     }
 
     /// Appends a pair (a duplicate key is kept as a second pair).
-    pub fn push(&mut self, key: impl Into<ByteString>, value: impl Into<Value>) {
-        self.0.push((key.into(), value.into()));
+    pub fn push(&mut self, key: impl IntoKey, value: impl Into<Value>) {
+        self.0.push((key.into_key(), value.into()));
     }
 
     /// Builder form of [`KvList::push`].
     #[must_use]
-    pub fn with(mut self, key: impl Into<ByteString>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: impl IntoKey, value: impl Into<Value>) -> Self {
         self.push(key, value);
         self
     }
@@ -148,8 +198,8 @@ impl KvList {
     }
 
     /// Sets `key`: replaces the first pair with that key, or appends one.
-    pub fn set(&mut self, key: impl Into<ByteString>, value: impl Into<Value>) {
-        let key = key.into();
+    pub fn set(&mut self, key: impl IntoKey, value: impl Into<Value>) {
+        let key = key.into_key();
         let value = value.into();
         match self.get_mut(&key) {
             Some(slot) => *slot = value,
@@ -202,6 +252,17 @@ impl KvList {
     /// The pairs as a vector.
     pub fn into_vec(self) -> Vec<(ByteString, Value)> {
         self.0
+    }
+
+    /// A deep copy sharing no buffer (see [`Value::detached`]).
+    #[must_use]
+    pub fn detached(&self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .map(|(k, v)| (detach_str(k), v.detached()))
+                .collect(),
+        )
     }
 
     /// How many KVLists deep this list nests: 1 for a list of scalars.
@@ -265,6 +326,18 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert_eq!(l.remove("a"), 2);
         assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn detached_values_share_no_buffer() {
+        let frame = Bytes::from(b"hello world".to_vec());
+        let slice = ByteString::try_from(frame.slice(0..5)).unwrap();
+        let v = Value::List(KvList::new().with(slice.clone(), Value::Str(slice)));
+        let d = v.detached();
+        assert_eq!(d, v);
+        let Value::List(l) = &d else { panic!() };
+        let (k, _) = &l.as_slice()[0];
+        assert!(!frame.as_ptr_range().contains(&k.as_bytes().as_ptr()));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 
 mod limits;
 mod schema;
+mod synthetic;
 mod validate;
 
 pub use limits::Limits;
@@ -35,6 +36,7 @@ pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
     QueueEntry, TenantEntry, WorkbinEntry,
 };
+pub use synthetic::SYNTHETIC_AGENT_WORKBINS;
 pub use validate::{
     Agent, AgentGroupIdx, AgentIdx, Config, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
     WorkbinType, WorkbinTypeIdx,

@@ -4,7 +4,8 @@
 use crate::ConfigError;
 use crate::limits::Limits;
 use crate::schema::{AppType, ConfigFile, OwnerKind};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::HashSet;
 use std::path::Path;
 
 macro_rules! index_type {

@@ -196,3 +196,13 @@ fn workbin_ids_are_derived_stably_from_names() {
     assert_eq!(a.workbins[0].uuid, b.workbins[0].uuid);
     assert_eq!(a.workbins[0].uuid.len(), 36);
 }
+
+#[test]
+fn synthetic_configurations_validate() {
+    let file = ixn_config::ConfigFile::synthetic(1000, 10, Limits::default());
+    let c = Config::validate(file).unwrap();
+    assert_eq!(c.agents.len(), 1000);
+    assert_eq!(c.agent_groups.len(), 10);
+    assert!(c.application_allowed("media", ixn_config::AppType::MediaServer));
+    assert_eq!(c.workbins.len(), 7);
+}

@@ -401,7 +401,7 @@ impl Engine {
             id,
             Client {
                 conn,
-                name: r.client_name.clone(),
+                name: ixn_codec::detach_str(&r.client_name),
                 kind,
                 logical,
                 login: None,

@@ -5,7 +5,9 @@ use crate::engine::{Ctx, Engine, Login};
 use crate::error::Error;
 use crate::workbins::BinKey;
 use ixn_codec::typed;
-use ixn_codec::{ByteString, KvList, Message, MessageId, Value, WorkbinContentOperation, attr};
+use ixn_codec::{
+    ByteString, KvList, Message, MessageId, Value, WorkbinContentOperation, attr, detach_str,
+};
 use ixn_config::{AgentIdx, AppType, QueueIdx};
 use std::time::SystemTime;
 
@@ -55,7 +57,7 @@ impl IdGen {
         // Mix the seed so that nearby seeds give unrelated prefixes.
         let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
         Self {
-            prefix: mixed % 62u64.pow(4),
+            prefix: mixed % PREFIX_SPACE,
             counter: 0,
         }
     }
@@ -195,8 +197,8 @@ impl Engine {
             return;
         };
         if let Location::InWorkbin(old) = from {
-            let before = self.props_of(id);
-            self.notify(old, WorkbinContentOperation::TakenOut, |_| before);
+            // Built only if the old workbin has subscribers, and before anything moves.
+            self.notify(old, WorkbinContentOperation::TakenOut, |e| e.props_of(id));
             if let Some(bin) = self.bins.get_mut(&old) {
                 bin.items.swap_remove(id);
                 if bin.is_empty() {
@@ -254,8 +256,9 @@ impl Engine {
                 what: "the server holds as many interactions as it may".to_owned(),
             });
         }
+        // Everything stored is detached from the request's frame (see `Value::detached`).
         let id = match r.interaction_id {
-            Some(id) => id,
+            Some(id) => detach_str(&id),
             None => loop {
                 let id = self.ids.next();
                 if !self.interactions.contains_key(&id) {
@@ -267,13 +270,17 @@ impl Engine {
         let ix = Interaction {
             id: id.clone(),
             tenant: r.tenant_id,
-            media_type: r.media_type,
-            interaction_type: r.interaction_type,
-            subtype: r.interaction_subtype,
+            media_type: detach_str(&r.media_type),
+            interaction_type: detach_str(&r.interaction_type),
+            subtype: r.interaction_subtype.as_ref().map(detach_str),
             loc: Location::Queued(queue),
             submitted_by,
             received_at: ByteString::from(humantime::format_rfc3339_seconds(now).to_string()),
-            user_data: r.user_data.unwrap_or_default(),
+            user_data: r
+                .user_data
+                .as_ref()
+                .map(KvList::detached)
+                .unwrap_or_default(),
         };
         self.interactions.insert(id.clone(), ix);
         Ok(Message::new(MessageId::EVENT_ACK).with(attr::INTERACTION_ID, id))
@@ -399,8 +406,8 @@ impl Engine {
         let ix = self.interaction(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
         if let Location::InWorkbin(key) = ix.loc {
-            let before = self.properties(ix);
-            self.notify(key, WorkbinContentOperation::TakenOut, |_| before);
+            let id = r.interaction_id.clone();
+            self.notify(key, WorkbinContentOperation::TakenOut, |e| e.props_of(&id));
             if let Some(bin) = self.bins.get_mut(&key) {
                 bin.items.swap_remove(&*r.interaction_id);
                 if bin.is_empty() {
@@ -436,7 +443,7 @@ impl Engine {
                 .flatten()
             {
                 for (k, v) in list {
-                    ix.user_data.set(k.clone(), v.clone());
+                    ix.user_data.set(detach_str(k), v.detached());
                 }
             }
             if let Some(deleted) = &r.deleted_properties {

@@ -1,0 +1,100 @@
+//! Property tests: random sequences of requests from several clients, good and bad, checked
+//! against the reference model in `ixn_core::fuzzing` (see its documentation for the
+//! invariants).
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_core::fuzzing::{Op, check_ops};
+use proptest::prelude::*;
+
+fn op() -> impl Strategy<Value = Op> {
+    // Weighted towards the requests that build up state, so sequences get somewhere.
+    let kind = prop_oneof![
+        3 => Just(0u8),  // register
+        3 => Just(2u8),  // login
+        3 => Just(5u8),  // subscribe
+        3 => Just(7u8),  // submit
+        4 => Just(8u8),  // place in workbin
+        8 => 0u8..17,    // anything
+    ];
+    (kind, any::<u8>(), any::<u8>()).prop_map(|(k, c, a)| Op::from_parts(k, c, a))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn engine_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        if let Err(e) = check_ops(&ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// A scripted sequence through the main paths, so a regression shows without shrinking.
+#[test]
+fn a_day_in_the_contact_center() {
+    use Op::*;
+    let ops = [
+        Register { c: 0, app: 0 },
+        Login {
+            c: 0,
+            agent: 0,
+            place: 0,
+        }, // a1 at p1
+        Subscribe {
+            c: 0,
+            wb: 0,
+            props: true,
+        }, // Drafts/a1
+        Register { c: 1, app: 1 }, // media server
+        Submit { c: 1, ix: 0 },
+        Place { c: 1, ix: 0, wb: 0 }, // PlacedIn to c0
+        Change { c: 1, ix: 0 },       // PropertiesChanged to c0
+        Register { c: 2, app: 0 },
+        Login {
+            c: 2,
+            agent: 3,
+            place: 2,
+        }, // sup1
+        Subscribe {
+            c: 2,
+            wb: 0,
+            props: false,
+        },
+        Place { c: 1, ix: 0, wb: 4 }, // to Team/Sales: TakenOut to c0 and c2
+        Pull { c: 0, ix: 0 },
+        Content { c: 0, wb: 0 },
+        Stop { c: 0, ix: 0 },
+        Submit { c: 1, ix: 3 },       // generated id
+        Place { c: 1, ix: 3, wb: 1 }, // Drafts/a2
+        Disconnect { c: 0 },
+        Pull { c: 2, ix: 3 }, // supervisor pulls from a2's Drafts
+        Bad {
+            c: 3,
+            unknown_id: true,
+        }, // unregistered: closed
+        Register { c: 3, app: 2 }, // rogue: closed
+    ];
+    check_ops(&ops).unwrap();
+}
+
+/// Byte strings the fuzzer starts from run clean (any bytes are a valid op sequence).
+#[test]
+fn fixed_byte_strings_run_clean() {
+    for seed in [
+        &b""[..],
+        b"\x00\x00\x00",
+        b"\x10\x01\x02\x07\x01\x03",
+        &[0xffu8; 90],
+    ] {
+        ixn_core::fuzzing::core_ops(seed);
+    }
+}
