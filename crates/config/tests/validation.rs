@@ -206,3 +206,13 @@ fn synthetic_configurations_validate() {
     assert!(c.application_allowed("media", ixn_config::AppType::MediaServer));
     assert_eq!(c.workbins.len(), 7);
 }
+
+#[test]
+fn docs_list_every_limit_with_its_default() {
+    let doc = include_str!("../../../docs/configuration.md");
+    let defaults = serde_json::to_value(Limits::default()).unwrap();
+    for (name, value) in defaults.as_object().unwrap() {
+        let row = format!("| `{name}` | {value} |");
+        assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+    }
+}

@@ -676,9 +676,16 @@ fn request(op: Op, model: &Model, reference: i32) -> Option<Message> {
 
 /// Runs `ops` against a fresh engine and the model; `Err` describes the first broken invariant.
 pub fn check_ops(ops: &[Op]) -> Result<(), String> {
-    let config =
-        Config::from_json_str(CONFIG_JSON, "conformance/config.json").map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(Arc::new(config), 0x5eed);
+    // Parsed once per process: the fuzzer calls this hundreds of thousands of times.
+    static CONFIG: std::sync::OnceLock<Result<Arc<Config>, String>> = std::sync::OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| {
+            Config::from_json_str(CONFIG_JSON, "conformance/config.json")
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()?;
+    let mut engine = Engine::new(config, 0x5eed);
     let mut model = Model::default();
     let now = SystemTime::UNIX_EPOCH;
     for (i, &op) in ops.iter().enumerate() {
