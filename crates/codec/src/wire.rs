@@ -173,6 +173,52 @@ impl Codec {
         Ok(())
     }
 
+    /// The size in bytes of `msg`'s frame, length prefix included, or the error
+    /// [`Codec::encode`] would give.
+    pub fn encoded_len(&self, msg: &Message) -> Result<usize, Error> {
+        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)?;
+        if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
+            return Err(Error::FrameTooLarge {
+                len: body_len,
+                max: self.limits.max_frame_len,
+            });
+        }
+        Ok(LEN_PREFIX + body_len)
+    }
+
+    /// Like [`Codec::encode`], appending `ProxyClientId` = `proxy_client_id` as a last
+    /// attribute when one is given: lets one shared message be sent to several logical clients
+    /// without copying it.
+    pub fn encode_for(
+        &self,
+        msg: &Message,
+        proxy_client_id: Option<i32>,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
+        let Some(id) = proxy_client_id else {
+            return self.encode(msg, dst);
+        };
+        let extra = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
+        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)? + extra;
+        if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
+            return Err(Error::FrameTooLarge {
+                len: body_len,
+                max: self.limits.max_frame_len,
+            });
+        }
+        dst.reserve(LEN_PREFIX + body_len);
+        // Lengths were checked above: every `as` cast below is lossless.
+        dst.put_u32(body_len as u32);
+        dst.put_u16(msg.id.0);
+        dst.put_u32(msg.attrs.len() as u32 + 1);
+        put_pairs(dst, &msg.attrs);
+        dst.put_u16(attr::PROXY_CLIENT_ID.len() as u16);
+        dst.put_slice(attr::PROXY_CLIENT_ID.as_bytes());
+        dst.put_u8(TAG_INT);
+        dst.put_i32(id);
+        Ok(())
+    }
+
     /// Encodes `msg` into a new buffer holding exactly one frame.
     pub fn encode_to_bytes(&self, msg: &Message) -> Result<Bytes, Error> {
         let mut buf = BytesMut::new();
@@ -210,6 +256,11 @@ impl Codec {
 /// Writes a KVList body whose size [`Codec::kvbody_len`] has checked.
 fn put_kvbody(dst: &mut BytesMut, list: &KvList) {
     dst.put_u32(list.len() as u32);
+    put_pairs(dst, list);
+}
+
+/// Writes the pairs of a KVList body (without the count).
+fn put_pairs(dst: &mut BytesMut, list: &KvList) {
     for (key, value) in list {
         dst.put_u16(key.len() as u16);
         dst.put_slice(key.as_bytes());
@@ -455,6 +506,22 @@ mod tests {
         let mut buf = BytesMut::new();
         assert!(small.encode(&big, &mut buf).is_err());
         assert!(buf.is_empty(), "a refused message writes nothing");
+    }
+
+    #[test]
+    fn encode_for_appends_the_proxy_client_id() {
+        let msg = Message::new(MessageId::EVENT_ACK).with("ReferenceId", 7);
+        let mut buf = BytesMut::new();
+        codec().encode_for(&msg, Some(42), &mut buf).unwrap();
+        let back = codec().decode_frame(&buf.freeze()).unwrap();
+        assert_eq!(back, msg.clone().with("ProxyClientId", 42));
+        assert_eq!(
+            codec().encoded_len(&back).unwrap(),
+            codec().encode_to_bytes(&back).unwrap().len()
+        );
+        let mut plain = BytesMut::new();
+        codec().encode_for(&msg, None, &mut plain).unwrap();
+        assert_eq!(plain.freeze(), codec().encode_to_bytes(&msg).unwrap());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! - [`load_dir`] reads every `*.json` scenario of a folder (any folder of such files).
 //! - [`run_all`] runs them through a [`Connector`] and prints one line per scenario, then
 //!   `N passed, N failed`.
-//! - [`Embedded`] is the connector for the bare engine (no sockets). The server crate adds one
-//!   for TCP.
+//! - [`Embedded`] is the connector for the bare engine (no sockets); [`Tcp`] talks to a fresh
+//!   server per scenario over real sockets (the caller says how to start one).
 //!
 //! ```no_run
 //! let scenarios = ixn_conformance::load_dir("conformance".as_ref())?;
@@ -19,10 +19,12 @@
 mod embedded;
 mod matching;
 mod scenario;
+mod tcp;
 
 pub use embedded::Embedded;
 pub use matching::{matches, substitute};
 pub use scenario::{Action, Scenario, Step, load_dir, load_file};
+pub use tcp::{Running, Tcp};
 
 use ixn_codec::Message;
 use std::collections::HashMap;
@@ -194,9 +196,6 @@ pub fn run_one(s: &Scenario, connector: &mut dyn Connector) -> Result<(), String
         }
     }
     for conn in &open {
-        if session.closed(conn).unwrap_or(false) {
-            continue;
-        }
         if let Some(m) = session
             .silent(conn)
             .map_err(|e| format!("end ({conn}): {e}"))?

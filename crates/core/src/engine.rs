@@ -291,6 +291,11 @@ impl Engine {
         out.append(&mut self.notes);
     }
 
+    /// True when `conn` has a registered client (the driver's registration timeout ends then).
+    pub fn is_registered(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.client.is_some())
+    }
+
     /// Counts of what the engine holds.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -1,0 +1,294 @@
+//! An async client for the ixn workbin server.
+//!
+//! Connect, register (as a plain client or a proxy with logical clients), send typed or JSON
+//! requests and await their replies (matched by `ReferenceId`, many in flight at once), read
+//! notifications from a stream, close cleanly.
+//!
+//! ```no_run
+//! use ixn_client::Client;
+//! use ixn_codec::{ClientType, typed::RequestAgentLogin};
+//!
+//! # async fn demo() -> Result<(), ixn_client::Error> {
+//! let mut desk = Client::connect("127.0.0.1:7000").await?;
+//! desk.register("desk", ClientType::AgentApplication).await?;
+//! desk.request_ok(RequestAgentLogin {
+//!     tenant_id: 101,
+//!     agent_id: "a1".into(),
+//!     place_id: "p1".into(),
+//!     ..Default::default()
+//! }).await?;
+//! desk.request_json(r#"{"message":"RequestWorkbinNotifications","Workbin":{"WorkbinTypeId":"Drafts"}}"#).await?;
+//! while let Some(event) = desk.next_notification().await {
+//!     println!("{}", event.to_json()?);
+//! }
+//! desk.close().await
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+use futures_util::{SinkExt, StreamExt};
+use ixn_codec::{
+    ClientType, Codec, ErrorCode, Message, MessageId, attr, typed::RequestRegisterClient,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// How many unread notifications the client buffers before it stops reading from the server
+/// (the server then disconnects it as a slow consumer once its own queue is full).
+pub const NOTIFICATION_BUFFER: usize = 65_536;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server could not be reached.
+    #[error(
+        "cannot connect to {addr}: {source} (is ixn-server running there? start one with `cargo run -p ixn-server`)"
+    )]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Encoding, decoding or the transport failed.
+    #[error(transparent)]
+    Codec(#[from] ixn_codec::Error),
+    /// The connection closed before the reply arrived.
+    #[error("the server closed the connection before replying")]
+    Closed,
+    /// The server answered EventError.
+    #[error("EventError {code} ({}): {description}", code.to_int())]
+    EventError {
+        /// ErrorCode.
+        code: ErrorCode,
+        /// ErrorDescription.
+        description: String,
+        /// The whole reply.
+        reply: Box<Message>,
+    },
+    /// The request's ReferenceId is already awaiting a reply.
+    #[error("ReferenceId {0} is already in flight")]
+    ReferenceInUse(i32),
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    waiting: HashMap<i32, oneshot::Sender<Message>>,
+    next: i32,
+    closed: bool,
+}
+
+/// A connection to the server. Requests may be sent from several tasks at once through `&self`.
+#[derive(Debug)]
+pub struct Client {
+    writer: tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, Codec>>,
+    pending: Arc<Mutex<Pending>>,
+    notifications: mpsc::Receiver<Message>,
+    reader: JoinHandle<()>,
+    proxy_client_id: Option<i32>,
+}
+
+impl Client {
+    /// Connects with the default codec limits.
+    pub async fn connect(addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Self, Error> {
+        Self::connect_with(addr, Codec::default()).await
+    }
+
+    /// Connects with the given codec (limits).
+    pub async fn connect_with(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        codec: Codec,
+    ) -> Result<Self, Error> {
+        let shown = addr.to_string();
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Connect {
+                addr: shown,
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let pending = Arc::new(Mutex::new(Pending {
+            next: 1,
+            ..Pending::default()
+        }));
+        let (tx, notifications) = mpsc::channel(NOTIFICATION_BUFFER);
+        let reader = tokio::spawn(read_loop(
+            FramedRead::new(rd, codec),
+            Arc::clone(&pending),
+            tx,
+        ));
+        Ok(Self {
+            writer: tokio::sync::Mutex::new(FramedWrite::new(wr, codec)),
+            pending,
+            notifications,
+            reader,
+            proxy_client_id: None,
+        })
+    }
+
+    /// Registers this connection's client; returns its ProxyClientId. On a connection
+    /// registered as `Proxy`, a further call registers a logical client (see
+    /// [`Client::request_as`]).
+    pub async fn register(&mut self, name: &str, kind: ClientType) -> Result<i32, Error> {
+        let reply = self
+            .request_ok(RequestRegisterClient {
+                client_name: name.into(),
+                client_type: kind,
+                ..Default::default()
+            })
+            .await?;
+        let id = reply.proxy_client_id().unwrap_or(0);
+        if self.proxy_client_id.is_none() {
+            self.proxy_client_id = Some(id);
+        }
+        Ok(id)
+    }
+
+    /// The ProxyClientId of this connection's own client, once registered.
+    pub fn proxy_client_id(&self) -> Option<i32> {
+        self.proxy_client_id
+    }
+
+    /// Sends a request and waits for its reply (any reply, EventError included). A ReferenceId
+    /// is assigned unless the message has one.
+    pub async fn request(&self, msg: impl Into<Message>) -> Result<Message, Error> {
+        let mut msg = msg.into();
+        let (tx, rx) = oneshot::channel();
+        let reference = {
+            let mut p = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if p.closed {
+                return Err(Error::Closed);
+            }
+            let reference = match msg.reference_id() {
+                Some(r) => r,
+                None => {
+                    let r = p.next;
+                    p.next = if r == i32::MAX { 1 } else { r + 1 };
+                    msg.attrs.set(attr::REFERENCE_ID, r);
+                    r
+                }
+            };
+            if p.waiting.contains_key(&reference) {
+                return Err(Error::ReferenceInUse(reference));
+            }
+            p.waiting.insert(reference, tx);
+            reference
+        };
+        if let Err(e) = self.writer.lock().await.send(&msg).await {
+            self.pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .waiting
+                .remove(&reference);
+            return Err(e.into());
+        }
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// Like [`Client::request`], but an EventError reply is an [`Error::EventError`].
+    pub async fn request_ok(&self, msg: impl Into<Message>) -> Result<Message, Error> {
+        let reply = self.request(msg).await?;
+        if reply.id == MessageId::EVENT_ERROR {
+            return Err(Error::EventError {
+                code: ErrorCode::from_int(reply.attrs.get_int(attr::ERROR_CODE).unwrap_or(0)),
+                description: reply
+                    .attrs
+                    .get_str(attr::ERROR_DESCRIPTION)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                reply: Box::new(reply),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Sends a request given in the JSON form and waits for its reply.
+    pub async fn request_json(&self, json: &str) -> Result<Message, Error> {
+        self.request(Message::from_json(json)?).await
+    }
+
+    /// Sends a request on behalf of a logical client of this proxy connection.
+    pub async fn request_as(
+        &self,
+        proxy_client_id: i32,
+        msg: impl Into<Message>,
+    ) -> Result<Message, Error> {
+        let mut msg = msg.into();
+        msg.attrs.set(attr::PROXY_CLIENT_ID, proxy_client_id);
+        self.request(msg).await
+    }
+
+    /// Sends a message without waiting for anything (for tests of odd traffic).
+    pub async fn send_raw(&self, msg: &Message) -> Result<(), Error> {
+        Ok(self.writer.lock().await.send(msg).await?)
+    }
+
+    /// The next notification (a message that is not the reply to a request in flight), or
+    /// `None` once the connection is closed and everything was read.
+    pub async fn next_notification(&mut self) -> Option<Message> {
+        self.notifications.recv().await
+    }
+
+    /// The notifications, as a receiver.
+    pub fn notifications(&mut self) -> &mut mpsc::Receiver<Message> {
+        &mut self.notifications
+    }
+
+    /// Closes the sending side and waits until the server has closed the connection (by then
+    /// it has dropped this connection's clients).
+    pub async fn close(self) -> Result<(), Error> {
+        {
+            let mut w = self.writer.lock().await;
+            let _ = SinkExt::<&Message>::flush(&mut *w).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(w.get_mut()).await;
+        }
+        drop(self.notifications);
+        let _ = self.reader.await;
+        Ok(())
+    }
+}
+
+async fn read_loop(
+    mut frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
+    pending: Arc<Mutex<Pending>>,
+    notifications: mpsc::Sender<Message>,
+) {
+    while let Some(Ok(msg)) = frames.next().await {
+        let waiter = msg.reference_id().and_then(|r| {
+            (msg.id != MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
+                .then(|| {
+                    pending
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .waiting
+                        .remove(&r)
+                })
+                .flatten()
+        });
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(msg);
+            }
+            None => {
+                // A dropped receiver (the client was closed) just discards notifications.
+                let _ = notifications.send(msg).await;
+            }
+        }
+    }
+    let mut p = pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    p.closed = true;
+    p.waiting.clear();
+}

@@ -1,0 +1,157 @@
+//! One TCP connection: a reader that decodes frames and hands them to the engine task, and a
+//! writer that encodes what the engine queued. Decoding and encoding never happen on the engine
+//! task.
+
+use crate::engine_task::Input;
+use crate::outbox::{Item, Outbox};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use ixn_codec::{Codec, ErrorCode, Message, MessageId, attr};
+use ixn_core::ConnId;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Per-connection settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnSettings {
+    pub(crate) codec: Codec,
+    pub(crate) registration_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) max_messages: usize,
+    pub(crate) max_bytes: usize,
+}
+
+/// Serves one connection until it ends; returns when its socket is closed.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    conn: ConnId,
+    peer: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+    settings: ConnSettings,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let outbox = Arc::new(Outbox::new(settings.max_messages, settings.max_bytes));
+    if inputs
+        .send(Input::Open {
+            conn,
+            peer,
+            outbox: Arc::clone(&outbox),
+        })
+        .await
+        .is_err()
+    {
+        return; // the engine task is gone: the server is stopping
+    }
+    info!(conn = conn.0, %peer, "connection opened");
+    let writer = tokio::spawn(write_loop(wr, Arc::clone(&outbox), settings.codec));
+
+    let mut frames = FramedRead::new(rd, settings.codec);
+    let deadline = tokio::time::sleep(settings.registration_timeout);
+    tokio::pin!(deadline);
+    let reason = loop {
+        tokio::select! {
+            frame = frames.next() => match frame {
+                Some(Ok(msg)) => {
+                    if inputs.send(Input::Message { conn, msg }).await.is_err() {
+                        break "server stopping".to_owned();
+                    }
+                }
+                Some(Err(e)) if e.is_malformed_frame() => {
+                    warn!(conn = conn.0, %peer, error = %e, "malformed frame; closing the connection");
+                    let reply = Message::new(MessageId::EVENT_ERROR)
+                        .with(attr::ERROR_CODE, ErrorCode::InvalidAttribute.to_int())
+                        .with(attr::ERROR_DESCRIPTION, format!("malformed frame: {e}; closing the connection"));
+                    let item = Item::Msg { msg: Arc::new(reply), proxy_client_id: None };
+                    let _ = outbox.push(item, 256);
+                    break format!("malformed frame: {e}");
+                }
+                Some(Err(e)) => break format!("read error: {e}"),
+                None => break "peer closed the connection".to_owned(),
+            },
+            () = &mut deadline, if !outbox.is_registered() => {
+                break format!(
+                    "not registered within {} s (registration_timeout_secs)",
+                    settings.registration_timeout.as_secs()
+                );
+            }
+            () = outbox.closing.cancelled() => break "closed by the server".to_owned(),
+            () = shutdown.cancelled() => break "server shutting down".to_owned(),
+        }
+    };
+    // R13: the engine drops this connection's clients before the socket closes, so a peer that
+    // sees the close can rely on it.
+    let (done_tx, done_rx) = oneshot::channel();
+    if inputs
+        .send(Input::Close {
+            conn,
+            done: done_tx,
+        })
+        .await
+        .is_ok()
+    {
+        let _ = done_rx.await;
+    }
+    outbox.close_after_queued();
+    match tokio::time::timeout(settings.drain_timeout, writer).await {
+        Ok(_) => {}
+        Err(_) => {
+            warn!(conn = conn.0, %peer, "outbound queue not drained within the drain timeout")
+        }
+    }
+    info!(conn = conn.0, %peer, %reason, "connection closed");
+}
+
+/// Writes everything queued, as one buffer per wake-up, until a close is due.
+async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, codec: Codec) {
+    let mut buf = BytesMut::new();
+    loop {
+        let (items, close) = outbox.take().await;
+        buf.clear();
+        for item in items {
+            let Item::Msg {
+                msg,
+                proxy_client_id,
+            } = item;
+            if let Err(e) = codec.encode_for(&msg, proxy_client_id, &mut buf) {
+                // Keep R14: a reply that cannot be sent becomes an error reply to the same request.
+                warn!(error = %e, message = %msg.id, "cannot encode an outgoing message");
+                let mut err = Message::new(MessageId::EVENT_ERROR);
+                if let Some(r) = msg.reference_id() {
+                    err.attrs.push(attr::REFERENCE_ID, r);
+                }
+                let err = err
+                    .with(attr::ERROR_CODE, ErrorCode::LimitExceeded.to_int())
+                    .with(
+                        attr::ERROR_DESCRIPTION,
+                        format!("the reply cannot be sent: {e}"),
+                    );
+                let _ = codec.encode_for(&err, proxy_client_id, &mut buf);
+            }
+        }
+        if !buf.is_empty()
+            && let Err(e) = wr.write_all(&buf).await
+        {
+            debug!(error = %e, "write failed");
+            outbox.close_after_queued();
+            return;
+        }
+        // Idle connections keep no large buffer.
+        if buf.capacity() > 64 * 1024 {
+            buf = BytesMut::new();
+        }
+        if close {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}

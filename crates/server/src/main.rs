@@ -1,0 +1,148 @@
+//! `ixn-server`: runs the workbin server.
+
+// A command-line program: speaking to its user on stdout and stderr is its job.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use clap::{Parser, ValueEnum};
+use ixn_config::{Config, DEMO_TOML};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// The ixn workbin server: clients register, log agents in, subscribe to workbins and move
+/// interactions; every request gets EventAck or EventError, every change is pushed to
+/// subscribers.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (TOML; `.json` for the same schema in JSON). Without it the server runs
+    /// the built-in demo configuration (crates/config/demo.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+    /// Log level (error, warn, info, debug, trace) or a full filter such as
+    /// `ixn_server=debug`; RUST_LOG overrides it.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Seconds a closing connection may take to write what is queued (at shutdown too).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    drain_timeout: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log_level))
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "ixn-server: bad --log-level {:?}: {e}; using info",
+                args.log_level
+            );
+            EnvFilter::new("info")
+        });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+
+    let config = match &args.config {
+        Some(path) => Config::load(path),
+        None => Config::from_toml_str(DEMO_TOML, "built-in demo configuration"),
+    };
+    let config = match config {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("ixn-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ixn-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match ixn_server::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ixn-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().map_or(args.listen, |a| a);
+        // The first stdout line is for programs (tests, `ixn conformance --server-bin`).
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "ixn-server listening on {addr}");
+        if args.config.is_none() {
+            let _ = writeln!(
+                out,
+                "no --config given: running the built-in demo configuration (tenant 101; agents a1 a2 a3 sup1; \
+                 places p1-p4; workbins Drafts Review Team Desk Floor; applications desk emailsrv router gws)\n\
+                 try: ixn watch --addr {addr} --agent a1 --place p1 --workbin Drafts"
+            );
+        }
+        let _ = out.flush();
+        drop(out);
+        let options = ixn_server::Options {
+            drain_timeout: Duration::from_secs(args.drain_timeout),
+            seed: None,
+        };
+        match ixn_server::serve(listener, config, options, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ixn-server: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown signal received");
+}

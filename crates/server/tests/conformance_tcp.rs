@@ -1,0 +1,57 @@
+//! The conformance suite over real TCP: a fresh in-process server per scenario on an ephemeral
+//! loopback port, for the project's copy and, when present, `../shared/conformance`.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_conformance::{Running, Scenario, Tcp, load_dir, run_all};
+use std::path::Path;
+
+fn run(dir: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let handle = rt.handle().clone();
+    let mut tcp = Tcp::new(|s: &Scenario| {
+        let started = handle
+            .block_on(ixn_server::start(
+                "127.0.0.1:0".parse().unwrap(),
+                s.config.clone(),
+                ixn_server::Options::default(),
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok(Running {
+            addr: started.addr,
+            guard: Box::new(started),
+        })
+    });
+    let scenarios = load_dir(dir).unwrap();
+    let mut report = Vec::new();
+    let summary = run_all(&scenarios, &mut tcp, &mut report).unwrap();
+    let text = String::from_utf8(report).unwrap();
+    eprintln!("{} over TCP:\n{text}", dir.display());
+    assert_eq!(summary.failed, 0, "{text}");
+    assert!(summary.passed >= 18, "{text}");
+}
+
+#[test]
+fn project_copy_passes_over_tcp() {
+    run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"));
+}
+
+#[test]
+fn shared_folder_passes_over_tcp_when_present() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    if shared.is_dir() {
+        run(&shared);
+    } else {
+        eprintln!(
+            "{} not found: only the project's copy was run",
+            shared.display()
+        );
+    }
+}

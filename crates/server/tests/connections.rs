@@ -1,0 +1,358 @@
+//! The server over real loopback sockets: malformed input, limits, many connections, a slow
+//! consumer, graceful shutdown. Every test is bounded in time.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_client::Client;
+use ixn_codec::{
+    ClientType, Codec, ErrorCode, KvList, Message, MessageId, WorkbinContentOperation, attr,
+};
+use ixn_config::{Config, ConfigFile, DEMO_TOML, Limits};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn demo(limits: impl FnOnce(&mut Limits)) -> Arc<Config> {
+    let mut c = Config::from_toml_str(DEMO_TOML, "demo").unwrap();
+    limits(&mut c.limits);
+    Arc::new(c)
+}
+
+async fn start(config: Arc<Config>) -> ixn_server::Started {
+    ixn_server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        ixn_server::Options::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Reads frames until end of stream; returns them.
+async fn read_to_end(stream: &mut TcpStream) -> Vec<Message> {
+    let mut buf = Vec::new();
+    let _ = timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("server never closed");
+    let mut bytes = ixn_codec::BytesMut::from(&buf[..]);
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = Codec::default().decode(&mut bytes) {
+        out.push(m);
+    }
+    out
+}
+
+async fn desk(addr: std::net::SocketAddr, agent: &str, place: &str) -> Client {
+    let mut c = Client::connect(addr).await.unwrap();
+    c.register("desk", ClientType::AgentApplication)
+        .await
+        .unwrap();
+    c.request_ok(
+        Message::new(MessageId::REQUEST_AGENT_LOGIN)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::AGENT_ID, agent.to_owned())
+            .with(attr::PLACE_ID, place.to_owned()),
+    )
+    .await
+    .unwrap();
+    c
+}
+
+fn workbin(ty: &'static str, key: &'static str, owner: String) -> KvList {
+    KvList::new()
+        .with(attr::WORKBIN_TYPE_ID, ty)
+        .with(key, owner)
+}
+
+async fn subscribe(c: &Client, wb: KvList) {
+    c.request_ok(Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS).with(attr::WORKBIN, wb))
+        .await
+        .unwrap();
+}
+
+async fn media(addr: std::net::SocketAddr, name: &str) -> Client {
+    let mut c = Client::connect(addr).await.unwrap();
+    c.register(name, ClientType::MediaServer).await.unwrap();
+    c
+}
+
+async fn submit(c: &Client, id: &str) {
+    c.request_ok(
+        Message::new(MessageId::REQUEST_SUBMIT)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::QUEUE, "Inbound")
+            .with(attr::INTERACTION_ID, id.to_owned())
+            .with(attr::USER_DATA, KvList::new().with("Body", "x".repeat(200))),
+    )
+    .await
+    .unwrap();
+}
+
+async fn place(c: &Client, id: &str, wb: KvList) {
+    c.request_ok(
+        Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+            .with(attr::INTERACTION_ID, id.to_owned())
+            .with(attr::WORKBIN, wb),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn garbage_and_oversize_frames_get_an_error_and_a_close_and_others_carry_on() {
+    timeout(LIMIT, async {
+        let server = start(demo(|l| l.max_frame_len = 4096)).await;
+        let mut ok = desk(server.addr, "a1", "p1").await;
+        for (what, bytes) in [
+            ("garbage", b"\x00\x00\x00\x08garbage!".to_vec()),
+            (
+                "bad tag",
+                vec![0, 0, 0, 10, 0, 175, 0, 0, 0, 1, 0, 1, b'k', 9],
+            ),
+            ("oversize", vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+        ] {
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+            let got = read_to_end(&mut s).await;
+            assert_eq!(got.len(), 1, "{what}: {got:?}");
+            assert_eq!(got[0].id, MessageId::EVENT_ERROR, "{what}");
+            let text = got[0]
+                .attrs
+                .get_str(attr::ERROR_DESCRIPTION)
+                .unwrap()
+                .to_string();
+            assert!(text.starts_with("malformed frame"), "{what}: {text}");
+        }
+        // The established client is unaffected.
+        let pong = ok.request(Message::new(MessageId::PING)).await.unwrap();
+        assert_eq!(pong.id, MessageId::PING);
+        assert!(ok.notifications().try_recv().is_err());
+        ok.close().await.unwrap();
+        server.shutdown().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn registration_timeout_closes_silent_connections_only() {
+    timeout(LIMIT, async {
+        let server = start(demo(|l| l.registration_timeout_secs = 1)).await;
+        let started = Instant::now();
+        let mut silent = TcpStream::connect(server.addr).await.unwrap();
+        let registered = desk(server.addr, "a1", "p1").await;
+        assert!(read_to_end(&mut silent).await.is_empty());
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pong = registered
+            .request(Message::new(MessageId::PING))
+            .await
+            .unwrap();
+        assert_eq!(
+            pong.id,
+            MessageId::PING,
+            "a registered connection is not timed out"
+        );
+        server.shutdown().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
+    timeout(LIMIT, async {
+        let server = start(demo(|l| l.max_connections = 2)).await;
+        let a = desk(server.addr, "a1", "p1").await;
+        let b = desk(server.addr, "a2", "p2").await;
+        let mut third = TcpStream::connect(server.addr).await.unwrap();
+        assert!(
+            read_to_end(&mut third).await.is_empty(),
+            "the third connection is closed at once"
+        );
+        for c in [&a, &b] {
+            assert_eq!(
+                c.request(Message::new(MessageId::PING)).await.unwrap().id,
+                MessageId::PING
+            );
+        }
+        drop(a);
+        // Once one leaves, a new connection is accepted.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let c = desk(server.addr, "a1", "p1").await;
+        assert_eq!(
+            c.request(Message::new(MessageId::PING)).await.unwrap().id,
+            MessageId::PING
+        );
+        server.shutdown().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections_register_and_subscribe() {
+    timeout(LIMIT, async {
+        const N: usize = 1000;
+        let cfg =
+            Arc::new(Config::validate(ConfigFile::synthetic(N, 10, Limits::default())).unwrap());
+        let server = start(cfg).await;
+        let addr = server.addr;
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let c = desk(addr, &format!("agent{i}"), &format!("place{i}")).await;
+                    subscribe(
+                        &c,
+                        workbin("Drafts", attr::WORKBIN_AGENT_ID, format!("agent{i}")),
+                    )
+                    .await;
+                    c
+                })
+            })
+            .collect();
+        let mut clients = Vec::with_capacity(N);
+        for t in tasks {
+            clients.push(t.await.unwrap());
+        }
+        let m = media(addr, "media").await;
+        for i in [0usize, 499, 999] {
+            let id = format!("IX{i}");
+            submit(&m, &id).await;
+            place(
+                &m,
+                &id,
+                workbin("Drafts", attr::WORKBIN_AGENT_ID, format!("agent{i}")),
+            )
+            .await;
+            let n = timeout(Duration::from_secs(10), clients[i].next_notification())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                n.attrs
+                    .get_list(attr::INTERACTION)
+                    .unwrap()
+                    .get_str(attr::INTERACTION_ID)
+                    .unwrap(),
+                id.as_str()
+            );
+        }
+        server.shutdown().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_is_disconnected_while_others_keep_receiving() {
+    timeout(LIMIT, async {
+        let server = start(demo(|l| {
+            l.outbound_queue_messages = 200;
+            l.outbound_queue_bytes = 1 << 20;
+        }))
+        .await;
+        // The stalled one registers and subscribes with raw frames, then never reads again.
+        let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+        let codec = Codec::default();
+        let mut buf = ixn_codec::BytesMut::new();
+        for json in [
+            r#"{"message":"RequestRegisterClient","ReferenceId":1,"ClientName":"desk","ClientType":"AgentApplication"}"#,
+            r#"{"message":"RequestAgentLogin","ReferenceId":2,"TenantId":101,"AgentId":"a2","PlaceId":"p2"}"#,
+            r#"{"message":"RequestWorkbinNotifications","ReferenceId":3,"Workbin":{"WorkbinTypeId":"Team","WorkbinGroupId":"Sales"}}"#,
+        ] {
+            codec.encode(&Message::from_json(json).unwrap(), &mut buf).unwrap();
+        }
+        stalled.write_all(&buf).await.unwrap();
+        let mut reader = desk(server.addr, "a1", "p1").await;
+        subscribe(&reader, workbin("Team", attr::WORKBIN_GROUP_ID, "Sales".into())).await;
+        let m = media(server.addr, "emailsrv").await;
+        submit(&m, "IXS").await;
+        const MOVES: usize = 20_000;
+        let team = workbin("Team", attr::WORKBIN_GROUP_ID, "Sales".into());
+        let drafts = workbin("Drafts", attr::WORKBIN_AGENT_ID, "a3".into());
+        let started = Instant::now();
+        let count = tokio::spawn(async move {
+            let mut n = 0usize;
+            while n < MOVES {
+                let msg = timeout(Duration::from_secs(20), reader.next_notification()).await.unwrap().unwrap();
+                let op = msg.attrs.get_int(attr::WORKBIN_CONTENT_OPERATION).unwrap();
+                let want = if n.is_multiple_of(2) { WorkbinContentOperation::PlacedIn } else { WorkbinContentOperation::TakenOut };
+                assert_eq!(op, want.to_int(), "notification {n} out of order");
+                n += 1;
+            }
+            n
+        });
+        for i in 0..MOVES {
+            place(&m, "IXS", if i.is_multiple_of(2) { team.clone() } else { drafts.clone() }).await;
+        }
+        assert_eq!(count.await.unwrap(), MOVES, "the reading subscriber got every notification");
+        eprintln!("{MOVES} moves with a stalled subscriber in {:?}", started.elapsed());
+        // The stalled connection was closed by the server: draining it ends in end-of-stream.
+        let got = read_to_end(&mut stalled).await;
+        assert!(got.len() < MOVES, "the stalled subscriber was cut off, got {}", got.len());
+        server.shutdown().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_delivers_queued_notifications() {
+    timeout(LIMIT, async {
+        let server = start(demo(|_| {})).await;
+        let mut sub = desk(server.addr, "a1", "p1").await;
+        subscribe(&sub, workbin("Drafts", attr::WORKBIN_AGENT_ID, "a1".into())).await;
+        let m = media(server.addr, "emailsrv").await;
+        const N: usize = 2000;
+        for i in 0..N {
+            let id = format!("IXG{i}");
+            submit(&m, &id).await;
+            place(
+                &m,
+                &id,
+                workbin("Drafts", attr::WORKBIN_AGENT_ID, "a1".into()),
+            )
+            .await;
+        }
+        // Every place was acknowledged, so its notification is queued; now stop the server.
+        server.shutdown().await.unwrap();
+        let mut got = 0;
+        while let Some(n) = timeout(Duration::from_secs(10), sub.next_notification())
+            .await
+            .unwrap()
+        {
+            assert_eq!(n.id, MessageId::EVENT_WORKBIN_CONTENT_CHANGED);
+            got += 1;
+        }
+        assert_eq!(
+            got, N,
+            "every queued notification was delivered before the close"
+        );
+        let err = m.request(Message::new(MessageId::PING)).await.unwrap_err();
+        assert!(
+            matches!(err, ixn_client::Error::Closed | ixn_client::Error::Codec(_)),
+            "{err}"
+        );
+        let _ = ErrorCode::Internal;
+    })
+    .await
+    .unwrap();
+}
