@@ -1,1 +1,451 @@
-fn main() {}
+//! `ixn`: the command line for the ixn workbin server.
+//!
+//! - `ixn send '<json message>'...`: sends requests, prints each reply as a JSON line; exits 1
+//!   if any reply is EventError.
+//! - `ixn watch --agent A --place P --workbin NAME[:OWNER]...`: logs in, subscribes, prints
+//!   notifications as JSON lines until interrupted.
+//! - `ixn conformance DIR`: runs a folder of conformance scenarios against a fresh server each.
+
+// A command-line program: speaking to its user on stdout and stderr is its job.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use clap::{Parser, Subcommand};
+use ixn_client::Client;
+use ixn_codec::{ClientType, KvList, Message, MessageId, attr};
+use ixn_conformance::{Embedded, Running, Scenario, Tcp, load_dir, run_all};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+#[derive(Debug, Parser)]
+#[command(name = "ixn", version, about = "Talk to an ixn workbin server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Send requests (JSON form) and print each reply as a JSON line. Registers first as
+    /// --as unless the first message is a RequestRegisterClient. Exits 1 if a reply is
+    /// EventError.
+    Send {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        addr: String,
+        /// The client to register as, NAME:TYPE (TYPE: AgentApplication, MediaServer,
+        /// RoutingEngine, Proxy).
+        #[arg(
+            long = "as",
+            value_name = "NAME:TYPE",
+            default_value = "desk:AgentApplication"
+        )]
+        client: String,
+        /// The messages, each a JSON object such as '{"message":"Ping"}'.
+        #[arg(required = true, value_name = "JSON")]
+        messages: Vec<String>,
+    },
+    /// Log an agent in, subscribe to workbins and print their notifications as JSON lines until
+    /// interrupted (Ctrl-C).
+    Watch {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        addr: String,
+        /// The client to register as, NAME:TYPE.
+        #[arg(
+            long = "as",
+            value_name = "NAME:TYPE",
+            default_value = "desk:AgentApplication"
+        )]
+        client: String,
+        /// Tenant id.
+        #[arg(long, default_value_t = 101)]
+        tenant: i32,
+        /// Agent id to log in.
+        #[arg(long)]
+        agent: String,
+        /// Place id to log in at.
+        #[arg(long)]
+        place: String,
+        /// Workbin to watch: its type name, and for group workbins (or another agent's or
+        /// place's) the owner after a colon: Drafts, Drafts:a2, Team:Sales. Repeatable.
+        #[arg(long = "workbin", value_name = "NAME[:OWNER]", required = true)]
+        workbins: Vec<String>,
+        /// Do not ask for PropertiesChanged notifications.
+        #[arg(long)]
+        no_properties: bool,
+    },
+    /// Run a folder of conformance scenarios, each against a fresh server holding that
+    /// scenario's configuration. Prints a line per scenario and `N passed, N failed`.
+    Conformance {
+        /// The folder of scenario files.
+        dir: PathBuf,
+        /// Run against the bare engine (no sockets).
+        #[arg(long, conflicts_with = "server_bin")]
+        embedded: bool,
+        /// Start this server binary per scenario (configuration in a temporary file, ephemeral
+        /// port) instead of an in-process server.
+        #[arg(long, value_name = "PATH")]
+        server_bin: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Conformance {
+            dir,
+            embedded,
+            server_bin,
+        } => conformance(&dir, embedded, server_bin.as_deref()),
+        Cmd::Send {
+            addr,
+            client,
+            messages,
+        } => with_runtime(send(addr, client, messages)),
+        Cmd::Watch {
+            addr,
+            client,
+            tenant,
+            agent,
+            place,
+            workbins,
+            no_properties,
+        } => with_runtime(watch(
+            addr,
+            client,
+            tenant,
+            agent,
+            place,
+            workbins,
+            !no_properties,
+        )),
+    }
+}
+
+fn with_runtime(f: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("ixn: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `NAME:TYPE` -> (name, type).
+fn parse_client(s: &str) -> Result<(String, ClientType), String> {
+    let (name, kind) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--as {s:?}: expected NAME:TYPE, e.g. emailsrv:MediaServer"))?;
+    let kind = ClientType::from_name(kind).ok_or_else(|| {
+        format!("--as {s:?}: unknown client type {kind:?} (AgentApplication, MediaServer, RoutingEngine or Proxy)")
+    })?;
+    Ok((name.to_owned(), kind))
+}
+
+async fn connect(addr: &str, client: &str) -> Result<Client, String> {
+    let (name, kind) = parse_client(client)?;
+    let mut c = Client::connect(addr).await.map_err(|e| e.to_string())?;
+    c.register(&name, kind)
+        .await
+        .map_err(|e| format!("cannot register as {name} ({kind}): {e}"))?;
+    Ok(c)
+}
+
+async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
+    let mut parsed = Vec::with_capacity(messages.len());
+    for (i, text) in messages.iter().enumerate() {
+        match Message::from_json(text) {
+            Ok(m) => parsed.push(m),
+            Err(e) => {
+                eprintln!(
+                    "ixn send: message {} is not a valid message: {e}\n  {text}",
+                    i + 1
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let register_first = parsed
+        .first()
+        .is_some_and(|m| m.id == MessageId::REQUEST_REGISTER_CLIENT);
+    let conn = if register_first {
+        Client::connect(addr.as_str())
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        connect(&addr, &client).await
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ixn send: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for msg in parsed {
+        match conn.request(msg).await {
+            Ok(reply) => {
+                failed |= reply.id == MessageId::EVENT_ERROR;
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    reply
+                        .to_json()
+                        .unwrap_or_else(|e| format!("{{\"unprintable\":\"{e}\"}}"))
+                );
+            }
+            Err(e) => {
+                eprintln!("ixn send: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let _ = out.flush();
+    let _ = conn.close().await;
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn watch(
+    addr: String,
+    client: String,
+    tenant: i32,
+    agent: String,
+    place: String,
+    workbins: Vec<String>,
+    properties: bool,
+) -> ExitCode {
+    match watch_inner(addr, client, tenant, agent, place, workbins, properties).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ixn watch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn watch_inner(
+    addr: String,
+    client: String,
+    tenant: i32,
+    agent: String,
+    place: String,
+    workbins: Vec<String>,
+    properties: bool,
+) -> Result<ExitCode, String> {
+    let mut c = connect(&addr, &client).await?;
+    let ok = |what: String| move |e: ixn_client::Error| format!("{what}: {e}");
+    c.request_ok(
+        Message::new(MessageId::REQUEST_AGENT_LOGIN)
+            .with(attr::TENANT_ID, tenant)
+            .with(attr::AGENT_ID, agent.clone())
+            .with(attr::PLACE_ID, place.clone()),
+    )
+    .await
+    .map_err(ok(format!("cannot log in agent {agent} at {place}")))?;
+    let types = c
+        .request_ok(
+            Message::new(MessageId::REQUEST_WORKBIN_TYPES_INFO).with(attr::TENANT_ID, tenant),
+        )
+        .await
+        .map_err(ok(format!(
+            "cannot list the workbin types of tenant {tenant}"
+        )))?;
+    let types = types
+        .attrs
+        .get_list(attr::WORKBIN_TYPES)
+        .cloned()
+        .unwrap_or_default();
+    for spec in &workbins {
+        let (name, owner) = match spec.split_once(':') {
+            Some((n, o)) => (n, Some(o)),
+            None => (spec.as_str(), None),
+        };
+        let kind = types
+            .get_list(name)
+            .and_then(|t| t.get_str(attr::OWNER_TYPE))
+            .map(|s| s.to_string())
+            .ok_or_else(|| {
+                let known: Vec<&str> = types.iter().map(|(k, _)| &**k).collect();
+                format!(
+                    "no workbin type {name:?} in tenant {tenant} (known: {})",
+                    known.join(", ")
+                )
+            })?;
+        let key = match kind.as_str() {
+            "Agent" => attr::WORKBIN_AGENT_ID,
+            "Place" => attr::WORKBIN_PLACE_ID,
+            "AgentGroup" => attr::WORKBIN_GROUP_ID,
+            _ => attr::WORKBIN_PLACE_GROUP_ID,
+        };
+        let mut wb = KvList::new().with(attr::WORKBIN_TYPE_ID, name.to_owned());
+        match owner {
+            Some(o) => wb.push(key, o.to_owned()),
+            None if matches!(kind.as_str(), "Agent" | "Place") => {}
+            None => {
+                return Err(format!(
+                    "workbin {name} is owned by a {kind}: name it, e.g. --workbin {name}:<group>"
+                ));
+            }
+        }
+        c.request_ok(
+            Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
+                .with(attr::WORKBIN, wb)
+                .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(properties)),
+        )
+        .await
+        .map_err(ok(format!("cannot subscribe to {spec}")))?;
+    }
+    eprintln!(
+        "watching {} as agent {agent} at {place} (Ctrl-C to stop)",
+        workbins.join(", ")
+    );
+    loop {
+        tokio::select! {
+            n = c.next_notification() => match n {
+                Some(m) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{}", m.to_json().unwrap_or_default());
+                    let _ = out.flush();
+                }
+                None => return Err("the server closed the connection".into()),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                let _ = c.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCode {
+    let scenarios = match load_dir(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ixn conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut report = std::io::stdout();
+    let summary = if embedded {
+        run_all(&scenarios, &mut Embedded, &mut report)
+    } else if let Some(bin) = server_bin {
+        if !bin.is_file() {
+            eprintln!(
+                "ixn conformance: --server-bin {}: no such file (build it with `cargo build --release -p ixn-server`)",
+                bin.display()
+            );
+            return ExitCode::from(2);
+        }
+        run_all(
+            &scenarios,
+            &mut Tcp::new(|s: &Scenario| spawn_server(bin, s)),
+            &mut report,
+        )
+    } else {
+        let rt = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("ixn conformance: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let handle = rt.handle().clone();
+        run_all(
+            &scenarios,
+            &mut Tcp::new(|s: &Scenario| {
+                let started = handle
+                    .block_on(ixn_server::start(
+                        SocketAddr::from(([127, 0, 0, 1], 0)),
+                        s.config.clone(),
+                        ixn_server::Options::default(),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                Ok(Running {
+                    addr: started.addr,
+                    guard: Box::new(started),
+                })
+            }),
+            &mut report,
+        )
+    };
+    match summary {
+        Ok(s) if s.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("ixn conformance: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A server process for one scenario; killed (and its configuration file removed) on drop.
+struct ServerProcess {
+    child: Child,
+    config: PathBuf,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+fn spawn_server(bin: &Path, s: &Scenario) -> Result<Running, String> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config =
+        std::env::temp_dir().join(format!("ixn-conformance-{}-{n}.json", std::process::id()));
+    std::fs::write(&config, s.config_json.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let guard = |child| ServerProcess {
+        child,
+        config: config.clone(),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return Err("no stdout from the server".into());
+    };
+    let mut line = String::new();
+    let read = BufReader::new(stdout).read_line(&mut line);
+    let addr = line
+        .trim()
+        .strip_prefix("ixn-server listening on ")
+        .and_then(|a| a.parse::<SocketAddr>().ok());
+    match (read, addr) {
+        (Ok(_), Some(addr)) => Ok(Running {
+            addr,
+            guard: Box::new(guard(child)),
+        }),
+        _ => {
+            drop(guard(child));
+            Err(format!(
+                "{} did not report its address (first stdout line: {:?})",
+                bin.display(),
+                line.trim()
+            ))
+        }
+    }
+}

@@ -101,11 +101,17 @@ pub(crate) async fn serve(
     {
         let _ = done_rx.await;
     }
-    outbox.close_after_queued();
-    match tokio::time::timeout(settings.drain_timeout, writer).await {
-        Ok(_) => {}
-        Err(_) => {
-            warn!(conn = conn.0, %peer, "outbound queue not drained within the drain timeout")
+    if outbox.is_overflowed() {
+        // A slow consumer is cut off at once: draining to a peer that does not read would only
+        // hold its queue longer.
+        writer.abort();
+    } else {
+        outbox.close_after_queued();
+        if tokio::time::timeout(settings.drain_timeout, writer)
+            .await
+            .is_err()
+        {
+            warn!(conn = conn.0, %peer, "outbound queue not drained within the drain timeout");
         }
     }
     info!(conn = conn.0, %peer, %reason, "connection closed");

@@ -57,9 +57,11 @@ fn main() -> ExitCode {
             );
             EnvFilter::new("info")
         });
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     match args.log_format {
         LogFormat::Human => logs.init(),
         LogFormat::Json => logs.json().init(),

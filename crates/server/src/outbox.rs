@@ -124,6 +124,11 @@ impl Outbox {
         }
     }
 
+    /// True once a push passed the bound: what is queued will not be drained.
+    pub(crate) fn is_overflowed(&self) -> bool {
+        self.lock().overflowed
+    }
+
     pub(crate) fn is_registered(&self) -> bool {
         self.registered.load(Ordering::Acquire)
     }

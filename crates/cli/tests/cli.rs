@@ -1,0 +1,227 @@
+//! The `ixn` command line, run as a user would: the README's walkthrough (server, watch, send),
+//! the error cases, and `ixn conformance` in its three modes.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IXN: &str = env!("CARGO_BIN_EXE_ixn");
+
+/// The README's watch and send arguments (the test checks the README shows exactly these).
+const WATCH: &[&str] = &[
+    "watch",
+    "--agent",
+    "a1",
+    "--place",
+    "p1",
+    "--workbin",
+    "Drafts",
+];
+const SUBMIT: &str = r#"{"message":"RequestSubmit","TenantId":101,"MediaType":"email","InteractionType":"Inbound","Queue":"Inbound","InteractionId":"IX-HELLO-1","UserData":{"Subject":"Hello"}}"#;
+const PLACE: &str = r#"{"message":"RequestPlaceInWorkbin","InteractionId":"IX-HELLO-1","Workbin":{"WorkbinTypeId":"Drafts","WorkbinAgentId":"a1"}}"#;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The ixn-server binary next to ixn (built on demand when the test runs alone).
+fn server_bin() -> PathBuf {
+    let bin = Path::new(IXN).with_file_name("ixn-server");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "ixn-server"])
+            .current_dir(workspace())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ixn-server` (demo configuration) on an ephemeral port; returns it and its address.
+fn server() -> (Killed, String) {
+    let mut child = Command::new(server_bin())
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("ixn-server listening on ")
+        .unwrap()
+        .to_owned();
+    (Killed(child), addr)
+}
+
+fn ixn(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(IXN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn readme_walkthrough_watch_shows_what_send_places() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("ixn {}", WATCH.join(" "))),
+        "README shows the watch command"
+    );
+    assert!(
+        readme.contains(&format!("'{SUBMIT}'")) && readme.contains(&format!("'{PLACE}'")),
+        "README shows the send command"
+    );
+    assert!(
+        readme.contains("cargo run --release -p ixn-server"),
+        "README shows the run command"
+    );
+
+    let (_server, addr) = server();
+    let mut watch = Command::new(IXN)
+        .args(WATCH)
+        .args(["--addr", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("watching Drafts"), "{line}");
+    let mut watch_out = BufReader::new(watch.stdout.take().unwrap());
+    let watch = Killed(watch);
+
+    let (code, out, err) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        "--as",
+        "emailsrv:MediaServer",
+        SUBMIT,
+        PLACE,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let replies: Vec<&str> = out.lines().collect();
+    assert_eq!(replies.len(), 2, "{out}");
+    assert!(replies[0].contains(r#""message":"EventAck""#) && replies[0].contains("IX-HELLO-1"));
+
+    let mut notification = String::new();
+    watch_out.read_line(&mut notification).unwrap();
+    let n: serde_json::Value = serde_json::from_str(&notification).unwrap();
+    assert_eq!(n["message"], "EventWorkbinContentChanged");
+    assert_eq!(n["WorkbinContentOperation"], "PlacedIn");
+    assert_eq!(n["Interaction"]["InteractionId"], "IX-HELLO-1");
+    drop(watch);
+}
+
+#[test]
+fn send_reports_errors_clearly() {
+    let (_server, addr) = server();
+    let (code, out, _) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        r#"{"message":"RequestGetWorkbinContent","Workbin":{"WorkbinTypeId":"Drafts"}}"#,
+    ]);
+    assert_eq!(code, 1, "an EventError reply exits 1");
+    assert!(out.contains(r#""ErrorCode":5"#), "{out}");
+
+    let (code, _, err) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        r#"{"message":"Ping","ReferenceId":}"#,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("message 1 is not a valid message") && err.contains("line 1 column"),
+        "{err}"
+    );
+
+    let (code, _, err) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        "--as",
+        "desk:Desktop",
+        r#"{"message":"Ping"}"#,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown client type \"Desktop\""), "{err}");
+
+    // Nothing listens on this port (bound, then released).
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (code, _, err) = ixn(&["send", "--addr", &free, r#"{"message":"Ping"}"#]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot connect to") && err.contains("is ixn-server running"),
+        "{err}"
+    );
+
+    let (code, _, err) = ixn(&[
+        "watch",
+        "--addr",
+        &addr,
+        "--agent",
+        "a1",
+        "--place",
+        "p1",
+        "--workbin",
+        "Team",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--workbin Team:<group>"), "{err}");
+}
+
+#[test]
+fn conformance_passes_in_every_mode() {
+    let dir = workspace().join("conformance");
+    let dir = dir.to_str().unwrap();
+    let bin = server_bin();
+    for mode in [
+        vec!["--embedded"],
+        vec![],
+        vec!["--server-bin", bin.to_str().unwrap()],
+    ] {
+        let started = Instant::now();
+        let mut args = vec!["conformance", dir];
+        args.extend(mode.iter().copied());
+        let (code, out, err) = ixn(&args);
+        assert_eq!(code, 0, "{mode:?}: {out}{err}");
+        assert!(out.ends_with("18 passed, 0 failed\n"), "{mode:?}: {out}");
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+    let (code, _, err) = ixn(&["conformance", "/nonexistent"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent"), "{err}");
+}
