@@ -61,6 +61,10 @@ pub struct Engine {
     pub(crate) hasher: FixedState,
     /// Notifications of the request being handled; appended after its reply.
     pub(crate) notes: Vec<Output>,
+    /// Whether durable changes are recorded (see `durable.rs`).
+    pub(crate) recording: bool,
+    /// Durable changes not yet drained.
+    pub(crate) changes: Vec<Message>,
 }
 
 /// Configuration names as shared strings, so outputs clone a pointer instead of a `String`.
@@ -156,6 +160,8 @@ impl Engine {
             ids: IdGen::new(seed),
             hasher,
             notes: Vec::new(),
+            recording: false,
+            changes: Vec::new(),
             cfg,
         }
     }
@@ -282,6 +288,10 @@ impl Engine {
             Err(e) => {
                 debug_assert!(
                     self.notes.is_empty(),
+                    "a failed request must change nothing"
+                );
+                debug_assert!(
+                    self.changes.is_empty(),
                     "a failed request must change nothing"
                 );
                 self.notes.clear();

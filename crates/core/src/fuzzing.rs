@@ -685,7 +685,10 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         })
         .clone()?;
-    let mut engine = Engine::new(config, 0x5eed);
+    let mut engine = Engine::new(config.clone(), 0x5eed);
+    engine.record_changes(true);
+    // A new store starts with the engine's snapshot (it pins the id generator's prefix).
+    let mut journal: Vec<Message> = engine.snapshot();
     let mut model = Model::default();
     let now = SystemTime::UNIX_EPOCH;
     for (i, &op) in ops.iter().enumerate() {
@@ -707,6 +710,8 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
         let before = engine.debug_state();
         let mut out = Vec::new();
         engine.handle(now, conn, &req, &mut out);
+        let journal_before = journal.len();
+        engine.drain_changes(&mut journal);
 
         // Exactly one reply, first among what the requester gets, with the ReferenceId.
         let to_me: Vec<&Output> = out.iter().filter(|o| o.conn() == conn).collect();
@@ -769,6 +774,12 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
             if before != after {
                 return Err(at(format!(
                     "a failed request changed the state:\n{before:#?}\n{after:#?}"
+                )));
+            }
+            if journal.len() != journal_before {
+                return Err(at(format!(
+                    "a failed request recorded changes: {:?}",
+                    journal.get(journal_before..)
                 )));
             }
             if out.len() != 1 + usize::from(closed) {
@@ -867,6 +878,24 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
                 engine.stats().interactions,
                 model.ix.len()
             )));
+        }
+    }
+    // Durability: the journal, and a snapshot, each rebuild the same interactions.
+    let want = engine.debug_interactions();
+    for (what, changes) in [("journal", journal), ("snapshot", engine.snapshot())] {
+        let mut fresh = Engine::new(config.clone(), 1);
+        let restored = fresh.restore(changes);
+        if fresh.debug_interactions() != want || restored.dropped + restored.relocated != 0 {
+            return Err(format!(
+                "restoring from the {what} gives {:#?}\nnot {want:#?}",
+                fresh.debug_interactions()
+            ));
+        }
+        // The id generator continues where it was: no generated id is ever reused.
+        if fresh.snapshot().first() != engine.snapshot().first() {
+            return Err(format!(
+                "restoring from the {what} loses the id generator's state"
+            ));
         }
     }
     Ok(())

@@ -62,6 +62,15 @@ impl IdGen {
         }
     }
 
+    pub(crate) fn state(&self) -> (u64, u64) {
+        (self.prefix, self.counter)
+    }
+
+    pub(crate) fn set_state(&mut self, prefix: u64, counter: u64) {
+        self.prefix = prefix % PREFIX_SPACE;
+        self.counter = counter % COUNTER_SPACE;
+    }
+
     fn next(&mut self) -> ByteString {
         let mut buf = [b'0'; 16];
         let write = |mut n: u64, digits: &mut [u8]| {
@@ -214,6 +223,7 @@ impl Engine {
             let id = id.clone();
             self.notify(new, WorkbinContentOperation::PlacedIn, |e| e.props_of(&id));
         }
+        self.record_put(id);
     }
 
     pub(crate) fn submit(
@@ -257,6 +267,7 @@ impl Engine {
             });
         }
         // Everything stored is detached from the request's frame (see `Value::detached`).
+        let generated = r.interaction_id.is_none();
         let id = match r.interaction_id {
             Some(id) => detach_str(&id),
             None => loop {
@@ -283,6 +294,10 @@ impl Engine {
                 .unwrap_or_default(),
         };
         self.interactions.insert(id.clone(), ix);
+        if generated {
+            self.record_ids();
+        }
+        self.record_put(&id);
         Ok(Message::new(MessageId::EVENT_ACK).with(attr::INTERACTION_ID, id))
     }
 
@@ -415,7 +430,9 @@ impl Engine {
                 }
             }
         }
-        self.interactions.remove(&*r.interaction_id);
+        if let Some(ix) = self.interactions.remove(&*r.interaction_id) {
+            self.record_delete(&ix.id);
+        }
         Ok(Message::new(MessageId::EVENT_ACK))
     }
 
@@ -458,6 +475,7 @@ impl Engine {
                 e.props_of(&id)
             });
         }
+        self.record_put(&r.interaction_id);
         Ok(Message::new(MessageId::EVENT_ACK))
     }
 

@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod durable;
 mod engine;
 mod error;
 #[doc(hidden)]
