@@ -1,0 +1,171 @@
+//! The journal: round trips, torn tails (cut off and ignored), corruption in the middle
+//! (refused with file and offset), compaction.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_codec::{Message, MessageId};
+use ixn_store::{Error, Journal, Store};
+use std::path::PathBuf;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ixn-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn change(n: i32) -> Message {
+    Message::new(MessageId(0xF001))
+        .with("InteractionId", format!("IX{n}"))
+        .with("N", n)
+}
+
+fn batches(range: std::ops::Range<i32>) -> Vec<Vec<Message>> {
+    range.map(|n| vec![change(n), change(n + 1000)]).collect()
+}
+
+#[test]
+fn appended_batches_come_back_in_order() {
+    let d = dir("roundtrip");
+    let (mut j, opened) = Journal::open(&d).unwrap();
+    assert!(opened.created && opened.changes.is_empty());
+    j.append(&batches(0..3)).unwrap();
+    j.append(&batches(3..5)).unwrap();
+    drop(j);
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.records, 5);
+    let want: Vec<Message> = batches(0..5).concat();
+    assert_eq!(opened.changes, want);
+    assert!(opened.torn_tail.is_none());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_at_every_cut_point() {
+    let d = dir("torn");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.append(&batches(0..2)).unwrap();
+    let path = j.path();
+    let good = std::fs::metadata(&path).unwrap().len();
+    j.append(&batches(2..3)).unwrap();
+    drop(j);
+    let full = std::fs::read(&path).unwrap();
+    for cut in good as usize + 1..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let (mut j, opened) = Journal::open(&d).unwrap();
+        assert_eq!(opened.changes, batches(0..2).concat(), "cut at {cut}");
+        assert_eq!(
+            opened.torn_tail,
+            Some((good, cut as u64 - good)),
+            "cut at {cut}"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            good,
+            "the tail is truncated"
+        );
+        // The journal goes on after the cut.
+        j.append(&batches(7..8)).unwrap();
+        drop(j);
+        let (_, again) = Journal::open(&d).unwrap();
+        assert_eq!(
+            again.changes,
+            [batches(0..2).concat(), batches(7..8).concat()].concat()
+        );
+        assert!(again.torn_tail.is_none());
+        std::fs::write(&path, &full[..good as usize]).unwrap();
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_garbled_last_record_is_a_torn_tail() {
+    let d = dir("garbled");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.append(&batches(0..3)).unwrap();
+    let path = j.path();
+    drop(j);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.changes, batches(0..2).concat());
+    assert!(opened.torn_tail.is_some());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn corruption_in_the_middle_stops_the_open_and_names_file_and_offset() {
+    let d = dir("corrupt");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.append(&batches(0..1)).unwrap();
+    let path = j.path();
+    let second = std::fs::metadata(&path).unwrap().len();
+    j.append(&batches(1..4)).unwrap();
+    drop(j);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[second as usize + 20] ^= 0x01; // inside the second record's payload
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Journal::open(&d).unwrap_err();
+    match &err {
+        Error::Corrupt {
+            path: p, offset, ..
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*offset, second);
+        }
+        other => panic!("{other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("byte offset {second}")) && text.contains("journal-00000001.log"),
+        "{text}"
+    );
+    // Nothing was truncated: the operator decides.
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn compaction_replaces_the_journal_with_the_snapshot() {
+    let d = dir("compact");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.append(&batches(0..50)).unwrap();
+    let old = j.path();
+    let snapshot: Vec<Message> = (0..60_000).map(change).collect();
+    j.compact(&snapshot).unwrap();
+    assert!(!old.exists());
+    j.append(&batches(100..101)).unwrap();
+    drop(j);
+    // A leftover from an interrupted compaction is ignored and removed.
+    std::fs::write(d.join("journal-00000009.tmp"), b"partial").unwrap();
+    let (j, opened) = Journal::open(&d).unwrap();
+    assert_eq!(
+        opened.changes,
+        [snapshot, batches(100..101).concat()].concat()
+    );
+    assert!(
+        opened.records > 2,
+        "a large snapshot is written as several records"
+    );
+    assert!(!d.join("journal-00000009.tmp").exists());
+    assert!(j.path().ends_with("journal-00000002.log"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_foreign_file_is_refused() {
+    let d = dir("foreign");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("journal-00000001.log"), b"hello, world").unwrap();
+    let err = Journal::open(&d).unwrap_err();
+    assert!(matches!(err, Error::NotAJournal { .. }), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
