@@ -415,7 +415,13 @@ fn spawn_server(bin: &Path, s: &Scenario) -> Result<Running, String> {
     let mut child = Command::new(bin)
         .arg("--config")
         .arg(&config)
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--ephemeral",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -60,7 +60,13 @@ impl Drop for Killed {
 /// Starts `ixn-server` (demo configuration) on an ephemeral port; returns it and its address.
 fn server() -> (Killed, String) {
     let mut child = Command::new(server_bin())
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--ephemeral",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

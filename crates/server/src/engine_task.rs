@@ -4,13 +4,13 @@
 use crate::outbox::{Item, Outbox, Pushed};
 use ixn_codec::{Codec, Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// What connections tell the engine task.
 #[derive(Debug)]
@@ -35,12 +35,97 @@ struct Conn {
     outbox: Arc<Outbox>,
 }
 
-/// Runs until every sender of `inputs` is gone.
-pub(crate) async fn run(mut engine: Engine, codec: Codec, mut inputs: mpsc::Receiver<Input>) {
+/// The link to the store thread (absent when the server is ephemeral).
+pub(crate) struct Durability {
+    /// Each request's changes, numbered in engine order.
+    pub(crate) to_store: std::sync::mpsc::Sender<(u64, Vec<Message>)>,
+    /// The highest number synced to disk, or the store's failure.
+    pub(crate) synced: mpsc::UnboundedReceiver<Result<u64, String>>,
+}
+
+/// Outputs waiting for the changes before them to be on disk, in engine order.
+enum Held {
+    Outputs {
+        after: u64,
+        requester: ConnId,
+        outputs: Vec<Output>,
+    },
+    CloseAck {
+        after: u64,
+        conn: ConnId,
+        done: oneshot::Sender<()>,
+    },
+}
+
+impl Held {
+    fn after(&self) -> u64 {
+        match self {
+            Self::Outputs { after, .. } | Self::CloseAck { after, .. } => *after,
+        }
+    }
+}
+
+/// How many inputs' outputs may wait for the disk before the engine task stops taking inputs
+/// (back-pressure to the readers, so held outputs cannot grow without bound).
+const MAX_HELD: usize = 65_536;
+
+/// Runs until every sender of `inputs` is gone. With `durability`, no output leaves before the
+/// durable changes that precede it in engine order are synced (group commit: the store thread
+/// syncs whatever has queued up in one go). `failed` is cancelled if the store fails.
+pub(crate) async fn run(
+    mut engine: Engine,
+    codec: Codec,
+    mut inputs: mpsc::Receiver<Input>,
+    mut durability: Option<Durability>,
+    failed: tokio_util::sync::CancellationToken,
+) {
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut out: Vec<Output> = Vec::with_capacity(64);
+    let mut changes: Vec<Message> = Vec::new();
     let mut woken: Vec<Arc<Outbox>> = Vec::new();
-    while let Some(input) = inputs.recv().await {
+    let mut held: VecDeque<Held> = VecDeque::new();
+    let (mut issued, mut synced, mut broken) = (0u64, 0u64, false);
+    loop {
+        let input = tokio::select! {
+            input = inputs.recv(), if held.len() < MAX_HELD => input,
+            s = next_synced(&mut durability), if !broken => {
+                match s {
+                    Some(Ok(n)) => {
+                        synced = n;
+                        while held.front().is_some_and(|h| h.after() <= synced) {
+                            if let Some(h) = held.pop_front() {
+                                release(h, &codec, &mut conns, &mut woken);
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        error!(error = %e, "the store failed: nothing more can be acknowledged; stopping the server");
+                        broken = true;
+                        failed.cancel();
+                    }
+                    None => {
+                        error!("the store thread stopped: nothing more can be acknowledged; stopping the server");
+                        broken = true;
+                        failed.cancel();
+                    }
+                }
+                for o in woken.drain(..) {
+                    o.wake();
+                }
+                continue;
+            }
+        };
+        let Some(input) = input else { break };
+        if broken {
+            // Nothing may be acknowledged any more; let connections close so the server can stop.
+            if let Input::Close { conn, done } = input {
+                engine.close(conn, &mut out);
+                out.clear();
+                conns.remove(&conn);
+                let _ = done.send(());
+            }
+            continue;
+        }
         match input {
             Input::Open { conn, peer, outbox } => {
                 engine.open(conn);
@@ -48,9 +133,19 @@ pub(crate) async fn run(mut engine: Engine, codec: Codec, mut inputs: mpsc::Rece
             }
             Input::Close { conn, done } => {
                 engine.close(conn, &mut out);
-                route(&codec, &conns, conn, &mut out, &mut woken);
-                conns.remove(&conn);
-                let _ = done.send(());
+                if held.is_empty() {
+                    route(&codec, &conns, conn, &mut out, &mut woken);
+                    conns.remove(&conn);
+                    let _ = done.send(());
+                } else {
+                    // Held outputs for this connection go out before it closes.
+                    out.clear();
+                    held.push_back(Held::CloseAck {
+                        after: issued,
+                        conn,
+                        done,
+                    });
+                }
             }
             Input::Message { conn, msg } => {
                 let was_registered = engine.is_registered(conn);
@@ -58,11 +153,92 @@ pub(crate) async fn run(mut engine: Engine, codec: Codec, mut inputs: mpsc::Rece
                 if let Some(c) = conns.get(&conn) {
                     log_milestones(&engine, conn, c, was_registered, &msg, &out);
                 }
-                route(&codec, &conns, conn, &mut out, &mut woken);
+                if let Some(d) = &durability {
+                    engine.drain_changes(&mut changes);
+                    if !changes.is_empty() {
+                        issued += 1;
+                        if d.to_store
+                            .send((issued, std::mem::take(&mut changes)))
+                            .is_err()
+                        {
+                            // The store thread is gone; `next_synced` reports it.
+                            changes.clear();
+                        }
+                    }
+                }
+                if held.is_empty() && issued <= synced {
+                    route(&codec, &conns, conn, &mut out, &mut woken);
+                } else {
+                    held.push_back(Held::Outputs {
+                        after: issued,
+                        requester: conn,
+                        outputs: std::mem::take(&mut out),
+                    });
+                }
             }
         }
         for o in woken.drain(..) {
             o.wake();
+        }
+    }
+}
+
+/// The next sync report, or never when the server is ephemeral.
+async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> {
+    match d {
+        Some(d) => d.synced.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the store: takes every batch queued so far, appends them with one sync, reports the
+/// highest number synced. Stops at the first failure, after reporting it.
+pub(crate) fn store_thread(
+    mut store: Box<dyn ixn_store::Store>,
+    batches: std::sync::mpsc::Receiver<(u64, Vec<Message>)>,
+    synced: mpsc::UnboundedSender<Result<u64, String>>,
+) {
+    /// Most batches written with one sync (bounds the write buffer).
+    const GROUP: usize = 8192;
+    let mut group = Vec::with_capacity(GROUP);
+    while let Ok((mut last, first)) = batches.recv() {
+        group.clear();
+        group.push(first);
+        while group.len() < GROUP {
+            match batches.try_recv() {
+                Ok((n, b)) => {
+                    last = n;
+                    group.push(b);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = store
+            .append(&group)
+            .map(|()| last)
+            .map_err(|e| e.to_string());
+        let failed = result.is_err();
+        if synced.send(result).is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn release(
+    h: Held,
+    codec: &Codec,
+    conns: &mut HashMap<ConnId, Conn>,
+    woken: &mut Vec<Arc<Outbox>>,
+) {
+    match h {
+        Held::Outputs {
+            requester,
+            mut outputs,
+            ..
+        } => route(codec, conns, requester, &mut outputs, woken),
+        Held::CloseAck { conn, done, .. } => {
+            conns.remove(&conn);
+            let _ = done.send(());
         }
     }
 }

@@ -32,6 +32,8 @@ mod connection;
 mod engine_task;
 mod outbox;
 
+pub use ixn_store::Store;
+
 use connection::ConnSettings;
 use ixn_codec::Codec;
 use ixn_config::Config;
@@ -67,6 +69,49 @@ pub enum Error {
     /// Another I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The data directory could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] ixn_store::Error),
+    /// The store failed while serving; the server stopped acknowledging and shut down.
+    #[error("the store failed while serving (see the log); stopped")]
+    StoreFailed,
+}
+
+/// An engine rebuilt from a data directory, and the store to keep it durable.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The engine, holding every stored interaction, recording changes.
+    pub engine: Engine,
+    /// The journal (already compacted to the recovered state).
+    pub store: ixn_store::Journal,
+    /// What the engine made of the stored changes.
+    pub restored: ixn_core::durable::Restored,
+    /// What the journal held.
+    pub opened: ixn_store::Opened,
+    /// How long recovery took.
+    pub elapsed: Duration,
+}
+
+/// Opens (or creates) the journal in `dir`, rebuilds an engine from it and compacts the journal
+/// to the recovered state. A torn tail is cut off and reported in [`Recovered::opened`];
+/// corruption elsewhere is an error naming the file and offset.
+pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<Recovered, Error> {
+    use ixn_store::Store as _;
+    let started = std::time::Instant::now();
+    let (mut store, mut opened) = ixn_store::Journal::open(dir)?;
+    let mut engine = Engine::new(config, seed);
+    let changes = std::mem::take(&mut opened.changes);
+    let restored = engine.restore(changes);
+    // Compacting also pins a new store's id-generator state.
+    store.compact(&engine.snapshot())?;
+    engine.record_changes(true);
+    Ok(Recovered {
+        engine,
+        store,
+        restored,
+        opened,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Settings that are not part of the configuration file.
@@ -118,16 +163,27 @@ impl Drop for Started {
 }
 
 /// Binds `addr` and serves on the current runtime in a background task (for tests, embedding
-/// and `ixn conformance`).
+/// and `ixn conformance`). Ephemeral: nothing is stored.
 pub async fn start(
     addr: SocketAddr,
     config: Arc<Config>,
     options: Options,
 ) -> Result<Started, Error> {
+    let seed = options.seed.unwrap_or_else(random_seed);
+    start_engine(addr, Engine::new(config, seed), None, options).await
+}
+
+/// Like [`start`], with a prepared engine and, for durability, its store (see [`recover`]).
+pub async fn start_engine(
+    addr: SocketAddr,
+    engine: Engine,
+    store: Option<Box<dyn Store>>,
+    options: Options,
+) -> Result<Started, Error> {
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(serve(listener, config, options, async move {
+    let done = tokio::spawn(serve_engine(listener, engine, store, options, async move {
         let _ = stopped.await;
     }));
     Ok(Started {
@@ -135,6 +191,10 @@ pub async fn start(
         stop: Some(stop),
         done: Some(done),
     })
+}
+
+fn random_seed() -> u64 {
+    RandomState::new().hash_one(std::process::id())
 }
 
 /// Binds a listening socket with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`.
@@ -153,24 +213,52 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// Serves `listener` with `config` until `shutdown` completes; then stops accepting, lets every
 /// connection write what is queued (bounded by [`Options::drain_timeout`]), closes them and
-/// returns.
+/// returns. Ephemeral: nothing is stored.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let limits = config.limits;
+    let seed = options.seed.unwrap_or_else(random_seed);
+    serve_engine(listener, Engine::new(config, seed), None, options, shutdown).await
+}
+
+/// Like [`serve`], with a prepared engine and, for durability, its store: then no output leaves
+/// before the changes that precede it are synced (group commit), and a store failure stops the
+/// server with [`Error::StoreFailed`].
+pub async fn serve_engine(
+    listener: TcpListener,
+    engine: Engine,
+    store: Option<Box<dyn Store>>,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let limits = engine.config().limits;
     let codec = Codec::new(ixn_codec::Limits {
         max_frame_len: limits.max_frame_len,
         max_depth: limits.max_kvlist_depth,
     });
-    let seed = options
-        .seed
-        .unwrap_or_else(|| RandomState::new().hash_one(std::process::id()));
-    let engine = Engine::new(config, seed);
     let (tx, rx) = mpsc::channel(4096);
-    let engine_task = tokio::spawn(engine_task::run(engine, codec, rx));
+    let failed = CancellationToken::new();
+    let durability = store.map(|store| {
+        let (to_store, batches) = std::sync::mpsc::channel();
+        let (synced_tx, synced) = mpsc::unbounded_channel();
+        let spawned = std::thread::Builder::new()
+            .name("ixn-store".into())
+            .spawn(move || engine_task::store_thread(store, batches, synced_tx));
+        if let Err(e) = spawned {
+            error!(error = %e, "cannot start the store thread");
+        }
+        engine_task::Durability { to_store, synced }
+    });
+    let engine_task = tokio::spawn(engine_task::run(
+        engine,
+        codec,
+        rx,
+        durability,
+        failed.clone(),
+    ));
     let settings = ConnSettings {
         codec,
         registration_timeout: Duration::from_secs(limits.registration_timeout_secs),
@@ -187,6 +275,7 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
+            () = failed.cancelled() => break,
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -221,6 +310,10 @@ pub async fn serve(
     tracker.wait().await;
     drop(tx);
     let _ = engine_task.await;
+    if failed.is_cancelled() {
+        error!("stopped after a store failure");
+        return Err(Error::StoreFailed);
+    }
     info!("stopped");
     Ok(())
 }

@@ -33,6 +33,18 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
+    /// Directory of the durable store (created if missing). Every acknowledged change to an
+    /// interaction is on disk there before the acknowledgement leaves.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "ixn-data",
+        conflicts_with = "ephemeral"
+    )]
+    data_dir: PathBuf,
+    /// Keep everything in memory only (for tests and demos): a restart loses every interaction.
+    #[arg(long)]
+    ephemeral: bool,
     /// Seconds a closing connection may take to write what is queued (at shutdown too).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     drain_timeout: u64,
@@ -78,6 +90,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Recovery first, so that "listening" means ready.
+    let recovered = if args.ephemeral {
+        None
+    } else {
+        let seed =
+            std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), std::process::id());
+        match ixn_server::recover(&args.data_dir, Arc::clone(&config), seed) {
+            Ok(r) => {
+                log_recovery(&r);
+                Some(r)
+            }
+            Err(e) => {
+                eprintln!(
+                    "ixn-server: cannot open the data directory {}: {e}",
+                    args.data_dir.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,13 +140,32 @@ fn main() -> ExitCode {
                  try: ixn watch --addr {addr} --agent a1 --place p1 --workbin Drafts"
             );
         }
+        let _ = writeln!(
+            out,
+            "{}",
+            match &recovered {
+                Some(r) => format!(
+                    "data directory: {} ({} interactions loaded)",
+                    args.data_dir.display(),
+                    r.restored.interactions
+                ),
+                None => "--ephemeral: nothing is stored; a restart loses every interaction".to_owned(),
+            }
+        );
         let _ = out.flush();
         drop(out);
-        let options = ixn_server::Options {
-            drain_timeout: Duration::from_secs(args.drain_timeout),
-            seed: None,
+        let options = ixn_server::Options { drain_timeout: Duration::from_secs(args.drain_timeout), seed: None };
+        let served = match recovered {
+            Some(r) => {
+                let store: Box<dyn ixn_server::Store> = Box::new(r.store);
+                ixn_server::serve_engine(listener, r.engine, Some(store), options, shutdown_signal()).await
+            }
+            None => {
+                tracing::warn!("--ephemeral: interactions are kept in memory only and are lost when the server stops");
+                ixn_server::serve(listener, config, options, shutdown_signal()).await
+            }
         };
-        match ixn_server::serve(listener, config, options, shutdown_signal()).await {
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ixn-server: {e}");
@@ -122,6 +173,32 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+fn log_recovery(r: &ixn_server::Recovered) {
+    if let Some((offset, bytes)) = r.opened.torn_tail {
+        tracing::warn!(
+            file = %r.opened.path.display(),
+            offset,
+            bytes,
+            "the journal ended with a torn write (never acknowledged); it was cut off"
+        );
+    }
+    for w in &r.restored.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        file = %r.opened.path.display(),
+        created = r.opened.created,
+        records = r.opened.records,
+        journal_bytes = r.opened.bytes,
+        changes = r.restored.changes,
+        interactions = r.restored.interactions,
+        relocated = r.restored.relocated,
+        dropped = r.restored.dropped,
+        millis = r.elapsed.as_millis() as u64,
+        "store loaded and compacted"
+    );
 }
 
 /// Completes on SIGINT or SIGTERM.
