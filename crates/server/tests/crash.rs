@@ -1,0 +1,438 @@
+//! Crash test of the real `ixn-server` binary with a data directory: agents submit, place,
+//! move to a queue, pull, change and stop interactions concurrently while every acknowledged
+//! state is recorded; the server is killed with SIGKILL at random moments, restarted, and every
+//! acknowledged change must be there (an interaction's in-flight request may or may not have
+//! happened, but nothing half-applied). Then a torn tail and a corrupt middle of the journal.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_client::Client;
+use ixn_codec::{ClientType, KvList, Message, MessageId, attr};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
+const ROUNDS: usize = 20;
+const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
+
+/// Where an interaction is and its UserData version, as the test observes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    loc: String,
+    v: i32,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    /// Last acknowledged state (None: stopped).
+    acked: HashMap<String, Option<State>>,
+    /// The one request in flight: its interaction and the state it would leave.
+    pending: Option<(String, Option<State>)>,
+    next: usize,
+    ops: usize,
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("ixn-server listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (Server(child), addr)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn drafts(agent: &str) -> KvList {
+    KvList::new()
+        .with(attr::WORKBIN_TYPE_ID, "Drafts")
+        .with(attr::WORKBIN_AGENT_ID, agent.to_owned())
+}
+
+/// One agent working on its own interactions until the connection breaks.
+async fn drive(
+    addr: String,
+    agent: &'static str,
+    place: &'static str,
+    track: Arc<Mutex<Track>>,
+    seed: u64,
+) {
+    let Ok(mut c) = Client::connect(addr.as_str()).await else {
+        return;
+    };
+    if c.register("desk", ClientType::AgentApplication)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let login = Message::new(MessageId::REQUEST_AGENT_LOGIN)
+        .with(attr::TENANT_ID, 101)
+        .with(attr::AGENT_ID, agent)
+        .with(attr::PLACE_ID, place);
+    if c.request_ok(login).await.is_err() {
+        return;
+    }
+    let mut rng = Rng(seed | 1);
+    loop {
+        let (msg, id, after) = {
+            let mut t = track.lock().unwrap();
+            let live: Vec<(String, State)> = t
+                .acked
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|s| (k.clone(), s)))
+                .collect();
+            if live.len() < 3 || rng.below(6) == 0 {
+                t.next += 1;
+                let id = format!("{agent}-{}", t.next);
+                let msg = Message::new(MessageId::REQUEST_SUBMIT)
+                    .with(attr::TENANT_ID, 101)
+                    .with(attr::MEDIA_TYPE, "email")
+                    .with(attr::INTERACTION_TYPE, "Inbound")
+                    .with(attr::QUEUE, "Inbound")
+                    .with(attr::INTERACTION_ID, id.clone())
+                    .with(attr::USER_DATA, KvList::new().with("v", 0));
+                (
+                    msg,
+                    id,
+                    Some(State {
+                        loc: "queue".into(),
+                        v: 0,
+                    }),
+                )
+            } else {
+                let (id, s) = live[rng.below(live.len() as u64) as usize].clone();
+                let base = |m: MessageId| Message::new(m).with(attr::INTERACTION_ID, id.clone());
+                match rng.below(5) {
+                    0 => (
+                        base(MessageId::REQUEST_PLACE_IN_WORKBIN)
+                            .with(attr::WORKBIN, drafts(agent)),
+                        id,
+                        Some(State {
+                            loc: "workbin".into(),
+                            ..s
+                        }),
+                    ),
+                    1 => (
+                        base(MessageId::REQUEST_PLACE_IN_QUEUE).with(attr::QUEUE, "Inbound"),
+                        id,
+                        Some(State {
+                            loc: "queue".into(),
+                            ..s
+                        }),
+                    ),
+                    2 => (
+                        base(MessageId::REQUEST_CHANGE_PROPERTIES)
+                            .with(attr::ADDED_PROPERTIES, KvList::new().with("v", s.v + 1)),
+                        id,
+                        Some(State { v: s.v + 1, ..s }),
+                    ),
+                    3 => (
+                        Message::new(MessageId::REQUEST_PULL)
+                            .with(attr::VIEW_ID, "_system_")
+                            .with(
+                                attr::PULL_PARAMETERS,
+                                KvList::new().with(attr::PULL_ID, id.clone()),
+                            ),
+                        id,
+                        Some(State {
+                            loc: "agent".into(),
+                            ..s
+                        }),
+                    ),
+                    _ => (base(MessageId::REQUEST_STOP_PROCESSING), id, None),
+                }
+            }
+        };
+        track.lock().unwrap().pending = Some((id.clone(), after.clone()));
+        match c.request(msg).await {
+            Ok(reply) if reply.id != MessageId::EVENT_ERROR => {
+                let mut t = track.lock().unwrap();
+                t.acked.insert(id, after);
+                t.pending = None;
+                t.ops += 1;
+            }
+            Ok(reply) => panic!("{agent}: unexpected {reply:?}"),
+            Err(_) => return, // the server went away; `pending` stays in flight
+        }
+    }
+}
+
+/// What the restarted server holds for `id`.
+async fn observe(c: &Client, id: &str) -> Option<State> {
+    let reply = c
+        .request(
+            Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
+                .with(attr::INTERACTION_ID, id.to_owned()),
+        )
+        .await
+        .unwrap();
+    if reply.id == MessageId::EVENT_ERROR {
+        assert_eq!(reply.attrs.get_int(attr::ERROR_CODE), Some(12), "{reply:?}");
+        return None;
+    }
+    let p = reply.attrs.get_list(attr::INTERACTION).unwrap();
+    let loc = match p.get_str(attr::INTERACTION_STATE).map(|s| &**s) {
+        Some("Queued") => "queue",
+        Some("InWorkbin") => "workbin",
+        Some("Handling") => "agent",
+        other => panic!("{id}: state {other:?}"),
+    };
+    let v = p
+        .get_list(attr::USER_DATA)
+        .and_then(|u| u.get_int("v"))
+        .unwrap();
+    Some(State { loc: loc.into(), v })
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ixn-crash-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn no_acknowledged_change_is_lost_across_kills() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tmp("kills");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("crash test seed {seed}");
+    let mut rng = Rng(seed | 1);
+    let tracks: Vec<Arc<Mutex<Track>>> = AGENTS
+        .iter()
+        .map(|_| Arc::new(Mutex::new(Track::default())))
+        .collect();
+    let started = Instant::now();
+    let (mut checked, mut in_flight_applied) = (0usize, 0usize);
+    for round in 0..=ROUNDS {
+        let (server, addr) = start(&dir);
+        // Every acknowledged state is there; an in-flight request may or may not have happened.
+        rt.block_on(async {
+            let mut m = Client::connect(addr.as_str()).await.unwrap();
+            m.register("emailsrv", ClientType::MediaServer)
+                .await
+                .unwrap();
+            for (i, t) in tracks.iter().enumerate() {
+                let (acked, pending) = {
+                    let t = t.lock().unwrap();
+                    (t.acked.clone(), t.pending.clone())
+                };
+                let mut settled = acked.clone();
+                for (id, want) in &acked {
+                    let got = observe(&m, id).await;
+                    checked += 1;
+                    match &pending {
+                        Some((pid, after)) if pid == id && &got == after && &got != want => {
+                            in_flight_applied += 1;
+                            settled.insert(id.clone(), got);
+                        }
+                        _ => assert_eq!(
+                            &got, want,
+                            "round {round}, {}: {id} lost an acknowledged change (seed {seed})",
+                            AGENTS[i].0
+                        ),
+                    }
+                }
+                // A submit in flight: either there, as submitted, or not at all.
+                if let Some((pid, after)) = &pending
+                    && !acked.contains_key(pid)
+                {
+                    let got = observe(&m, pid).await;
+                    assert!(
+                        got.is_none() || &got == after,
+                        "round {round}: {pid} half-submitted: {got:?}"
+                    );
+                    if got.is_some() {
+                        settled.insert(pid.clone(), got);
+                    }
+                }
+                let mut t = t.lock().unwrap();
+                t.acked = settled;
+                t.pending = None;
+            }
+            m.close().await.unwrap();
+        });
+        if round == ROUNDS {
+            break;
+        }
+        // Load, then a kill at a random moment.
+        let drivers: Vec<_> = AGENTS
+            .iter()
+            .zip(&tracks)
+            .map(|((agent, place), t)| {
+                rt.spawn(drive(addr.clone(), agent, place, Arc::clone(t), rng.next()))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
+        drop(server); // SIGKILL
+        rt.block_on(async {
+            for d in drivers {
+                tokio::time::timeout(Duration::from_secs(10), d)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        });
+    }
+    let ops: usize = tracks.iter().map(|t| t.lock().unwrap().ops).sum();
+    eprintln!(
+        "{ROUNDS} kills, {ops} acknowledged requests, {checked} interaction checks, {in_flight_applied} in-flight requests found applied, {:?}",
+        started.elapsed()
+    );
+    assert!(
+        ops > ROUNDS * 10,
+        "the drivers did real work ({ops} requests)"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tmp("files");
+    let (server, addr) = start(&dir);
+    rt.block_on(async {
+        let mut m = Client::connect(addr.as_str()).await.unwrap();
+        m.register("emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        for i in 0..50 {
+            m.request_ok(
+                Message::new(MessageId::REQUEST_SUBMIT)
+                    .with(attr::TENANT_ID, 101)
+                    .with(attr::MEDIA_TYPE, "email")
+                    .with(attr::INTERACTION_TYPE, "Inbound")
+                    .with(attr::QUEUE, "Inbound")
+                    .with(attr::INTERACTION_ID, format!("T{i}")),
+            )
+            .await
+            .unwrap();
+        }
+    });
+    drop(server);
+    let journal = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    // A torn tail: the start of a record that was never finished.
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let good = bytes.len();
+    bytes.extend_from_slice(b"IXNR\x00\x00\x01\x00\x12\x34");
+    std::fs::write(&journal, &bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(out);
+    let mut first = String::new();
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap());
+    lines.read_line(&mut first).unwrap();
+    let mut rest = String::new();
+    lines.read_line(&mut rest).unwrap();
+    lines.read_line(&mut rest).unwrap();
+    lines.read_line(&mut rest).unwrap();
+    assert!(rest.contains("(50 interactions loaded)"), "{rest}");
+    let _ = server.0.kill();
+    let stderr = server.0.stderr.take().map(|e| {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut s);
+        s
+    });
+    let stderr = stderr.unwrap();
+    assert!(stderr.contains("torn write"), "{stderr}");
+    drop(server);
+
+    // Corruption in the middle of the (compacted) journal: the start is refused, naming the
+    // file and the offset.
+    let (server, addr) = start(&dir);
+    rt.block_on(async {
+        let mut m = Client::connect(addr.as_str()).await.unwrap();
+        m.register("emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        m.request_ok(
+            Message::new(MessageId::REQUEST_STOP_PROCESSING).with(attr::INTERACTION_ID, "T0"),
+        )
+        .await
+        .unwrap();
+    });
+    drop(server);
+    let journal = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    assert!(std::fs::metadata(&journal).unwrap().len() > good as u64 / 2);
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[30] ^= 0x40; // inside the first record (the compacted snapshot)
+    std::fs::write(&journal, &bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("corrupt record at byte offset 8")
+            && err.contains(&journal.display().to_string()),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
