@@ -14,16 +14,42 @@ use ixn_conformance::{Running, Scenario, Tcp, load_dir, run_all};
 use std::path::Path;
 
 fn run(dir: &Path) {
+    run_mode(dir, false);
+    run_mode(dir, true);
+}
+
+/// Each scenario against a fresh server: ephemeral, or durable with a fresh data directory.
+fn run_mode(dir: &Path, durable: bool) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let handle = rt.handle().clone();
+    // Tests run in parallel in one process: each run gets its own directory.
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data = std::env::temp_dir().join(format!(
+        "ixn-conformance-durable-{}-{run}",
+        std::process::id()
+    ));
+    let mut n = 0;
     let mut tcp = Tcp::new(|s: &Scenario| {
-        let started = handle
-            .block_on(ixn_server::start(
-                "127.0.0.1:0".parse().unwrap(),
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let started = if durable {
+            n += 1;
+            let dir = data.join(n.to_string());
+            let r = ixn_server::recover(&dir, s.config.clone(), 1).map_err(|e| e.to_string())?;
+            handle.block_on(ixn_server::start_engine(
+                addr,
+                r.engine,
+                Some(Box::new(r.store)),
+                ixn_server::Options::default(),
+            ))
+        } else {
+            handle.block_on(ixn_server::start(
+                addr,
                 s.config.clone(),
                 ixn_server::Options::default(),
             ))
-            .map_err(|e| e.to_string())?;
+        }
+        .map_err(|e| e.to_string())?;
         Ok(Running {
             addr: started.addr,
             guard: Box::new(started),
@@ -33,9 +59,14 @@ fn run(dir: &Path) {
     let mut report = Vec::new();
     let summary = run_all(&scenarios, &mut tcp, &mut report).unwrap();
     let text = String::from_utf8(report).unwrap();
-    eprintln!("{} over TCP:\n{text}", dir.display());
+    eprintln!(
+        "{} over TCP ({}):\n{text}",
+        dir.display(),
+        if durable { "durable" } else { "ephemeral" }
+    );
     assert_eq!(summary.failed, 0, "{text}");
     assert!(summary.passed >= 18, "{text}");
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
