@@ -25,23 +25,30 @@ struct Cli {
     command: Cmd,
 }
 
+/// Where to connect and who to be.
+#[derive(Debug, clap::Args)]
+struct Server {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    addr: String,
+    /// The client to register as, NAME:TYPE (TYPE: AgentApplication, MediaServer,
+    /// RoutingEngine, Proxy).
+    #[arg(
+        long = "as",
+        value_name = "NAME:TYPE",
+        default_value = "desk:AgentApplication"
+    )]
+    client: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Send requests (JSON form) and print each reply as a JSON line. Registers first as
     /// --as unless the first message is a RequestRegisterClient. Exits 1 if a reply is
     /// EventError.
     Send {
-        /// Server address.
-        #[arg(long, default_value = "127.0.0.1:7000")]
-        addr: String,
-        /// The client to register as, NAME:TYPE (TYPE: AgentApplication, MediaServer,
-        /// RoutingEngine, Proxy).
-        #[arg(
-            long = "as",
-            value_name = "NAME:TYPE",
-            default_value = "desk:AgentApplication"
-        )]
-        client: String,
+        #[command(flatten)]
+        server: Server,
         /// The messages, each a JSON object such as '{"message":"Ping"}'.
         #[arg(required = true, value_name = "JSON")]
         messages: Vec<String>,
@@ -49,16 +56,8 @@ enum Cmd {
     /// Log an agent in, subscribe to workbins and print their notifications as JSON lines until
     /// interrupted (Ctrl-C).
     Watch {
-        /// Server address.
-        #[arg(long, default_value = "127.0.0.1:7000")]
-        addr: String,
-        /// The client to register as, NAME:TYPE.
-        #[arg(
-            long = "as",
-            value_name = "NAME:TYPE",
-            default_value = "desk:AgentApplication"
-        )]
-        client: String,
+        #[command(flatten)]
+        server: Server,
         /// Tenant id.
         #[arg(long, default_value_t = 101)]
         tenant: i32,
@@ -99,14 +98,9 @@ fn main() -> ExitCode {
             embedded,
             server_bin,
         } => conformance(&dir, embedded, server_bin.as_deref()),
-        Cmd::Send {
-            addr,
-            client,
-            messages,
-        } => with_runtime(send(addr, client, messages)),
+        Cmd::Send { server, messages } => with_runtime(send(server.addr, server.client, messages)),
         Cmd::Watch {
-            addr,
-            client,
+            server: Server { addr, client },
             tenant,
             agent,
             place,

@@ -158,32 +158,25 @@ impl Codec {
     /// Fails, writing nothing, if the frame would pass [`Limits::max_frame_len`], nest deeper
     /// than [`Limits::max_depth`], or hold a key longer than 65,535 bytes.
     pub fn encode(&self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
-        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)?;
-        if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
-            return Err(Error::FrameTooLarge {
-                len: body_len,
-                max: self.limits.max_frame_len,
-            });
-        }
-        dst.reserve(LEN_PREFIX + body_len);
-        // Lengths were checked above: every `as` cast below is lossless.
-        dst.put_u32(body_len as u32);
-        dst.put_u16(msg.id.0);
-        put_kvbody(dst, &msg.attrs);
-        Ok(())
+        self.encode_for(msg, None, dst)
     }
 
     /// The size in bytes of `msg`'s frame, length prefix included, or the error
     /// [`Codec::encode`] would give.
     pub fn encoded_len(&self, msg: &Message) -> Result<usize, Error> {
-        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)?;
+        Ok(LEN_PREFIX + self.body_len(msg, 0)?)
+    }
+
+    /// The checked body length of `msg` plus `extra` bytes of appended pairs.
+    fn body_len(&self, msg: &Message, extra: usize) -> Result<usize, Error> {
+        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)? + extra;
         if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
             return Err(Error::FrameTooLarge {
                 len: body_len,
                 max: self.limits.max_frame_len,
             });
         }
-        Ok(LEN_PREFIX + body_len)
+        Ok(body_len)
     }
 
     /// Like [`Codec::encode`], appending `ProxyClientId` = `proxy_client_id` as a last
@@ -195,23 +188,22 @@ impl Codec {
         proxy_client_id: Option<i32>,
         dst: &mut BytesMut,
     ) -> Result<(), Error> {
-        let Some(id) = proxy_client_id else {
-            return self.encode(msg, dst);
+        const PROXY_PAIR: usize = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
+        let extra = if proxy_client_id.is_some() {
+            PROXY_PAIR
+        } else {
+            0
         };
-        let extra = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
-        let body_len = 2 + self.kvbody_len(&msg.attrs, 0)? + extra;
-        if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
-            return Err(Error::FrameTooLarge {
-                len: body_len,
-                max: self.limits.max_frame_len,
-            });
-        }
+        let body_len = self.body_len(msg, extra)?;
         dst.reserve(LEN_PREFIX + body_len);
         // Lengths were checked above: every `as` cast below is lossless.
         dst.put_u32(body_len as u32);
         dst.put_u16(msg.id.0);
-        dst.put_u32(msg.attrs.len() as u32 + 1);
+        dst.put_u32(msg.attrs.len() as u32 + u32::from(proxy_client_id.is_some()));
         put_pairs(dst, &msg.attrs);
+        let Some(id) = proxy_client_id else {
+            return Ok(());
+        };
         dst.put_u16(attr::PROXY_CLIENT_ID.len() as u16);
         dst.put_slice(attr::PROXY_CLIENT_ID.as_bytes());
         dst.put_u8(TAG_INT);
