@@ -102,11 +102,13 @@ pub(crate) async fn run(
                         error!(error = %e, "the store failed: nothing more can be acknowledged; stopping the server");
                         broken = true;
                         failed.cancel();
+                        abandon(&mut held, &mut conns);
                     }
                     None => {
                         error!("the store thread stopped: nothing more can be acknowledged; stopping the server");
                         broken = true;
                         failed.cancel();
+                        abandon(&mut held, &mut conns);
                     }
                 }
                 for o in woken.drain(..) {
@@ -220,6 +222,17 @@ pub(crate) fn store_thread(
         let failed = result.is_err();
         if synced.send(result).is_err() || failed {
             return;
+        }
+    }
+}
+
+/// After a store failure: held outputs can never be released (their changes may not be on
+/// disk), but held close acknowledgements are sent so that connections can finish.
+fn abandon(held: &mut VecDeque<Held>, conns: &mut HashMap<ConnId, Conn>) {
+    for h in held.drain(..) {
+        if let Held::CloseAck { conn, done, .. } = h {
+            conns.remove(&conn);
+            let _ = done.send(());
         }
     }
 }
