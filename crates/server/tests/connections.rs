@@ -356,3 +356,52 @@ async fn graceful_shutdown_delivers_queued_notifications() {
     .await
     .unwrap();
 }
+
+/// A store whose disk is gone.
+struct FailingStore;
+
+impl ixn_server::Store for FailingStore {
+    fn append(&mut self, _: &[Vec<Message>]) -> Result<(), ixn_store::Error> {
+        Err(ixn_store::Error::Io {
+            path: "/dev/full".into(),
+            source: std::io::Error::other("no space left on device"),
+        })
+    }
+    fn compact(&mut self, _: &[Message]) -> Result<(), ixn_store::Error> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_acknowledges_nothing_more_and_stops_the_server() {
+    timeout(LIMIT, async {
+        let mut engine = ixn_core::Engine::new(demo(|_| {}), 1);
+        engine.record_changes(true);
+        let server = ixn_server::start_engine(
+            "127.0.0.1:0".parse().unwrap(),
+            engine,
+            Some(Box::new(FailingStore)),
+            ixn_server::Options::default(),
+        )
+        .await
+        .unwrap();
+        let m = media(server.addr, "emailsrv").await; // registering stores nothing: acknowledged
+        let submit = Message::new(MessageId::REQUEST_SUBMIT)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::QUEUE, "Inbound");
+        let err = m.request(submit).await.unwrap_err();
+        assert!(
+            matches!(err, ixn_client::Error::Closed),
+            "the change was never acknowledged: {err}"
+        );
+        let stopped = server.shutdown().await;
+        assert!(
+            matches!(stopped, Err(ixn_server::Error::StoreFailed)),
+            "{stopped:?}"
+        );
+    })
+    .await
+    .unwrap();
+}
