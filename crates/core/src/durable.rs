@@ -125,37 +125,43 @@ impl Engine {
     pub fn restore(&mut self, changes: impl IntoIterator<Item = Message>) -> Restored {
         let mut r = Restored::default();
         for change in changes {
-            r.changes += 1;
-            match change.id {
-                IDS => {
-                    if let (Some(p), Some(c)) = (
-                        u64_of(&change.attrs, ID_PREFIX),
-                        u64_of(&change.attrs, ID_COUNTER),
-                    ) {
-                        self.ids.set_state(p, c);
-                    }
-                }
-                DELETE => {
-                    if let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) {
-                        self.forget(id);
-                    }
-                }
-                PUT => match self.interaction_from_properties(&change.attrs, &mut r) {
-                    Some(ix) => {
-                        let id = ix.id.clone();
-                        self.forget(&id);
-                        if let Location::InWorkbin(key) = ix.loc {
-                            self.bin_mut(key).items.insert(id.clone());
-                        }
-                        self.interactions.insert(id, ix);
-                    }
-                    None => r.dropped += 1,
-                },
-                other => r.warnings.push(format!("unknown change {other}, ignored")),
-            }
+            self.restore_one(change, &mut r);
         }
         r.interactions = self.interactions.len();
         r
+    }
+
+    /// Applies one stored change (see [`Engine::restore`]), counting into `r`; lets a store
+    /// stream its changes instead of holding them all. `r.interactions` is left to the caller.
+    pub fn restore_one(&mut self, change: Message, r: &mut Restored) {
+        r.changes += 1;
+        match change.id {
+            IDS => {
+                if let (Some(p), Some(c)) = (
+                    u64_of(&change.attrs, ID_PREFIX),
+                    u64_of(&change.attrs, ID_COUNTER),
+                ) {
+                    self.ids.set_state(p, c);
+                }
+            }
+            DELETE => {
+                if let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) {
+                    self.forget(id);
+                }
+            }
+            PUT => match self.interaction_from_properties(&change.attrs, r) {
+                Some(ix) => {
+                    let id = ix.id.clone();
+                    self.forget(&id);
+                    if let Location::InWorkbin(key) = ix.loc {
+                        self.bin_mut(key).items.insert(id.clone());
+                    }
+                    self.interactions.insert(id, ix);
+                }
+                None => r.dropped += 1,
+            },
+            other => r.warnings.push(format!("unknown change {other}, ignored")),
+        }
     }
 
     /// Interactions and workbin contents, canonical and sorted, for tests that compare a

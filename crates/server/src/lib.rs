@@ -98,10 +98,12 @@ pub struct Recovered {
 pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<Recovered, Error> {
     use ixn_store::Store as _;
     let started = std::time::Instant::now();
-    let (mut store, mut opened) = ixn_store::Journal::open(dir)?;
     let mut engine = Engine::new(config, seed);
-    let changes = std::mem::take(&mut opened.changes);
-    let restored = engine.restore(changes);
+    let mut restored = ixn_core::durable::Restored::default();
+    let (mut store, opened) = ixn_store::Journal::open_with(dir, &mut |change| {
+        engine.restore_one(change, &mut restored)
+    })?;
+    restored.interactions = engine.stats().interactions;
     // Compacting also pins a new store's id-generator state.
     store.compact(&engine.snapshot())?;
     engine.record_changes(true);

@@ -95,7 +95,7 @@ pub trait Store: Send {
 /// What [`Journal::open`] found.
 #[derive(Debug, Default)]
 pub struct Opened {
-    /// Every stored change, in order.
+    /// Every stored change, in order (empty with [`Journal::open_with`]).
     pub changes: Vec<Message>,
     /// Records read.
     pub records: usize,
@@ -159,8 +159,22 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir` and reads everything stored in it.
+    /// Opens (or creates) the journal in `dir` and reads everything stored in it into
+    /// [`Opened::changes`].
     pub fn open(dir: impl AsRef<Path>) -> Result<(Self, Opened), Error> {
+        let mut changes = Vec::new();
+        let (journal, mut opened) = Self::open_with(dir, &mut |m| changes.push(m))?;
+        opened.changes = changes;
+        Ok((journal, opened))
+    }
+
+    /// Like [`Journal::open`], handing each stored change to `apply` as it is read instead of
+    /// collecting them ([`Opened::changes`] stays empty): recovery then holds the file, not
+    /// every decoded change at once.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        apply: &mut dyn FnMut(Message),
+    ) -> Result<(Self, Opened), Error> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let mut generations = Vec::new();
@@ -221,7 +235,7 @@ impl Journal {
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(io(&path))?;
-        let mut opened = read_records(&path, &bytes)?;
+        let mut opened = read_records(&path, &bytes, apply)?;
         opened.path = path.clone();
         let file = OpenOptions::new()
             .write(true)
@@ -312,7 +326,11 @@ impl Store for Journal {
 
 /// Reads the records of a journal file's bytes; see the crate documentation for what counts as
 /// a torn tail and what as corruption.
-fn read_records(path: &Path, bytes: &[u8]) -> Result<Opened, Error> {
+fn read_records(
+    path: &Path,
+    bytes: &[u8],
+    apply: &mut dyn FnMut(Message),
+) -> Result<Opened, Error> {
     if bytes.get(..4) != Some(FILE_MAGIC.as_slice()) || bytes.len() < HEADER {
         return Err(Error::NotAJournal {
             path: path.to_owned(),
@@ -330,7 +348,7 @@ fn read_records(path: &Path, bytes: &[u8]) -> Result<Opened, Error> {
                 let mut buf = BytesMut::from(payload);
                 while !buf.is_empty() {
                     match codec.decode(&mut buf) {
-                        Ok(Some(m)) => opened.changes.push(m),
+                        Ok(Some(m)) => apply(m),
                         Ok(None) | Err(_) => {
                             return Err(Error::Corrupt {
                                 path: path.to_owned(),
