@@ -28,6 +28,86 @@ pub const IDS: MessageId = MessageId(0xF003);
 const ID_PREFIX: &str = "IdPrefix";
 const ID_COUNTER: &str = "IdCounter";
 
+/// The latest stored state of every interaction, kept from the stream of changes alone (no
+/// engine): what a store needs to compact itself while the server runs.
+#[derive(Clone, Debug, Default)]
+pub struct Shadow {
+    ids: Option<Message>,
+    puts: std::collections::HashMap<ByteString, Message>,
+    bytes: usize,
+}
+
+impl Shadow {
+    /// A shadow of a snapshot (see [`Engine::snapshot`]).
+    pub fn new(snapshot: &[Message]) -> Self {
+        let mut s = Self::default();
+        for m in snapshot {
+            s.apply(m);
+        }
+        s
+    }
+
+    /// Follows one change.
+    pub fn apply(&mut self, change: &Message) {
+        match change.id {
+            IDS => self.ids = Some(change.clone()),
+            PUT | DELETE => {
+                let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) else {
+                    return;
+                };
+                let old = if change.id == PUT {
+                    self.bytes += approx_size(change);
+                    self.puts.insert(id.clone(), change.clone())
+                } else {
+                    self.puts.remove(id)
+                };
+                if let Some(old) = old {
+                    self.bytes = self.bytes.saturating_sub(approx_size(&old));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The state as changes (the Ids change first): what a compacted store holds.
+    pub fn snapshot(&self) -> Vec<Message> {
+        self.ids.iter().chain(self.puts.values()).cloned().collect()
+    }
+
+    /// Roughly how many bytes the state takes on disk.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Interactions held.
+    pub fn len(&self) -> usize {
+        self.puts.len()
+    }
+
+    /// True when no interaction is held.
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty()
+    }
+}
+
+/// Roughly the encoded size of a change (keys and values, plus a little framing).
+pub fn approx_size(m: &Message) -> usize {
+    fn list(l: &KvList) -> usize {
+        l.iter()
+            .map(|(k, v)| {
+                7 + k.len()
+                    + match v {
+                        Value::Int(_) => 0,
+                        Value::Str(s) => s.len(),
+                        Value::Binary(b) => b.len(),
+                        Value::List(l) => list(l),
+                    }
+            })
+            .sum()
+    }
+    10 + list(&m.attrs)
+}
+
 /// What [`Engine::restore`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Restored {

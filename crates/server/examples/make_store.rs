@@ -29,7 +29,9 @@ fn main() {
     config.limits.max_interactions_per_workbin = n;
     let started = Instant::now();
     let mut r = ixn_server::recover(dir.as_ref(), Arc::new(config), 7).unwrap();
-    let (e, store) = (&mut r.engine, &mut r.store);
+    // The raw journal: this example writes an uncompacted journal on purpose.
+    let mut journal = r.store.into_inner();
+    let (e, store) = (&mut r.engine, &mut journal);
     let mut out = Vec::new();
     let conn = ConnId(1);
     e.handle(

@@ -28,10 +28,12 @@
 
 #![warn(missing_docs)]
 
+mod compacting;
 mod connection;
 mod engine_task;
 mod outbox;
 
+pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES};
 pub use ixn_store::Store;
 
 use connection::ConnSettings;
@@ -82,8 +84,9 @@ pub enum Error {
 pub struct Recovered {
     /// The engine, holding every stored interaction, recording changes.
     pub engine: Engine,
-    /// The journal (already compacted to the recovered state).
-    pub store: ixn_store::Journal,
+    /// The journal (already compacted to the recovered state), wrapped so that it compacts
+    /// itself again whenever it grows past twice the live state (and 64 MiB).
+    pub store: Compacting<ixn_store::Journal>,
     /// What the engine made of the stored changes.
     pub restored: ixn_core::durable::Restored,
     /// What the journal held.
@@ -105,7 +108,9 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
     })?;
     restored.interactions = engine.stats().interactions;
     // Compacting also pins a new store's id-generator state.
-    store.compact(&engine.snapshot())?;
+    let snapshot = engine.snapshot();
+    store.compact(&snapshot)?;
+    let store = Compacting::new(store, &snapshot, DEFAULT_COMPACT_MIN_BYTES);
     engine.record_changes(true);
     Ok(Recovered {
         engine,

@@ -42,6 +42,10 @@ struct Args {
         conflicts_with = "ephemeral"
     )]
     data_dir: PathBuf,
+    /// Compact the journal while running once it passes this many bytes and twice the live
+    /// state (compaction also runs at every start).
+    #[arg(long, value_name = "BYTES", default_value_t = ixn_server::DEFAULT_COMPACT_MIN_BYTES)]
+    compact_at: u64,
     /// Keep everything in memory only (for tests and demos): a restart loses every interaction.
     #[arg(long)]
     ephemeral: bool,
@@ -157,7 +161,7 @@ fn main() -> ExitCode {
         let options = ixn_server::Options { drain_timeout: Duration::from_secs(args.drain_timeout), seed: None };
         let served = match recovered {
             Some(r) => {
-                let store: Box<dyn ixn_server::Store> = Box::new(r.store);
+                                let store: Box<dyn ixn_server::Store> = Box::new(r.store.with_min_bytes(args.compact_at));
                 ixn_server::serve_engine(listener, r.engine, Some(store), options, shutdown_signal()).await
             }
             None => {

@@ -54,16 +54,19 @@ impl Drop for Server {
 
 fn start(dir: &Path) -> (Server, String) {
     let mut child = Command::new(BIN)
+        // A small compaction threshold, so that kills also land during runtime compactions.
         .args([
             "--listen",
             "127.0.0.1:0",
             "--log-level",
-            "warn",
+            "info",
+            "--compact-at",
+            "32768",
             "--data-dir",
         ])
         .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(compactions_log(dir)))
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -76,6 +79,16 @@ fn start(dir: &Path) -> (Server, String) {
         .unwrap_or_else(|| panic!("{line}"))
         .to_owned();
     (Server(child), addr)
+}
+
+/// The servers' logs (appended), to count runtime compactions.
+fn compactions_log(dir: &Path) -> std::fs::File {
+    let path = dir.with_extension("log");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
 }
 
 struct Rng(u64);
@@ -335,6 +348,11 @@ fn no_acknowledged_change_is_lost_across_kills() {
         ops > ROUNDS * 10,
         "the drivers did real work ({ops} requests)"
     );
+    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+    let compactions = log.matches("journal compacted").count();
+    eprintln!("{compactions} runtime compactions during the run");
+    assert!(compactions > 0, "the kills also cover runtime compactions");
+    let _ = std::fs::remove_file(dir.with_extension("log"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -435,4 +453,5 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.with_extension("log"));
 }
