@@ -49,17 +49,22 @@ impl Shadow {
 
     /// Follows one change.
     pub fn apply(&mut self, change: &Message) {
+        self.apply_owned(change.clone());
+    }
+
+    /// Follows one change, keeping it without a copy.
+    pub fn apply_owned(&mut self, change: Message) {
         match change.id {
-            IDS => self.ids = Some(change.clone()),
+            IDS => self.ids = Some(change),
             PUT | DELETE => {
-                let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) else {
+                let Some(id) = change.attrs.get_str(attr::INTERACTION_ID).cloned() else {
                     return;
                 };
                 let old = if change.id == PUT {
-                    self.bytes += approx_size(change);
-                    self.puts.insert(id.clone(), change.clone())
+                    self.bytes += approx_size(&change);
+                    self.puts.insert(id, change)
                 } else {
-                    self.puts.remove(id)
+                    self.puts.remove(&id)
                 };
                 if let Some(old) = old {
                     self.bytes = self.bytes.saturating_sub(approx_size(&old));

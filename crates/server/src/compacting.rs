@@ -63,10 +63,14 @@ impl<S: Store> Compacting<S> {
 
 impl<S: Store> Store for Compacting<S> {
     fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
-        self.inner.append(batches)?;
-        for change in batches.iter().flatten() {
-            self.shadow.apply(change);
-            self.written += 12 + approx_size(change) as u64;
+        self.append_owned(batches.to_vec())
+    }
+
+    fn append_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<(), Error> {
+        self.inner.append(&batches)?;
+        for change in batches.into_iter().flatten() {
+            self.written += 12 + approx_size(&change) as u64;
+            self.shadow.apply_owned(change);
         }
         let live = self.shadow.approx_bytes() as u64;
         if self.written > self.min_bytes && self.written > 2 * live {

@@ -216,7 +216,7 @@ pub(crate) fn store_thread(
             }
         }
         let result = store
-            .append(&group)
+            .append_owned(std::mem::take(&mut group))
             .map(|()| last)
             .map_err(|e| e.to_string());
         let failed = result.is_err();

@@ -88,6 +88,10 @@ pub enum Error {
 pub trait Store: Send {
     /// Stores each batch (one request's changes) atomically, all durably before returning.
     fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error>;
+    /// Like [`Store::append`], taking the batches (a store that keeps them can avoid copies).
+    fn append_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<(), Error> {
+        self.append(&batches)
+    }
     /// Replaces everything stored with `snapshot` (the engine's whole durable state).
     fn compact(&mut self, snapshot: &[Message]) -> Result<(), Error>;
 }
