@@ -19,6 +19,9 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+/// Read buffer a connection starts with (bytes).
+const INITIAL_READ_BUFFER: usize = 512;
+
 /// Per-connection settings.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnSettings {
@@ -55,7 +58,8 @@ pub(crate) async fn serve(
     info!(conn = conn.0, %peer, "connection opened");
     let writer = tokio::spawn(write_loop(wr, Arc::clone(&outbox), settings.codec));
 
-    let mut frames = FramedRead::new(rd, settings.codec);
+    // Idle connections keep a small read buffer; it grows with the frames that arrive.
+    let mut frames = FramedRead::with_capacity(rd, settings.codec, INITIAL_READ_BUFFER);
     let deadline = tokio::time::sleep(settings.registration_timeout);
     tokio::pin!(deadline);
     let reason = loop {
