@@ -4,24 +4,51 @@
 //! requests and await their replies (matched by `ReferenceId`, many in flight at once), read
 //! notifications from a stream, close cleanly.
 //!
-//! ```no_run
+//! ```
 //! use ixn_client::Client;
-//! use ixn_codec::{ClientType, typed::RequestAgentLogin};
+//! use ixn_codec::{ClientType, KvList, Message, WorkbinContentOperation, typed::RequestAgentLogin};
 //!
-//! # async fn demo() -> Result<(), ixn_client::Error> {
-//! let mut desk = Client::connect("127.0.0.1:7000").await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let config = ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo")?;
+//! # let server = ixn_server::start("127.0.0.1:0".parse()?, config.into(), Default::default()).await?;
+//! # let addr = server.addr;
+//! // An agent desktop: register, log in, subscribe to the agent's Drafts workbin.
+//! let mut desk = Client::connect(addr).await?;
 //! desk.register("desk", ClientType::AgentApplication).await?;
 //! desk.request_ok(RequestAgentLogin {
 //!     tenant_id: 101,
 //!     agent_id: "a1".into(),
 //!     place_id: "p1".into(),
 //!     ..Default::default()
-//! }).await?;
-//! desk.request_json(r#"{"message":"RequestWorkbinNotifications","Workbin":{"WorkbinTypeId":"Drafts"}}"#).await?;
-//! while let Some(event) = desk.next_notification().await {
-//!     println!("{}", event.to_json()?);
-//! }
-//! desk.close().await
+//! })
+//! .await?;
+//! desk.request_json(r#"{"message":"RequestWorkbinNotifications","Workbin":{"WorkbinTypeId":"Drafts"}}"#)
+//!     .await?;
+//!
+//! // A media server: submit an e-mail and place it in that workbin.
+//! let mut media = Client::connect(addr).await?;
+//! media.register("emailsrv", ClientType::MediaServer).await?;
+//! let ack = media
+//!     .request_json(r#"{"message":"RequestSubmit","TenantId":101,"MediaType":"email","InteractionType":"Inbound","Queue":"Inbound"}"#)
+//!     .await?;
+//! let id = ack.attrs.get_str("InteractionId").expect("a generated id").clone();
+//! media
+//!     .request_ok(
+//!         Message::from_json(r#"{"message":"RequestPlaceInWorkbin"}"#)?
+//!             .with("InteractionId", id.clone())
+//!             .with("Workbin", KvList::new().with("WorkbinTypeId", "Drafts").with("WorkbinAgentId", "a1")),
+//!     )
+//!     .await?;
+//!
+//! // The desktop hears about it.
+//! let event = desk.next_notification().await.expect("a notification");
+//! let placed_in = WorkbinContentOperation::PlacedIn.to_int();
+//! assert_eq!(event.attrs.get_int("WorkbinContentOperation"), Some(placed_in));
+//! println!("{}", event.to_json()?); // {"message":"EventWorkbinContentChanged",...}
+//! desk.close().await?;
+//! media.close().await?;
+//! # Ok(())
 //! # }
 //! ```
 
