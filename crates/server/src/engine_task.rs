@@ -332,15 +332,24 @@ fn log_milestones(
     out: &[Output],
 ) {
     debug!(conn = conn.0, message = %msg.id, "request");
-    let ok = out
-        .iter()
-        .find(|o| o.conn() == conn)
-        .and_then(|o| match o {
-            Output::Send { msg, .. } => Some(msg.id == MessageId::EVENT_ACK),
-            Output::Close { .. } => None,
-        })
-        .unwrap_or(false);
-    if !ok {
+    let reply = out.iter().find(|o| o.conn() == conn).and_then(|o| match o {
+        Output::Send { msg, .. } => Some(Arc::clone(msg)),
+        Output::Close { .. } => None,
+    });
+    let Some(reply) = reply else { return };
+    if reply.id == MessageId::EVENT_ERROR
+        && reply.attrs.get_int(attr::ERROR_CODE)
+            == Some(ixn_codec::ErrorCode::LimitExceeded.to_int())
+    {
+        info!(
+            conn = conn.0,
+            peer = %c.peer,
+            request = %msg.id,
+            description = reply.attrs.get_str(attr::ERROR_DESCRIPTION).map_or("", |s| s),
+            "limit reached"
+        );
+    }
+    if reply.id != MessageId::EVENT_ACK {
         return;
     }
     if msg.id == MessageId::REQUEST_REGISTER_CLIENT {

@@ -455,3 +455,56 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
     std::fs::remove_dir_all(&dir).unwrap();
     let _ = std::fs::remove_file(dir.with_extension("log"));
 }
+
+#[test]
+fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for signal in ["-TERM", "-INT"] {
+        let mut child = Command::new(BIN)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--ephemeral",
+                "--log-level",
+                "warn",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("ixn-server listening on ")
+            .unwrap()
+            .to_owned();
+        // A connected client is closed by the shutdown, not left hanging.
+        let mut c = rt.block_on(Client::connect(addr.as_str())).unwrap();
+        rt.block_on(c.register("desk", ClientType::AgentApplication))
+            .unwrap();
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        let code = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s.code();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{signal}: the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(code, Some(0), "{signal}");
+        assert!(
+            rt.block_on(c.next_notification()).is_none(),
+            "{signal}: the connection was closed"
+        );
+    }
+}
