@@ -74,6 +74,17 @@ pub enum Error {
     /// The data directory could not be opened or read.
     #[error(transparent)]
     Store(#[from] ixn_store::Error),
+    /// Stored interactions that the configuration can no longer hold (their tenant has no queue
+    /// left): starting would drop them, so the server refuses.
+    #[error(
+        "{count} stored interactions cannot be placed in this configuration, for example: {example}; restore the configuration they were stored under (or give their tenant a queue), or move the data directory away to start empty"
+    )]
+    Unplaceable {
+        /// How many.
+        count: usize,
+        /// The first one's warning.
+        example: String,
+    },
     /// The store failed while serving; the server stopped acknowledging and shut down.
     #[error("the store failed while serving (see the log); stopped")]
     StoreFailed,
@@ -107,6 +118,19 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
         engine.restore_one(change, &mut restored)
     })?;
     restored.interactions = engine.stats().interactions;
+    if restored.dropped > 0 {
+        // Compacting now would erase them: refuse before touching the journal.
+        let example = restored
+            .warnings
+            .iter()
+            .find(|w| w.contains("dropped"))
+            .cloned()
+            .unwrap_or_default();
+        return Err(Error::Unplaceable {
+            count: restored.dropped,
+            example,
+        });
+    }
     // Compacting also pins a new store's id-generator state.
     let snapshot = engine.snapshot();
     store.compact(&snapshot)?;

@@ -96,3 +96,102 @@ async fn the_journal_stays_small_under_many_changes_and_loses_nothing() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_configuration_that_cannot_hold_stored_interactions_refuses_to_start_and_erases_nothing() {
+    let dir = std::env::temp_dir().join(format!("ixn-unplaceable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Arc::new(Config::from_toml_str(DEMO_TOML, "demo").unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = ixn_server::recover(&dir, Arc::clone(&config), 1).unwrap();
+    rt.block_on(async {
+        let server = ixn_server::start_engine(
+            "127.0.0.1:0".parse().unwrap(),
+            r.engine,
+            Some(Box::new(r.store)),
+            ixn_server::Options::default(),
+        )
+        .await
+        .unwrap();
+        let mut m = Client::connect(server.addr).await.unwrap();
+        m.register("emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        for (id, wb) in [("KEEP-Q", None), ("KEEP-WB", Some("Review"))] {
+            m.request_ok(
+                Message::new(MessageId::REQUEST_SUBMIT)
+                    .with(attr::TENANT_ID, 101)
+                    .with(attr::MEDIA_TYPE, "email")
+                    .with(attr::INTERACTION_TYPE, "Inbound")
+                    .with(attr::QUEUE, "Inbound")
+                    .with(attr::INTERACTION_ID, id),
+            )
+            .await
+            .unwrap();
+            if let Some(wb) = wb {
+                m.request_ok(
+                    Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+                        .with(attr::INTERACTION_ID, id)
+                        .with(
+                            attr::WORKBIN,
+                            KvList::new()
+                                .with(attr::WORKBIN_TYPE_ID, wb)
+                                .with(attr::WORKBIN_AGENT_ID, "a1"),
+                        ),
+                )
+                .await
+                .unwrap();
+            }
+        }
+        m.close().await.unwrap();
+        server.shutdown().await.unwrap();
+    });
+    let journal_before: Vec<Vec<u8>> = files(&dir);
+
+    // Without the Review workbin type, its interaction goes to the tenant's first queue.
+    let mut no_review = ixn_config::ConfigFile::clone(&config.file);
+    no_review.workbin.retain(|w| w.name != "Review");
+    let relocated =
+        ixn_server::recover(&dir, Arc::new(Config::validate(no_review).unwrap()), 2).unwrap();
+    assert_eq!(
+        (
+            relocated.restored.interactions,
+            relocated.restored.relocated
+        ),
+        (2, 1)
+    );
+    assert!(
+        relocated.restored.warnings[0].contains("KEEP-WB"),
+        "{:?}",
+        relocated.restored.warnings
+    );
+    drop(relocated);
+
+    // Without any queue, nothing can hold them: refused, and the journal is left as it was.
+    let journal_now = files(&dir);
+    let mut no_queue = ixn_config::ConfigFile::clone(&config.file);
+    no_queue.queue.clear();
+    no_queue.workbin.retain(|w| w.name != "Review");
+    let err =
+        ixn_server::recover(&dir, Arc::new(Config::validate(no_queue).unwrap()), 3).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("2 stored interactions cannot be placed") && text.contains("KEEP"),
+        "{text}"
+    );
+    assert_eq!(files(&dir), journal_now, "nothing was erased");
+    assert_ne!(
+        journal_now, journal_before,
+        "the successful recovery compacted"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
