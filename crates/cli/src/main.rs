@@ -106,15 +106,14 @@ fn main() -> ExitCode {
             place,
             workbins,
             no_properties,
-        } => with_runtime(watch(
-            addr,
-            client,
-            tenant,
-            agent,
-            place,
-            workbins,
-            !no_properties,
-        )),
+        } => with_runtime(async move {
+            watch(addr, client, tenant, agent, place, workbins, !no_properties)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("ixn watch: {e}");
+                    ExitCode::FAILURE
+                })
+        }),
     }
 }
 
@@ -212,25 +211,8 @@ async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
     }
 }
 
+/// Logs in, subscribes, prints notifications until Ctrl-C; `Err` says what went wrong.
 async fn watch(
-    addr: String,
-    client: String,
-    tenant: i32,
-    agent: String,
-    place: String,
-    workbins: Vec<String>,
-    properties: bool,
-) -> ExitCode {
-    match watch_inner(addr, client, tenant, agent, place, workbins, properties).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("ixn watch: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn watch_inner(
     addr: String,
     client: String,
     tenant: i32,
