@@ -23,14 +23,7 @@ async fn the_journal_stays_small_under_many_changes_and_loses_nothing() {
     let config = Arc::new(Config::from_toml_str(DEMO_TOML, "demo").unwrap());
     let r = ixn_server::recover(&dir, Arc::clone(&config), 1).unwrap();
     let store = r.store.with_min_bytes(16 * 1024);
-    let server = ixn_server::start_engine(
-        "127.0.0.1:0".parse().unwrap(),
-        r.engine,
-        Some(Box::new(store)),
-        ixn_server::Options::default(),
-    )
-    .await
-    .unwrap();
+    let server = start_durable(r.engine, store).await;
     let mut m = Client::connect(server.addr).await.unwrap();
     m.register("emailsrv", ClientType::MediaServer)
         .await
@@ -39,12 +32,7 @@ async fn the_journal_stays_small_under_many_changes_and_loses_nothing() {
     const CHANGES: usize = 3000;
     for i in 0..N {
         m.request_ok(
-            Message::new(MessageId::REQUEST_SUBMIT)
-                .with(attr::TENANT_ID, 101)
-                .with(attr::MEDIA_TYPE, "email")
-                .with(attr::INTERACTION_TYPE, "Inbound")
-                .with(attr::QUEUE, "Inbound")
-                .with(attr::INTERACTION_ID, format!("C{i}"))
+            submit(format!("C{i}"))
                 .with(attr::USER_DATA, KvList::new().with("Body", "x".repeat(200))),
         )
         .await
@@ -105,29 +93,13 @@ fn a_configuration_that_cannot_hold_stored_interactions_refuses_to_start_and_era
     let rt = tokio::runtime::Runtime::new().unwrap();
     let r = ixn_server::recover(&dir, Arc::clone(&config), 1).unwrap();
     rt.block_on(async {
-        let server = ixn_server::start_engine(
-            "127.0.0.1:0".parse().unwrap(),
-            r.engine,
-            Some(Box::new(r.store)),
-            ixn_server::Options::default(),
-        )
-        .await
-        .unwrap();
+        let server = start_durable(r.engine, r.store).await;
         let mut m = Client::connect(server.addr).await.unwrap();
         m.register("emailsrv", ClientType::MediaServer)
             .await
             .unwrap();
         for (id, wb) in [("KEEP-Q", None), ("KEEP-WB", Some("Review"))] {
-            m.request_ok(
-                Message::new(MessageId::REQUEST_SUBMIT)
-                    .with(attr::TENANT_ID, 101)
-                    .with(attr::MEDIA_TYPE, "email")
-                    .with(attr::INTERACTION_TYPE, "Inbound")
-                    .with(attr::QUEUE, "Inbound")
-                    .with(attr::INTERACTION_ID, id),
-            )
-            .await
-            .unwrap();
+            m.request_ok(submit(id)).await.unwrap();
             if let Some(wb) = wb {
                 m.request_ok(
                     Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
@@ -185,6 +157,31 @@ fn a_configuration_that_cannot_hold_stored_interactions_refuses_to_start_and_era
         "the successful recovery compacted"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// RequestSubmit of an e-mail into Inbound with the given id.
+fn submit(id: impl Into<String>) -> Message {
+    Message::new(MessageId::REQUEST_SUBMIT)
+        .with(attr::TENANT_ID, 101)
+        .with(attr::MEDIA_TYPE, "email")
+        .with(attr::INTERACTION_TYPE, "Inbound")
+        .with(attr::QUEUE, "Inbound")
+        .with(attr::INTERACTION_ID, id.into())
+}
+
+/// A server on an ephemeral loopback port with this engine and durable store.
+async fn start_durable(
+    engine: ixn_core::Engine,
+    store: impl ixn_server::Store + 'static,
+) -> ixn_server::Started {
+    ixn_server::start_engine(
+        "127.0.0.1:0".parse().unwrap(),
+        engine,
+        Some(Box::new(store)),
+        ixn_server::Options::default(),
+    )
+    .await
+    .unwrap()
 }
 
 fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {

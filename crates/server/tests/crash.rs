@@ -91,6 +91,25 @@ fn compactions_log(dir: &Path) -> std::fs::File {
         .unwrap()
 }
 
+/// The live journal file of a data directory.
+fn journal_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap()
+}
+
+/// RequestSubmit of an e-mail into Inbound with the given id.
+fn submit(id: impl Into<String>) -> Message {
+    Message::new(MessageId::REQUEST_SUBMIT)
+        .with(attr::TENANT_ID, 101)
+        .with(attr::MEDIA_TYPE, "email")
+        .with(attr::INTERACTION_TYPE, "Inbound")
+        .with(attr::QUEUE, "Inbound")
+        .with(attr::INTERACTION_ID, id.into())
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -147,13 +166,7 @@ async fn drive(
             if live.len() < 3 || rng.below(6) == 0 {
                 t.next += 1;
                 let id = format!("{agent}-{}", t.next);
-                let msg = Message::new(MessageId::REQUEST_SUBMIT)
-                    .with(attr::TENANT_ID, 101)
-                    .with(attr::MEDIA_TYPE, "email")
-                    .with(attr::INTERACTION_TYPE, "Inbound")
-                    .with(attr::QUEUE, "Inbound")
-                    .with(attr::INTERACTION_ID, id.clone())
-                    .with(attr::USER_DATA, KvList::new().with("v", 0));
+                let msg = submit(id.clone()).with(attr::USER_DATA, KvList::new().with("v", 0));
                 (
                     msg,
                     id,
@@ -367,24 +380,11 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
             .await
             .unwrap();
         for i in 0..50 {
-            m.request_ok(
-                Message::new(MessageId::REQUEST_SUBMIT)
-                    .with(attr::TENANT_ID, 101)
-                    .with(attr::MEDIA_TYPE, "email")
-                    .with(attr::INTERACTION_TYPE, "Inbound")
-                    .with(attr::QUEUE, "Inbound")
-                    .with(attr::INTERACTION_ID, format!("T{i}")),
-            )
-            .await
-            .unwrap();
+            m.request_ok(submit(format!("T{i}"))).await.unwrap();
         }
     });
     drop(server);
-    let journal = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "log"))
-        .unwrap();
+    let journal = journal_file(&dir);
     // A torn tail: the start of a record that was never finished.
     let mut bytes = std::fs::read(&journal).unwrap();
     let good = bytes.len();
@@ -431,11 +431,7 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
         .unwrap();
     });
     drop(server);
-    let journal = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "log"))
-        .unwrap();
+    let journal = journal_file(&dir);
     assert!(std::fs::metadata(&journal).unwrap().len() > good as u64 / 2);
     let mut bytes = std::fs::read(&journal).unwrap();
     bytes[30] ^= 0x40; // inside the first record (the compacted snapshot)
