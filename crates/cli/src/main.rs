@@ -5,6 +5,7 @@
 //! - `ixn watch --agent A --place P --workbin NAME[:OWNER]...`: logs in, subscribes, prints
 //!   notifications as JSON lines until interrupted.
 //! - `ixn conformance DIR`: runs a folder of conformance scenarios against a fresh server each.
+//! - `ixn hash-password`: prints an argon2 hash for an agent's `password_hash`.
 
 // A command-line program: speaking to its user on stdout and stderr is its job.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
@@ -88,6 +89,13 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         server_bin: Option<PathBuf>,
     },
+    /// Print an argon2 hash of a password, for an agent's `password_hash` in the configuration
+    /// (lets the agent sign in to the web API). Reads the password from the first line of
+    /// standard input unless given as an argument.
+    HashPassword {
+        /// The password (prefer standard input: arguments end up in shell history).
+        password: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +106,7 @@ fn main() -> ExitCode {
             embedded,
             server_bin,
         } => conformance(&dir, embedded, server_bin.as_deref()),
+        Cmd::HashPassword { password } => hash_password(password),
         Cmd::Send { server, messages } => with_runtime(send(server.addr, server.client, messages)),
         Cmd::Watch {
             server: Server { addr, client },
@@ -114,6 +123,36 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 })
         }),
+    }
+}
+
+fn hash_password(password: Option<String>) -> ExitCode {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("ixn hash-password: cannot read standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.is_empty() {
+        eprintln!(
+            "ixn hash-password: the password is empty; give one as an argument or on standard input"
+        );
+        return ExitCode::from(2);
+    }
+    match ixn_gateway::auth::hash_password(&password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ixn hash-password: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -63,6 +63,8 @@ fn server() -> (Killed, String) {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--http",
+            "off",
             "--log-level",
             "warn",
             "--ephemeral",

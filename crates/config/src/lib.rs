@@ -26,11 +26,13 @@
 
 #![warn(missing_docs)]
 
+mod http;
 mod limits;
 mod schema;
 mod synthetic;
 mod validate;
 
+pub use http::Http;
 pub use limits::Limits;
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,

@@ -1,5 +1,6 @@
 //! The configuration file's schema: the same keys in TOML and JSON.
 
+use crate::http::Http;
 use crate::limits::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,9 @@ pub struct ConfigFile {
     /// `[limits]`
     #[serde(default)]
     pub limits: Limits,
+    /// `[http]`: the web API.
+    #[serde(default)]
+    pub http: Http,
 }
 
 /// A tenant.

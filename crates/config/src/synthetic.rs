@@ -86,6 +86,7 @@ impl ConfigFile {
                 tenant: 101,
             }],
             limits,
+            http: crate::Http::default(),
         }
     }
 }

@@ -110,6 +110,10 @@ pub struct Config {
     pub queues: Vec<Queue>,
     /// Limits.
     pub limits: Limits,
+    /// The web API's settings (`[http]`).
+    pub http: crate::Http,
+    /// `[http] listen`, parsed.
+    pub http_listen: Option<std::net::SocketAddr>,
     agent_by_id: HashMap<String, AgentIdx>,
     agent_by_user_id: HashMap<String, AgentIdx>,
     place_by_id: HashMap<String, PlaceIdx>,
@@ -250,6 +254,41 @@ impl Config {
             }
         }
 
+        let http_fail = |key: &str, problem: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            line: line_of("http", usize::MAX),
+            entry: format!("http.{key}"),
+            problem,
+        };
+        for (name, value, min) in file.http.checks() {
+            if value < min {
+                return Err(http_fail(
+                    name,
+                    format!(
+                        "{value} is too small: use at least {min} (or remove it for the default)"
+                    ),
+                ));
+            }
+        }
+        let http_listen = match &file.http.listen {
+            None => None,
+            Some(text) => Some(text.parse::<std::net::SocketAddr>().map_err(|e| {
+                http_fail(
+                    "listen",
+                    format!("{text:?} is not an address such as \"127.0.0.1:8080\": {e}"),
+                )
+            })?),
+        };
+        let path = &file.http.notifications_path;
+        if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') || path.contains("//") {
+            return Err(http_fail(
+                "notifications_path",
+                format!(
+                    "{path:?} must start with '/', name at least one segment and not end with '/' (for example \"/api/v2/notifications\")"
+                ),
+            ));
+        }
+
         let mut tenants = HashMap::new();
         for (i, t) in file.tenant.iter().enumerate() {
             if tenants.insert(t.id, t.name.clone()).is_some() {
@@ -346,6 +385,10 @@ impl Config {
             };
             let groups = resolve(&a.groups, "groups")?;
             let supervises = resolve(&a.supervises, "supervises")?;
+            if let Some(hash) = &a.password_hash {
+                check_password_hash(hash)
+                    .map_err(|problem| fail("agent", i, entry.clone(), problem))?;
+            }
             let idx = AgentIdx(index(i));
             if agent_by_id.insert(a.id.clone(), idx).is_some() {
                 return Err(fail("agent", i, entry, "duplicate agent id".into()));
@@ -465,6 +508,8 @@ impl Config {
             agent_groups: file.agent_group.iter().map(|g| g.name.clone()).collect(),
             place_groups: file.place_group.iter().map(|g| g.name.clone()).collect(),
             limits: file.limits,
+            http: file.http.clone(),
+            http_listen,
             file,
             tenants,
             applications,
@@ -488,6 +533,19 @@ impl Config {
 /// entries; a larger one saturates (and then fails on duplicate ids) rather than wrapping.
 fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// An agent's `password_hash` must be an argon2 PHC string (`$argon2id$v=19$m=...`).
+fn check_password_hash(hash: &str) -> Result<(), String> {
+    let parsed = password_hash::PasswordHash::new(hash).map_err(|e| {
+        format!("password_hash is not a PHC string ({e}); make one with `ixn hash-password`")
+    })?;
+    match parsed.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => Ok(()),
+        other => Err(format!(
+            "password_hash uses {other:?}; only argon2 hashes are accepted (make one with `ixn hash-password`)"
+        )),
+    }
 }
 
 fn non_empty(

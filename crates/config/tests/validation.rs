@@ -39,7 +39,22 @@ fn demo_configuration_is_valid_and_matches_the_conformance_one() {
     );
     let conformance_config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/config.json");
     let conf = Config::load(conformance_config).unwrap();
-    assert_eq!(demo.file.agent, conf.file.agent);
+    // The demo adds password hashes (the web API's sign-in) to the conformance agents.
+    let without_passwords = |agents: &[ixn_config::AgentEntry]| {
+        agents
+            .iter()
+            .map(|a| ixn_config::AgentEntry {
+                password_hash: None,
+                ..a.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_passwords(&demo.file.agent),
+        without_passwords(&conf.file.agent)
+    );
+    assert!(demo.agents.iter().all(|a| a.password_hash.is_some()));
+    assert_eq!(demo.http_listen, Some("127.0.0.1:8080".parse().unwrap()));
     assert_eq!(demo.file.workbin, conf.file.workbin);
     assert_eq!(demo.file.place, conf.file.place);
     assert_eq!(demo.file.application, conf.file.application);
@@ -215,4 +230,62 @@ fn docs_list_every_limit_with_its_default() {
         let row = format!("| `{name}` | {value} |");
         assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
     }
+}
+
+#[test]
+fn docs_list_every_http_setting_with_its_default() {
+    let doc = include_str!("../../../docs/configuration.md");
+    let defaults = serde_json::to_value(ixn_config::Http::default()).unwrap();
+    for (name, value) in defaults.as_object().unwrap() {
+        let row = format!("| `{name}` | {value} |");
+        assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+    }
+}
+
+#[test]
+fn http_mistakes_name_the_key_and_line() {
+    let text = format!("{BASE}\n[http]\nlisten = \"localhost\"\n");
+    let e = Config::from_toml_str(&text, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("http.listen") && e.contains("line"), "{e}");
+    let text = format!("{BASE}\n[http]\nnotifications_path = \"cometd/\"\n");
+    let e = Config::from_toml_str(&text, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("http.notifications_path"), "{e}");
+    let text = format!("{BASE}\n[http]\nconnect_timeout_ms = 5\n");
+    let e = Config::from_toml_str(&text, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("http.connect_timeout_ms") && e.contains("at least 100"),
+        "{e}"
+    );
+}
+
+#[test]
+fn password_hashes_must_be_argon2_phc_strings() {
+    let agent = |hash: &str| {
+        format!(
+            "{BASE}\n[[agent]]\nid = \"a9\"\nuser_id = \"802396ae32494a8b8a617a9103d968bb\"\ntenant = 101\npassword_hash = \"{hash}\"\n"
+        )
+    };
+    let e = Config::from_toml_str(&agent("hunter2"), "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("agent \"a9\"") && e.contains("password_hash"),
+        "{e}"
+    );
+    let e = Config::from_toml_str(
+        &agent("$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("only argon2"), "{e}");
+    let demo = Config::from_toml_str(DEMO_TOML, "demo.toml").unwrap();
+    let good = demo.agents[0].password_hash.clone().unwrap();
+    Config::from_toml_str(&agent(&good), "x.toml").unwrap();
 }

@@ -31,6 +31,7 @@
 mod compacting;
 mod connection;
 mod engine_task;
+mod local;
 mod outbox;
 
 pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES};
@@ -85,6 +86,9 @@ pub enum Error {
         /// The first one's warning.
         example: String,
     },
+    /// The web API could not start or failed.
+    #[error(transparent)]
+    Gateway(#[from] ixn_gateway::Error),
     /// The store failed while serving; the server stopped acknowledging and shut down.
     #[error("the store failed while serving (see the log); stopped")]
     StoreFailed,
@@ -146,12 +150,14 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
 }
 
 /// Settings that are not part of the configuration file.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Options {
     /// How long a closing connection may take to write what is queued.
     pub drain_timeout: Duration,
     /// The engine's seed; `None` draws a random one.
     pub seed: Option<u64>,
+    /// Serve the web API (HTTP + CometD, `ixn-gateway`) on this listener (see [`bind_http`]).
+    pub http: Option<TcpListener>,
 }
 
 impl Default for Options {
@@ -159,6 +165,7 @@ impl Default for Options {
         Self {
             drain_timeout: Duration::from_secs(5),
             seed: None,
+            http: None,
         }
     }
 }
@@ -228,6 +235,13 @@ fn random_seed() -> u64 {
     RandomState::new().hash_one(std::process::id())
 }
 
+/// Binds the web API's listener, after checking that `config` can run it (its `[http]`
+/// applications exist), so that a mistake stops the start with a message naming the key.
+pub async fn bind_http(addr: SocketAddr, config: &Config) -> Result<TcpListener, Error> {
+    ixn_gateway::check_config(config)?;
+    Ok(ixn_gateway::bind(addr).await?)
+}
+
 /// Binds a listening socket with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     let listen = |e| Error::Listen { addr, source: e };
@@ -266,6 +280,7 @@ pub async fn serve_engine(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let limits = engine.config().limits;
+    let engine_config = &Arc::clone(engine.config());
     let codec = Codec::new(ixn_codec::Limits {
         max_frame_len: limits.max_frame_len,
         max_depth: limits.max_kvlist_depth,
@@ -301,12 +316,48 @@ pub async fn serve_engine(
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut next_conn = 0u64;
+    let mut options = options;
+    let web_failed = CancellationToken::new();
+    let web_failure = Arc::new(std::sync::Mutex::new(None));
+    if let Some(http) = options.http.take() {
+        next_conn += 1;
+        let peer = http.local_addr()?;
+        let (link, local) = local::open(
+            ConnId(next_conn),
+            peer,
+            tx.clone(),
+            limits.outbound_queue_messages,
+            limits.outbound_queue_bytes,
+        );
+        tracker.spawn(local);
+        let config = Arc::clone(engine_config);
+        let (stopping, web_failed) = (stop.clone(), web_failed.clone());
+        let web_failure = Arc::clone(&web_failure);
+        tracker.spawn(async move {
+            let served =
+                ixn_gateway::serve(
+                    http,
+                    config,
+                    link,
+                    async move { stopping.cancelled().await },
+                )
+                .await;
+            if let Err(e) = served {
+                error!(error = %e, "the web API failed; stopping the server");
+                *web_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                web_failed.cancel();
+            }
+        });
+    }
     tokio::pin!(shutdown);
     info!(addr = %listener.local_addr()?, "listening");
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            () = failed.cancelled() => break,
+                        () = failed.cancelled() => break,
+            () = web_failed.cancelled() => break,
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -344,6 +395,13 @@ pub async fn serve_engine(
     if failed.is_cancelled() {
         error!("stopped after a store failure");
         return Err(Error::StoreFailed);
+    }
+    let web_error = web_failure
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(e) = web_error {
+        return Err(Error::Gateway(e));
     }
     info!("stopped");
     Ok(())

@@ -49,6 +49,10 @@ struct Args {
     /// Keep everything in memory only (for tests and demos): a restart loses every interaction.
     #[arg(long)]
     ephemeral: bool,
+    /// Serve the web API (HTTP + CometD) on this address, or `off`. Default: `[http] listen`
+    /// of the configuration (the demo configuration has 127.0.0.1:8080), else off.
+    #[arg(long, value_name = "ADDR|off")]
+    http: Option<String>,
     /// Seconds a closing connection may take to write what is queued (at shutdown too).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     drain_timeout: u64,
@@ -94,6 +98,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let http_addr = match args.http.as_deref() {
+        Some("off") => None,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!(
+                    "ixn-server: bad --http {text:?}: {e}; give an address such as 127.0.0.1:8080, or off"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => config.http_listen,
+    };
     // Recovery first, so that "listening" means ready.
     let recovered = if args.ephemeral {
         None
@@ -132,10 +149,28 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let addr = listener.local_addr().map_or(args.listen, |a| a);
+                let addr = listener.local_addr().map_or(args.listen, |a| a);
+        let http = match http_addr {
+            Some(a) => match ixn_server::bind_http(a, &config).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("ixn-server: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         // The first stdout line is for programs (tests, `ixn conformance --server-bin`).
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "ixn-server listening on {addr}");
+                let _ = writeln!(out, "ixn-server listening on {addr}");
+        if let Some(h) = http_addr {
+            let _ = writeln!(
+                out,
+                "web API listening on http://{h} (CometD at http://{h}{})",
+                config.http.notifications_path
+            );
+        }
         if args.config.is_none() {
             let _ = writeln!(
                 out,
@@ -158,7 +193,7 @@ fn main() -> ExitCode {
         );
         let _ = out.flush();
         drop(out);
-        let options = ixn_server::Options { drain_timeout: Duration::from_secs(args.drain_timeout), seed: None };
+                let options = ixn_server::Options { drain_timeout: Duration::from_secs(args.drain_timeout), seed: None, http };
         let served = match recovered {
             Some(r) => {
                                 let store: Box<dyn ixn_server::Store> = Box::new(r.store.with_min_bytes(args.compact_at));

@@ -58,6 +58,8 @@ fn start(dir: &Path) -> (Server, String) {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--http",
+            "off",
             "--log-level",
             "info",
             "--compact-at",
@@ -391,7 +393,7 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
     bytes.extend_from_slice(b"IXNR\x00\x00\x01\x00\x12\x34");
     std::fs::write(&journal, &bytes).unwrap();
     let out = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--http", "off", "--data-dir"])
         .arg(&dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -437,7 +439,7 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
     bytes[30] ^= 0x40; // inside the first record (the compacted snapshot)
     std::fs::write(&journal, &bytes).unwrap();
     let out = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--http", "off", "--data-dir"])
         .arg(&dir)
         .output()
         .unwrap();
@@ -459,6 +461,9 @@ fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
         let mut child = Command::new(BIN)
             .args([
                 "--listen",
+                "127.0.0.1:0",
+                // The web API too: a signal stops it as gracefully.
+                "--http",
                 "127.0.0.1:0",
                 "--ephemeral",
                 "--log-level",

@@ -1,0 +1,558 @@
+//! The gateway's shared state: the engine link (requests out, replies matched by ReferenceId,
+//! notifications routed by ProxyClientId), web sessions and CometD sessions, and the sweeper.
+
+use crate::cometd::CometSession;
+use crate::gws;
+use crate::{Delivered, auth};
+use ixn_codec::{ClientType, Message, MessageId, WorkbinContentOperation, attr};
+use ixn_config::{AgentIdx, Config};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+/// How long a request may wait for the engine's reply before it is answered as an internal error.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the sweeper runs.
+pub(crate) const SWEEP_PERIOD: Duration = Duration::from_millis(997);
+/// The CometD channel of workbin messages.
+pub(crate) const WORKBINS_CHANNEL: &str = "/v2/me/workbins";
+
+/// Locks, recovering from a poisoned lock (a panic elsewhere must not stop the gateway).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a pending ReferenceId is waiting for.
+enum Pending {
+    /// An HTTP request waiting for the reply.
+    Reply(oneshot::Sender<Arc<Message>>),
+    /// A REST Subscribe/Unsubscribe: the outcome goes to CometD.
+    Subscription {
+        client: i32,
+        data: Map<String, Value>,
+        unsubscribe: bool,
+    },
+}
+
+/// A signed-in agent: one logical client on the gateway's proxy connection.
+#[derive(Debug)]
+pub(crate) struct WebSession {
+    pub(crate) agent: AgentIdx,
+    pub(crate) token: String,
+    /// The logical client's ProxyClientId.
+    pub(crate) client: i32,
+    pub(crate) inner: Mutex<WebInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct WebInner {
+    /// The place of the contact center session, once started.
+    pub(crate) place: Option<String>,
+    pub(crate) last_seen: Instant,
+    /// Its CometD sessions' ids, oldest first.
+    pub(crate) cometd: Vec<String>,
+    pub(crate) ended: bool,
+}
+
+impl WebSession {
+    pub(crate) fn touch(&self) {
+        lock(&self.inner).last_seen = Instant::now();
+    }
+
+    pub(crate) fn place(&self) -> Option<String> {
+        lock(&self.inner).place.clone()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<i32, Pending>,
+    web: HashMap<String, Arc<WebSession>>,
+    web_by_agent: HashMap<AgentIdx, Arc<WebSession>>,
+    web_by_client: HashMap<i32, Arc<WebSession>>,
+    cometd: HashMap<String, Arc<CometSession>>,
+}
+
+/// Counts for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) web_sessions: usize,
+    pub(crate) cometd_sessions: usize,
+    pub(crate) pending: usize,
+}
+
+pub(crate) struct Hub {
+    pub(crate) config: Arc<Config>,
+    requests: mpsc::Sender<Message>,
+    next_ref: AtomicI32,
+    state: Mutex<State>,
+    /// Cancelled when the gateway stops (releases held long-polls).
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Hub {
+    pub(crate) fn new(config: Arc<Config>, requests: mpsc::Sender<Message>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            requests,
+            next_ref: AtomicI32::new(1),
+            state: Mutex::new(State::default()),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    fn next_reference(&self) -> i32 {
+        // Positive, wrapping after 2^31 - 1 requests.
+        let r = self.next_ref.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        if r == 0 { self.next_reference() } else { r }
+    }
+
+    /// Sends `msg` for logical client `client` (None: the proxy itself) and waits for its reply.
+    pub(crate) async fn request(
+        &self,
+        client: Option<i32>,
+        mut msg: Message,
+    ) -> Result<Arc<Message>, String> {
+        let reference = self.next_reference();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.state)
+            .pending
+            .insert(reference, Pending::Reply(tx));
+        msg.attrs.set(attr::REFERENCE_ID, reference);
+        if let Some(c) = client {
+            msg.attrs.set(attr::PROXY_CLIENT_ID, c);
+        }
+        if self.requests.send(msg).await.is_err() {
+            lock(&self.state).pending.remove(&reference);
+            return Err("the engine is not reachable (the server is stopping)".into());
+        }
+        match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err("the engine connection closed before the reply".into()),
+            Err(_) => {
+                lock(&self.state).pending.remove(&reference);
+                Err(format!(
+                    "no reply from the engine within {} s",
+                    REPLY_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// Sends a subscribe or cancel for `client` and returns its ReferenceId at once; the
+    /// outcome is published on CometD with `data`.
+    pub(crate) async fn subscription(
+        &self,
+        client: i32,
+        mut msg: Message,
+        mut data: Map<String, Value>,
+        unsubscribe: bool,
+    ) -> Result<i32, String> {
+        let reference = self.next_reference();
+        let mut full = Map::with_capacity(data.len() + 3);
+        full.insert(
+            "messageType".into(),
+            json!("WorkbinSubscriptionStateChangeMessage"),
+        );
+        full.append(&mut data);
+        full.insert("referenceId".into(), json!(reference));
+        let data = full;
+        lock(&self.state).pending.insert(
+            reference,
+            Pending::Subscription {
+                client,
+                data,
+                unsubscribe,
+            },
+        );
+        msg.attrs.set(attr::REFERENCE_ID, reference);
+        msg.attrs.set(attr::PROXY_CLIENT_ID, client);
+        if self.requests.send(msg).await.is_err() {
+            lock(&self.state).pending.remove(&reference);
+            return Err("the engine is not reachable (the server is stopping)".into());
+        }
+        Ok(reference)
+    }
+
+    /// Registers the gateway's proxy connection.
+    pub(crate) async fn register_proxy(&self) -> Result<(), String> {
+        let msg = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+            .with(
+                attr::CLIENT_NAME,
+                self.config.http.proxy_application.as_str(),
+            )
+            .with(attr::CLIENT_TYPE, ClientType::Proxy.to_int());
+        let reply = self.request(None, msg).await?;
+        if reply.id == MessageId::EVENT_ACK {
+            Ok(())
+        } else {
+            Err(gws::engine_reason(&reply))
+        }
+    }
+
+    /// The live web session holding `token`.
+    pub(crate) fn web_by_token(&self, token: &str) -> Option<Arc<WebSession>> {
+        lock(&self.state).web.get(token).cloned()
+    }
+
+    /// The agent's web session, creating it (a new logical client) when there is none.
+    pub(crate) async fn sign_in(&self, agent: AgentIdx) -> Result<Arc<WebSession>, gws::ApiError> {
+        {
+            let st = lock(&self.state);
+            if let Some(w) = st.web_by_agent.get(&agent) {
+                return Ok(Arc::clone(w));
+            }
+            if st.web.len() >= self.config.http.max_web_sessions {
+                return Err(gws::ApiError::new(
+                    gws::Status::BadState,
+                    format!(
+                        "the server has its maximum of {} signed-in agents ([http] max_web_sessions); try again later",
+                        self.config.http.max_web_sessions
+                    ),
+                )
+                .with_http(axum::http::StatusCode::SERVICE_UNAVAILABLE));
+            }
+        }
+        let msg = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+            .with(
+                attr::CLIENT_NAME,
+                self.config.http.client_application.as_str(),
+            )
+            .with(attr::CLIENT_TYPE, ClientType::AgentApplication.to_int());
+        let reply = self
+            .request(None, msg)
+            .await
+            .map_err(|e| gws::ApiError::new(gws::Status::Internal, e))?;
+        let client = match (reply.id, reply.attrs.get_int(attr::PROXY_CLIENT_ID)) {
+            (MessageId::EVENT_ACK, Some(c)) => c,
+            _ => return Err(gws::ApiError::from_engine(&reply)),
+        };
+        let token = auth::random_token(32).ok_or_else(|| {
+            gws::ApiError::new(gws::Status::Internal, "no randomness for a session token")
+        })?;
+        let session = Arc::new(WebSession {
+            agent,
+            token: token.clone(),
+            client,
+            inner: Mutex::new(WebInner {
+                place: None,
+                last_seen: Instant::now(),
+                cometd: Vec::new(),
+                ended: false,
+            }),
+        });
+        let existing = {
+            let mut st = lock(&self.state);
+            match st.web_by_agent.get(&agent) {
+                Some(w) => Some(Arc::clone(w)),
+                None => {
+                    st.web.insert(token, Arc::clone(&session));
+                    st.web_by_agent.insert(agent, Arc::clone(&session));
+                    st.web_by_client.insert(client, Arc::clone(&session));
+                    None
+                }
+            }
+        };
+        if let Some(w) = existing {
+            // Two sign-ins raced: keep the first, drop the spare client.
+            self.unregister(client).await;
+            return Ok(w);
+        }
+        info!(agent = %self.config.agents.get(agent.get()).map_or("", |a| a.id.as_str()), client, "web session started");
+        Ok(session)
+    }
+
+    async fn unregister(&self, client: i32) {
+        let msg = Message::new(MessageId::REQUEST_UNREGISTER_CLIENT);
+        if let Err(e) = self.request(Some(client), msg).await {
+            debug!(client, error = %e, "unregistering a web client");
+        }
+    }
+
+    /// Ends a web session: its agent is logged out and its subscriptions dropped (the logical
+    /// client is unregistered), its CometD sessions are closed.
+    pub(crate) async fn end_web_session(&self, web: &Arc<WebSession>, why: &str) {
+        let cometd = {
+            let mut st = lock(&self.state);
+            st.web.remove(&web.token);
+            st.web_by_agent.remove(&web.agent);
+            st.web_by_client.remove(&web.client);
+            let ids = std::mem::take(&mut lock(&web.inner).cometd);
+            ids.iter()
+                .filter_map(|id| st.cometd.remove(id))
+                .collect::<Vec<_>>()
+        };
+        lock(&web.inner).ended = true;
+        for c in cometd {
+            c.close(false);
+        }
+        info!(client = web.client, %why, "web session ended");
+        self.unregister(web.client).await;
+    }
+
+    pub(crate) async fn end_all_web_sessions(&self) {
+        let all: Vec<_> = lock(&self.state).web.values().cloned().collect();
+        for w in all {
+            self.end_web_session(&w, "the server is stopping").await;
+        }
+    }
+
+    /// Adds a CometD session for `web`; past the per-agent cap the agent's oldest session is
+    /// closed, past the global cap the handshake is refused (None).
+    pub(crate) fn add_cometd(&self, session: Arc<CometSession>) -> Result<(), String> {
+        let web = Arc::clone(&session.web);
+        let evicted = {
+            let mut st = lock(&self.state);
+            if st.cometd.len() >= self.config.http.max_cometd_sessions {
+                return Err(format!(
+                    "the server has its maximum of {} CometD sessions ([http] max_cometd_sessions)",
+                    self.config.http.max_cometd_sessions
+                ));
+            }
+            let mut inner = lock(&web.inner);
+            if inner.ended {
+                return Err("the web session has ended; sign in again".into());
+            }
+            let mut evicted = Vec::new();
+            while inner.cometd.len() >= self.config.http.max_cometd_sessions_per_agent {
+                let oldest = inner.cometd.remove(0);
+                if let Some(s) = st.cometd.remove(&oldest) {
+                    evicted.push(s);
+                }
+            }
+            inner.cometd.push(session.id.clone());
+            inner.last_seen = Instant::now();
+            drop(inner);
+            st.cometd.insert(session.id.clone(), session);
+            evicted
+        };
+        for s in evicted {
+            info!(session = %s.id, "CometD session closed: the agent opened more than max_cometd_sessions_per_agent");
+            s.close(false);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn cometd(&self, id: &str) -> Option<Arc<CometSession>> {
+        lock(&self.state).cometd.get(id).cloned()
+    }
+
+    /// Removes a CometD session (disconnect, overflow, expiry).
+    pub(crate) fn remove_cometd(&self, id: &str) -> Option<Arc<CometSession>> {
+        let removed = lock(&self.state).cometd.remove(id);
+        if let Some(s) = &removed {
+            lock(&s.web.inner).cometd.retain(|c| c != id);
+        }
+        removed
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        let st = lock(&self.state);
+        Counts {
+            web_sessions: st.web.len(),
+            cometd_sessions: st.cometd.len(),
+            pending: st.pending.len(),
+        }
+    }
+
+    /// Publishes `data` on `channel` to every CometD session of the web session of `client`.
+    fn publish(&self, client: i32, channel: &str, data: Value) {
+        let sessions: Vec<Arc<CometSession>> = {
+            let st = lock(&self.state);
+            let Some(web) = st.web_by_client.get(&client) else {
+                return;
+            };
+            let ids = lock(&web.inner).cometd.clone();
+            ids.iter()
+                .filter_map(|id| st.cometd.get(id).cloned())
+                .collect()
+        };
+        let message = json!({"channel": channel, "data": data});
+        for s in sessions {
+            if !s.push(channel, &message, self.config.http.cometd_queue_messages) {
+                warn!(
+                    session = %s.id,
+                    limit = self.config.http.cometd_queue_messages,
+                    "CometD session queue full (cometd_queue_messages): closing the session; its client will handshake again"
+                );
+                self.remove_cometd(&s.id);
+                s.close(true);
+            }
+        }
+    }
+
+    /// Handles one delivery from the engine.
+    fn deliver(&self, d: Delivered) {
+        let msg = d.msg;
+        if let Some(reference) = msg.reference_id() {
+            let pending = lock(&self.state).pending.remove(&reference);
+            match pending {
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(msg);
+                    return;
+                }
+                Some(Pending::Subscription {
+                    client,
+                    mut data,
+                    unsubscribe,
+                }) => {
+                    let state = match (msg.id == MessageId::EVENT_ACK, unsubscribe) {
+                        (true, false) => "Subscribed",
+                        (true, true) => "Unsubscribed",
+                        (false, _) => {
+                            data.insert("statusMessage".into(), json!(gws::engine_reason(&msg)));
+                            "RequestFailed"
+                        }
+                    };
+                    data.insert("stateResource".into(), json!(state));
+                    self.publish(client, WORKBINS_CHANNEL, Value::Object(data));
+                    return;
+                }
+                None => {}
+            }
+        }
+        if msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED {
+            if let Some(client) = d.proxy_client_id
+                && let Some(data) = self.content_changed(&msg)
+            {
+                self.publish(client, WORKBINS_CHANNEL, data);
+            }
+            return;
+        }
+        debug!(message = %msg.id, "engine message with no taker");
+    }
+
+    /// EventWorkbinContentChanged as a `WorkbinStateChangeMessage`.
+    fn content_changed(&self, msg: &Message) -> Option<Value> {
+        let action = match WorkbinContentOperation::from_int(
+            msg.attrs.get_int(attr::WORKBIN_CONTENT_OPERATION)?,
+        ) {
+            WorkbinContentOperation::PlacedIn => "ItemAdded",
+            WorkbinContentOperation::TakenOut => "ItemRemoved",
+            _ => "ItemUpdated",
+        };
+        let workbin = msg.attrs.get_list(attr::WORKBIN)?;
+        let interaction = msg.attrs.get_list(attr::INTERACTION)?;
+        let mut data = Map::new();
+        data.insert("messageType".into(), json!("WorkbinStateChangeMessage"));
+        data.insert("action".into(), json!(action));
+        self.workbin_fields(workbin, &mut data);
+        let media = interaction.get_str(attr::MEDIA_TYPE).map_or("", |s| s);
+        data.insert(
+            gws::state_resource_key(media).into(),
+            gws::interaction_json(interaction),
+        );
+        Some(Value::Object(data))
+    }
+
+    /// `id`, `name` and the owner fields of a WorkbinInfo.
+    pub(crate) fn workbin_fields(
+        &self,
+        workbin: &ixn_codec::KvList,
+        data: &mut Map<String, Value>,
+    ) {
+        let name = workbin.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
+        if let Some(wt) = self
+            .config
+            .workbin(name)
+            .and_then(|t| self.config.workbins.get(t.get()))
+        {
+            data.insert("id".into(), json!(wt.uuid));
+        }
+        data.insert("name".into(), json!(name));
+        if let Some(agent) = workbin.get_str(attr::WORKBIN_AGENT_ID) {
+            data.insert("workbinAgentId".into(), json!(&**agent));
+            if let Some(a) = self
+                .config
+                .agent(agent)
+                .and_then(|a| self.config.agents.get(a.get()))
+            {
+                data.insert("workbinUserId".into(), json!(a.user_id));
+            }
+        }
+        if let Some(p) = workbin.get_str(attr::WORKBIN_PLACE_ID) {
+            data.insert("workbinPlaceId".into(), json!(&**p));
+        }
+        if let Some(g) = workbin.get_str(attr::WORKBIN_GROUP_ID) {
+            data.insert("agentGroup".into(), json!(&**g));
+        }
+        if let Some(g) = workbin.get_str(attr::WORKBIN_PLACE_GROUP_ID) {
+            data.insert("placeGroup".into(), json!(&**g));
+        }
+    }
+
+    /// Removes expired CometD sessions and idle web sessions.
+    async fn sweep(&self) {
+        let now = Instant::now();
+        let idle = Duration::from_secs(self.config.http.web_session_idle_secs);
+        let (expired, idle_webs) = {
+            let st = lock(&self.state);
+            let expired: Vec<String> = st
+                .cometd
+                .values()
+                .filter(|s| s.expired(now))
+                .map(|s| s.id.clone())
+                .collect();
+            let idle_webs: Vec<Arc<WebSession>> = st
+                .web
+                .values()
+                .filter(|w| {
+                    let inner = lock(&w.inner);
+                    inner.cometd.is_empty() && now.saturating_duration_since(inner.last_seen) > idle
+                })
+                .cloned()
+                .collect();
+            (expired, idle_webs)
+        };
+        for id in &expired {
+            if let Some(s) = self.remove_cometd(id) {
+                s.close(true);
+            }
+        }
+        if !expired.is_empty() {
+            let left = self.counts();
+            info!(
+                expired = expired.len(),
+                cometd_sessions = left.cometd_sessions,
+                web_sessions = left.web_sessions,
+                pending = left.pending,
+                "CometD sessions expired (no /meta/connect within max_interval_ms)"
+            );
+        }
+        for w in idle_webs {
+            self.end_web_session(&w, "idle for web_session_idle_secs")
+                .await;
+        }
+    }
+}
+
+/// Routes everything the engine sends to the gateway, until the link ends.
+pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<Delivered>) {
+    while let Some(d) = deliveries.recv().await {
+        hub.deliver(d);
+    }
+    if !hub.shutdown.is_cancelled() {
+        error!(
+            "the engine closed the web API's connection; web requests now fail until the server restarts"
+        );
+    }
+    // Fail whatever waits for a reply.
+    lock(&hub.state).pending.clear();
+}
+
+/// Runs the sweep every [`SWEEP_PERIOD`] until the gateway stops.
+pub(crate) async fn sweeper(hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => hub.sweep().await,
+            () = hub.shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The web API of the ixn workbin server: the workbin operations of the Genesys Web Services API
+//! v2 over HTTP, and their notifications over CometD (Bayeux 1.0, long-polling and WebSocket).
+//!
+//! The gateway is a client of the engine like any other: it registers as a `Proxy` application
+//! on a [`Link`] (an in-process connection the server gives it, with the same engine task,
+//! bounded outbox and ordering rules as a TCP connection), and registers one logical client per
+//! signed-in agent. Every web request becomes native requests on that logical client, so every
+//! rule of the contract holds unchanged; replies come back by ReferenceId, notifications by
+//! ProxyClientId.
+//!
+//! ```text
+//!  HTTP (axum) --> rest / cometd --> Hub --requests--> Link --> engine task
+//!                                     ^                            |
+//!                     CometD queues <-- pump <--deliveries-- Link <-+
+//! ```
+//!
+//! - Authentication: HTTP Basic (agent id and password, checked against the agent's argon2
+//!   `password_hash`), then the `IXNSESSION` cookie. One web session per agent.
+//! - CometD sessions have bounded queues, a deadline at every moment (the sweeper removes them
+//!   `max_interval_ms` after their last connect), and optional acknowledgement (the `ack`
+//!   extension), so a reply lost with a dropped long-poll is sent again.
+//!
+//! docs/web-api.md documents every route with examples.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+mod cometd;
+mod gws;
+mod hub;
+mod rest;
+
+use ixn_codec::Message;
+use ixn_config::{AppType, Config};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// One message from the engine to the gateway's connection.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The message (shared with its other recipients).
+    pub msg: Arc<Message>,
+    /// The logical client it is for, if any.
+    pub proxy_client_id: Option<i32>,
+}
+
+/// An in-process connection to the engine: what the gateway sends, and what the engine
+/// delivers. The server builds it (`ixn_server::Options::http`); when the engine side ends,
+/// the gateway answers every request with an internal error.
+#[derive(Debug)]
+pub struct Link {
+    /// Requests to the engine, in order.
+    pub requests: mpsc::Sender<Message>,
+    /// Replies and notifications from the engine, in order.
+    pub deliveries: mpsc::Receiver<Delivered>,
+}
+
+/// The gateway's error type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The HTTP listening socket could not be set up.
+    #[error(
+        "cannot listen for HTTP on {addr}: {source} (is another server using it? choose another address with --http ADDR, or --http off)"
+    )]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration cannot run the web API.
+    #[error("the web API cannot start: {0}")]
+    Config(String),
+    /// The engine refused or never answered the gateway's registration.
+    #[error("the web API could not register with the engine: {0}")]
+    Register(String),
+    /// Another I/O failure.
+    #[error("HTTP server I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Binds the HTTP listener.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })
+}
+
+/// Checks that `config` can run the web API: its `[http]` applications exist with the right
+/// types. The message names the key to fix.
+pub fn check_config(config: &Config) -> Result<(), Error> {
+    let http = &config.http;
+    if !config.application_allowed(&http.proxy_application, AppType::Proxy) {
+        return Err(Error::Config(format!(
+            "the configuration has no [[application]] {:?} of type Proxy, which the web API registers as; add one, or name another in [http] proxy_application",
+            http.proxy_application
+        )));
+    }
+    if !config.application_allowed(&http.client_application, AppType::AgentApplication) {
+        return Err(Error::Config(format!(
+            "the configuration has no [[application]] {:?} of type AgentApplication, which each signed-in agent's client registers as; add one, or name another in [http] client_application",
+            http.client_application
+        )));
+    }
+    Ok(())
+}
+
+/// Serves the web API on `listener` until `shutdown` completes: registers with the engine over
+/// `link`, then answers HTTP and CometD. At shutdown, held long-polls are answered at once and
+/// every web session's client is unregistered.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<Config>,
+    link: Link,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    check_config(&config)?;
+    let Link {
+        requests,
+        deliveries,
+    } = link;
+    let hub = hub::Hub::new(config, requests);
+    let pump = tokio::spawn(hub::pump(Arc::clone(&hub), deliveries));
+    hub.register_proxy().await.map_err(Error::Register)?;
+    let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));
+    let app = rest::router(Arc::clone(&hub));
+    let addr = listener.local_addr()?;
+    info!(%addr, notifications = %hub.config.http.notifications_path, "web API listening");
+    let stopping = hub.shutdown.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Release held long-polls so that graceful shutdown does not wait for them.
+            stopping.cancel();
+        })
+        .await;
+    hub.shutdown.cancel();
+    sweeper.abort();
+    hub.end_all_web_sessions().await;
+    pump.abort();
+    info!("web API stopped");
+    served.map_err(Error::Io)
+}

@@ -1,0 +1,675 @@
+//! The web API's HTTP layer over loopback: authentication, bad bodies, unknown ids, oversize
+//! bodies, the contact center session rule, and the CometD endpoint's guarantees (402, sweeper,
+//! caps, bounded queues, acknowledged resend, a dropped long-poll losing nothing).
+//!
+//! The official JavaScript client is exercised by crates/gateway/node-tests (run by `.ci/run`).
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_client::Client;
+use ixn_codec::{ClientType, KvList, Message, MessageId, attr};
+use ixn_config::{Config, DEMO_TOML, Http};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const NOTIFY: &str = "/api/v2/notifications";
+
+struct Server {
+    tcp: SocketAddr,
+    http: SocketAddr,
+    _started: ixn_server::Started,
+}
+
+async fn start(tweak: impl FnOnce(&mut Http, &mut ixn_config::ConfigFile)) -> Server {
+    let demo = Config::from_toml_str(DEMO_TOML, "demo").unwrap();
+    let mut file = demo.file.clone();
+    let mut http = file.http.clone();
+    tweak(&mut http, &mut file);
+    file.http = http;
+    let config = Arc::new(Config::validate(file).unwrap());
+    let listener = ixn_server::bind_http("127.0.0.1:0".parse().unwrap(), &config)
+        .await
+        .unwrap();
+    let http = listener.local_addr().unwrap();
+    let started = ixn_server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        ixn_server::Options {
+            http: Some(listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    Server {
+        tcp: started.addr,
+        http,
+        _started: started,
+    }
+}
+
+/// One HTTP/1.1 exchange (Connection: close): status, headers (lowercase names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    timeout(Duration::from_secs(40), s.read_to_end(&mut raw))
+        .await
+        .expect("no HTTP reply")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn basic(user: &str, password: &str) -> (&'static str, String) {
+    use base64::Engine as _;
+    (
+        "Authorization",
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        ),
+    )
+}
+
+/// A signed-in agent: its cookie header.
+struct Agent {
+    http: SocketAddr,
+    cookie: (&'static str, String),
+}
+
+impl Agent {
+    async fn sign_in(http: SocketAddr, id: &str) -> Self {
+        let r = send(
+            http,
+            "GET",
+            "/api/v2/me",
+            &[basic(id, &format!("demo-{id}"))],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let set = r.header("set-cookie").unwrap();
+        let cookie = set.split(';').next().unwrap().to_owned();
+        Self {
+            http,
+            cookie: ("Cookie", cookie),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        send(
+            self.http,
+            "GET",
+            path,
+            std::slice::from_ref(&self.cookie),
+            b"",
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.post_raw(path, body.to_string().as_bytes()).await
+    }
+
+    async fn post_raw(&self, path: &str, body: &[u8]) -> Reply {
+        send(
+            self.http,
+            "POST",
+            path,
+            std::slice::from_ref(&self.cookie),
+            body,
+        )
+        .await
+    }
+
+    async fn start_session(&self, place: &str) {
+        let r = self
+            .post(
+                "/api/v2/me",
+                json!({"operationName": "StartContactCenterSession", "place": place}),
+            )
+            .await;
+        assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+    }
+
+    /// Handshakes (optionally with the ack extension) and subscribes to /v2/me/workbins.
+    async fn cometd(&self, ack: bool) -> String {
+        let mut hs = json!({"id": "1", "channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]});
+        if ack {
+            hs["ext"] = json!({"ack": true});
+        }
+        let r = self.post(&format!("{NOTIFY}/handshake"), json!([hs])).await;
+        assert_eq!(r.body[0]["successful"], true, "{}", r.body);
+        let id = r.body[0]["clientId"].as_str().unwrap().to_owned();
+        let r = self
+            .post(
+                &format!("{NOTIFY}/"),
+                json!([{"id": "2", "channel": "/meta/subscribe", "subscription": "/v2/me/workbins", "clientId": id}]),
+            )
+            .await;
+        assert_eq!(r.body[0]["successful"], true, "{}", r.body);
+        id
+    }
+
+    async fn connect(&self, client: &str, extra: Value) -> Value {
+        let mut m = json!({"id": "c", "channel": "/meta/connect", "connectionType": "long-polling", "clientId": client});
+        if let Value::Object(e) = extra {
+            for (k, v) in e {
+                m[k] = v;
+            }
+        }
+        self.post(&format!("{NOTIFY}/connect"), json!([m]))
+            .await
+            .body
+    }
+}
+
+async fn media(tcp: SocketAddr) -> Client {
+    let mut c = Client::connect(tcp).await.unwrap();
+    c.register("emailsrv", ClientType::MediaServer)
+        .await
+        .unwrap();
+    c
+}
+
+async fn place(c: &Client, id: &str, agent: &str) {
+    c.request_ok(
+        Message::new(MessageId::REQUEST_SUBMIT)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::QUEUE, "Inbound")
+            .with(attr::INTERACTION_ID, id.to_owned()),
+    )
+    .await
+    .unwrap();
+    c.request_ok(
+        Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+            .with(attr::INTERACTION_ID, id.to_owned())
+            .with(
+                attr::WORKBIN,
+                KvList::new()
+                    .with(attr::WORKBIN_TYPE_ID, "Drafts")
+                    .with(attr::WORKBIN_AGENT_ID, agent.to_owned()),
+            ),
+    )
+    .await
+    .unwrap();
+}
+
+fn data_of(batch: &Value) -> Vec<&Value> {
+    batch
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["channel"] == "/v2/me/workbins")
+        .map(|m| &m["data"])
+        .collect()
+}
+
+#[tokio::test]
+async fn authentication_is_required_and_checked() {
+    let s = start(|_, file| file.agent[1].password_hash = None).await;
+    let r = send(s.http, "GET", "/api/v2/me/workbins", &[], b"").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["statusCode"], 20);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    let r = send(s.http, "GET", "/api/v2/me", &[basic("a1", "wrong")], b"").await;
+    assert_eq!((r.status, &r.body["statusCode"]), (401, &json!(20)));
+    let r = send(s.http, "GET", "/api/v2/me", &[basic("nobody", "x")], b"").await;
+    assert_eq!(r.body["statusCode"], 20);
+    // a2 has no password_hash here: no sign-in over HTTP.
+    let r = send(s.http, "GET", "/api/v2/me", &[basic("a2", "demo-a2")], b"").await;
+    assert_eq!(r.body["statusCode"], 20);
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no password_hash"),
+        "{}",
+        r.body
+    );
+    let r = send(
+        s.http,
+        "GET",
+        "/api/v2/me",
+        &[("Authorization", "Bearer x".into())],
+        b"",
+    )
+    .await;
+    assert_eq!(r.body["statusCode"], 20);
+    let r = send(
+        s.http,
+        "GET",
+        "/api/v2/me",
+        &[("Cookie", "IXNSESSION=forged".into())],
+        b"",
+    )
+    .await;
+    assert_eq!(r.body["statusCode"], 20);
+    // The right password signs in and sets the cookie, which then suffices.
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    let r = a1.get("/api/v2/me").await;
+    assert_eq!(r.body["user"]["employeeId"], "a1");
+    assert_eq!(r.body["user"]["id"], "802396ae32494a8b8a617a9103d968bb");
+    // The CometD handshake without credentials is refused with reconnect none.
+    let r = send(
+        s.http,
+        "POST",
+        &format!("{NOTIFY}/handshake"),
+        &[],
+        br#"[{"id":"1","channel":"/meta/handshake","supportedConnectionTypes":["long-polling"]}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body[0]["successful"], false);
+    assert_eq!(r.body[0]["advice"]["reconnect"], "none");
+    assert_eq!(r.body[0]["id"], "1");
+}
+
+#[tokio::test]
+async fn bad_bodies_get_status_1_and_say_why() {
+    let s = start(|http, _| http.max_body_bytes = 1024).await;
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    for (body, needle) in [
+        (&b"{not json"[..], "not JSON"),
+        (b"[1,2]", "JSON object"),
+        (b"{}", "operationName is required"),
+        (br#"{"operationName":3}"#, "operationName is required"),
+        (br#"{"operationName":"Dance"}"#, "unknown operationName"),
+        (
+            br#"{"operationName":"StartContactCenterSession"}"#,
+            "place is required",
+        ),
+    ] {
+        let r = a1.post_raw("/api/v2/me", body).await;
+        assert_eq!(
+            (r.status, &r.body["statusCode"]),
+            (400, &json!(1)),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body["statusMessage"].as_str().unwrap().contains(needle),
+            "{}",
+            r.body
+        );
+    }
+    // Oversize: 413, statusCode 1, naming the limit.
+    let big = json!({"operationName": "Subscribe", "pad": "x".repeat(4096)}).to_string();
+    let r = a1
+        .post_raw("/api/v2/me/workbins/Drafts", big.as_bytes())
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.body["statusCode"], 1);
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("max_body_bytes"),
+        "{}",
+        r.body
+    );
+    // Bayeux bodies: arrays (or one object); anything else is a 400 with a JSON array.
+    let r = a1.post_raw(NOTIFY, b"42").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body[0]["successful"], false);
+    // A plain GET of the CometD endpoint (no WebSocket upgrade) is answered at once.
+    let r = a1.get(NOTIFY).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn unknown_ids_and_missing_parameters() {
+    let s = start(|_, _| {}).await;
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    // Workbin operations need a contact center session first.
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "Subscribe"}),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["statusCode"]), (400, &json!(2)));
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("StartContactCenterSession")
+    );
+    let r = a1.get("/api/v2/me/workbins/Drafts").await;
+    assert_eq!(r.body["statusCode"], 2);
+    let r = a1
+        .post(
+            "/api/v2/me",
+            json!({"operationName": "StartContactCenterSession", "place": "nowhere"}),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["statusCode"]), (404, &json!(6)));
+    let r = a1
+        .post(
+            "/api/v2/me",
+            json!({"operationName": "EndContactCenterSession"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 2);
+    a1.start_session("p1").await;
+    let sub = json!({"operationName": "Subscribe"});
+    for path in [
+        "/api/v2/me/workbins/00000000-0000-0000-0000-000000000000",
+        "/api/v2/me/workbins/Nope",
+        "/api/v2/users/ffffffffffffffffffffffffffffffff/workbins/Drafts",
+        "/api/v2/me/workbins?workbinIds=Drafts,Nope",
+        "/api/v2/me/workbins/Team?agentGroup=Nobody",
+        "/api/v2/nothing/here",
+    ] {
+        let r = a1.post(path, sub.clone()).await;
+        assert_eq!(
+            (r.status, &r.body["statusCode"]),
+            (404, &json!(6)),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.body["statusMessage"].is_string());
+    }
+    for path in [
+        "/api/v2/me/workbins/Team",
+        "/api/v2/me/workbins/Drafts?agentGroup=Sales",
+        "/api/v2/me/workbins",
+    ] {
+        let r = a1.post(path, sub.clone()).await;
+        assert_eq!(
+            (r.status, &r.body["statusCode"]),
+            (400, &json!(1)),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "AddInteraction"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 1);
+    // The engine's answers map to the GWS table.
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "AddInteraction", "interactionId": "NOPE"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["statusCode"]),
+        (404, &json!(6)),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("UnknownInteraction")
+    );
+    let r = a1
+        .get("/api/v2/users/e6f2ad1b26ea4e9b8dd907eabe167522/workbins/Drafts")
+        .await;
+    assert_eq!(
+        (r.status, &r.body["statusCode"]),
+        (403, &json!(3)),
+        "{}",
+        r.body
+    );
+    // Lists.
+    let r = a1.get("/api/v2/me/workbins").await;
+    let names: Vec<&str> = r.body["workbins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Drafts") && names.contains(&"Team") && names.contains(&"Desk"),
+        "{names:?}"
+    );
+    let r = a1.get("/api/v2/workbins").await;
+    assert_eq!(r.body["workbins"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn content_add_and_pull_over_http() {
+    let s = start(|_, _| {}).await;
+    let m = media(s.tcp).await;
+    m.request_ok(
+        Message::new(MessageId::REQUEST_SUBMIT)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::QUEUE, "Inbound")
+            .with(attr::INTERACTION_ID, "IX-Q")
+            .with(attr::USER_DATA, KvList::new().with("Subject", "Hi")),
+    )
+    .await
+    .unwrap();
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    a1.start_session("p1").await;
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "AddInteraction", "interactionId": "IX-Q"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+    let r = a1.get("/api/v2/me/workbins/Drafts").await;
+    assert_eq!(r.body["interactions"][0]["id"], "IX-Q");
+    assert_eq!(r.body["interactions"][0]["subject"], "Hi");
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Review",
+            json!({"operationName": "PullInteraction", "interactionId": "IX-Q"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 2, "not in that workbin: {}", r.body);
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "PullInteraction", "interactionId": "IX-Q"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+    assert_eq!(r.body["interaction"]["state"], "Handling");
+    let r = a1.get("/api/v2/me/workbins/Drafts").await;
+    assert_eq!(r.body["interactions"], json!([]));
+    // The agent is logged in on the engine: another client cannot log it in elsewhere.
+    let r = a1
+        .post(
+            "/api/v2/me",
+            json!({"operationName": "EndContactCenterSession"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 0);
+}
+
+#[tokio::test]
+async fn cometd_expiry_caps_and_bounded_queues() {
+    let s = start(|http, _| {
+        http.max_interval_ms = 300;
+        http.max_cometd_sessions = 3;
+        http.cometd_queue_messages = 2;
+    })
+    .await;
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    a1.start_session("p1").await;
+    // Unknown clientId: 402 with reconnect handshake, id echoed.
+    let r = a1.connect("nope", json!({})).await;
+    assert_eq!(r[0]["error"], "402::session_unknown");
+    assert_eq!(r[0]["advice"]["reconnect"], "handshake");
+    assert_eq!(r[0]["id"], "c");
+    // A session that stops connecting is swept.
+    let id = a1.cometd(false).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let r = a1.connect(&id, json!({"advice": {"timeout": 0}})).await;
+    assert_eq!(r[0]["error"], "402::session_unknown", "{r}");
+    // The global cap.
+    let sup = Agent::sign_in(s.http, "sup1").await;
+    let _x = a1.cometd(false).await;
+    let _y = a1.cometd(false).await;
+    let _z = sup.cometd(false).await;
+    let r = sup.post(&format!("{NOTIFY}/handshake"), json!([{"id": "9", "channel": "/meta/handshake", "supportedConnectionTypes": ["long-polling"]}])).await;
+    assert_eq!(r.body[0]["successful"], false);
+    assert!(
+        r.body[0]["error"].as_str().unwrap().starts_with("503::"),
+        "{}",
+        r.body
+    );
+    // A full queue closes the session: three outcomes for a queue of two.
+    let r = a1
+        .post(
+            "/api/v2/me/workbins?workbinIds=Drafts,Review,Desk",
+            json!({"operationName": "Subscribe"}),
+        )
+        .await;
+    assert_eq!(
+        r.body["referenceIds"].as_object().unwrap().len(),
+        3,
+        "{}",
+        r.body
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = a1.connect(&_x, json!({"advice": {"timeout": 0}})).await;
+    assert_eq!(r[0]["error"], "402::session_unknown", "{r}");
+}
+
+#[tokio::test]
+async fn acknowledged_batches_are_resent_until_acked() {
+    let s = start(|_, _| {}).await;
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    a1.start_session("p1").await;
+    let id = a1.cometd(true).await;
+    let r = a1
+        .connect(&id, json!({"advice": {"timeout": 0}, "ext": {"ack": 0}}))
+        .await;
+    let first = r.as_array().unwrap().last().unwrap()["ext"]["ack"]
+        .as_u64()
+        .unwrap();
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "Subscribe"}),
+        )
+        .await;
+    let reference = r.body["referenceId"].clone();
+    let got = a1.connect(&id, json!({"ext": {"ack": first}})).await;
+    let batch = got.as_array().unwrap().last().unwrap()["ext"]["ack"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(data_of(&got)[0]["referenceId"], reference);
+    // The reply was "lost": the client acknowledges only the earlier batch, so it comes again.
+    let again = a1.connect(&id, json!({"ext": {"ack": first}})).await;
+    assert_eq!(data_of(&again), data_of(&got), "resent");
+    let last = again.as_array().unwrap().last().unwrap()["ext"]["ack"]
+        .as_u64()
+        .unwrap();
+    assert!(last > batch);
+    // Acknowledged: not sent again (the connect is held to its timeout: ask for 200 ms).
+    let after = a1
+        .connect(
+            &id,
+            json!({"ext": {"ack": last}, "advice": {"timeout": 200}}),
+        )
+        .await;
+    assert!(data_of(&after).is_empty(), "{after}");
+}
+
+#[tokio::test]
+async fn a_long_poll_dropped_while_held_loses_nothing() {
+    let s = start(|_, _| {}).await;
+    let a1 = Agent::sign_in(s.http, "a1").await;
+    a1.start_session("p1").await;
+    let id = a1.cometd(false).await;
+    let r = a1
+        .post(
+            "/api/v2/me/workbins/Drafts",
+            json!({"operationName": "Subscribe"}),
+        )
+        .await;
+    assert_eq!(r.body["statusCode"], 0);
+    let got = a1.connect(&id, json!({})).await;
+    assert_eq!(data_of(&got)[0]["stateResource"], "Subscribed");
+    // Hold a connect, then drop the connection before anything arrives.
+    let body = json!([{"id": "h", "channel": "/meta/connect", "connectionType": "long-polling", "clientId": id}]).to_string();
+    let mut held = TcpStream::connect(s.http).await.unwrap();
+    held.write_all(format!("POST {NOTIFY}/connect HTTP/1.1\r\nHost: x\r\n{}: {}\r\nContent-Length: {}\r\n\r\n{body}", a1.cookie.0, a1.cookie.1, body.len()).as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = media(s.tcp).await;
+    place(&m, "IX-D", "a1").await;
+    let got = a1.connect(&id, json!({})).await;
+    let data = data_of(&got);
+    assert_eq!(data.len(), 1, "{got}");
+    assert_eq!(data[0]["action"], "ItemAdded");
+    assert_eq!(data[0]["emailStateResourceV2"]["id"], "IX-D");
+}
