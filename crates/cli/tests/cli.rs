@@ -233,3 +233,84 @@ fn conformance_passes_in_every_mode() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent"), "{err}");
 }
+
+/// Starts `ixn-server` (demo configuration) with the web API on ephemeral ports; returns it,
+/// the native address and the HTTP address.
+fn server_with_http() -> (Killed, String, String) {
+    let mut child = Command::new(server_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--ephemeral",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let tcp = first
+        .trim()
+        .strip_prefix("ixn-server listening on ")
+        .unwrap()
+        .to_owned();
+    let http = second
+        .trim()
+        .strip_prefix("web API listening on http://")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    (Killed(child), tcp, http)
+}
+
+#[test]
+fn readme_web_walkthrough_works_as_written() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = readme
+        .split("### The web API: curl and CometD")
+        .nth(1)
+        .expect("README has the web walkthrough");
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    assert!(script.contains("H=http://127.0.0.1:8080"), "{script}");
+    let (_server, tcp, http) = server_with_http();
+    let script = script
+        .replace("H=http://127.0.0.1:8080", &format!("H=http://{http}"))
+        .replace(
+            "./target/release/ixn send",
+            &format!("{IXN} send --addr {tcp}"),
+        );
+    let dir = std::env::temp_dir().join(format!("ixn-readme-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&dir)
+        .output()
+        .expect("bash and curl are needed for this test (.ci/run installs curl)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let subscribed = stdout
+        .find(r#""stateResource":"Subscribed""#)
+        .unwrap_or_else(|| panic!("no Subscribed in {stdout}"));
+    let added = stdout
+        .find(r#""action":"ItemAdded""#)
+        .unwrap_or_else(|| panic!("no ItemAdded in {stdout}"));
+    assert!(subscribed < added, "{stdout}");
+    assert!(
+        stdout.contains(r#""emailStateResourceV2":{"id":"IX-WEB-1""#),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
