@@ -93,17 +93,27 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Cancelled when the gateway stops (releases held long-polls).
     pub(crate) shutdown: CancellationToken,
+    /// Password checks, on their own threads.
+    pub(crate) passwords: auth::Checker,
 }
 
 impl Hub {
-    pub(crate) fn new(config: Arc<Config>, requests: mpsc::Sender<Message>) -> Arc<Self> {
-        Arc::new(Self {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        requests: mpsc::Sender<Message>,
+    ) -> Result<Arc<Self>, String> {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .min(2);
+        let passwords = auth::Checker::start(threads)?;
+        Ok(Arc::new(Self {
             config,
             requests,
             next_ref: AtomicI32::new(1),
             state: Mutex::new(State::default()),
             shutdown: CancellationToken::new(),
-        })
+            passwords,
+        }))
     }
 
     fn next_reference(&self) -> i32 {

@@ -124,7 +124,7 @@ pub async fn serve(
         requests,
         deliveries,
     } = link;
-    let hub = hub::Hub::new(config, requests);
+    let hub = hub::Hub::new(config, requests).map_err(Error::Config)?;
     let pump = tokio::spawn(hub::pump(Arc::clone(&hub), deliveries));
     hub.register_proxy().await.map_err(Error::Register)?;
     let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));

@@ -117,10 +117,13 @@ async fn authenticate(
             entry.id
         )));
     };
-    let verified =
-        tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+    let Some(verified) = hub.passwords.check(password, hash).await else {
+        return Err(ApiError::new(
+            Status::BadState,
+            "too many sign-ins at once; try again in a moment",
+        )
+        .with_http(StatusCode::SERVICE_UNAVAILABLE));
+    };
     if !verified {
         tracing::info!(agent = %entry.id, "HTTP sign-in refused: wrong password");
         return Err(unauthenticated("unknown agent or wrong password"));
