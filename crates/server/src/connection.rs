@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -94,17 +94,7 @@ pub(crate) async fn serve(
     };
     // R13: the engine drops this connection's clients before the socket closes, so a peer that
     // sees the close can rely on it.
-    let (done_tx, done_rx) = oneshot::channel();
-    if inputs
-        .send(Input::Close {
-            conn,
-            done: done_tx,
-        })
-        .await
-        .is_ok()
-    {
-        let _ = done_rx.await;
-    }
+    crate::engine_task::close(&inputs, conn).await;
     if outbox.is_overflowed() {
         // A slow consumer is cut off at once: draining to a peer that does not read would only
         // hold its queue longer.

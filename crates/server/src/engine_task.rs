@@ -185,6 +185,15 @@ pub(crate) async fn run(
     }
 }
 
+/// Tells the engine task that `conn` is over and waits until its clients are dropped (R13), so
+/// that the peer sees the close only after that. Returns at once if the engine task is gone.
+pub(crate) async fn close(inputs: &mpsc::Sender<Input>, conn: ConnId) {
+    let (done, dropped) = oneshot::channel();
+    if inputs.send(Input::Close { conn, done }).await.is_ok() {
+        let _ = dropped.await;
+    }
+}
+
 /// The next sync report, or never when the server is ephemeral.
 async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> {
     match d {

@@ -8,7 +8,7 @@ use ixn_core::ConnId;
 use ixn_gateway::{Delivered, Link};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Requests the gateway may queue before it waits (back-pressure, like a socket buffer).
@@ -60,17 +60,7 @@ pub(crate) fn open(
                 () = outbox.closing.cancelled() => break "closed by the server",
             }
         };
-        let (done_tx, done_rx) = oneshot::channel();
-        if inputs
-            .send(Input::Close {
-                conn,
-                done: done_tx,
-            })
-            .await
-            .is_ok()
-        {
-            let _ = done_rx.await;
-        }
+        crate::engine_task::close(&inputs, conn).await;
         if outbox.is_overflowed() {
             warn!(
                 conn = conn.0,
