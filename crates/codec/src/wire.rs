@@ -82,6 +82,16 @@ pub struct Codec {
     limits: Limits,
 }
 
+/// Bytes of the `ProxyClientId` pair that [`Codec::encode_for`] appends.
+const PROXY_PAIR: usize = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
+
+fn put_proxy_pair(dst: &mut BytesMut, id: i32) {
+    dst.put_u16(attr::PROXY_CLIENT_ID.len() as u16);
+    dst.put_slice(attr::PROXY_CLIENT_ID.as_bytes());
+    dst.put_u8(TAG_INT);
+    dst.put_i32(id);
+}
+
 impl Codec {
     /// A codec with these limits.
     pub const fn new(limits: Limits) -> Self {
@@ -188,7 +198,6 @@ impl Codec {
         proxy_client_id: Option<i32>,
         dst: &mut BytesMut,
     ) -> Result<(), Error> {
-        const PROXY_PAIR: usize = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
         let extra = if proxy_client_id.is_some() {
             PROXY_PAIR
         } else {
@@ -201,13 +210,47 @@ impl Codec {
         dst.put_u16(msg.id.0);
         dst.put_u32(msg.attrs.len() as u32 + u32::from(proxy_client_id.is_some()));
         put_pairs(dst, &msg.attrs);
+        if let Some(id) = proxy_client_id {
+            put_proxy_pair(dst, id);
+        }
+        Ok(())
+    }
+
+    /// Appends `frame`, one frame as [`Codec::encode`] wrote it, to `dst`, with `ProxyClientId`
+    /// appended as [`Codec::encode_for`] would have: a message encoded once can be sent to many
+    /// recipients, logical clients of a proxy included, at the cost of a copy.
+    pub fn reframe_for(
+        &self,
+        frame: &[u8],
+        proxy_client_id: Option<i32>,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
         let Some(id) = proxy_client_id else {
+            dst.extend_from_slice(frame);
             return Ok(());
         };
-        dst.put_u16(attr::PROXY_CLIENT_ID.len() as u16);
-        dst.put_slice(attr::PROXY_CLIENT_ID.as_bytes());
-        dst.put_u8(TAG_INT);
-        dst.put_i32(id);
+        let head: Option<&[u8; LEN_PREFIX + 6]> =
+            frame.get(..LEN_PREFIX + 6).and_then(|h| h.try_into().ok());
+        let (Some(&[l0, l1, l2, l3, i0, i1, p0, p1, p2, p3]), Some(rest)) =
+            (head, frame.get(LEN_PREFIX + 6..))
+        else {
+            return Err(Error::Truncated { offset: 0 });
+        };
+        let body = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+        let pairs = u32::from_be_bytes([p0, p1, p2, p3]);
+        let body_len = body + PROXY_PAIR;
+        if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
+            return Err(Error::FrameTooLarge {
+                len: body_len,
+                max: self.limits.max_frame_len,
+            });
+        }
+        dst.reserve(LEN_PREFIX + body_len);
+        dst.put_u32(body_len as u32);
+        dst.put_slice(&[i0, i1]);
+        dst.put_u32(pairs.saturating_add(1));
+        dst.put_slice(rest);
+        put_proxy_pair(dst, id);
         Ok(())
     }
 
@@ -514,6 +557,25 @@ mod tests {
         let mut plain = BytesMut::new();
         codec().encode_for(&msg, None, &mut plain).unwrap();
         assert_eq!(plain.freeze(), codec().encode_to_bytes(&msg).unwrap());
+    }
+
+    #[test]
+    fn reframe_for_equals_encode_for() {
+        let msg = Message::new(MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
+            .with("Workbin", KvList::new().with("WorkbinTypeId", "Drafts"))
+            .with("WorkbinContentOperation", 1);
+        let once = codec().encode_to_bytes(&msg).unwrap();
+        for pcid in [None, Some(7), Some(-1)] {
+            let (mut direct, mut shared) = (BytesMut::new(), BytesMut::new());
+            codec().encode_for(&msg, pcid, &mut direct).unwrap();
+            codec().reframe_for(&once, pcid, &mut shared).unwrap();
+            assert_eq!(direct, shared, "proxy client id {pcid:?}");
+        }
+        assert!(
+            codec()
+                .reframe_for(&once[..5], Some(1), &mut BytesMut::new())
+                .is_err()
+        );
     }
 
     #[test]

@@ -194,17 +194,10 @@ impl Engine {
         debug_assert!(self.notes.is_empty());
         let reference_id = msg.reference_id();
         if msg.id == MessageId::PING {
-            let mut reply = Message::new(MessageId::PING);
-            if let Some(r) = reference_id {
-                reply.attrs.push(attr::REFERENCE_ID, r);
-            }
-            if let Some(p) = msg.proxy_client_id() {
-                reply.attrs.push(attr::PROXY_CLIENT_ID, p);
-            }
             out.push(Output::Send {
                 conn,
                 proxy_client_id: None,
-                msg: Arc::new(reply),
+                msg: Arc::new(ping_reply(msg)),
             });
             return;
         }
@@ -653,4 +646,18 @@ impl Engine {
             Location::Handling(a) => format!("agent {}", &*self.agent_name(a)),
         })
     }
+}
+
+/// The reply to a `Ping`: `Ping` with the same ReferenceId (and ProxyClientId, if any). Ping
+/// touches no state, so a transport may answer it without the engine, provided the reply keeps
+/// its place among the connection's other replies.
+pub fn ping_reply(msg: &Message) -> Message {
+    let mut reply = Message::new(MessageId::PING);
+    if let Some(r) = msg.reference_id() {
+        reply.attrs.push(attr::REFERENCE_ID, r);
+    }
+    if let Some(p) = msg.proxy_client_id() {
+        reply.attrs.push(attr::PROXY_CLIENT_ID, p);
+    }
+    reply
 }

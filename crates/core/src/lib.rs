@@ -34,6 +34,6 @@ mod interactions;
 mod output;
 mod workbins;
 
-pub use engine::{Engine, Stats};
+pub use engine::{Engine, Stats, ping_reply};
 pub use error::Error;
 pub use output::{CloseReason, ConnId, Output};

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use ixn_codec::{Codec, ErrorCode, Message, MessageId, attr};
 use ixn_core::ConnId;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,18 +67,34 @@ pub(crate) async fn serve(
         tokio::select! {
             frame = frames.next() => match frame {
                 Some(Ok(msg)) => {
-                    if inputs.send(Input::Message { conn, msg }).await.is_err() {
-                        break "server stopping".to_owned();
+                    // Take every further frame that is already read, and hand them over as one
+                    // batch: one channel send and one wake-up per read instead of per message.
+                    let mut batch = Vec::with_capacity(1);
+                    batch.push(msg);
+                    let mut malformed = None;
+                    while batch.len() < MAX_BATCH {
+                        match settings.codec.decode(frames.read_buffer_mut()) {
+                            Ok(Some(m)) => batch.push(m),
+                            Ok(None) => break,
+                            Err(e) => {
+                                malformed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    let batch = answer_pings(batch, &outbox, &settings.codec);
+                    if !batch.is_empty() {
+                        outbox.sent_to_engine(batch.len());
+                        if inputs.send(Input::Batch { conn, msgs: batch }).await.is_err() {
+                            break "server stopping".to_owned();
+                        }
+                    }
+                    if let Some(e) = malformed {
+                        break malformed_frame(&outbox, conn, peer, &e);
                     }
                 }
                 Some(Err(e)) if e.is_malformed_frame() => {
-                    warn!(conn = conn.0, %peer, error = %e, "malformed frame; closing the connection");
-                    let reply = Message::new(MessageId::EVENT_ERROR)
-                        .with(attr::ERROR_CODE, ErrorCode::InvalidAttribute.to_int())
-                        .with(attr::ERROR_DESCRIPTION, format!("malformed frame: {e}; closing the connection"));
-                    let item = Item::Msg { msg: Arc::new(reply), proxy_client_id: None };
-                    let _ = outbox.push(item, 256);
-                    break format!("malformed frame: {e}");
+                    break malformed_frame(&outbox, conn, peer, &e);
                 }
                 Some(Err(e)) => break format!("read error: {e}"),
                 None => break "peer closed the connection".to_owned(),
@@ -111,18 +128,81 @@ pub(crate) async fn serve(
     info!(conn = conn.0, %peer, %reason, "connection closed");
 }
 
+/// Most messages of one read handed to the engine task together.
+const MAX_BATCH: usize = 256;
+
+/// Answers the Pings at the head of `batch` on the spot when no earlier request of this
+/// connection is still at the engine task (so the reply keeps its place: messages to one client
+/// are never reordered); returns the rest, in order, for the engine task.
+fn answer_pings(mut batch: Vec<Message>, outbox: &Outbox, codec: &Codec) -> Vec<Message> {
+    if outbox.pending() > 0 {
+        return batch;
+    }
+    let local = batch.iter().take_while(|m| m.id == MessageId::PING).count();
+    if local == 0 {
+        return batch;
+    }
+    // The replies are encoded here, together, and queued as one item.
+    let mut frames = BytesMut::with_capacity(local * 32);
+    for ping in batch.drain(..local) {
+        let reply = ixn_core::ping_reply(&ping);
+        // A Ping reply holds at most two int attributes (under 64 bytes, the smallest
+        // max_frame_len allowed), so it always encodes.
+        let _ = codec.encode(&reply, &mut frames);
+    }
+    let len = frames.len();
+    let _ = outbox.push(Item::Raw(frames.freeze()), len);
+    outbox.wake();
+    batch
+}
+
+/// Queues the EventError for a malformed frame; returns the reason to close.
+fn malformed_frame(
+    outbox: &Outbox,
+    conn: ConnId,
+    peer: SocketAddr,
+    e: &ixn_codec::Error,
+) -> String {
+    warn!(conn = conn.0, %peer, error = %e, "malformed frame; closing the connection");
+    let reply = Message::new(MessageId::EVENT_ERROR)
+        .with(attr::ERROR_CODE, ErrorCode::InvalidAttribute.to_int())
+        .with(
+            attr::ERROR_DESCRIPTION,
+            format!("malformed frame: {e}; closing the connection"),
+        );
+    let item = Item::Msg {
+        msg: Arc::new(reply),
+        proxy_client_id: None,
+        frame: None,
+    };
+    let _ = outbox.push(item, 256);
+    format!("malformed frame: {e}")
+}
+
 /// Writes everything queued, as one buffer per wake-up, until a close is due.
 async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, codec: Codec) {
     let mut buf = BytesMut::new();
+    let mut items = VecDeque::new();
     loop {
-        let (items, close) = outbox.take().await;
+        let close = outbox.take_into(&mut items).await;
         buf.clear();
-        for item in items {
-            let Item::Msg {
-                msg,
-                proxy_client_id,
-            } = item;
-            if let Err(e) = codec.encode_for(&msg, proxy_client_id, &mut buf) {
+        for item in items.drain(..) {
+            let (msg, proxy_client_id, frame) = match item {
+                Item::Msg {
+                    msg,
+                    proxy_client_id,
+                    frame,
+                } => (msg, proxy_client_id, frame),
+                Item::Raw(frames) => {
+                    buf.extend_from_slice(&frames);
+                    continue;
+                }
+            };
+            let encoded = match &frame {
+                Some(f) => codec.reframe_for(f, proxy_client_id, &mut buf),
+                None => codec.encode_for(&msg, proxy_client_id, &mut buf),
+            };
+            if let Err(e) = encoded {
                 // Keep R14: a reply that cannot be sent becomes an error reply to the same request.
                 warn!(error = %e, message = %msg.id, "cannot encode an outgoing message");
                 let mut err = Message::new(MessageId::EVENT_ERROR);
@@ -148,6 +228,9 @@ async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, codec: Codec) {
         // Idle connections keep no large buffer.
         if buf.capacity() > 64 * 1024 {
             buf = BytesMut::new();
+        }
+        if items.capacity() > 1024 {
+            items = VecDeque::new();
         }
         if close {
             let _ = wr.shutdown().await;

@@ -2,7 +2,7 @@
 //! feeds them to the engine one at a time, and queues the outputs on the connections' outboxes.
 
 use crate::outbox::{Item, Outbox, Pushed};
-use ixn_codec::{Codec, Message, MessageId, attr};
+use ixn_codec::{Bytes, Codec, Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,8 +21,12 @@ pub(crate) enum Input {
         peer: SocketAddr,
         outbox: Arc<Outbox>,
     },
-    /// A message arrived.
+    /// A message arrived (from the in-process connection).
     Message { conn: ConnId, msg: Message },
+    /// Messages that arrived together on a TCP connection, in order. Each was counted in its
+    /// outbox's pending requests ([`Outbox::pending`]), and is uncounted once its outputs are
+    /// queued.
+    Batch { conn: ConnId, msgs: Vec<Message> },
     /// The connection is over; `done` fires once its clients are dropped (R13).
     Close {
         conn: ConnId,
@@ -49,6 +53,8 @@ enum Held {
         after: u64,
         requester: ConnId,
         outputs: Vec<Output>,
+        /// Uncount one pending request of the requester once routed.
+        counted: bool,
     },
     CloseAck {
         after: u64,
@@ -68,6 +74,68 @@ impl Held {
 /// How many inputs' outputs may wait for the disk before the engine task stops taking inputs
 /// (back-pressure to the readers, so held outputs cannot grow without bound).
 const MAX_HELD: usize = 65_536;
+
+/// Inputs handled before the writers they woke are told (bounds the delay coalescing adds).
+const INPUTS_PER_WAKE: usize = 64;
+
+/// What handling one message needs of the engine task's state.
+struct Step<'a> {
+    engine: &'a mut Engine,
+    codec: &'a Codec,
+    conns: &'a HashMap<ConnId, Conn>,
+    out: &'a mut Vec<Output>,
+    changes: &'a mut Vec<Message>,
+    durability: &'a Option<Durability>,
+    held: &'a mut VecDeque<Held>,
+    woken: &'a mut Vec<Arc<Outbox>>,
+    issued: &'a mut u64,
+    synced: u64,
+}
+
+impl Step<'_> {
+    /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
+    /// `counted`: the message is counted in its connection's pending requests.
+    fn message(&mut self, conn: ConnId, msg: &Message, counted: bool) {
+        let was_registered = self.engine.is_registered(conn);
+        self.engine.handle(SystemTime::now(), conn, msg, self.out);
+        if let Some(c) = self.conns.get(&conn) {
+            log_milestones(self.engine, conn, c, was_registered, msg, self.out);
+        }
+        if let Some(d) = self.durability {
+            self.engine.drain_changes(self.changes);
+            if !self.changes.is_empty() {
+                *self.issued += 1;
+                if d.to_store
+                    .send((*self.issued, std::mem::take(self.changes)))
+                    .is_err()
+                {
+                    // The store thread is gone; `next_synced` reports it.
+                    self.changes.clear();
+                }
+            }
+        }
+        if self.held.is_empty() && *self.issued <= self.synced {
+            route(self.codec, self.conns, conn, self.out, self.woken);
+            if counted {
+                answered(self.conns, conn);
+            }
+        } else {
+            self.held.push_back(Held::Outputs {
+                after: *self.issued,
+                requester: conn,
+                outputs: std::mem::take(self.out),
+                counted,
+            });
+        }
+    }
+}
+
+/// One of `conn`'s pending requests has its outputs queued.
+fn answered(conns: &HashMap<ConnId, Conn>, conn: ConnId) {
+    if let Some(c) = conns.get(&conn) {
+        c.outbox.answered();
+    }
+}
 
 /// Runs until every sender of `inputs` is gone. With `durability`, no output leaves before the
 /// durable changes that precede it in engine order are synced (group commit: the store thread
@@ -118,65 +186,79 @@ pub(crate) async fn run(
             }
         };
         let Some(input) = input else { break };
-        if broken {
-            // Nothing may be acknowledged any more; let connections close so the server can stop.
-            if let Input::Close { conn, done } = input {
-                engine.close(conn, &mut out);
-                out.clear();
-                conns.remove(&conn);
-                let _ = done.send(());
-            }
-            continue;
-        }
-        match input {
-            Input::Open { conn, peer, outbox } => {
-                engine.open(conn);
-                conns.insert(conn, Conn { peer, outbox });
-            }
-            Input::Close { conn, done } => {
-                engine.close(conn, &mut out);
-                if held.is_empty() {
-                    route(&codec, &conns, conn, &mut out, &mut woken);
+        // Take whatever else is already waiting (bounded), so that a writer woken by several
+        // of these inputs is woken once and writes their outputs together.
+        let mut next = Some(input);
+        let mut taken = 0usize;
+        while let Some(input) = next.take() {
+            taken += 1;
+            if broken {
+                // Nothing may be acknowledged any more; let connections close so the server can
+                // stop.
+                if let Input::Close { conn, done } = input {
+                    engine.close(conn, &mut out);
+                    out.clear();
                     conns.remove(&conn);
                     let _ = done.send(());
-                } else {
-                    // Held outputs for this connection go out before it closes.
-                    out.clear();
-                    held.push_back(Held::CloseAck {
-                        after: issued,
-                        conn,
-                        done,
-                    });
                 }
-            }
-            Input::Message { conn, msg } => {
-                let was_registered = engine.is_registered(conn);
-                engine.handle(SystemTime::now(), conn, &msg, &mut out);
-                if let Some(c) = conns.get(&conn) {
-                    log_milestones(&engine, conn, c, was_registered, &msg, &out);
-                }
-                if let Some(d) = &durability {
-                    engine.drain_changes(&mut changes);
-                    if !changes.is_empty() {
-                        issued += 1;
-                        if d.to_store
-                            .send((issued, std::mem::take(&mut changes)))
-                            .is_err()
-                        {
-                            // The store thread is gone; `next_synced` reports it.
-                            changes.clear();
+            } else {
+                match input {
+                    Input::Open { conn, peer, outbox } => {
+                        engine.open(conn);
+                        conns.insert(conn, Conn { peer, outbox });
+                    }
+                    Input::Close { conn, done } => {
+                        engine.close(conn, &mut out);
+                        if held.is_empty() {
+                            route(&codec, &conns, conn, &mut out, &mut woken);
+                            conns.remove(&conn);
+                            let _ = done.send(());
+                        } else {
+                            // Held outputs for this connection go out before it closes.
+                            out.clear();
+                            held.push_back(Held::CloseAck {
+                                after: issued,
+                                conn,
+                                done,
+                            });
+                        }
+                    }
+                    Input::Message { conn, msg } => {
+                        let mut step = Step {
+                            engine: &mut engine,
+                            codec: &codec,
+                            conns: &conns,
+                            out: &mut out,
+                            changes: &mut changes,
+                            durability: &durability,
+                            held: &mut held,
+                            woken: &mut woken,
+                            issued: &mut issued,
+                            synced,
+                        };
+                        step.message(conn, &msg, false);
+                    }
+                    Input::Batch { conn, msgs } => {
+                        let mut step = Step {
+                            engine: &mut engine,
+                            codec: &codec,
+                            conns: &conns,
+                            out: &mut out,
+                            changes: &mut changes,
+                            durability: &durability,
+                            held: &mut held,
+                            woken: &mut woken,
+                            issued: &mut issued,
+                            synced,
+                        };
+                        for msg in &msgs {
+                            step.message(conn, msg, true);
                         }
                     }
                 }
-                if held.is_empty() && issued <= synced {
-                    route(&codec, &conns, conn, &mut out, &mut woken);
-                } else {
-                    held.push_back(Held::Outputs {
-                        after: issued,
-                        requester: conn,
-                        outputs: std::mem::take(&mut out),
-                    });
-                }
+            }
+            if taken < INPUTS_PER_WAKE && held.len() < MAX_HELD {
+                next = inputs.try_recv().ok();
             }
         }
         for o in woken.drain(..) {
@@ -256,8 +338,14 @@ fn release(
         Held::Outputs {
             requester,
             mut outputs,
+            counted,
             ..
-        } => route(codec, conns, requester, &mut outputs, woken),
+        } => {
+            route(codec, conns, requester, &mut outputs, woken);
+            if counted {
+                answered(conns, requester);
+            }
+        }
         Held::CloseAck { conn, done, .. } => {
             conns.remove(&conn);
             let _ = done.send(());
@@ -275,8 +363,9 @@ fn route(
     out: &mut Vec<Output>,
     woken: &mut Vec<Arc<Outbox>>,
 ) {
-    // One notification is shared by its recipients: size it once.
-    let mut last: Option<(*const Message, usize)> = None;
+    // One notification is shared by its recipients: encode it once, and each recipient's writer
+    // copies the frame (adding its ProxyClientId) instead of encoding it again.
+    let mut last: Option<(*const Message, usize, Option<Bytes>)> = None;
     for pass in [false, true] {
         for o in out.iter() {
             if (o.conn() == requester) != pass {
@@ -292,19 +381,27 @@ fn route(
                     ..
                 } => {
                     let ptr = Arc::as_ptr(msg);
-                    let size = match last {
-                        Some((p, size)) if p == ptr => size,
+                    let (size, frame) = match &last {
+                        Some((p, size, frame)) if *p == ptr => (*size, frame.clone()),
                         _ => {
+                            let frame = (msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
+                                .then(|| codec.encode_to_bytes(msg).ok())
+                                .flatten();
                             // An unencodable message is replaced by an error when written;
                             // count it as small.
-                            let size = codec.encoded_len(msg).unwrap_or(64);
-                            last = Some((ptr, size));
-                            size
+                            let size = match &frame {
+                                Some(f) => f.len(),
+                                None => codec.encoded_len(msg).unwrap_or(64),
+                            };
+                            last = Some((ptr, size, frame.clone()));
+                            (size, frame)
                         }
-                    } + proxy_client_id.map_or(0, |_| 22);
+                    };
+                    let size = size + proxy_client_id.map_or(0, |_| 22);
                     let item = Item::Msg {
                         msg: Arc::clone(msg),
                         proxy_client_id: *proxy_client_id,
+                        frame,
                     };
                     match c.outbox.push(item, size) {
                         Pushed::Queued => {}

@@ -84,7 +84,12 @@ async fn forward(outbox: Arc<Outbox>, deliveries: mpsc::Sender<Delivered>) {
             let Item::Msg {
                 msg,
                 proxy_client_id,
-            } = item;
+                ..
+            } = item
+            else {
+                // Only TCP connections queue raw frames (their own Ping replies).
+                continue;
+            };
             if deliveries
                 .send(Delivered {
                     msg,

@@ -4,11 +4,11 @@
 //! a slow consumer, drops the message, and asks the connection to close. The connection's writer
 //! takes everything queued at once and writes it as one buffer.
 
-use ixn_codec::Message;
+use ixn_codec::{Bytes, Message};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +19,11 @@ pub(crate) enum Item {
     Msg {
         msg: Arc<Message>,
         proxy_client_id: Option<i32>,
+        /// `msg` already encoded (without ProxyClientId), shared by all its recipients.
+        frame: Option<Bytes>,
     },
+    /// Frames encoded by the connection itself (its Ping replies), written as they are.
+    Raw(Bytes),
 }
 
 /// What a push did.
@@ -52,6 +56,9 @@ pub(crate) struct Outbox {
     pub(crate) closing: CancellationToken,
     /// Set by the engine task once the connection has a registered client.
     pub(crate) registered: AtomicBool,
+    /// Requests sent to the engine task whose outputs are not queued yet. While it is zero,
+    /// the connection may queue a reply of its own (Ping) without passing any.
+    pending: AtomicUsize,
     max_messages: usize,
     max_bytes: usize,
 }
@@ -63,6 +70,7 @@ impl Outbox {
             wake: Notify::new(),
             closing: CancellationToken::new(),
             registered: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
             max_messages,
             max_bytes,
         }
@@ -108,25 +116,50 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Waits until there is something to write or a close is due; returns everything queued and
-    /// whether to close after writing it.
-    pub(crate) async fn take(&self) -> (Vec<Item>, bool) {
+    /// Waits until there is something to write or a close is due; swaps everything queued into
+    /// `into` (which must be empty; both queues keep their capacity) and returns whether to
+    /// close after writing it.
+    pub(crate) async fn take_into(&self, into: &mut VecDeque<Item>) -> bool {
         loop {
             {
                 let mut s = self.lock();
                 if !s.items.is_empty() || s.close {
                     s.bytes = 0;
-                    let items: Vec<Item> = s.items.drain(..).collect();
-                    return (items, s.close);
+                    std::mem::swap(&mut s.items, into);
+                    return s.close;
                 }
             }
             self.wake.notified().await;
         }
     }
 
+    /// Like [`Outbox::take_into`], into a new queue.
+    pub(crate) async fn take(&self) -> (VecDeque<Item>, bool) {
+        let mut items = VecDeque::new();
+        let close = self.take_into(&mut items).await;
+        (items, close)
+    }
+
     /// True once a push passed the bound: what is queued will not be drained.
     pub(crate) fn is_overflowed(&self) -> bool {
         self.lock().overflowed
+    }
+
+    /// Counts `n` requests sent to the engine task.
+    pub(crate) fn sent_to_engine(&self, n: usize) {
+        self.pending.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The engine task queued one request's outputs (called after queuing them).
+    pub(crate) fn answered(&self) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Requests at the engine task whose outputs are not queued yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_registered(&self) -> bool {
@@ -143,6 +176,7 @@ mod tests {
         Item::Msg {
             msg: Arc::new(Message::new(MessageId::PING)),
             proxy_client_id: None,
+            frame: None,
         }
     }
 

@@ -405,3 +405,60 @@ async fn a_store_failure_acknowledges_nothing_more_and_stops_the_server() {
     .await
     .unwrap();
 }
+
+/// Pings are answered by the connection itself when nothing of it is at the engine; pipelined
+/// with requests that go to the engine, every reply still comes in request order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_pings_and_requests_are_answered_in_order() {
+    let server = start(demo(|_| {})).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let codec = Codec::default();
+    let ping = |r: i32| Message::new(MessageId::PING).with(attr::REFERENCE_ID, r);
+    let mut expected = Vec::new();
+    let mut buf = ixn_codec::BytesMut::new();
+    let mut r = 0;
+    // Pings first (answered locally), a registration (engine), pings behind it (must wait for
+    // it), a content request that fails (engine), more pings, and so on, in one write.
+    for round in 0..50 {
+        for _ in 0..3 {
+            r += 1;
+            codec.encode(&ping(r), &mut buf).unwrap();
+            expected.push((MessageId::PING, r));
+        }
+        r += 1;
+        let req = if round == 0 {
+            Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+                .with(attr::CLIENT_NAME, "desk")
+                .with(attr::CLIENT_TYPE, ClientType::AgentApplication.to_int())
+        } else {
+            Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(
+                attr::WORKBIN,
+                KvList::new().with(attr::WORKBIN_TYPE_ID, "Drafts"),
+            )
+        };
+        codec
+            .encode(&req.with(attr::REFERENCE_ID, r), &mut buf)
+            .unwrap();
+        let reply = if round == 0 {
+            MessageId::EVENT_ACK
+        } else {
+            MessageId::EVENT_ERROR // not logged in
+        };
+        expected.push((reply, r));
+    }
+    s.write_all(&buf).await.unwrap();
+    let mut got = Vec::new();
+    let mut rbuf = ixn_codec::BytesMut::new();
+    timeout(LIMIT, async {
+        while got.len() < expected.len() {
+            s.read_buf(&mut rbuf).await.unwrap();
+            while let Some(m) = codec.decode(&mut rbuf).unwrap() {
+                got.push((m.id, m.reference_id().unwrap()));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, expected);
+    server.shutdown().await.unwrap();
+}

@@ -1,0 +1,421 @@
+//! `ixn-load`: the load generator for the ixn server.
+//!
+//! Workloads: `rr` (request/reply with many in flight), `fanout` (one change, many subscribers),
+//! `content` (reading a large workbin), `churn` (clients coming and going), and `echo` (a bare
+//! tokio echo of the same frames: the ceiling). Each can spawn the server itself
+//! (`--server-bin`) with a configuration sized to the run, or load a running one (`--addr`,
+//! started with the configuration `ixn-load config` prints). See docs/performance.md.
+
+// A command-line tool: its table goes to stdout, its progress line to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod churn;
+mod echo;
+mod fanout;
+mod report;
+mod rr;
+mod run;
+mod target;
+mod wire;
+
+use clap::{Args, Parser, Subcommand};
+use report::Report;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("cannot connect to {addr}: {source} (is the server running there?)")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connection to {addr} failed: {source}")]
+    Lost {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server at {0} closed the connection")]
+    Closed(SocketAddr),
+    #[error(
+        "{request} was refused: {description} (is the server running the configuration `ixn-load config` prints?)"
+    )]
+    Refused {
+        request: String,
+        description: String,
+    },
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error(
+        "cannot start {bin}: {source} (give the path of a built ixn-server, e.g. target/release/ixn-server)"
+    )]
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Load generator for the ixn workbin server.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Request/reply: C connections, each keeping P requests in flight.
+    Rr {
+        /// The request repeated.
+        #[arg(value_enum, default_value = "ping")]
+        kind: rr::Kind,
+        /// Connections (each a registered client; logged in as its own agent except for ping).
+        #[arg(short = 'c', long, default_value = "50", value_delimiter = ',')]
+        connections: Vec<usize>,
+        /// Requests in flight per connection.
+        #[arg(short = 'p', long, default_value = "1", value_delimiter = ',')]
+        in_flight: Vec<usize>,
+        /// Interactions in each agent's Drafts for `content`.
+        #[arg(long, default_value_t = 3)]
+        items: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fan-out: S agents subscribed to one agent-group workbin; a media server places and
+    /// removes interactions with W changes in flight.
+    Fanout {
+        /// Subscribers (1 to 10,000); several, comma-separated, run one after another.
+        #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
+        subscribers: Vec<usize>,
+        /// Changes in flight.
+        #[arg(short = 'w', long, default_value_t = 16)]
+        in_flight: usize,
+        /// Pace the changes to this many delivered notifications per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Decode every Nth notification for the latency figures (default 1 when paced, else 8).
+        #[arg(long)]
+        sample_every: Option<u64>,
+        /// Run against Redis pub/sub at this address instead (same shape, 100-byte messages).
+        #[arg(long, value_name = "ADDR")]
+        redis: Option<SocketAddr>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Content: GetWorkbinContent of one workbin holding N interactions.
+    Content {
+        /// Interactions in the workbin (up to 100,000); several, comma-separated, run in turn.
+        #[arg(short = 'n', long, default_value = "1000", value_delimiter = ',')]
+        items: Vec<usize>,
+        /// Requests in flight.
+        #[arg(short = 'p', long, default_value_t = 1)]
+        in_flight: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Churn: K clients connect, register, log in, subscribe and disconnect, over and over.
+    Churn {
+        /// Clients per round; several, comma-separated, run in turn.
+        #[arg(short = 'k', long, default_value = "10000", value_delimiter = ',')]
+        clients: Vec<usize>,
+        /// Clients setting up at once.
+        #[arg(long, default_value_t = 1000)]
+        concurrency: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The ceiling: `rr ping` against a bare tokio echo server in this process (2 worker
+    /// threads, like the server), no engine, no decoding.
+    Echo {
+        #[arg(short = 'c', long, default_value = "50", value_delimiter = ',')]
+        connections: Vec<usize>,
+        #[arg(short = 'p', long, default_value = "16", value_delimiter = ',')]
+        in_flight: Vec<usize>,
+        #[command(flatten)]
+        bounds: BoundArgs,
+    },
+    /// Print the configuration the workloads expect, for a server started by hand
+    /// (`ixn-server --config FILE --ephemeral`) and loaded with `--addr`.
+    Config {
+        /// Agents (agent0..), enough for the largest run: connections for rr, subscribers for
+        /// fanout, clients for churn.
+        #[arg(long, default_value_t = 10_000)]
+        agents: usize,
+        /// Connections the server must accept.
+        #[arg(long, default_value_t = 10_100)]
+        connections: usize,
+    },
+}
+
+/// Where the server is and how long to load it.
+#[derive(Debug, Args)]
+struct Common {
+    /// Spawn this ixn-server binary on 127.0.0.1 (ephemeral port) with a generated
+    /// configuration sized to the run.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Load the server at this address instead (start it with `ixn-load config`'s output).
+    #[arg(long, value_name = "ADDR", conflicts_with = "server_bin")]
+    addr: Option<SocketAddr>,
+    /// With --addr: the server's process id, to report its memory.
+    #[arg(long, value_name = "PID", requires = "addr")]
+    server_pid: Option<u32>,
+    /// Spawn the server keeping everything in memory (the default).
+    #[arg(long, conflicts_with = "data_dir")]
+    ephemeral: bool,
+    /// Spawn the server durable, its journal in DIR/ixn-load-data (emptied before each run).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    bounds: BoundArgs,
+}
+
+#[derive(Debug, Args)]
+struct BoundArgs {
+    /// Measure for this long (e.g. 10s, 500ms; default 5s unless --requests is given).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Stop once this many operations (requests, deliveries, client cycles) are measured.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Run this long before measuring.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Print one JSON object per run instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress line.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Load generator threads (1 = one event loop, as redis-benchmark).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 10s, 500ms or 2m)"))
+}
+
+/// What every workload needs to start.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) spawn: target::Spawn,
+    pub(crate) bounds: run::Bounds,
+}
+
+fn setup(common: &Common) -> Result<Setup, Error> {
+    let spawn = match (&common.addr, &common.server_bin) {
+        (Some(addr), _) => target::Spawn::Addr {
+            addr: *addr,
+            pid: common.server_pid,
+        },
+        (None, Some(bin)) => target::Spawn::Bin {
+            bin: bin.clone(),
+            data_dir: common.data_dir.as_ref().map(|d| d.join(RUN_DATA)),
+        },
+        (None, None) => {
+            return Err(Error::Setup(
+                "give --server-bin PATH (spawn a server) or --addr ADDR (load a running one)"
+                    .into(),
+            ));
+        }
+    };
+    Ok(Setup {
+        spawn,
+        bounds: bounds(&common.bounds),
+    })
+}
+
+fn bounds(b: &BoundArgs) -> run::Bounds {
+    run::Bounds {
+        warmup: b.warmup,
+        duration: b.duration,
+        requests: b.requests,
+        progress: !b.quiet && !b.json,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Thousands of connections need thousands of descriptors; a spawned server inherits this.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let threads = match &cli.cmd {
+        Cmd::Rr { common, .. }
+        | Cmd::Fanout { common, .. }
+        | Cmd::Content { common, .. }
+        | Cmd::Churn { common, .. } => common.bounds.threads,
+        Cmd::Echo { bounds, .. } => bounds.threads,
+        Cmd::Config { .. } => 1,
+    };
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ixn-load: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ixn-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Cmd) -> Result<(), Error> {
+    match cmd {
+        Cmd::Config {
+            agents,
+            connections,
+        } => {
+            print!("{}", target::config_toml(agents, connections)?);
+            Ok(())
+        }
+        Cmd::Rr {
+            kind,
+            connections,
+            in_flight,
+            items,
+            common,
+        } => {
+            let s = setup(&common)?;
+            for &c in &connections {
+                for &p in &in_flight {
+                    clean(&common);
+                    let params = rr::Params {
+                        kind,
+                        connections: c.max(1),
+                        in_flight: p.max(1),
+                        items,
+                    };
+                    show(&rr::run(&s, params).await?, common.bounds.json);
+                }
+            }
+            Ok(())
+        }
+        Cmd::Content {
+            items,
+            in_flight,
+            common,
+        } => {
+            let s = setup(&common)?;
+            for &n in &items {
+                clean(&common);
+                let params = rr::Params {
+                    kind: rr::Kind::Content,
+                    connections: 1,
+                    in_flight: in_flight.max(1),
+                    items: n,
+                };
+                show(&rr::run(&s, params).await?, common.bounds.json);
+            }
+            Ok(())
+        }
+        Cmd::Fanout {
+            subscribers,
+            in_flight,
+            rate,
+            sample_every,
+            redis,
+            common,
+        } => {
+            let s = match redis {
+                Some(_) => Setup {
+                    spawn: target::Spawn::Addr {
+                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                        pid: None,
+                    },
+                    bounds: bounds(&common.bounds),
+                },
+                None => setup(&common)?,
+            };
+            for &n in &subscribers {
+                clean(&common);
+                let params = fanout::Params {
+                    subscribers: n.max(1),
+                    in_flight: in_flight.max(1),
+                    rate,
+                    sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
+                };
+                let report = match redis {
+                    Some(r) => fanout::run_redis(&s, r, params).await?,
+                    None => fanout::run(&s, params).await?,
+                };
+                show(&report, common.bounds.json);
+            }
+            Ok(())
+        }
+        Cmd::Churn {
+            clients,
+            concurrency,
+            common,
+        } => {
+            let s = setup(&common)?;
+            for &k in &clients {
+                clean(&common);
+                let params = churn::Params {
+                    clients: k.max(1),
+                    concurrency,
+                };
+                show(&churn::run(&s, params).await?, common.bounds.json);
+            }
+            Ok(())
+        }
+        Cmd::Echo {
+            connections,
+            in_flight,
+            bounds: b,
+        } => {
+            for &c in &connections {
+                for &p in &in_flight {
+                    show(&echo::run(bounds(&b), c.max(1), p.max(1)).await?, b.json);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The subdirectory of `--data-dir` that runs use (only it is ever removed).
+const RUN_DATA: &str = "ixn-load-data";
+
+/// A durable run starts on an empty journal.
+fn clean(common: &Common) {
+    if let (Some(dir), Some(_)) = (&common.data_dir, &common.server_bin) {
+        let _ = std::fs::remove_dir_all(dir.join(RUN_DATA));
+    }
+}
+
+fn show(report: &Report, json: bool) {
+    use std::io::Write;
+    // A closed stdout (`| head`) is not worth a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(out, "{}", report.to_json())
+    } else {
+        writeln!(out, "{}", report.to_table())
+    };
+}

@@ -1,0 +1,110 @@
+//! A run's figures: a table for people, one JSON object per run with `--json`.
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+
+/// One run: what was asked and what was measured.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// `rr`, `fanout`, `content`, `churn`, `echo`.
+    pub(crate) workload: String,
+    /// One line describing the run, for the table's heading.
+    pub(crate) title: String,
+    pub(crate) params: Map<String, Value>,
+    /// (JSON key, table label, value, unit for the table).
+    figures: Vec<(String, String, Value, String)>,
+}
+
+impl Report {
+    pub(crate) fn new(workload: &str, title: String) -> Self {
+        Self {
+            workload: workload.to_owned(),
+            title,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn param(&mut self, key: &str, value: impl Into<Value>) {
+        self.params.insert(key.to_owned(), value.into());
+    }
+
+    pub(crate) fn figure(&mut self, key: &str, label: &str, value: impl Into<Value>, unit: &str) {
+        self.figures.push((
+            key.to_owned(),
+            label.to_owned(),
+            value.into(),
+            unit.to_owned(),
+        ));
+    }
+
+    /// p50, p90, p99, p99.9 and max of `h` (nanoseconds), as `{prefix}_p50_us` and so on.
+    pub(crate) fn latency(&mut self, prefix: &str, label: &str, h: &Histogram<u64>) {
+        if h.is_empty() {
+            self.figure(
+                &format!("{prefix}_samples"),
+                &format!("{label} samples"),
+                0,
+                "",
+            );
+            return;
+        }
+        for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
+            let us = h.value_at_quantile(q) as f64 / 1000.0;
+            let key = format!("{prefix}_{}_us", name.replace('.', "_"));
+            self.figure(&key, &format!("{label} {name}"), round3(us), "µs");
+        }
+        self.figure(
+            &format!("{prefix}_max_us"),
+            &format!("{label} max"),
+            round3(h.max() as f64 / 1000.0),
+            "µs",
+        );
+        self.figure(
+            &format!("{prefix}_samples"),
+            &format!("{label} samples"),
+            h.len(),
+            "",
+        );
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let mut figures = Map::new();
+        for (key, _, value, _) in &self.figures {
+            figures.insert(key.clone(), value.clone());
+        }
+        json!({ "workload": self.workload, "params": self.params, "figures": figures })
+    }
+
+    pub(crate) fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.title);
+        let width = self
+            .figures
+            .iter()
+            .map(|f| f.1.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (_, label, value, unit) in &self.figures {
+            let shown = match value {
+                Value::Number(n) if n.is_f64() => {
+                    let x = n.as_f64().unwrap_or(0.0);
+                    if x >= 1000.0 {
+                        crate::run::thousands(x)
+                    } else {
+                        format!("{x:.3}")
+                    }
+                }
+                Value::Number(n) => crate::run::thousands(n.as_f64().unwrap_or(0.0)),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(out, "  {label:<width$}  {shown:>14} {unit}");
+        }
+        out
+    }
+}
+
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,308 @@
+//! A lean client connection for load: pre-encoded frames out, frames split by their length
+//! prefix in, decoded only when a figure needs their content. The load generator shares the
+//! machine with the server, so every byte it does not parse is a byte the server gets.
+
+use crate::Error;
+use bytes::{Buf, BytesMut};
+use ixn_codec::{ClientType, Codec, KvList, Message, MessageId, attr};
+use std::net::{IpAddr, SocketAddr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Bytes before the message id in a frame: the u32 body length.
+const LEN_PREFIX: usize = 4;
+/// Read buffer reserved before each read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One frame taken off the connection.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) id: MessageId,
+    /// The whole frame, length prefix included.
+    pub(crate) bytes: BytesMut,
+}
+
+/// A framed TCP connection to the server.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    codec: Codec,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    /// Connects to `addr`, from `source` (port chosen by the system) when given: spreading many
+    /// short connections over several loopback addresses keeps TIME_WAIT from using up ports.
+    pub(crate) async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<Self, Error> {
+        let connect = |source| Error::Connect { addr, source };
+        let stream = match source {
+            None => TcpStream::connect(addr).await.map_err(connect)?,
+            Some(ip) => {
+                let socket = if ip.is_ipv4() {
+                    TcpSocket::new_v4()
+                } else {
+                    TcpSocket::new_v6()
+                }
+                .map_err(connect)?;
+                socket.bind(SocketAddr::new(ip, 0)).map_err(connect)?;
+                socket.connect(addr).await.map_err(connect)?
+            }
+        };
+        stream.set_nodelay(true).map_err(connect)?;
+        Ok(Self {
+            stream,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            codec: Codec::default(),
+            peer: addr,
+        })
+    }
+
+    /// Appends a pre-encoded frame to the write buffer.
+    pub(crate) fn queue_frame(&mut self, frame: &[u8]) {
+        self.wbuf.extend_from_slice(frame);
+    }
+
+    /// Encodes `msg` into the write buffer.
+    pub(crate) fn queue(&mut self, msg: &Message) -> Result<(), Error> {
+        self.codec
+            .encode(msg, &mut self.wbuf)
+            .map_err(|e| Error::Protocol(format!("cannot encode {}: {e}", msg.id)))
+    }
+
+    /// Writes everything queued.
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        self.stream
+            .write_all(&self.wbuf)
+            .await
+            .map_err(|e| self.lost(e))?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Reads what the socket has (waits for at least one byte).
+    pub(crate) async fn fill(&mut self) -> Result<(), Error> {
+        self.rbuf.reserve(READ_CHUNK);
+        match self.stream.read_buf(&mut self.rbuf).await {
+            Ok(0) => Err(Error::Closed(self.peer)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    fn lost(&self, e: std::io::Error) -> Error {
+        Error::Lost {
+            addr: self.peer,
+            source: e,
+        }
+    }
+
+    /// The id of the next complete frame, without taking it.
+    pub(crate) fn peek_id(&self) -> Option<MessageId> {
+        let len = self.complete_len()?;
+        let &[a, b] = self.rbuf.get(LEN_PREFIX..LEN_PREFIX + 2)? else {
+            return None;
+        };
+        (len >= LEN_PREFIX + 2).then_some(MessageId(u16::from_be_bytes([a, b])))
+    }
+
+    /// Drops the next complete frame (after [`Conn::peek_id`]).
+    pub(crate) fn skip(&mut self) {
+        if let Some(len) = self.complete_len() {
+            self.rbuf.advance(len);
+        }
+    }
+
+    /// Takes the next complete frame.
+    pub(crate) fn next_frame(&mut self) -> Option<Frame> {
+        let id = self.peek_id()?;
+        let len = self.complete_len()?;
+        Some(Frame {
+            id,
+            bytes: self.rbuf.split_to(len),
+        })
+    }
+
+    /// Length of the next frame if all of it has arrived.
+    fn complete_len(&self) -> Option<usize> {
+        let &[a, b, c, d] = self.rbuf.get(..LEN_PREFIX)? else {
+            return None;
+        };
+        let body = u32::from_be_bytes([a, b, c, d]) as usize;
+        let len = LEN_PREFIX + body;
+        (self.rbuf.len() >= len).then_some(len)
+    }
+
+    /// Decodes a frame taken with [`Conn::next_frame`].
+    pub(crate) fn decode(&self, frame: Frame) -> Result<Message, Error> {
+        self.codec
+            .decode_frame(&frame.bytes.freeze())
+            .map_err(|e| Error::Protocol(format!("undecodable {} from the server: {e}", frame.id)))
+    }
+
+    /// Sends `msg` and returns its reply (notifications that arrive first are dropped); an
+    /// EventError is returned as [`Error::Refused`].
+    pub(crate) async fn call(&mut self, msg: &Message) -> Result<Message, Error> {
+        self.queue(msg)?;
+        self.flush().await?;
+        let reply = loop {
+            match self.next_frame() {
+                Some(f) if f.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED => continue,
+                Some(f) => break self.decode(f)?,
+                None => self.fill().await?,
+            }
+        };
+        refused(msg, reply)
+    }
+
+    /// Sends every message of `msgs` at once, then takes their replies in order.
+    pub(crate) async fn call_all(&mut self, msgs: &[Message]) -> Result<(), Error> {
+        for m in msgs {
+            self.queue(m)?;
+        }
+        self.flush().await?;
+        for m in msgs {
+            let reply = loop {
+                match self.next_frame() {
+                    Some(f) if f.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED => continue,
+                    Some(f) => break self.decode(f)?,
+                    None => self.fill().await?,
+                }
+            };
+            refused(m, reply)?;
+        }
+        Ok(())
+    }
+
+    /// Registers as `app` of `kind`.
+    pub(crate) async fn register(&mut self, app: &str, kind: ClientType) -> Result<(), Error> {
+        self.call(&register(app, kind)).await.map(drop)
+    }
+}
+
+fn refused(request: &Message, reply: Message) -> Result<Message, Error> {
+    if reply.id == MessageId::EVENT_ERROR {
+        return Err(Error::Refused {
+            request: request.id.to_string(),
+            description: reply
+                .attrs
+                .get_str(attr::ERROR_DESCRIPTION)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(reply)
+}
+
+/// Encodes one frame.
+pub(crate) fn encode(msg: &Message) -> Result<Vec<u8>, Error> {
+    let mut buf = BytesMut::new();
+    Codec::default()
+        .encode(msg, &mut buf)
+        .map_err(|e| Error::Protocol(format!("cannot encode {}: {e}", msg.id)))?;
+    Ok(buf.to_vec())
+}
+
+// Request builders, shaped as the synthetic configuration expects (tenant 101, applications
+// `desk` and `media`, queue `Inbound`, agent `agentN` at place `placeN`).
+
+pub(crate) const TENANT: i32 = 101;
+
+pub(crate) fn register(app: &str, kind: ClientType) -> Message {
+    Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+        .with(attr::REFERENCE_ID, 1)
+        .with(attr::CLIENT_NAME, app)
+        .with(attr::CLIENT_TYPE, kind.to_int())
+}
+
+pub(crate) fn login(agent: usize) -> Message {
+    Message::new(MessageId::REQUEST_AGENT_LOGIN)
+        .with(attr::REFERENCE_ID, 2)
+        .with(attr::TENANT_ID, TENANT)
+        .with(attr::AGENT_ID, format!("agent{agent}"))
+        .with(attr::PLACE_ID, format!("place{agent}"))
+        .with(
+            attr::MEDIA_LIST,
+            KvList::new().with("email", 1).with("workitem", 1),
+        )
+}
+
+/// The agent's own `Drafts` workbin.
+pub(crate) fn drafts(agent: usize) -> KvList {
+    KvList::new()
+        .with(attr::WORKBIN_TYPE_ID, "Drafts")
+        .with(attr::WORKBIN_AGENT_ID, format!("agent{agent}"))
+}
+
+/// The agent-group workbin `Team` of `group0`.
+pub(crate) fn team() -> KvList {
+    KvList::new()
+        .with(attr::WORKBIN_TYPE_ID, "Team")
+        .with(attr::WORKBIN_GROUP_ID, "group0")
+}
+
+pub(crate) fn subscribe(workbin: KvList) -> Message {
+    Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
+        .with(attr::REFERENCE_ID, 3)
+        .with(attr::WORKBIN, workbin)
+}
+
+pub(crate) fn cancel(workbin: KvList) -> Message {
+    Message::new(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS)
+        .with(attr::REFERENCE_ID, 4)
+        .with(attr::WORKBIN, workbin)
+}
+
+pub(crate) fn submit(id: &str, user_data: KvList) -> Message {
+    Message::new(MessageId::REQUEST_SUBMIT)
+        .with(attr::REFERENCE_ID, 5)
+        .with(attr::TENANT_ID, TENANT)
+        .with(attr::MEDIA_TYPE, "email")
+        .with(attr::INTERACTION_TYPE, "Inbound")
+        .with(attr::QUEUE, "Inbound")
+        .with(attr::INTERACTION_ID, id)
+        .with(attr::USER_DATA, user_data)
+}
+
+pub(crate) fn place(id: &str, workbin: KvList) -> Message {
+    Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+        .with(attr::REFERENCE_ID, 6)
+        .with(attr::INTERACTION_ID, id)
+        .with(attr::WORKBIN, workbin)
+}
+
+pub(crate) fn place_in_queue(id: &str) -> Message {
+    Message::new(MessageId::REQUEST_PLACE_IN_QUEUE)
+        .with(attr::REFERENCE_ID, 7)
+        .with(attr::INTERACTION_ID, id)
+        .with(attr::QUEUE, "Inbound")
+}
+
+pub(crate) fn pull(id: &str) -> Message {
+    Message::new(MessageId::REQUEST_PULL)
+        .with(attr::REFERENCE_ID, 8)
+        .with(attr::VIEW_ID, "_system_")
+        .with(attr::PULL_PARAMETERS, KvList::new().with(attr::PULL_ID, id))
+}
+
+pub(crate) fn content(workbin: KvList) -> Message {
+    Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT)
+        .with(attr::REFERENCE_ID, 9)
+        .with(attr::WORKBIN, workbin)
+}
+
+pub(crate) fn ping() -> Message {
+    Message::new(MessageId::PING).with(attr::REFERENCE_ID, 10)
+}
+
+pub(crate) fn change_properties(id: &str, changed: KvList) -> Message {
+    Message::new(MessageId::REQUEST_CHANGE_PROPERTIES)
+        .with(attr::REFERENCE_ID, 11)
+        .with(attr::INTERACTION_ID, id)
+        .with(attr::CHANGED_PROPERTIES, changed)
+}
