@@ -277,7 +277,18 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cli.cmd)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            let problems = PROBLEMS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if problems.is_empty() {
+                return ExitCode::SUCCESS;
+            }
+            for p in problems.iter() {
+                eprintln!("ixn-load: {p} (see the figures above; the server's log says why)");
+            }
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("ixn-load: {e}");
             ExitCode::FAILURE
@@ -399,6 +410,9 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
     }
 }
 
+/// Runs whose figures show a failure (exit status 3 at the end).
+static PROBLEMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// The subdirectory of `--data-dir` that runs use (only it is ever removed).
 const RUN_DATA: &str = "ixn-load-data";
 
@@ -411,6 +425,12 @@ fn clean(common: &Common) {
 
 fn show(report: &Report, json: bool) {
     use std::io::Write;
+    if let Some(p) = report.problem() {
+        PROBLEMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(p);
+    }
     // A closed stdout (`| head`) is not worth a panic.
     let mut out = std::io::stdout().lock();
     let _ = if json {

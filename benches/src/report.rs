@@ -68,6 +68,25 @@ impl Report {
         );
     }
 
+    /// What went wrong in the run (unexpected replies, lost subscribers), if anything: the
+    /// figures are printed, and ixn-load then exits with an error.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let count = |key: &str| {
+            self.figures
+                .iter()
+                .find(|f| f.0 == key)
+                .and_then(|f| f.2.as_u64())
+                .unwrap_or(0)
+        };
+        let errors = count("errors");
+        let lost = count("subscribers_lost");
+        match (errors, lost) {
+            (0, 0) => None,
+            (e, 0) => Some(format!("{} run: {e} unexpected replies", self.workload)),
+            (_, l) => Some(format!("{} run: {l} subscribers lost", self.workload)),
+        }
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         let mut figures = Map::new();
         for (key, _, value, _) in &self.figures {
@@ -107,4 +126,39 @@ impl Report {
 
 pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_with_unexpected_replies_is_a_problem() {
+        let mut r = Report::new("rr", "t".into());
+        r.figure("errors", "unexpected replies", 0, "");
+        assert_eq!(r.problem(), None);
+        let mut r = Report::new("rr", "t".into());
+        r.figure("errors", "unexpected replies", 2, "");
+        assert_eq!(r.problem().as_deref(), Some("rr run: 2 unexpected replies"));
+        let mut r = Report::new("fanout", "t".into());
+        r.figure("subscribers_lost", "subscribers lost", 1, "");
+        assert!(r.problem().is_some());
+    }
+
+    #[test]
+    fn latency_figures_are_in_microseconds_and_json_has_params() {
+        let mut h = crate::run::histogram();
+        for us in 1..=1000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        let mut r = Report::new("rr", "t".into());
+        r.param("connections", 5);
+        r.latency("latency", "latency", &h);
+        let j = r.to_json();
+        assert_eq!(j["params"]["connections"], 5);
+        let p50 = j["figures"]["latency_p50_us"].as_f64().unwrap();
+        assert!((499.0..=501.0).contains(&p50), "{p50}");
+        assert_eq!(j["figures"]["latency_samples"], 1000);
+        assert!(r.to_table().contains("latency p99.9"));
+    }
 }

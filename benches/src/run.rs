@@ -140,3 +140,13 @@ pub(crate) fn thousands(x: f64) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(super::thousands(0.0), "0");
+        assert_eq!(super::thousands(999.4), "999");
+        assert_eq!(super::thousands(1_234_567.8), "1,234,568");
+    }
+}

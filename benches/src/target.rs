@@ -193,3 +193,17 @@ fn start_bin(
 }
 
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_configuration_is_valid_and_sized() {
+        let text = config_toml(300, 400).unwrap();
+        let c = ixn_config::Config::from_toml_str(&text, "generated").unwrap();
+        assert_eq!(c.limits.max_connections, 464);
+        assert!(text.contains("agent299"));
+        assert!(!text.contains("agent300\""));
+    }
+}

@@ -1,6 +1,7 @@
-//! One TCP connection: a reader that decodes frames and hands them to the engine task, and a
-//! writer that encodes what the engine queued. Decoding and encoding never happen on the engine
-//! task.
+//! One TCP connection: a reader that decodes frames and hands them to the engine task (all the
+//! frames of one read as one batch; Pings it may answer itself), and a writer that encodes what
+//! the engine queued (a notification arrives already encoded and is only copied). Decoding never
+//! happens on the engine task.
 
 use crate::engine_task::Input;
 use crate::outbox::{Item, Outbox};
