@@ -7,7 +7,7 @@ use crate::engine_task::Input;
 use crate::outbox::{Item, Outbox};
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use ixn_codec::{Codec, ErrorCode, Message, MessageId, attr};
+use ixn_codec::{Codec, ErrorCode, Message, MessageId, Value, attr};
 use ixn_core::ConnId;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -62,8 +62,17 @@ pub(crate) async fn serve(
 
     // Idle connections keep a small read buffer; it grows with the frames that arrive.
     let mut frames = FramedRead::with_capacity(rd, settings.codec, INITIAL_READ_BUFFER);
+    // Where Ping replies are encoded (their frames are split off it, so it reuses its memory
+    // once the writer has written them).
+    let mut pongs = BytesMut::new();
     let deadline = tokio::time::sleep(settings.registration_timeout);
     tokio::pin!(deadline);
+    // Made once, not per read: each `cancelled()` future registers with its token when first
+    // polled and unregisters when dropped (two locks per read per token otherwise).
+    let closing = outbox.closing.cancelled();
+    tokio::pin!(closing);
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     let reason = loop {
         tokio::select! {
             frame = frames.next() => match frame {
@@ -83,7 +92,7 @@ pub(crate) async fn serve(
                             }
                         }
                     }
-                    let batch = answer_pings(batch, &outbox, &settings.codec);
+                    let batch = answer_pings(batch, &outbox, &settings.codec, &mut pongs);
                     if !batch.is_empty() {
                         outbox.sent_to_engine(batch.len());
                         if inputs.send(Input::Batch { conn, msgs: batch }).await.is_err() {
@@ -106,8 +115,8 @@ pub(crate) async fn serve(
                     settings.registration_timeout.as_secs()
                 );
             }
-            () = outbox.closing.cancelled() => break "closed by the server".to_owned(),
-            () = shutdown.cancelled() => break "server shutting down".to_owned(),
+            () = &mut closing => break "closed by the server".to_owned(),
+            () = &mut stopping => break "server shutting down".to_owned(),
         }
     };
     // R13: the engine drops this connection's clients before the socket closes, so a peer that
@@ -135,7 +144,12 @@ const MAX_BATCH: usize = 256;
 /// Answers the Pings at the head of `batch` on the spot when no earlier request of this
 /// connection is still at the engine task (so the reply keeps its place: messages to one client
 /// are never reordered); returns the rest, in order, for the engine task.
-fn answer_pings(mut batch: Vec<Message>, outbox: &Outbox, codec: &Codec) -> Vec<Message> {
+fn answer_pings(
+    mut batch: Vec<Message>,
+    outbox: &Outbox,
+    codec: &Codec,
+    frames: &mut BytesMut,
+) -> Vec<Message> {
     if outbox.pending() > 0 {
         return batch;
     }
@@ -144,15 +158,21 @@ fn answer_pings(mut batch: Vec<Message>, outbox: &Outbox, codec: &Codec) -> Vec<
         return batch;
     }
     // The replies are encoded here, together, and queued as one item.
-    let mut frames = BytesMut::with_capacity(local * 32);
+    frames.reserve(local * 32);
     for ping in batch.drain(..local) {
-        let reply = ixn_core::ping_reply(&ping);
         // A Ping reply holds at most two int attributes (under 64 bytes, the smallest
-        // max_frame_len allowed), so it always encodes.
-        let _ = codec.encode(&reply, &mut frames);
+        // max_frame_len allowed), so it always encodes. The usual Ping (a ReferenceId only) is
+        // its own reply.
+        let own = ping.attrs.len() == 1
+            && matches!(ping.attrs.iter().next(), Some((k, Value::Int(_))) if &**k == attr::REFERENCE_ID);
+        if own {
+            let _ = codec.encode(&ping, frames);
+        } else {
+            let _ = codec.encode(&ixn_core::ping_reply(&ping), frames);
+        }
     }
     let len = frames.len();
-    let _ = outbox.push(Item::Raw(frames.freeze()), len);
+    let _ = outbox.push(Item::Raw(frames.split().freeze()), len);
     outbox.wake();
     batch
 }
