@@ -84,6 +84,9 @@ enum Cmd {
         /// Interactions in each agent's Drafts for `content`.
         #[arg(long, default_value_t = 3)]
         items: usize,
+        /// `ping` only: load Redis at this address instead (PING, +PONG), with the same driver.
+        #[arg(long, value_name = "ADDR")]
+        redis: Option<SocketAddr>,
         #[command(flatten)]
         common: Common,
     },
@@ -310,8 +313,27 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             connections,
             in_flight,
             items,
+            redis,
             common,
         } => {
+            if let Some(r) = redis {
+                if kind != rr::Kind::Ping {
+                    return Err(Error::Setup(
+                        "--redis goes with `rr ping` only (Redis has no workbins)".into(),
+                    ));
+                }
+                let s = Setup {
+                    spawn: target::Spawn::Addr { addr: r, pid: None },
+                    bounds: bounds(&common.bounds),
+                };
+                for &c in &connections {
+                    for &p in &in_flight {
+                        let report = rr::run_redis(&s, r, c.max(1), p.max(1)).await?;
+                        show(&report, common.bounds.json);
+                    }
+                }
+                return Ok(());
+            }
             let s = setup(&common)?;
             for &c in &connections {
                 for &p in &in_flight {

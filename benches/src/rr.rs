@@ -333,3 +333,105 @@ pub(crate) async fn prefill(
     media.call_all(&batch).await?;
     Ok(())
 }
+
+/// `rr ping` against Redis (`PING`, answered `+PONG`), with the same driver loop and timing as
+/// against ixn: the comparison then differs only in the server.
+pub(crate) async fn run_redis(
+    setup: &Setup,
+    redis: std::net::SocketAddr,
+    connections: usize,
+    in_flight: usize,
+) -> Result<Report, Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PING: &[u8] = b"PING\r\n";
+    let window = Window::new();
+    let mut drivers = JoinSet::new();
+    for _ in 0..connections {
+        let mut s = tokio::net::TcpStream::connect(redis)
+            .await
+            .map_err(|e| Error::Connect {
+                addr: redis,
+                source: e,
+            })?;
+        let _ = s.set_nodelay(true);
+        let window = Arc::clone(&window);
+        drivers.spawn(async move {
+            let lost = |e| Error::Lost {
+                addr: redis,
+                source: e,
+            };
+            let mut m = Measured::new();
+            let mut sent: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
+            let mut out = Vec::with_capacity(in_flight * PING.len());
+            let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+            let start = Instant::now();
+            for _ in 0..in_flight {
+                out.extend_from_slice(PING);
+                sent.push_back(start);
+            }
+            s.write_all(&out).await.map_err(lost)?;
+            let stop = window.wait_stop();
+            tokio::pin!(stop);
+            loop {
+                buf.clear();
+                tokio::select! {
+                    biased;
+                    r = s.read_buf(&mut buf) => if r.map_err(lost)? == 0 {
+                        return Err(Error::Closed(redis));
+                    },
+                    () = &mut stop => break,
+                }
+                let now = Instant::now();
+                let recording = window.recording();
+                out.clear();
+                let mut done = 0u64;
+                // Every reply is "+PONG\r\n": one line each (a read may end mid-line; the rest
+                // of that line comes with the next read and ends in its own newline).
+                for _ in buf.iter().filter(|&&b| b == b'\n') {
+                    let at = sent.pop_front().unwrap_or(now);
+                    if recording {
+                        let _ = m.latency.record((now - at).as_nanos() as u64);
+                        done += 1;
+                    }
+                    out.extend_from_slice(PING);
+                    sent.push_back(now);
+                }
+                m.ops += done;
+                window.add(done);
+                if window.stopped() {
+                    break;
+                }
+                if !out.is_empty() {
+                    s.write_all(&out).await.map_err(lost)?;
+                }
+            }
+            Ok::<_, Error>(m)
+        });
+    }
+    let elapsed = run::measure(&window, setup.bounds, "rr ping (redis)", "requests").await;
+    let mut total = Measured::new();
+    while let Some(r) = drivers.join_next().await {
+        total.merge(r.map_err(|e| Error::Setup(format!("a connection failed: {e}")))??);
+    }
+    let mut report = Report::new(
+        "rr",
+        format!(
+            "rr ping over Redis at {redis} (PING, +PONG): {connections} connection(s) x {in_flight} in flight, {:.1} s",
+            elapsed.as_secs_f64()
+        ),
+    );
+    report.param("kind", "ping");
+    report.param("connections", connections);
+    report.param("in_flight", in_flight);
+    report.param("server", "redis");
+    report.param("seconds", crate::report::round3(elapsed.as_secs_f64()));
+    report.figure(
+        "requests_per_sec",
+        "requests/s",
+        (total.ops as f64 / elapsed.as_secs_f64()).round(),
+        "",
+    );
+    report.figure("requests", "requests", total.ops, "");
+    report.latency("latency", "latency", &total.latency);
+    Ok(report)
+}
