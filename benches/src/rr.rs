@@ -253,9 +253,12 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     let mut report = Report::new(
         workload,
         format!(
-            "{} {}: {} connection(s) x {} in flight{}, {:.1} s, {} server at {}",
-            workload,
-            p.kind.name(),
+            "{}: {} connection(s) x {} in flight{}, {:.1} s, {} server at {}",
+            if workload == "content" {
+                "content".to_owned()
+            } else {
+                format!("rr {}", p.kind.name())
+            },
             p.connections,
             p.in_flight,
             if p.kind == Kind::Content {
