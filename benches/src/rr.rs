@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 /// The request an `rr` run repeats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Kind {
-    /// Ping (answered by the engine task, no state touched).
+    /// Ping (touches no state: the server's connection answers it when none of its earlier
+    /// requests is still at the engine).
     Ping,
     /// RequestGetWorkbinContent of the agent's Drafts holding `--items` interactions.
     Content,
