@@ -70,14 +70,7 @@ pub(crate) async fn run(
         drivers.spawn(rr::drive(conn, program, in_flight, Arc::clone(&window)));
     }
     let elapsed = run::measure(&window, bounds, "echo", "requests").await;
-    let mut total: Option<rr::Measured> = None;
-    while let Some(r) = drivers.join_next().await {
-        let m = r.map_err(|e| Error::Setup(format!("a connection failed: {e}")))??;
-        match &mut total {
-            Some(t) => t.merge(m),
-            None => total = Some(m),
-        }
-    }
+    let total = rr::collect(drivers).await?;
     let mut report = Report::new(
         "echo",
         format!(
@@ -88,14 +81,6 @@ pub(crate) async fn run(
     report.param("connections", connections);
     report.param("in_flight", in_flight);
     report.param("seconds", round3(elapsed.as_secs_f64()));
-    if let Some(t) = total {
-        report.figure(
-            "requests_per_sec",
-            "requests/s",
-            (t.ops as f64 / elapsed.as_secs_f64()).round(),
-            "",
-        );
-        report.latency("latency", "latency", &t.latency);
-    }
+    total.figures(&mut report, elapsed);
     Ok(report)
 }

@@ -37,6 +37,14 @@ pub(crate) struct Params {
     pub(crate) sample_every: u64,
 }
 
+impl Params {
+    /// Time between changes when paced: `rate` deliveries/s over `subscribers` recipients each.
+    fn interval(&self) -> Option<Duration> {
+        self.rate
+            .map(|r| Duration::from_secs_f64(self.subscribers.max(1) as f64 / r.max(1.0)))
+    }
+}
+
 /// What the subscribers measured.
 #[derive(Debug)]
 struct Heard {
@@ -134,7 +142,42 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         base,
     ));
 
-    let elapsed = run::measure(&window, setup.bounds, "fanout", "deliveries").await;
+    let mut report = finish(
+        &window,
+        setup.bounds,
+        "fanout",
+        publisher,
+        listeners,
+        p,
+        target.mode,
+        |paced, secs| {
+            format!(
+                "fanout: {} subscriber(s), {} change(s) in flight, {paced}{secs:.1} s, {} server at {addr}",
+                p.subscribers, p.in_flight, target.mode
+            )
+        },
+    )
+    .await?;
+    if let Some(m) = target.memory() {
+        report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
+    }
+    Ok(report)
+}
+
+/// Ends a run: measures, then gathers the publisher's count of changes and every subscriber's
+/// figures into a report titled by `title(paced, seconds)`.
+#[allow(clippy::too_many_arguments)] // one call per target kind; a struct would only rename them
+async fn finish(
+    window: &Window,
+    bounds: run::Bounds,
+    label: &str,
+    publisher: tokio::task::JoinHandle<Result<u64, Error>>,
+    mut listeners: JoinSet<Heard>,
+    p: Params,
+    server: &str,
+    title: impl FnOnce(&str, f64) -> String,
+) -> Result<Report, Error> {
+    let elapsed = run::measure(window, bounds, label, "deliveries").await;
     let changes = publisher
         .await
         .map_err(|e| Error::Setup(format!("the publisher failed: {e}")))??;
@@ -143,30 +186,18 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         heard.merge(r.map_err(|e| Error::Setup(format!("a subscriber failed: {e}")))?);
     }
     let secs = elapsed.as_secs_f64();
-    let mut report = Report::new(
-        "fanout",
-        format!(
-            "fanout: {} subscriber(s), {} change(s) in flight, {}{:.1} s, {} server at {}",
-            p.subscribers,
-            p.in_flight,
-            p.rate
-                .map(|r| format!("paced at {} deliveries/s, ", run::thousands(r)))
-                .unwrap_or_default(),
-            secs,
-            target.mode,
-            addr
-        ),
-    );
+    let paced = p
+        .rate
+        .map(|r| format!("paced at {} deliveries/s, ", run::thousands(r)))
+        .unwrap_or_default();
+    let mut report = Report::new("fanout", title(&paced, secs));
     report.param("subscribers", p.subscribers);
     report.param("in_flight", p.in_flight);
     report.param("rate", p.rate);
     report.param("sample_every", p.sample_every);
-    report.param("server", target.mode);
+    report.param("server", server);
     report.param("seconds", round3(secs));
     fill_report(&mut report, &heard, changes, secs);
-    if let Some(m) = target.memory() {
-        report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
-    }
     Ok(report)
 }
 
@@ -272,9 +303,7 @@ async fn publish(
 ) -> Result<u64, Error> {
     let slots = place.len().max(1);
     // Changes per second when paced.
-    let interval = p
-        .rate
-        .map(|r| Duration::from_secs_f64(p.subscribers.max(1) as f64 / r.max(1.0)));
+    let interval = p.interval();
     let mut due = tokio::time::Instant::now();
     // Replies still due per change in flight (a placement has two).
     let mut pending: VecDeque<u8> = VecDeque::new();
@@ -401,9 +430,7 @@ pub(crate) async fn run_redis(
         let mut wbuf = Vec::new();
         let mut in_flight = 0usize;
         let mut done = 0u64;
-        let interval = p
-            .rate
-            .map(|r| Duration::from_secs_f64(p.subscribers.max(1) as f64 / r.max(1.0)));
+        let interval = p.interval();
         let mut due = tokio::time::Instant::now();
         let stop = pub_window.wait_stop();
         tokio::pin!(stop);
@@ -444,34 +471,22 @@ pub(crate) async fn run_redis(
         }
         Ok::<u64, Error>(done)
     });
-    let elapsed = run::measure(&window, setup.bounds, "fanout (redis)", "deliveries").await;
-    let changes = publisher
-        .await
-        .map_err(|e| Error::Setup(format!("the publisher failed: {e}")))??;
-    let mut heard = Heard::new();
-    while let Some(r) = listeners.join_next().await {
-        heard.merge(r.map_err(|e| Error::Setup(format!("a subscriber failed: {e}")))?);
-    }
-    let secs = elapsed.as_secs_f64();
-    let mut report = Report::new(
-        "fanout",
-        format!(
-            "fanout over Redis pub/sub at {redis}: {} subscriber(s), {} PUBLISH in flight, {PAYLOAD}-byte messages, {}{secs:.1} s",
-            p.subscribers,
-            p.in_flight,
-            p.rate
-                .map(|r| format!("paced at {} deliveries/s, ", run::thousands(r)))
-                .unwrap_or_default(),
-        ),
-    );
-    report.param("subscribers", p.subscribers);
-    report.param("in_flight", p.in_flight);
-    report.param("rate", p.rate);
-    report.param("sample_every", p.sample_every);
-    report.param("server", "redis");
-    report.param("seconds", round3(secs));
-    fill_report(&mut report, &heard, changes, secs);
-    Ok(report)
+    finish(
+        &window,
+        setup.bounds,
+        "fanout (redis)",
+        publisher,
+        listeners,
+        p,
+        "redis",
+        |paced, secs| {
+            format!(
+                "fanout over Redis pub/sub at {redis}: {} subscriber(s), {} PUBLISH in flight, {PAYLOAD}-byte messages, {paced}{secs:.1} s",
+                p.subscribers, p.in_flight
+            )
+        },
+    )
+    .await
 }
 
 fn lost(addr: SocketAddr, e: std::io::Error) -> Error {

@@ -90,6 +90,18 @@ impl Measured {
         }
     }
 
+    /// Requests/s, requests and latency percentiles over `elapsed`.
+    pub(crate) fn figures(&self, report: &mut Report, elapsed: std::time::Duration) {
+        report.figure(
+            "requests_per_sec",
+            "requests/s",
+            (self.ops as f64 / elapsed.as_secs_f64()).round(),
+            "",
+        );
+        report.figure("requests", "requests", self.ops, "");
+        report.latency("latency", "latency", &self.latency);
+    }
+
     pub(crate) fn merge(&mut self, other: Self) {
         self.ops += other.ops;
         let _ = self.latency.add(&other.latency);
@@ -99,6 +111,17 @@ impl Measured {
             self.first_error = other.first_error;
         }
     }
+}
+
+/// Waits for every connection's figures and adds them up.
+pub(crate) async fn collect(
+    mut drivers: JoinSet<Result<Measured, Error>>,
+) -> Result<Measured, Error> {
+    let mut total = Measured::new();
+    while let Some(r) = drivers.join_next().await {
+        total.merge(r.map_err(|e| Error::Setup(format!("a connection failed: {e}")))??);
+    }
+    Ok(total)
 }
 
 /// Keeps `in_flight` requests of `program` in flight on `conn` until the window stops.
@@ -242,10 +265,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     }
     let label = format!("rr {}", p.kind.name());
     let elapsed = run::measure(&window, setup.bounds, &label, "requests").await;
-    let mut total = Measured::new();
-    while let Some(r) = drivers.join_next().await {
-        total.merge(r.map_err(|e| Error::Setup(format!("a connection failed: {e}")))??);
-    }
+    let total = collect(drivers).await?;
     let workload = if p.kind == Kind::Content && p.connections == 1 {
         "content"
     } else {
@@ -280,14 +300,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     }
     report.param("server", target.mode);
     report.param("seconds", crate::report::round3(elapsed.as_secs_f64()));
-    report.figure(
-        "requests_per_sec",
-        "requests/s",
-        (total.ops as f64 / elapsed.as_secs_f64()).round(),
-        "",
-    );
-    report.figure("requests", "requests", total.ops, "");
-    report.latency("latency", "latency", &total.latency);
+    total.figures(&mut report, elapsed);
     if p.kind == Kind::Content && total.ops > 0 {
         report.figure(
             "reply_bytes",
@@ -413,10 +426,7 @@ pub(crate) async fn run_redis(
         });
     }
     let elapsed = run::measure(&window, setup.bounds, "rr ping (redis)", "requests").await;
-    let mut total = Measured::new();
-    while let Some(r) = drivers.join_next().await {
-        total.merge(r.map_err(|e| Error::Setup(format!("a connection failed: {e}")))??);
-    }
+    let total = collect(drivers).await?;
     let mut report = Report::new(
         "rr",
         format!(
@@ -429,13 +439,6 @@ pub(crate) async fn run_redis(
     report.param("in_flight", in_flight);
     report.param("server", "redis");
     report.param("seconds", crate::report::round3(elapsed.as_secs_f64()));
-    report.figure(
-        "requests_per_sec",
-        "requests/s",
-        (total.ops as f64 / elapsed.as_secs_f64()).round(),
-        "",
-    );
-    report.figure("requests", "requests", total.ops, "");
-    report.latency("latency", "latency", &total.latency);
+    total.figures(&mut report, elapsed);
     Ok(report)
 }

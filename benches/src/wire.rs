@@ -150,13 +150,7 @@ impl Conn {
     pub(crate) async fn call(&mut self, msg: &Message) -> Result<Message, Error> {
         self.queue(msg)?;
         self.flush().await?;
-        let reply = loop {
-            match self.next_frame() {
-                Some(f) if f.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED => continue,
-                Some(f) => break self.decode(f)?,
-                None => self.fill().await?,
-            }
-        };
+        let reply = self.next_reply().await?;
         refused(msg, reply)
     }
 
@@ -167,16 +161,21 @@ impl Conn {
         }
         self.flush().await?;
         for m in msgs {
-            let reply = loop {
-                match self.next_frame() {
-                    Some(f) if f.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED => continue,
-                    Some(f) => break self.decode(f)?,
-                    None => self.fill().await?,
-                }
-            };
+            let reply = self.next_reply().await?;
             refused(m, reply)?;
         }
         Ok(())
+    }
+
+    /// The next message that is not a notification, decoded.
+    async fn next_reply(&mut self) -> Result<Message, Error> {
+        loop {
+            match self.next_frame() {
+                Some(f) if f.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED => continue,
+                Some(f) => return self.decode(f),
+                None => self.fill().await?,
+            }
+        }
     }
 
     /// Registers as `app` of `kind`.

@@ -396,45 +396,50 @@ fn resolve(
             // No owner key: the engine uses the agent's own place.
         }
         OwnerKind::AgentGroup => {
-            let g = query.agent_group.as_deref().ok_or_else(|| {
-                ApiError::new(
-                    Status::Missing,
-                    format!(
-                        "?agentGroup=NAME is required for workbin {:?} (owned by agent groups)",
-                        wt.name
-                    ),
-                )
-            })?;
-            if config.agent_group(g).is_none() {
-                return Err(ApiError::new(
-                    Status::NotFound,
-                    format!("no agent group {g:?}"),
-                ));
-            }
+            let g = named_group(
+                query.agent_group.as_deref(),
+                "agentGroup",
+                "agent group",
+                &wt.name,
+                |g| config.agent_group(g).is_some(),
+            )?;
             info.push(attr::WORKBIN_GROUP_ID, g);
             data.insert("agentGroup".into(), json!(g));
         }
         OwnerKind::PlaceGroup => {
-            let g = query.place_group.as_deref().ok_or_else(|| {
-                ApiError::new(
-                    Status::Missing,
-                    format!(
-                        "?placeGroup=NAME is required for workbin {:?} (owned by place groups)",
-                        wt.name
-                    ),
-                )
-            })?;
-            if config.place_group(g).is_none() {
-                return Err(ApiError::new(
-                    Status::NotFound,
-                    format!("no place group {g:?}"),
-                ));
-            }
+            let g = named_group(
+                query.place_group.as_deref(),
+                "placeGroup",
+                "place group",
+                &wt.name,
+                |g| config.place_group(g).is_some(),
+            )?;
             info.push(attr::WORKBIN_PLACE_GROUP_ID, g);
             data.insert("placeGroup".into(), json!(g));
         }
     }
     Ok(Target { info, data })
+}
+
+/// The group that `?{param}=` names for a workbin owned by groups of `kind`: missing is
+/// `Missing`, unknown is `NotFound`.
+fn named_group<'q>(
+    value: Option<&'q str>,
+    param: &str,
+    kind: &str,
+    workbin: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Result<&'q str, ApiError> {
+    let g = value.ok_or_else(|| {
+        ApiError::new(
+            Status::Missing,
+            format!("?{param}=NAME is required for workbin {workbin:?} (owned by {kind}s)"),
+        )
+    })?;
+    if !exists(g) {
+        return Err(ApiError::new(Status::NotFound, format!("no {kind} {g:?}")));
+    }
+    Ok(g)
 }
 
 async fn list_me(State(hub): Shared, headers: HeaderMap) -> Response {

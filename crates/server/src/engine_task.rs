@@ -21,11 +21,9 @@ pub(crate) enum Input {
         peer: SocketAddr,
         outbox: Arc<Outbox>,
     },
-    /// A message arrived (from the in-process connection).
-    Message { conn: ConnId, msg: Message },
-    /// Messages that arrived together on a TCP connection, in order. Each was counted in its
-    /// outbox's pending requests ([`Outbox::pending`]), and is uncounted once its outputs are
-    /// queued.
+    /// Messages that arrived together, in order (one read of a TCP connection, or one message
+    /// of the in-process one). Each was counted in its outbox's pending requests
+    /// ([`Outbox::sent_to_engine`]), and is uncounted once its outputs are queued.
     Batch { conn: ConnId, msgs: Vec<Message> },
     /// The connection is over; `done` fires once its clients are dropped (R13).
     Close {
@@ -53,8 +51,6 @@ enum Held {
         after: u64,
         requester: ConnId,
         outputs: Vec<Output>,
-        /// Uncount one pending request of the requester once routed.
-        counted: bool,
     },
     CloseAck {
         after: u64,
@@ -94,8 +90,7 @@ struct Step<'a> {
 
 impl Step<'_> {
     /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
-    /// `counted`: the message is counted in its connection's pending requests.
-    fn message(&mut self, conn: ConnId, msg: &Message, counted: bool) {
+    fn message(&mut self, conn: ConnId, msg: &Message) {
         let was_registered = self.engine.is_registered(conn);
         self.engine.handle(SystemTime::now(), conn, msg, self.out);
         if let Some(c) = self.conns.get(&conn) {
@@ -116,15 +111,12 @@ impl Step<'_> {
         }
         if self.held.is_empty() && *self.issued <= self.synced {
             route(self.codec, self.conns, conn, self.out, self.woken);
-            if counted {
-                answered(self.conns, conn);
-            }
+            answered(self.conns, conn);
         } else {
             self.held.push_back(Held::Outputs {
                 after: *self.issued,
                 requester: conn,
                 outputs: std::mem::take(self.out),
-                counted,
             });
         }
     }
@@ -231,21 +223,6 @@ pub(crate) async fn run(
                             });
                         }
                     }
-                    Input::Message { conn, msg } => {
-                        let mut step = Step {
-                            engine: &mut engine,
-                            codec: &codec,
-                            conns: &conns,
-                            out: &mut out,
-                            changes: &mut changes,
-                            durability: &durability,
-                            held: &mut held,
-                            woken: &mut woken,
-                            issued: &mut issued,
-                            synced,
-                        };
-                        step.message(conn, &msg, false);
-                    }
                     Input::Batch { conn, msgs } => {
                         let mut step = Step {
                             engine: &mut engine,
@@ -260,7 +237,7 @@ pub(crate) async fn run(
                             synced,
                         };
                         for msg in &msgs {
-                            step.message(conn, msg, true);
+                            step.message(conn, msg);
                         }
                     }
                 }
@@ -344,13 +321,10 @@ fn release(
         Held::Outputs {
             requester,
             mut outputs,
-            counted,
             ..
         } => {
             route(codec, conns, requester, &mut outputs, woken);
-            if counted {
-                answered(conns, requester);
-            }
+            answered(conns, requester);
         }
         Held::CloseAck { conn, done, .. } => {
             conns.remove(&conn);

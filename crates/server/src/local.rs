@@ -51,7 +51,9 @@ pub(crate) fn open(
             tokio::select! {
                 msg = requests.recv() => match msg {
                     Some(msg) => {
-                        if inputs.send(Input::Message { conn, msg }).await.is_err() {
+                        outbox.sent_to_engine(1);
+                        let batch = Input::Batch { conn, msgs: vec![msg] };
+                        if inputs.send(batch).await.is_err() {
                             break "server stopping";
                         }
                     }
