@@ -57,6 +57,18 @@ pub enum Error {
         /// The configured limit.
         max: usize,
     },
+    /// The frame holds more key-value pairs than its size allows in memory (see
+    /// [`crate::decode_budget`]): a frame may decode to at most 4 times its size plus
+    /// 1 MiB, so that small frames cannot expand into large allocations.
+    #[error(
+        "the KVList at byte {offset} takes the frame past {max_pairs} key-value pairs, the most a frame of this size may decode to"
+    )]
+    TooExpansive {
+        /// Where the KVList whose pairs do not fit starts.
+        offset: usize,
+        /// The most pairs this frame may hold.
+        max_pairs: usize,
+    },
     /// A key longer than 65,535 bytes cannot be encoded.
     #[error("key of {len} bytes is longer than the 65535 bytes a key may have")]
     KeyTooLong {
@@ -109,6 +121,7 @@ impl Error {
                 | Self::InvalidUtf8 { .. }
                 | Self::TrailingBytes { .. }
                 | Self::TooDeep { .. }
+                | Self::TooExpansive { .. }
         )
     }
 }
@@ -141,6 +154,16 @@ impl PartialEq for Error {
             (Self::TooDeep { offset: a, max: b }, Self::TooDeep { offset: c, max: d }) => {
                 a == c && b == d
             }
+            (
+                Self::TooExpansive {
+                    offset: a,
+                    max_pairs: b,
+                },
+                Self::TooExpansive {
+                    offset: c,
+                    max_pairs: d,
+                },
+            ) => a == c && b == d,
             (Self::KeyTooLong { len: a }, Self::KeyTooLong { len: b }) => a == b,
             (
                 Self::MissingAttribute {

@@ -37,6 +37,21 @@ pub const LEN_PREFIX: usize = 4;
 pub const MIN_BODY: usize = 6;
 /// Bytes of the smallest pair: key length, tag and a 4-byte payload (every payload has one).
 const MIN_PAIR: usize = 7;
+/// Memory one decoded pair takes besides the bytes it shares with the frame (its key and value
+/// handles), as charged against [`decode_budget`].
+const PAIR_MEMORY: usize = size_of::<(ByteString, Value)>();
+/// A decoded frame may take this many times its own size in pair memory...
+pub const MAX_EXPANSION: usize = 4;
+/// ...plus this much (so that small frames of tiny pairs still decode).
+pub const EXPANSION_ALLOWANCE: usize = 1024 * 1024;
+
+/// The pair memory (bytes) decoding a frame of `frame_len` bytes may use: a hostile frame of
+/// millions of empty KVLists is refused ([`Error::TooExpansive`]) before it costs more.
+pub const fn decode_budget(frame_len: usize) -> usize {
+    frame_len
+        .saturating_mul(MAX_EXPANSION)
+        .saturating_add(EXPANSION_ALLOWANCE)
+}
 
 /// Default [`Limits::max_frame_len`]: 16 MiB, room for a 10,000-interaction workbin.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
@@ -152,6 +167,7 @@ impl Codec {
         let parser = FrameParser {
             frame,
             max_depth: self.limits.depth(),
+            pairs_left: std::cell::Cell::new(decode_budget(frame.len()) / PAIR_MEMORY),
         };
         let (left, msg) = parser.body(body).map_err(|e| fault(end, e))?;
         if !left.is_empty() || !after.is_empty() {
@@ -288,6 +304,20 @@ impl Codec {
     }
 }
 
+/// The encoded size in bytes of `list` as a KVList body (its pair count and pairs), without
+/// the checks encoding makes (saturating; for sizing stored data).
+pub fn list_len(list: &KvList) -> usize {
+    list.iter().fold(4usize, |len, (key, value)| {
+        len.saturating_add(2 + key.len() + 1)
+            .saturating_add(match value {
+                Value::Int(_) => 4,
+                Value::Str(s) => 4usize.saturating_add(s.len()),
+                Value::Binary(b) => 4usize.saturating_add(b.len()),
+                Value::List(l) => list_len(l),
+            })
+    })
+}
+
 /// Writes a KVList body whose size [`Codec::kvbody_len`] has checked.
 fn put_kvbody(dst: &mut BytesMut, list: &KvList) {
     dst.put_u32(list.len() as u32);
@@ -336,6 +366,7 @@ enum PErrKind {
     BadTag(u8),
     Utf8,
     TooDeep(usize),
+    TooExpansive,
 }
 
 impl ParseError<&[u8]> for PErr {
@@ -372,6 +403,10 @@ fn fault(end: usize, e: nom::Err<PErr>) -> Error {
                 PErrKind::BadTag(tag) => Error::BadTypeTag { offset, tag },
                 PErrKind::Utf8 => Error::InvalidUtf8 { offset },
                 PErrKind::TooDeep(max) => Error::TooDeep { offset, max },
+                PErrKind::TooExpansive => Error::TooExpansive {
+                    offset,
+                    max_pairs: decode_budget(end) / PAIR_MEMORY,
+                },
             }
         }
         // Complete parsers never ask for more input; treat it as truncation if one ever does.
@@ -382,6 +417,8 @@ fn fault(end: usize, e: nom::Err<PErr>) -> Error {
 struct FrameParser<'f> {
     frame: &'f Bytes,
     max_depth: usize,
+    /// Pairs the frame may still decode to (see [`decode_budget`]).
+    pairs_left: std::cell::Cell<usize>,
 }
 
 impl FrameParser<'_> {
@@ -399,8 +436,15 @@ impl FrameParser<'_> {
 
     fn kvbody<'a>(&self, input: &'a [u8], depth: usize) -> PResult<'a, KvList> {
         let (mut input, count) = be_u32(input)?;
-        // Capacity is bounded by what the rest of the frame could hold, never by `count` alone.
-        let mut pairs = Vec::with_capacity((count as usize).min(input.len() / MIN_PAIR));
+        // What the rest of the frame could hold, never `count` alone (a larger count is a
+        // truncated frame, reported as such by the loop below).
+        let possible = (count as usize).min(input.len() / MIN_PAIR);
+        let left = self.pairs_left.get();
+        if possible > left {
+            return fail(input, PErrKind::TooExpansive);
+        }
+        self.pairs_left.set(left - possible);
+        let mut pairs = Vec::with_capacity(possible);
         for _ in 0..count {
             let (rest, key) = self.key(input)?;
             let (rest, value) = self.value(rest, depth)?;

@@ -175,3 +175,56 @@ fn the_stream_decoder_reports_oversize_as_soon_as_the_prefix_arrives() {
         Err(Error::FrameTooLarge { len: 256, max: 100 })
     );
 }
+
+/// A frame of `n` pairs, each an empty key holding an empty KVList (7 bytes each: the smallest
+/// pair there is).
+fn empty_lists(n: usize) -> Vec<u8> {
+    let mut pairs = Vec::with_capacity(n * 7);
+    for _ in 0..n {
+        pairs.extend_from_slice(&[0, 0, 4, 0, 0, 0, 0]);
+    }
+    frame(&body(n as u32, &pairs))
+}
+
+#[test]
+fn a_frame_may_not_expand_past_a_small_multiple_of_its_size() {
+    let codec = Codec::new(Limits {
+        max_frame_len: 16 * 1024 * 1024,
+        max_depth: 4,
+    });
+    // 2.4 million empty KVLists in 16 MiB would take about 170 MB decoded: refused.
+    let hostile = empty_lists((16 * 1024 * 1024 - 6) / 7);
+    let err = codec
+        .decode_frame(&Bytes::from(hostile.clone()))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooExpansive { .. }), "{err}");
+    assert!(err.is_malformed_frame());
+    // Also through the stream decoder.
+    let mut buf = BytesMut::from(&hostile[..]);
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(Error::TooExpansive { .. })
+    ));
+    // The same shape, small: within the allowance, decodes.
+    let small = empty_lists(10_000);
+    let msg = codec.decode_frame(&Bytes::from(small)).unwrap();
+    assert_eq!(msg.attrs.len(), 10_000);
+    // Ordinary pairs (a 30-byte string each) decode at any size: they stay under 4 times the
+    // frame's size.
+    let mut pairs = Vec::new();
+    let n = 200_000;
+    for i in 0..n {
+        let key = format!("key{i:06}");
+        pairs.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        pairs.extend_from_slice(key.as_bytes());
+        pairs.push(2);
+        pairs.extend_from_slice(&30u32.to_be_bytes());
+        pairs.extend_from_slice(&[b'x'; 30]);
+    }
+    let big = frame(&body(n, &pairs));
+    assert!(big.len() > 8 * 1024 * 1024);
+    let msg = codec.decode_frame(&Bytes::from(big)).unwrap();
+    assert_eq!(msg.attrs.len(), n as usize);
+    // The budget itself: 4 times the frame plus 1 MiB.
+    assert_eq!(ixn_codec::decode_budget(1000), 4000 + 1024 * 1024);
+}
