@@ -81,6 +81,63 @@ pub enum Error {
     /// A change could not be encoded.
     #[error("cannot encode a change: {0}")]
     Encode(#[from] ixn_codec::Error),
+    /// Another process (or another store in this one) holds the data directory.
+    #[error(
+        "the data directory {dir} is in use by another ixn-server ({holder}); stop that server first, or give this one another --data-dir"
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// Who holds it: "pid N" as the holder wrote it, or what is known.
+        holder: String,
+    },
+}
+
+/// The name of the lock file in a data directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// An exclusive lock on a data directory, held until dropped (or the process ends: the
+/// operating system releases it even after a crash). The lock file holds the holder's pid.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Creates `dir` if needed and locks it, before anything in it is read or written. Fails
+    /// with [`Error::Locked`], naming the holder's pid, if another store holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, Error> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = match text.trim() {
+                    "" => "pid unknown".to_owned(),
+                    pid => format!("pid {pid}"),
+                };
+                return Err(Error::Locked {
+                    dir: dir.to_owned(),
+                    holder,
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(io(&path))?;
+        Ok(Self { _file: file })
+    }
 }
 
 /// What a store does for the server. Implemented by [`Journal`]; a shared database store
@@ -116,6 +173,8 @@ pub struct Opened {
 /// The journal store.
 #[derive(Debug)]
 pub struct Journal {
+    /// Held for the journal's whole life: no other store opens the directory meanwhile.
+    _lock: DirLock,
     dir: PathBuf,
     generation: u64,
     file: File,
@@ -180,7 +239,8 @@ impl Journal {
         apply: &mut dyn FnMut(Message),
     ) -> Result<(Self, Opened), Error> {
         let dir = dir.as_ref().to_owned();
-        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Before anything in the directory is read or written.
+        let lock = DirLock::acquire(&dir)?;
         let mut generations = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io(&dir))? {
             let name = entry.map_err(io(&dir))?.file_name();
@@ -214,6 +274,7 @@ impl Journal {
                 .map_err(io(&path))?;
             sync_dir(&dir)?;
             let journal = Self {
+                _lock: lock,
                 dir,
                 generation: 1,
                 file,
@@ -254,6 +315,7 @@ impl Journal {
         std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
         Ok((
             Self {
+                _lock: lock,
                 dir,
                 generation,
                 file,

@@ -169,3 +169,26 @@ fn a_foreign_file_is_refused() {
     assert!(matches!(err, Error::NotAJournal { .. }), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_data_directory_is_opened_by_one_store_at_a_time() {
+    let d = dir("locked");
+    let (mut first, _) = Journal::open(&d).unwrap();
+    first.append(&batches(0..3)).unwrap();
+    let before = std::fs::read(first.path()).unwrap();
+    match Journal::open(&d) {
+        Err(Error::Locked { dir, holder }) => {
+            assert_eq!(dir, d);
+            assert_eq!(holder, format!("pid {}", std::process::id()));
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let text = Journal::open(&d).unwrap_err().to_string();
+    assert!(text.contains(&d.display().to_string()), "{text}");
+    assert!(text.contains("another ixn-server"), "{text}");
+    // The refused open changed nothing.
+    assert_eq!(std::fs::read(first.path()).unwrap(), before);
+    drop(first);
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.changes.len(), 6, "reopened once the holder is gone");
+}
