@@ -35,6 +35,19 @@ pub struct Http {
     pub max_interval_ms: u64,
     /// Largest request body (bytes); larger bodies get HTTP 413. Default 65536.
     pub max_body_bytes: usize,
+    /// HTTP connections at once; more wait in the listen queue. The server lowers it to fit its
+    /// open file limit (and says so in the log). Default 1024.
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers, counted from the connection's
+    /// start or, on a kept-alive connection, from the previous response: it is also the idle
+    /// keep-alive timeout. Default 5.
+    pub header_read_timeout_secs: u64,
+    /// Origins (scheme://host[:port]) besides the server's own from which browsers may send
+    /// state-changing requests; any other `Origin` is refused with 403. Default none.
+    pub allowed_origins: Vec<String>,
+    /// HTTP Basic sign-ins checked per second for one client address; more get HTTP 429 at
+    /// once. Default 10.
+    pub sign_ins_per_second: u32,
 }
 
 impl Default for Http {
@@ -52,13 +65,17 @@ impl Default for Http {
             connect_timeout_ms: 30_000,
             max_interval_ms: 10_000,
             max_body_bytes: 65_536,
+            max_connections: 1024,
+            header_read_timeout_secs: 5,
+            allowed_origins: Vec::new(),
+            sign_ins_per_second: 10,
         }
     }
 }
 
 impl Http {
     /// Each numeric setting's name, value and smallest sensible value, for validation.
-    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 8] {
+    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 11] {
         [
             ("max_web_sessions", self.max_web_sessions as u64, 1),
             ("web_session_idle_secs", self.web_session_idle_secs, 1),
@@ -76,6 +93,13 @@ impl Http {
             ("connect_timeout_ms", self.connect_timeout_ms, 100),
             ("max_interval_ms", self.max_interval_ms, 100),
             ("max_body_bytes", self.max_body_bytes as u64, 256),
+            ("max_connections", self.max_connections as u64, 1),
+            ("header_read_timeout_secs", self.header_read_timeout_secs, 1),
+            (
+                "sign_ins_per_second",
+                u64::from(self.sign_ins_per_second),
+                1,
+            ),
         ]
     }
 }

@@ -33,7 +33,7 @@ mod synthetic;
 mod validate;
 
 pub use http::Http;
-pub use limits::Limits;
+pub use limits::{INTERACTION_ENVELOPE, Limits};
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
     QueueEntry, TenantEntry, WorkbinEntry,

@@ -27,9 +27,27 @@ pub struct Limits {
     /// Bytes waiting to be written to one connection before it is disconnected as a slow
     /// consumer. Default 64 MiB (67108864).
     pub outbound_queue_bytes: usize,
-    /// Seconds a new connection may take to register before it is closed. Default 30.
+    /// Seconds a new connection may take to register before it is closed. Default 10.
     pub registration_timeout_secs: u64,
+    /// Bytes held in incomplete frames (of more than 4 KiB) across all connections; a
+    /// connection whose frame would pass it gets LimitExceeded and is closed. Default 128 MiB
+    /// (134217728).
+    pub max_partial_frame_bytes: usize,
+    /// Seconds a frame of more than 4 KiB may take to arrive whole once it has begun; then the
+    /// connection gets LimitExceeded and is closed. Default 10.
+    pub frame_timeout_secs: u64,
+    /// Largest interaction (its properties and UserData as encoded), on submit and after every
+    /// change. Must leave room under `max_frame_len` for the message around it. Default 1 MiB
+    /// (1048576).
+    pub max_interaction_bytes: usize,
+    /// Bytes of all stored interactions together (as counted for `max_interaction_bytes`).
+    /// Default 512 MiB (536870912).
+    pub max_stored_bytes: usize,
 }
+
+/// Room a message needs around one interaction (its other attributes, a Workbin, a
+/// ProxyClientId): `max_interaction_bytes` must be at most `max_frame_len` minus this.
+pub const INTERACTION_ENVELOPE: usize = 4096;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -43,14 +61,18 @@ impl Default for Limits {
             max_interactions: 1_000_000,
             outbound_queue_messages: 10_000,
             outbound_queue_bytes: 64 * 1024 * 1024,
-            registration_timeout_secs: 30,
+            registration_timeout_secs: 10,
+            max_partial_frame_bytes: 128 * 1024 * 1024,
+            frame_timeout_secs: 10,
+            max_interaction_bytes: 1024 * 1024,
+            max_stored_bytes: 512 * 1024 * 1024,
         }
     }
 }
 
 impl Limits {
     /// Each limit's name, value and smallest sensible value, for validation.
-    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 10] {
+    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 14] {
         [
             ("max_frame_len", self.max_frame_len as u64, 64),
             ("max_kvlist_depth", self.max_kvlist_depth as u64, 2),
@@ -86,6 +108,18 @@ impl Limits {
                 self.registration_timeout_secs,
                 1,
             ),
+            (
+                "max_partial_frame_bytes",
+                self.max_partial_frame_bytes as u64,
+                64 * 1024,
+            ),
+            ("frame_timeout_secs", self.frame_timeout_secs, 1),
+            (
+                "max_interaction_bytes",
+                self.max_interaction_bytes as u64,
+                1024,
+            ),
+            ("max_stored_bytes", self.max_stored_bytes as u64, 1024),
         ]
     }
 }

@@ -254,6 +254,23 @@ impl Config {
             }
         }
 
+        let envelope = crate::limits::INTERACTION_ENVELOPE as u64;
+        let (frame, ix) = (
+            file.limits.max_frame_len as u64,
+            file.limits.max_interaction_bytes as u64,
+        );
+        if ix + envelope > frame {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                line: line_of("limits", usize::MAX),
+                entry: "limits.max_interaction_bytes".to_owned(),
+                problem: format!(
+                    "{ix} does not fit in a frame of max_frame_len {frame} with the {envelope} bytes a message needs around it: use at most {} (or raise max_frame_len)",
+                    frame.saturating_sub(envelope)
+                ),
+            });
+        }
+
         let http_fail = |key: &str, problem: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             line: line_of("http", usize::MAX),
@@ -266,6 +283,21 @@ impl Config {
                     name,
                     format!(
                         "{value} is too small: use at least {min} (or remove it for the default)"
+                    ),
+                ));
+            }
+        }
+        for o in &file.http.allowed_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.trim_end_matches('/').ends_with(':')
+                && o.split("://")
+                    .nth(1)
+                    .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+            if !ok {
+                return Err(http_fail(
+                    "allowed_origins",
+                    format!(
+                        "{o:?} is not an origin: write scheme://host[:port], such as \"https://desk.example.com\" (no path)"
                     ),
                 ));
             }

@@ -241,6 +241,9 @@ impl Engine {
                     if let Location::InWorkbin(key) = ix.loc {
                         self.bin_mut(key).items.insert(id.clone());
                     }
+                    // Stored data is restored whatever the limits say now (they apply to
+                    // what comes next).
+                    self.stored_bytes = self.stored_bytes.saturating_add(ix.size());
                     self.interactions.insert(id, ix);
                 }
                 None => r.dropped += 1,
@@ -271,8 +274,11 @@ impl Engine {
 
     /// Removes an interaction and its workbin entry (restore only: no notifications).
     fn forget(&mut self, id: &str) {
-        if let Some(ix) = self.interactions.remove(id)
-            && let Location::InWorkbin(key) = ix.loc
+        let Some(ix) = self.interactions.remove(id) else {
+            return;
+        };
+        self.stored_bytes = self.stored_bytes.saturating_sub(ix.size());
+        if let Location::InWorkbin(key) = ix.loc
             && let Some(bin) = self.bins.get_mut(&key)
         {
             bin.items.swap_remove(id);

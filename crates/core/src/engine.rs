@@ -57,6 +57,8 @@ pub struct Engine {
     pub(crate) logins: Vec<Option<i32>>,
     pub(crate) bins: Map<BinKey, Bin>,
     pub(crate) interactions: Map<ByteString, Interaction>,
+    /// The sum of the stored interactions' sizes ([`Interaction::size`]).
+    pub(crate) stored_bytes: usize,
     pub(crate) ids: IdGen,
     pub(crate) hasher: FixedState,
     /// Notifications of the request being handled; appended after its reply.
@@ -142,6 +144,8 @@ pub struct Stats {
     pub subscriptions: usize,
     /// Interactions stored.
     pub interactions: usize,
+    /// Their size together, as counted for `max_stored_bytes`.
+    pub stored_bytes: usize,
 }
 
 impl Engine {
@@ -157,6 +161,7 @@ impl Engine {
             next_client: 1,
             bins: Map::with_hasher(hasher.clone()),
             interactions: Map::with_hasher(hasher.clone()),
+            stored_bytes: 0,
             ids: IdGen::new(seed),
             hasher,
             notes: Vec::new(),
@@ -307,6 +312,7 @@ impl Engine {
             logins: self.logins.iter().filter(|l| l.is_some()).count(),
             subscriptions: self.clients.values().map(|c| c.subs.len()).sum(),
             interactions: self.interactions.len(),
+            stored_bytes: self.stored_bytes,
         }
     }
 

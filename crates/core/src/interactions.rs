@@ -33,6 +33,41 @@ pub(crate) struct Interaction {
     pub(crate) user_data: KvList,
 }
 
+/// What an interaction's size counts besides its strings and UserData: attribute names, type
+/// tags, lengths and the location's attributes (an upper bound).
+const PROPERTIES_OVERHEAD: usize = 512;
+
+/// The size of an interaction with these strings and UserData, as counted for
+/// `max_interaction_bytes` and `max_stored_bytes`: about its properties' encoded size.
+fn interaction_size(strings: &[&str], user_data: Option<&KvList>) -> usize {
+    strings
+        .iter()
+        .fold(PROPERTIES_OVERHEAD, |n, s| n.saturating_add(s.len()))
+        .saturating_add(user_data.map_or(4, ixn_codec::list_len))
+}
+
+impl Interaction {
+    /// Its size (see [`interaction_size`]).
+    pub(crate) fn size(&self) -> usize {
+        self.size_with(&self.user_data)
+    }
+
+    /// Its size with `user_data` instead of its own.
+    fn size_with(&self, user_data: &KvList) -> usize {
+        interaction_size(
+            &[
+                &self.id,
+                &self.media_type,
+                &self.interaction_type,
+                self.subtype.as_deref().unwrap_or(""),
+                &self.submitted_by,
+                &self.received_at,
+            ],
+            Some(user_data),
+        )
+    }
+}
+
 /// Longest client-supplied InteractionId accepted.
 const MAX_SUPPLIED_ID: usize = 64;
 /// The only ViewId RequestPull accepts.
@@ -266,6 +301,21 @@ impl Engine {
                 what: "the server holds as many interactions as it may".to_owned(),
             });
         }
+        let submitted_by = self.client(ctx)?.name.clone();
+        // A generated id and ReceivedAt have a fixed length: the size is known before either
+        // is made (a refused request changes nothing, not even the id generator).
+        let size = interaction_size(
+            &[
+                r.interaction_id.as_deref().unwrap_or("0123456789abcdef"),
+                &r.media_type,
+                &r.interaction_type,
+                r.interaction_subtype.as_deref().unwrap_or(""),
+                &submitted_by,
+                "2000-01-01T00:00:00Z",
+            ],
+            r.user_data.as_ref(),
+        );
+        self.check_size(size, 0)?;
         // Everything stored is detached from the request's frame (see `Value::detached`).
         let generated = r.interaction_id.is_none();
         let id = match r.interaction_id {
@@ -277,7 +327,6 @@ impl Engine {
                 }
             },
         };
-        let submitted_by = self.client(ctx)?.name.clone();
         let ix = Interaction {
             id: id.clone(),
             tenant: r.tenant_id,
@@ -293,12 +342,44 @@ impl Engine {
                 .map(KvList::detached)
                 .unwrap_or_default(),
         };
+        self.stored_bytes = self.stored_bytes.saturating_add(ix.size());
         self.interactions.insert(id.clone(), ix);
         if generated {
             self.record_ids();
         }
         self.record_put(&id);
         Ok(Message::new(MessageId::EVENT_ACK).with(attr::INTERACTION_ID, id))
+    }
+
+    /// Checks that an interaction of `size` bytes, replacing one of `replaced` bytes, fits
+    /// `max_interaction_bytes` and `max_stored_bytes`.
+    fn check_size(&self, size: usize, replaced: usize) -> Result<(), Error> {
+        let limits = &self.cfg.limits;
+        if size > limits.max_interaction_bytes {
+            return Err(Error::LimitExceeded {
+                limit: "max_interaction_bytes",
+                value: limits.max_interaction_bytes,
+                what: format!(
+                    "the interaction would take {size} bytes; send less UserData, or raise [limits] max_interaction_bytes"
+                ),
+            });
+        }
+        let total = self
+            .stored_bytes
+            .saturating_sub(replaced)
+            .saturating_add(size);
+        if size > replaced && total > limits.max_stored_bytes {
+            return Err(Error::LimitExceeded {
+                limit: "max_stored_bytes",
+                value: limits.max_stored_bytes,
+                what: format!(
+                    "the server stores {} bytes of interactions and this would add {}; end finished interactions (RequestStopProcessing), or raise [limits] max_stored_bytes",
+                    self.stored_bytes,
+                    size - replaced
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn queue_in(&self, msg: MessageId, name: &str, tenant: i32) -> Result<QueueIdx, Error> {
@@ -431,6 +512,7 @@ impl Engine {
             }
         }
         if let Some(ix) = self.interactions.remove(&*r.interaction_id) {
+            self.stored_bytes = self.stored_bytes.saturating_sub(ix.size());
             self.record_delete(&ix.id);
         }
         Ok(Message::new(MessageId::EVENT_ACK))
@@ -454,20 +536,27 @@ impl Engine {
         let ix = self.interaction(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
         let loc = ix.loc;
+        // The new UserData is built aside and measured: a change that would pass a size limit
+        // is refused with nothing changed.
+        let mut user_data = ix.user_data.clone();
+        for list in [&r.added_properties, &r.changed_properties]
+            .into_iter()
+            .flatten()
+        {
+            for (k, v) in list {
+                user_data.set(detach_str(k), v.detached());
+            }
+        }
+        if let Some(deleted) = &r.deleted_properties {
+            for (k, _) in deleted {
+                user_data.remove(k);
+            }
+        }
+        let (old, new) = (ix.size(), ix.size_with(&user_data));
+        self.check_size(new, old)?;
         if let Some(ix) = self.interactions.get_mut(&*r.interaction_id) {
-            for list in [&r.added_properties, &r.changed_properties]
-                .into_iter()
-                .flatten()
-            {
-                for (k, v) in list {
-                    ix.user_data.set(detach_str(k), v.detached());
-                }
-            }
-            if let Some(deleted) = &r.deleted_properties {
-                for (k, _) in deleted {
-                    ix.user_data.remove(k);
-                }
-            }
+            ix.user_data = user_data;
+            self.stored_bytes = self.stored_bytes.saturating_sub(old).saturating_add(new);
         }
         if let Location::InWorkbin(key) = loc {
             let id = r.interaction_id.clone();
