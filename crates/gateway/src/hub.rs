@@ -43,7 +43,6 @@ enum Pending {
 #[derive(Debug)]
 pub(crate) struct WebSession {
     pub(crate) agent: AgentIdx,
-    pub(crate) token: String,
     /// The logical client's ProxyClientId.
     pub(crate) client: i32,
     pub(crate) inner: Mutex<WebInner>,
@@ -56,8 +55,14 @@ pub(crate) struct WebInner {
     pub(crate) last_seen: Instant,
     /// Its CometD sessions' ids, oldest first.
     pub(crate) cometd: Vec<String>,
+    /// Its session tokens (cookies), oldest first: each sign-in with credentials adds one.
+    pub(crate) tokens: Vec<String>,
     pub(crate) ended: bool,
 }
+
+/// Session tokens one web session keeps (one per sign-in with credentials: browsers, tabs,
+/// devices); a further sign-in retires the oldest.
+const TOKENS_PER_SESSION: usize = 8;
 
 impl WebSession {
     pub(crate) fn touch(&self) {
@@ -93,8 +98,15 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Cancelled when the gateway stops (releases held long-polls).
     pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the engine ends the link while the gateway is serving.
+    pub(crate) link_lost: CancellationToken,
     /// Password checks, on their own threads.
     pub(crate) passwords: auth::Checker,
+    /// Sign-ins checked per client address (`[http] sign_ins_per_second`).
+    pub(crate) sign_ins: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// A hash checked when the agent is unknown or has none, so that a refusal costs the same
+    /// whether the agent exists or not (no user enumeration by timing).
+    pub(crate) decoy_hash: String,
 }
 
 impl Hub {
@@ -106,13 +118,24 @@ impl Hub {
             .map_or(2, std::num::NonZeroUsize::get)
             .min(2);
         let passwords = auth::Checker::start(threads)?;
+        let rate = std::num::NonZeroU32::new(config.http.sign_ins_per_second)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        let sign_ins = governor::RateLimiter::keyed(governor::Quota::per_second(rate));
+        // A configured hash has the cost of the real ones; without any, one of the defaults.
+        let decoy_hash = match config.agents.iter().find_map(|a| a.password_hash.clone()) {
+            Some(h) => h,
+            None => auth::hash_password(&auth::random_token(16).unwrap_or_default())?,
+        };
         Ok(Arc::new(Self {
             config,
             requests,
             next_ref: AtomicI32::new(1),
             state: Mutex::new(State::default()),
             shutdown: CancellationToken::new(),
+            link_lost: CancellationToken::new(),
             passwords,
+            sign_ins,
+            decoy_hash,
         }))
     }
 
@@ -210,14 +233,22 @@ impl Hub {
         lock(&self.state).web.get(token).cloned()
     }
 
-    /// The agent's web session, creating it (a new logical client) when there is none.
-    pub(crate) async fn sign_in(&self, agent: AgentIdx) -> Result<Arc<WebSession>, gws::ApiError> {
+    /// A sign-in with credentials: the agent's web session (created, a new logical client, when
+    /// there is none) and a new session token for it.
+    pub(crate) async fn sign_in(
+        &self,
+        agent: AgentIdx,
+    ) -> Result<(Arc<WebSession>, String), gws::ApiError> {
+        let token = auth::random_token(32).ok_or_else(|| {
+            gws::ApiError::new(gws::Status::Internal, "no randomness for a session token")
+        })?;
         {
-            let st = lock(&self.state);
-            if let Some(w) = st.web_by_agent.get(&agent) {
-                return Ok(Arc::clone(w));
+            let mut st = lock(&self.state);
+            if let Some(w) = st.web_by_agent.get(&agent).cloned() {
+                Self::add_token(&mut st, &w, &token);
+                return Ok((w, token));
             }
-            if st.web.len() >= self.config.http.max_web_sessions {
+            if st.web_by_agent.len() >= self.config.http.max_web_sessions {
                 return Err(gws::ApiError::new(
                     gws::Status::BadState,
                     format!(
@@ -242,39 +273,48 @@ impl Hub {
             (MessageId::EVENT_ACK, Some(c)) => c,
             _ => return Err(gws::ApiError::from_engine(&reply)),
         };
-        let token = auth::random_token(32).ok_or_else(|| {
-            gws::ApiError::new(gws::Status::Internal, "no randomness for a session token")
-        })?;
         let session = Arc::new(WebSession {
             agent,
-            token: token.clone(),
             client,
             inner: Mutex::new(WebInner {
                 place: None,
                 last_seen: Instant::now(),
                 cometd: Vec::new(),
+                tokens: Vec::new(),
                 ended: false,
             }),
         });
         let existing = {
             let mut st = lock(&self.state);
-            match st.web_by_agent.get(&agent) {
+            let w = match st.web_by_agent.get(&agent) {
                 Some(w) => Some(Arc::clone(w)),
                 None => {
-                    st.web.insert(token, Arc::clone(&session));
                     st.web_by_agent.insert(agent, Arc::clone(&session));
                     st.web_by_client.insert(client, Arc::clone(&session));
                     None
                 }
-            }
+            };
+            Self::add_token(&mut st, w.as_ref().unwrap_or(&session), &token);
+            w
         };
         if let Some(w) = existing {
             // Two sign-ins raced: keep the first, drop the spare client.
             self.unregister(client).await;
-            return Ok(w);
+            return Ok((w, token));
         }
         info!(agent = %self.config.agents.get(agent.get()).map_or("", |a| a.id.as_str()), client, "web session started");
-        Ok(session)
+        Ok((session, token))
+    }
+
+    /// Gives `web` a new token, retiring its oldest past [`TOKENS_PER_SESSION`].
+    fn add_token(st: &mut State, web: &Arc<WebSession>, token: &str) {
+        let mut inner = lock(&web.inner);
+        while inner.tokens.len() >= TOKENS_PER_SESSION {
+            let old = inner.tokens.remove(0);
+            st.web.remove(&old);
+        }
+        inner.tokens.push(token.to_owned());
+        st.web.insert(token.to_owned(), Arc::clone(web));
     }
 
     async fn unregister(&self, client: i32) {
@@ -289,7 +329,9 @@ impl Hub {
     pub(crate) async fn end_web_session(&self, web: &Arc<WebSession>, why: &str) {
         let cometd = {
             let mut st = lock(&self.state);
-            st.web.remove(&web.token);
+            for token in std::mem::take(&mut lock(&web.inner).tokens) {
+                st.web.remove(&token);
+            }
             st.web_by_agent.remove(&web.agent);
             st.web_by_client.remove(&web.client);
             let ids = std::mem::take(&mut lock(&web.inner).cometd);
@@ -306,7 +348,7 @@ impl Hub {
     }
 
     pub(crate) async fn end_all_web_sessions(&self) {
-        let all: Vec<_> = lock(&self.state).web.values().cloned().collect();
+        let all: Vec<_> = lock(&self.state).web_by_agent.values().cloned().collect();
         for w in all {
             self.end_web_session(&w, "the server is stopping").await;
         }
@@ -364,7 +406,7 @@ impl Hub {
     pub(crate) fn counts(&self) -> Counts {
         let st = lock(&self.state);
         Counts {
-            web_sessions: st.web.len(),
+            web_sessions: st.web_by_agent.len(),
             cometd_sessions: st.cometd.len(),
             pending: st.pending.len(),
         }
@@ -509,7 +551,7 @@ impl Hub {
                 .map(|s| s.id.clone())
                 .collect();
             let idle_webs: Vec<Arc<WebSession>> = st
-                .web
+                .web_by_agent
                 .values()
                 .filter(|w| {
                     let inner = lock(&w.inner);
@@ -547,9 +589,8 @@ pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<Delivered
         hub.deliver(d);
     }
     if !hub.shutdown.is_cancelled() {
-        error!(
-            "the engine closed the web API's connection; web requests now fail until the server restarts"
-        );
+        error!("the engine closed the web API's connection; the web API stops");
+        hub.link_lost.cancel();
     }
     // Fail whatever waits for a reply.
     lock(&hub.state).pending.clear();
@@ -561,7 +602,10 @@ pub(crate) async fn sweeper(hub: Arc<Hub>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => hub.sweep().await,
+            _ = tick.tick() => {
+                hub.sweep().await;
+                hub.sign_ins.retain_recent();
+            }
             () = hub.shutdown.cancelled() => return,
         }
     }

@@ -28,6 +28,7 @@ pub mod auth;
 mod cometd;
 mod gws;
 mod hub;
+mod listen;
 mod rest;
 
 use ixn_codec::Message;
@@ -82,13 +83,27 @@ pub enum Error {
     /// Another I/O failure.
     #[error("HTTP server I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The engine side of the link ended while the web API was serving: it cannot answer
+    /// anything any more.
+    #[error("the engine closed the web API's connection")]
+    LinkLost,
 }
 
-/// Binds the HTTP listener.
+/// Listen backlog of the HTTP listener: clients past `[http] max_connections` wait there.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the HTTP listener (backlog [`LISTEN_BACKLOG`]).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Listen { addr, source })
+    let listen = |source| Error::Listen { addr, source };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(listen)?;
+    socket.set_reuseaddr(true).map_err(listen)?;
+    socket.bind(addr).map_err(listen)?;
+    socket.listen(LISTEN_BACKLOG).map_err(listen)
 }
 
 /// Checks that `config` can run the web API: its `[http]` applications exist with the right
@@ -111,12 +126,15 @@ pub fn check_config(config: &Config) -> Result<(), Error> {
 }
 
 /// Serves the web API on `listener` until `shutdown` completes: registers with the engine over
-/// `link`, then answers HTTP and CometD. At shutdown, held long-polls are answered at once and
-/// every web session's client is unregistered.
+/// `link`, then answers HTTP and CometD on at most `max_connections` connections at once (the
+/// server sizes it from `[http] max_connections` and its open file limit). At shutdown, held
+/// long-polls are answered at once and every web session's client is unregistered. If the
+/// engine side of the link ends first, it stops too, with [`Error::LinkLost`].
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     link: Link,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     check_config(&config)?;
@@ -130,19 +148,33 @@ pub async fn serve(
     let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));
     let app = rest::router(Arc::clone(&hub));
     let addr = listener.local_addr()?;
-    info!(%addr, notifications = %hub.config.http.notifications_path, "web API listening");
+    info!(%addr, notifications = %hub.config.http.notifications_path, max_connections, "web API listening");
     let stopping = hub.shutdown.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Release held long-polls so that graceful shutdown does not wait for them.
-            stopping.cancel();
-        })
-        .await;
-    hub.shutdown.cancel();
+    let link_lost = hub.link_lost.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = link_lost.cancelled() => {}
+        }
+        // Release held long-polls so that the graceful stop does not wait for them.
+        stopping.cancel();
+    });
+    let header_timeout = std::time::Duration::from_secs(hub.config.http.header_read_timeout_secs);
+    listen::serve(
+        listener,
+        app,
+        max_connections,
+        header_timeout,
+        hub.shutdown.clone(),
+    )
+    .await;
     sweeper.abort();
+    if hub.link_lost.is_cancelled() {
+        pump.abort();
+        return Err(Error::LinkLost);
+    }
     hub.end_all_web_sessions().await;
     pump.abort();
     info!("web API stopped");
-    served.map_err(Error::Io)
+    Ok(())
 }

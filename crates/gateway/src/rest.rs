@@ -39,7 +39,12 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route(&base, post(bayeux).get(upgrade))
         .route(&format!("{base}/"), post(bayeux))
         .route(&format!("{base}/{{kind}}"), post(bayeux_suffix))
+        .route("/api/v2/signout", post(sign_out))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&hub),
+            guard,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(hub)
@@ -79,12 +84,36 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// A request's headers and the client's address.
+pub(crate) struct Caller {
+    headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            headers: parts.headers.clone(),
+            peer: crate::listen::peer_of(parts).map(|a| a.ip()),
+        })
+    }
+}
+
 /// Who is calling: the session cookie, or HTTP Basic (agent id and password), which signs in
-/// and returns the cookie to set.
+/// (a new session token each time) and returns the cookie to set.
+///
+/// Sign-ins are limited per client address (`[http] sign_ins_per_second`; more get 429 without
+/// a check), and a refusal costs one password check whether the agent exists or not.
 async fn authenticate(
     hub: &Arc<Hub>,
-    headers: &HeaderMap,
+    caller: &Caller,
 ) -> Result<(Arc<WebSession>, Option<HeaderValue>), ApiError> {
+    let headers = &caller.headers;
     if let Some(web) = cookie_token(headers).and_then(|t| hub.web_by_token(&t)) {
         web.touch();
         return Ok((web, None));
@@ -103,38 +132,126 @@ async fn authenticate(
             "the Authorization header is not HTTP Basic credentials (base64 of agent-id:password)",
         ));
     };
+    if let Some(ip) = caller.peer
+        && hub.sign_ins.check_key(&ip).is_err()
+    {
+        tracing::info!(%ip, "HTTP sign-in refused: too many from this address");
+        return Err(ApiError::new(
+            Status::BadState,
+            format!(
+                "too many sign-ins from this address (at most {} a second, [http] sign_ins_per_second); wait a moment",
+                hub.config.http.sign_ins_per_second
+            ),
+        )
+        .with_http(StatusCode::TOO_MANY_REQUESTS));
+    }
     let config = &hub.config;
     let agent = config
         .agent(&user)
         .or_else(|| config.agent_by_user_id(&user));
     let entry = agent.and_then(|a| config.agents.get(a.get()));
-    let (Some(agent), Some(entry)) = (agent, entry) else {
-        return Err(unauthenticated("unknown agent or wrong password"));
-    };
-    let Some(hash) = entry.password_hash.clone() else {
-        return Err(unauthenticated(&format!(
-            "agent {:?} has no password_hash in the configuration, so it cannot sign in over HTTP",
-            entry.id
-        )));
-    };
-    let Some(verified) = hub.passwords.check(password, hash).await else {
+    let hash = entry.and_then(|e| e.password_hash.clone());
+    // Unknown agent, or one without a password: check against the decoy all the same.
+    let checked = hash.clone().unwrap_or_else(|| hub.decoy_hash.clone());
+    let Some(verified) = hub.passwords.check(password, checked).await else {
         return Err(ApiError::new(
             Status::BadState,
             "too many sign-ins at once; try again in a moment",
         )
         .with_http(StatusCode::SERVICE_UNAVAILABLE));
     };
-    if !verified {
-        tracing::info!(agent = %entry.id, "HTTP sign-in refused: wrong password");
+    let (Some(agent), Some(_), true) = (agent, hash, verified) else {
+        let why = match (entry, verified) {
+            (None, _) => "unknown agent".to_owned(),
+            (Some(e), _) if e.password_hash.is_none() => {
+                format!("agent {:?} has no password_hash in the configuration", e.id)
+            }
+            (Some(e), _) => format!("wrong password for agent {:?}", e.id),
+        };
+        // The reason is for the operator; the client learns nothing about which it was.
+        tracing::info!(peer = ?caller.peer, %why, "HTTP sign-in refused");
         return Err(unauthenticated("unknown agent or wrong password"));
-    }
-    let web = hub.sign_in(agent).await?;
-    let cookie = HeaderValue::from_str(&format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-        web.token
-    ))
-    .ok();
+    };
+    let (web, token) = hub.sign_in(agent).await?;
+    let cookie =
+        HeaderValue::from_str(&format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax")).ok();
     Ok((web, cookie))
+}
+
+/// `POST /api/v2/signout`: ends the caller's web session (its agent is logged out, its
+/// subscriptions and CometD sessions end, every token of it stops working).
+async fn sign_out(State(hub): Shared, headers: Caller) -> Response {
+    let Some(web) = cookie_token(&headers.headers).and_then(|t| hub.web_by_token(&t)) else {
+        return ApiError::new(
+            Status::Unauthenticated,
+            "not signed in: there is no web session to end",
+        )
+        .into_response();
+    };
+    hub.end_web_session(&web, "signed out").await;
+    let mut response = ok(Map::new());
+    if let Ok(expired) = HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, expired);
+    }
+    response
+}
+
+/// State-changing requests (any method but GET and HEAD) and WebSocket upgrades must come from
+/// a page of the server's own origin or of `[http] allowed_origins` when they carry `Origin`,
+/// and non-GET requests must be JSON (`Content-Type: application/json`) or carry
+/// `X-Requested-With`: a form or `text/plain` post from a foreign page (CSRF) is refused before
+/// any handler runs.
+async fn guard(
+    State(hub): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let method = request.method();
+    let reading = *method == axum::http::Method::GET || *method == axum::http::Method::HEAD;
+    let upgrade = headers.contains_key(header::UPGRADE);
+    if !reading || upgrade {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let own = !host.is_empty()
+                && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+            let allowed = hub
+                .config
+                .http
+                .allowed_origins
+                .iter()
+                .any(|o| o.trim_end_matches('/') == origin);
+            if !own && !allowed {
+                tracing::info!(%origin, "request from a foreign origin refused");
+                return ApiError::new(
+                    Status::Forbidden,
+                    format!("requests from origin {origin:?} are not allowed; add it to [http] allowed_origins if it is yours"),
+                )
+                .with_http(StatusCode::FORBIDDEN)
+                .into_response();
+            }
+        }
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !reading && !json && !headers.contains_key("x-requested-with") {
+            return ApiError::new(
+                Status::Missing,
+                "send state-changing requests with Content-Type: application/json (or an X-Requested-With header)",
+            )
+            .with_http(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// The request body as a JSON object with an `operationName`.
@@ -181,7 +298,7 @@ fn engine_error(e: String) -> ApiError {
     ApiError::new(Status::Internal, e)
 }
 
-async fn me_get(State(hub): Shared, headers: HeaderMap) -> Response {
+async fn me_get(State(hub): Shared, headers: Caller) -> Response {
     let (web, cookie) = match authenticate(&hub, &headers).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
@@ -205,7 +322,7 @@ async fn me_get(State(hub): Shared, headers: HeaderMap) -> Response {
 
 async fn me_post(
     State(hub): Shared,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let (web, cookie) = match authenticate(&hub, &headers).await {
@@ -442,17 +559,17 @@ fn named_group<'q>(
     Ok(g)
 }
 
-async fn list_me(State(hub): Shared, headers: HeaderMap) -> Response {
+async fn list_me(State(hub): Shared, headers: Caller) -> Response {
     list(hub, headers, true).await
 }
 
-async fn list_all(State(hub): Shared, headers: HeaderMap) -> Response {
+async fn list_all(State(hub): Shared, headers: Caller) -> Response {
     list(hub, headers, false).await
 }
 
 /// The workbin types of the agent's tenant; with `mine`, each instance the agent can reach
 /// (its own, its place's, its groups', supervised groups').
-async fn list(hub: Arc<Hub>, headers: HeaderMap, mine: bool) -> Response {
+async fn list(hub: Arc<Hub>, headers: Caller, mine: bool) -> Response {
     let (web, cookie) = match authenticate(&hub, &headers).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
@@ -519,7 +636,7 @@ async fn content_me(
     State(hub): Shared,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
 ) -> Response {
     content(hub, headers, id, Form::Me, q).await
 }
@@ -528,7 +645,7 @@ async fn content_any(
     State(hub): Shared,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
 ) -> Response {
     content(hub, headers, id, Form::Any, q).await
 }
@@ -537,14 +654,14 @@ async fn content_user(
     State(hub): Shared,
     Path((user, id)): Path<(String, String)>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
 ) -> Response {
     content(hub, headers, id, Form::User(user), q).await
 }
 
 async fn content(
     hub: Arc<Hub>,
-    headers: HeaderMap,
+    headers: Caller,
     id: String,
     form: Form,
     q: WorkbinQuery,
@@ -586,7 +703,7 @@ async fn post_me(
     State(hub): Shared,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, Some(id), Form::Me, q, body).await
@@ -596,7 +713,7 @@ async fn post_any(
     State(hub): Shared,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, Some(id), Form::Any, q, body).await
@@ -606,7 +723,7 @@ async fn post_user(
     State(hub): Shared,
     Path((user, id)): Path<(String, String)>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, Some(id), Form::User(user), q, body).await
@@ -615,7 +732,7 @@ async fn post_user(
 async fn post_me_multi(
     State(hub): Shared,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, None, Form::Me, q, body).await
@@ -624,7 +741,7 @@ async fn post_me_multi(
 async fn post_any_multi(
     State(hub): Shared,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, None, Form::Any, q, body).await
@@ -634,7 +751,7 @@ async fn post_user_multi(
     State(hub): Shared,
     Path(user): Path<String>,
     Query(q): Query<WorkbinQuery>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     workbin_post(hub, headers, None, Form::User(user), q, body).await
@@ -643,7 +760,7 @@ async fn post_user_multi(
 /// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`.
 async fn workbin_post(
     hub: Arc<Hub>,
-    headers: HeaderMap,
+    headers: Caller,
     id: Option<String>,
     form: Form,
     q: WorkbinQuery,
@@ -830,7 +947,7 @@ async fn pull(
 /// The CometD endpoint over long-polling: `POST {base}`, `{base}/`.
 async fn bayeux(
     State(hub): Shared,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     bayeux_batch(hub, headers, body).await
@@ -840,7 +957,7 @@ async fn bayeux(
 async fn bayeux_suffix(
     State(hub): Shared,
     Path(kind): Path<String>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !matches!(kind.as_str(), "handshake" | "connect" | "disconnect") {
@@ -851,7 +968,7 @@ async fn bayeux_suffix(
 
 async fn bayeux_batch(
     hub: Arc<Hub>,
-    headers: HeaderMap,
+    headers: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let bad = |status: StatusCode, e: String| {
@@ -877,7 +994,7 @@ async fn bayeux_batch(
 /// `GET {base}` with a WebSocket upgrade: CometD over WebSocket.
 async fn upgrade(
     State(hub): Shared,
-    headers: HeaderMap,
+    headers: Caller,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {

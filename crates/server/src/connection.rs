@@ -4,7 +4,8 @@
 //! happens on the engine task.
 
 use crate::engine_task::Input;
-use crate::outbox::{Item, Outbox};
+use crate::outbox::{Item, MAX_IN_FLIGHT_BYTES, Outbox};
+use crate::partial::{Metered, Partials, ReadError};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use ixn_codec::{Codec, ErrorCode, Message, MessageId, Value, attr};
@@ -19,7 +20,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Read buffer a connection starts with (bytes).
 const INITIAL_READ_BUFFER: usize = 512;
@@ -41,6 +42,7 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     inputs: mpsc::Sender<Input>,
     settings: ConnSettings,
+    partials: Arc<Partials>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -51,6 +53,7 @@ pub(crate) async fn serve(
             conn,
             peer,
             outbox: Arc::clone(&outbox),
+            link: false,
         })
         .await
         .is_err()
@@ -58,15 +61,25 @@ pub(crate) async fn serve(
         return; // the engine task is gone: the server is stopping
     }
     info!(conn = conn.0, %peer, "connection opened");
-    let writer = tokio::spawn(write_loop(wr, Arc::clone(&outbox), settings.codec));
+    let writer = tokio::spawn(write_loop(
+        wr,
+        Arc::clone(&outbox),
+        settings.codec,
+        conn,
+        inputs.clone(),
+    ));
 
     // Idle connections keep a small read buffer; it grows with the frames that arrive.
-    let mut frames = FramedRead::with_capacity(rd, settings.codec, INITIAL_READ_BUFFER);
+    let decoder = Metered::new(settings.codec, conn, Arc::clone(&outbox), partials);
+    let mut frames = FramedRead::with_capacity(rd, decoder, INITIAL_READ_BUFFER);
     // Where Ping replies are encoded (their frames are split off it, so it reuses its memory
     // once the writer has written them).
     let mut pongs = BytesMut::new();
     let deadline = tokio::time::sleep(settings.registration_timeout);
     tokio::pin!(deadline);
+    // Until the connection registers. Checked when the deadline fires: the engine task marks
+    // the outbox registered after the select below has started waiting.
+    let mut awaiting_registration = true;
     // Made once, not per read: each `cancelled()` future registers with its token when first
     // polled and unregisters when dropped (two locks per read per token otherwise).
     let closing = outbox.closing.cancelled();
@@ -74,42 +87,55 @@ pub(crate) async fn serve(
     let stopping = shutdown.cancelled();
     tokio::pin!(stopping);
     let reason = loop {
+        // Backpressure: while this connection has its fill of requests at the engine task
+        // (or its replies pile up, which defers them there), it is not read.
+        let allowance = outbox.allowance();
         tokio::select! {
-            frame = frames.next() => match frame {
+            frame = frames.next(), if allowance > 0 => match frame {
                 Some(Ok(msg)) => {
                     // Take every further frame that is already read, and hand them over as one
                     // batch: one channel send and one wake-up per read instead of per message.
                     let mut batch = Vec::with_capacity(1);
                     batch.push(msg);
-                    let mut malformed = None;
-                    while batch.len() < MAX_BATCH {
-                        match settings.codec.decode(frames.read_buffer_mut()) {
+                    let mut failed = None;
+                    let most = MAX_BATCH.min(allowance);
+                    // The buffer is taken out (and put back) to decode from it directly.
+                    let mut buf = std::mem::take(frames.read_buffer_mut());
+                    while batch.len() < most
+                        && frames.decoder().decoded() < MAX_IN_FLIGHT_BYTES
+                    {
+                        match frames.decoder_mut().decode_one(&mut buf) {
                             Ok(Some(m)) => batch.push(m),
                             Ok(None) => break,
                             Err(e) => {
-                                malformed = Some(e);
+                                failed = Some(e);
                                 break;
                             }
                         }
                     }
+                    *frames.read_buffer_mut() = buf;
+                    let bytes = frames.decoder_mut().take_decoded();
                     let batch = answer_pings(batch, &outbox, &settings.codec, &mut pongs);
                     if !batch.is_empty() {
                         outbox.sent_to_engine(batch.len());
-                        if inputs.send(Input::Batch { conn, msgs: batch }).await.is_err() {
+                        outbox.sent_bytes(bytes);
+                        if inputs.send(Input::Batch { conn, msgs: batch, bytes }).await.is_err() {
                             break "server stopping".to_owned();
                         }
                     }
-                    if let Some(e) = malformed {
-                        break malformed_frame(&outbox, conn, peer, &e);
+                    if let Some(e) = failed {
+                        break read_failed(&outbox, conn, peer, e);
                     }
                 }
-                Some(Err(e)) if e.is_malformed_frame() => {
-                    break malformed_frame(&outbox, conn, peer, &e);
-                }
-                Some(Err(e)) => break format!("read error: {e}"),
+                Some(Err(e)) => break read_failed(&outbox, conn, peer, e),
                 None => break "peer closed the connection".to_owned(),
             },
-            () = &mut deadline, if !outbox.is_registered() => {
+            () = outbox.room.notified(), if allowance == 0 => {}
+            () = &mut deadline, if awaiting_registration => {
+                if outbox.is_registered() {
+                    awaiting_registration = false;
+                    continue;
+                }
                 break format!(
                     "not registered within {} s (registration_timeout_secs)",
                     settings.registration_timeout.as_secs()
@@ -177,6 +203,23 @@ fn answer_pings(
     batch
 }
 
+/// Queues the EventError for a frame that could not be read (malformed, or refused by the
+/// budget of incomplete frames); returns the reason to close.
+fn read_failed(outbox: &Outbox, conn: ConnId, peer: SocketAddr, e: ReadError) -> String {
+    match e {
+        ReadError::Codec(e) if e.is_malformed_frame() => malformed_frame(outbox, conn, peer, &e),
+        ReadError::Codec(e) => format!("read error: {e}"),
+        e @ ReadError::Budget { .. } => {
+            warn!(conn = conn.0, %peer, error = %e, "incomplete frames over budget; closing the connection");
+            crate::partial::refuse(
+                outbox,
+                format!("{e}; send smaller frames or try again later; closing the connection"),
+            );
+            e.to_string()
+        }
+    }
+}
+
 /// Queues the EventError for a malformed frame; returns the reason to close.
 fn malformed_frame(
     outbox: &Outbox,
@@ -200,12 +243,24 @@ fn malformed_frame(
     format!("malformed frame: {e}")
 }
 
-/// Writes everything queued, as one buffer per wake-up, until a close is due.
-async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, codec: Codec) {
+/// Writes everything queued, as one buffer per wake-up, until a close is due. When the engine
+/// task deferred this connection's requests (its queue was past the soft bound), tells it to
+/// resume once the queue is taken.
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    outbox: Arc<Outbox>,
+    codec: Codec,
+    conn: ConnId,
+    inputs: mpsc::Sender<Input>,
+) {
     let mut buf = BytesMut::new();
     let mut items = VecDeque::new();
     loop {
-        let close = outbox.take_into(&mut items).await;
+        let taken = outbox.take_into(&mut items).await;
+        if taken.resume {
+            let _ = inputs.send(Input::Resume { conn }).await;
+        }
+        let close = taken.close;
         buf.clear();
         for item in items.drain(..) {
             let (msg, proxy_client_id, frame) = match item {
@@ -224,13 +279,18 @@ async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, codec: Codec) {
                 None => codec.encode_for(&msg, proxy_client_id, &mut buf),
             };
             if let Err(e) = encoded {
+                let Some(reference) = msg.reference_id() else {
+                    // A notification that cannot be sent (size limits keep this from
+                    // happening): the client's view would silently go stale, so it is told by
+                    // a close instead, and the log says why.
+                    error!(conn = conn.0, error = %e, message = %msg.id, "cannot encode a notification; closing the connection");
+                    outbox.close_after_queued();
+                    continue;
+                };
                 // Keep R14: a reply that cannot be sent becomes an error reply to the same request.
                 warn!(error = %e, message = %msg.id, "cannot encode an outgoing message");
-                let mut err = Message::new(MessageId::EVENT_ERROR);
-                if let Some(r) = msg.reference_id() {
-                    err.attrs.push(attr::REFERENCE_ID, r);
-                }
-                let err = err
+                let err = Message::new(MessageId::EVENT_ERROR)
+                    .with(attr::REFERENCE_ID, reference)
                     .with(attr::ERROR_CODE, ErrorCode::LimitExceeded.to_int())
                     .with(
                         attr::ERROR_DESCRIPTION,

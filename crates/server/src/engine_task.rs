@@ -15,16 +15,24 @@ use tracing::{debug, error, info, warn};
 /// What connections tell the engine task.
 #[derive(Debug)]
 pub(crate) enum Input {
-    /// A connection was accepted.
+    /// A connection was accepted (`link`: the web gateway's in-process connection, which
+    /// never overflows: the engine task waits for it instead).
     Open {
         conn: ConnId,
         peer: SocketAddr,
         outbox: Arc<Outbox>,
+        link: bool,
     },
     /// Messages that arrived together, in order (one read of a TCP connection, or one message
-    /// of the in-process one). Each was counted in its outbox's pending requests
-    /// ([`Outbox::sent_to_engine`]), and is uncounted once its outputs are queued.
-    Batch { conn: ConnId, msgs: Vec<Message> },
+    /// of the in-process one), `bytes` of frames. Each was counted in its outbox's pending
+    /// requests ([`Outbox::sent_to_engine`]), and is uncounted once its outputs are queued.
+    Batch {
+        conn: ConnId,
+        msgs: Vec<Message>,
+        bytes: usize,
+    },
+    /// The connection's writer took its queue after the engine task deferred its requests.
+    Resume { conn: ConnId },
     /// The connection is over; `done` fires once its clients are dropped (R13).
     Close {
         conn: ConnId,
@@ -35,6 +43,20 @@ pub(crate) enum Input {
 struct Conn {
     peer: SocketAddr,
     outbox: Arc<Outbox>,
+}
+
+/// Requests of one connection put aside while its replies pile up, in order.
+struct Deferred {
+    msgs: VecDeque<Message>,
+    bytes: usize,
+}
+
+/// A fault to inject (tests of what happens when a part of the server fails).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The engine task panics at its first message.
+    EnginePanic,
 }
 
 /// The link to the store thread (absent when the server is ephemeral).
@@ -122,6 +144,40 @@ impl Step<'_> {
     }
 }
 
+/// Handles `msgs` of `conn` in order. Nothing is built for a connection that is closing; and
+/// once the connection's queue is past its soft bound, the rest is deferred until its writer
+/// has taken the queue (`Input::Resume`): a client whose replies pile up gets no more work done
+/// for it, and others are served meanwhile.
+fn run_batch(
+    step: &mut Step<'_>,
+    deferred: &mut HashMap<ConnId, Deferred>,
+    conn: ConnId,
+    mut msgs: VecDeque<Message>,
+    bytes: usize,
+) {
+    let Some(outbox) = step.conns.get(&conn).map(|c| Arc::clone(&c.outbox)) else {
+        return; // closed meanwhile
+    };
+    while let Some(msg) = msgs.pop_front() {
+        if outbox.is_closing() {
+            debug!(
+                conn = conn.0,
+                dropped = msgs.len() + 1,
+                "requests of a closing connection dropped"
+            );
+            msgs.clear();
+            break;
+        }
+        if outbox.defer_if_over() {
+            msgs.push_front(msg);
+            deferred.insert(conn, Deferred { msgs, bytes });
+            return;
+        }
+        step.message(conn, &msg);
+    }
+    outbox.handled_bytes(bytes);
+}
+
 /// Wakes each writer in `woken` once (a notification to 10,000 subscribers lists 10,000
 /// outboxes: sorting keeps this O(n log n) where a search per push was O(n^2)).
 fn wake_all(woken: &mut Vec<Arc<Outbox>>) {
@@ -148,16 +204,23 @@ pub(crate) async fn run(
     mut inputs: mpsc::Receiver<Input>,
     mut durability: Option<Durability>,
     failed: tokio_util::sync::CancellationToken,
+    fault: Option<Fault>,
 ) {
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
+    let mut deferred: HashMap<ConnId, Deferred> = HashMap::new();
+    // The web gateway's link: while its queue is full, no input is taken (its consumer never
+    // waits on a web client, so it empties it).
+    let mut link: Option<Arc<Outbox>> = None;
     let mut out: Vec<Output> = Vec::with_capacity(64);
     let mut changes: Vec<Message> = Vec::new();
     let mut woken: Vec<Arc<Outbox>> = Vec::new();
     let mut held: VecDeque<Held> = VecDeque::new();
     let (mut issued, mut synced, mut broken) = (0u64, 0u64, false);
     loop {
+        let link_full = link.as_ref().is_some_and(|l| l.is_full());
         let input = tokio::select! {
-            input = inputs.recv(), if held.len() < MAX_HELD => input,
+            input = inputs.recv(), if held.len() < MAX_HELD && !link_full => input,
+            () = link_taken(link.as_deref()), if link_full => continue,
             s = next_synced(&mut durability), if !broken => {
                 match s {
                     Some(Ok(n)) => {
@@ -198,16 +261,30 @@ pub(crate) async fn run(
                 if let Input::Close { conn, done } = input {
                     engine.close(conn, &mut out);
                     out.clear();
+                    forget_link(&mut link, &conns, conn);
                     conns.remove(&conn);
+                    deferred.remove(&conn);
                     let _ = done.send(());
                 }
             } else {
+                // A batch to handle: new messages, or deferred ones resumed.
+                let mut work = None;
                 match input {
-                    Input::Open { conn, peer, outbox } => {
+                    Input::Open {
+                        conn,
+                        peer,
+                        outbox,
+                        link: is_link,
+                    } => {
                         engine.open(conn);
+                        if is_link {
+                            link = Some(Arc::clone(&outbox));
+                        }
                         conns.insert(conn, Conn { peer, outbox });
                     }
                     Input::Close { conn, done } => {
+                        deferred.remove(&conn);
+                        forget_link(&mut link, &conns, conn);
                         engine.close(conn, &mut out);
                         if held.is_empty() {
                             route(&codec, &conns, conn, &mut out, &mut woken);
@@ -223,26 +300,49 @@ pub(crate) async fn run(
                             });
                         }
                     }
-                    Input::Batch { conn, msgs } => {
-                        let mut step = Step {
-                            engine: &mut engine,
-                            codec: &codec,
-                            conns: &conns,
-                            out: &mut out,
-                            changes: &mut changes,
-                            durability: &durability,
-                            held: &mut held,
-                            woken: &mut woken,
-                            issued: &mut issued,
-                            synced,
-                        };
-                        for msg in &msgs {
-                            step.message(conn, msg);
+                    Input::Batch { conn, msgs, bytes } => {
+                        if fault == Some(Fault::EnginePanic) {
+                            // Fault injection (IXN_FAULT=engine-panic): a real panic, to test
+                            // that the server does not live on without its engine.
+                            #[allow(clippy::panic)]
+                            {
+                                panic!(
+                                    "fault injection: the engine task panics (IXN_FAULT=engine-panic)"
+                                );
+                            }
+                        }
+                        if let Some(d) = deferred.get_mut(&conn) {
+                            // Behind requests already deferred: keep the order.
+                            d.msgs.extend(msgs);
+                            d.bytes += bytes;
+                        } else {
+                            work = Some((conn, msgs.into(), bytes));
                         }
                     }
+                    Input::Resume { conn } => {
+                        work = deferred.remove(&conn).map(|d| (conn, d.msgs, d.bytes));
+                    }
+                }
+                if let Some((conn, msgs, bytes)) = work {
+                    let mut step = Step {
+                        engine: &mut engine,
+                        codec: &codec,
+                        conns: &conns,
+                        out: &mut out,
+                        changes: &mut changes,
+                        durability: &durability,
+                        held: &mut held,
+                        woken: &mut woken,
+                        issued: &mut issued,
+                        synced,
+                    };
+                    run_batch(&mut step, &mut deferred, conn, msgs, bytes);
                 }
             }
-            if taken < INPUTS_PER_WAKE && held.len() < MAX_HELD {
+            if taken < INPUTS_PER_WAKE
+                && held.len() < MAX_HELD
+                && !link.as_ref().is_some_and(|l| l.is_full())
+            {
                 next = inputs.try_recv().ok();
             }
         }
@@ -256,6 +356,23 @@ pub(crate) async fn close(inputs: &mpsc::Sender<Input>, conn: ConnId) {
     let (done, dropped) = oneshot::channel();
     if inputs.send(Input::Close { conn, done }).await.is_ok() {
         let _ = dropped.await;
+    }
+}
+
+/// Forgets the link if `conn` is it (closing: its queue no longer holds inputs back).
+fn forget_link(link: &mut Option<Arc<Outbox>>, conns: &HashMap<ConnId, Conn>, conn: ConnId) {
+    if let (Some(l), Some(c)) = (link.as_ref(), conns.get(&conn))
+        && Arc::ptr_eq(l, &c.outbox)
+    {
+        *link = None;
+    }
+}
+
+/// Completes when the link's consumer next takes its queue (never without a link).
+async fn link_taken(link: Option<&Outbox>) {
+    match link {
+        Some(l) => l.taken.notified().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -33,8 +33,10 @@ mod connection;
 mod engine_task;
 mod local;
 mod outbox;
+mod partial;
 
 pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES};
+pub use engine_task::Fault;
 pub use ixn_store::Store;
 
 use connection::ConnSettings;
@@ -92,6 +94,10 @@ pub enum Error {
     /// The store failed while serving; the server stopped acknowledging and shut down.
     #[error("the store failed while serving (see the log); stopped")]
     StoreFailed,
+    /// A part the server cannot run without ended unexpectedly (the engine task, the web API
+    /// or its link to the engine); the server stopped rather than serve half-working.
+    #[error("{0}; the server stopped (a supervisor should restart it)")]
+    Failed(String),
 }
 
 /// An engine rebuilt from a data directory, and the store to keep it durable.
@@ -158,6 +164,9 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Serve the web API (HTTP + CometD, `ixn-gateway`) on this listener (see [`bind_http`]).
     pub http: Option<TcpListener>,
+    /// A fault to inject, for tests of failure handling (`IXN_FAULT` in the binary).
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
 }
 
 impl Default for Options {
@@ -166,9 +175,34 @@ impl Default for Options {
             drain_timeout: Duration::from_secs(5),
             seed: None,
             http: None,
+            fault: None,
         }
     }
 }
+
+/// Descriptors kept for everything but connections: the store (journal, compaction's new file,
+/// the directory), listeners, the runtime, standard streams, connections being refused.
+pub const FD_RESERVE: u64 = 128;
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// The connection caps that fit the open file limit: `(native, http)`. Each connection takes
+/// one descriptor; [`FD_RESERVE`] stay free for the store and the rest, so that the store never
+/// fails for want of one. The web API gets at most a quarter of what is left.
+pub fn connection_caps(max_connections: usize, http_connections: Option<usize>) -> (usize, usize) {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+    let budget = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+    let http = http_connections.map_or(0, |h| h.min(budget / 4).max(1));
+    let native = max_connections.min(budget.saturating_sub(http)).max(1);
+    (native, http)
+}
+
+/// Refusals (error frame, then close) in progress at once; past it, a connection over the cap is
+/// closed without one.
+const MAX_REFUSING: usize = 64;
 
 /// A server started with [`start`]: stops when [`Started::shutdown`] is called or when dropped.
 #[derive(Debug)]
@@ -285,6 +319,20 @@ pub async fn serve_engine(
         max_frame_len: limits.max_frame_len,
         max_depth: limits.max_kvlist_depth,
     });
+    let (native_cap, http_cap) = connection_caps(
+        limits.max_connections,
+        options
+            .http
+            .as_ref()
+            .map(|_| engine_config.http.max_connections),
+    );
+    if native_cap < limits.max_connections {
+        warn!(
+            max_connections = limits.max_connections,
+            allowed = native_cap,
+            "the open file limit allows fewer connections than max_connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more"
+        );
+    }
     let (tx, rx) = mpsc::channel(4096);
     let failed = CancellationToken::new();
     let durability = store.map(|store| {
@@ -298,13 +346,14 @@ pub async fn serve_engine(
         }
         engine_task::Durability { to_store, synced }
     });
-    let engine_task = tokio::spawn(engine_task::run(
+    let mut engine_task = Some(tokio::spawn(engine_task::run(
         engine,
         codec,
         rx,
         durability,
         failed.clone(),
-    ));
+        options.fault,
+    )));
     let settings = ConnSettings {
         codec,
         registration_timeout: Duration::from_secs(limits.registration_timeout_secs),
@@ -312,13 +361,20 @@ pub async fn serve_engine(
         max_messages: limits.outbound_queue_messages,
         max_bytes: limits.outbound_queue_bytes,
     };
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let partials = Arc::new(partial::Partials::new(
+        limits.max_partial_frame_bytes,
+        Duration::from_secs(limits.frame_timeout_secs),
+    ));
+    let permits = Arc::new(Semaphore::new(native_cap));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    tracker.spawn(Arc::clone(&partials).sweep(stop.clone()));
     let mut next_conn = 0u64;
     let mut options = options;
-    let web_failed = CancellationToken::new();
-    let web_failure = Arc::new(std::sync::Mutex::new(None));
+    // The web API and its link to the engine: if either ends before shutdown, the server stops.
+    let mut web_task = None;
+    let mut link_task = None;
     if let Some(http) = options.http.take() {
         next_conn += 1;
         let peer = http.local_addr()?;
@@ -329,35 +385,44 @@ pub async fn serve_engine(
             limits.outbound_queue_messages,
             limits.outbound_queue_bytes,
         );
-        tracker.spawn(local);
+        link_task = Some(tokio::spawn(local));
         let config = Arc::clone(engine_config);
-        let (stopping, web_failed) = (stop.clone(), web_failed.clone());
-        let web_failure = Arc::clone(&web_failure);
-        tracker.spawn(async move {
-            let served =
-                ixn_gateway::serve(
-                    http,
-                    config,
-                    link,
-                    async move { stopping.cancelled().await },
-                )
-                .await;
-            if let Err(e) = served {
-                error!(error = %e, "the web API failed; stopping the server");
-                *web_failure
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                web_failed.cancel();
-            }
-        });
+        let stopping = stop.clone();
+        web_task = Some(tokio::spawn(ixn_gateway::serve(
+            http,
+            config,
+            link,
+            http_cap,
+            async move { stopping.cancelled().await },
+        )));
     }
     tokio::pin!(shutdown);
-    info!(addr = %listener.local_addr()?, "listening");
+    info!(addr = %listener.local_addr()?, max_connections = native_cap, "listening");
+    let mut failure: Option<String> = None;
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-                        () = failed.cancelled() => break,
-            () = web_failed.cancelled() => break,
+            () = failed.cancelled() => break,
+            ended = until_done(&mut engine_task) => {
+                failure = Some(format!("the engine task ended unexpectedly: {}", ended_why(ended)));
+                break;
+            }
+            ended = until_done(&mut web_task) => {
+                failure = Some(match ended {
+                    Ok(Ok(())) => "the web API stopped unexpectedly".to_owned(),
+                    Ok(Err(e)) => format!("the web API failed: {e}"),
+                    Err(e) => format!("the web API ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
+                });
+                break;
+            }
+            ended = until_done(&mut link_task) => {
+                failure = Some(match ended {
+                    Ok(Ok(())) => "the web API's link to the engine closed".to_owned(),
+                    Ok(Err(why)) => format!("the web API's link to the engine failed: {why}"),
+                    Err(e) => format!("the web API's link to the engine ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
+                });
+                break;
+            }
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -370,17 +435,25 @@ pub async fn serve_engine(
             }
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            warn!(%peer, max_connections = limits.max_connections, "refusing connection: max_connections reached");
-            drop(stream);
+            warn!(%peer, max_connections = native_cap, "refusing connection: max_connections reached");
+            if let Ok(slot) = Arc::clone(&refusing).try_acquire_owned() {
+                tracker.spawn(async move {
+                    refuse_full(stream, codec, native_cap).await;
+                    drop(slot);
+                });
+            }
             continue;
         };
         next_conn += 1;
         let conn = ConnId(next_conn);
-        let (tx, stop) = (tx.clone(), stop.clone());
+        let (tx, stop, partials) = (tx.clone(), stop.clone(), Arc::clone(&partials));
         tracker.spawn(async move {
-            connection::serve(stream, conn, peer, tx, settings, stop).await;
+            connection::serve(stream, conn, peer, tx, settings, partials, stop).await;
             drop(permit);
         });
+    }
+    if let Some(why) = &failure {
+        error!("{why}; stopping the server");
     }
     info!(
         connections = tracker.len(),
@@ -388,21 +461,94 @@ pub async fn serve_engine(
     );
     drop(listener);
     stop.cancel();
+    let mut web_error = None;
+    if let Some(web) = web_task.take()
+        && let Ok(Err(e)) = web.await
+    {
+        web_error = Some(e);
+    }
+    if let Some(link) = link_task.take() {
+        let _ = link.await;
+    }
     tracker.close();
     tracker.wait().await;
     drop(tx);
-    let _ = engine_task.await;
+    if let Some(engine) = engine_task.take() {
+        let _ = engine.await;
+    }
     if failed.is_cancelled() {
         error!("stopped after a store failure");
         return Err(Error::StoreFailed);
     }
-    let web_error = web_failure
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
+    if let Some(why) = failure {
+        return Err(Error::Failed(why));
+    }
     if let Some(e) = web_error {
         return Err(Error::Gateway(e));
     }
     info!("stopped");
     Ok(())
+}
+
+/// Completes when the task completes (never without one), and forgets it.
+async fn until_done<T>(
+    task: &mut Option<tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(t) => {
+            let ended = t.await;
+            *task = None;
+            ended
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Why a task ended: its panic message, or that it returned.
+fn ended_why<T>(ended: Result<T, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(_) => "it returned".to_owned(),
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            format!("panicked: {text}")
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Tells a connection past `max_connections` that the server is full (EventError
+/// LimitExceeded), then closes it. What the peer sent meanwhile is read and dropped for a
+/// moment, so that the close does not reset the connection before the error is read.
+async fn refuse_full(stream: tokio::net::TcpStream, codec: Codec, cap: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let reply = ixn_codec::Message::new(ixn_codec::MessageId::EVENT_ERROR)
+        .with(ixn_codec::attr::ERROR_CODE, ixn_codec::ErrorCode::LimitExceeded.to_int())
+        .with(
+            ixn_codec::attr::ERROR_DESCRIPTION,
+            format!("the server is full: it serves at most {cap} connections (max_connections); try again later"),
+        );
+    let Ok(frame) = codec.encode_to_bytes(&reply) else {
+        return;
+    };
+    let mut stream = stream;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        if stream.write_all(&frame).await.is_err() {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }

@@ -1,5 +1,10 @@
-//! An in-process connection for the web gateway: the same engine task, outbox and ordering as a
-//! TCP connection, with channels instead of a socket (no encoding).
+//! An in-process connection for the web gateway: the same engine task and ordering as a TCP
+//! connection, with channels instead of a socket (no encoding).
+//!
+//! Its outbox never overflows ([`Outbox::for_link`]): the gateway multiplexes every web user,
+//! so cutting it off as a slow consumer would fail them all. When its queue is full, the engine
+//! task waits for the gateway's pump, which never waits on a web client (each CometD session has
+//! its own bounded queue and overflows alone).
 
 use crate::engine_task::Input;
 use crate::outbox::{Item, Outbox};
@@ -9,23 +14,24 @@ use ixn_gateway::{Delivered, Link};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Requests the gateway may queue before it waits (back-pressure, like a socket buffer).
 const REQUESTS: usize = 1024;
-/// Deliveries queued to the gateway before the writer waits (its outbox keeps the bound).
+/// Deliveries queued to the gateway before the forwarder waits.
 const DELIVERIES: usize = 4096;
 
 /// Opens an in-process connection `conn` on the engine task; returns the gateway's end and the
-/// task serving the engine's end (it ends when the gateway drops its request sender, or the
-/// engine closes the connection).
+/// task serving the engine's end. The task ends when the gateway drops its request sender
+/// (`Ok`), or when the engine side ends first (`Err` with why: the server must then stop, as the
+/// web API can no longer work).
 pub(crate) fn open(
     conn: ConnId,
     peer: SocketAddr,
     inputs: mpsc::Sender<Input>,
     max_messages: usize,
     max_bytes: usize,
-) -> (Link, impl Future<Output = ()>) {
+) -> (Link, impl Future<Output = Result<(), String>>) {
     let (requests_tx, mut requests) = mpsc::channel::<Message>(REQUESTS);
     let (deliveries, deliveries_rx) = mpsc::channel::<Delivered>(DELIVERIES);
     let link = Link {
@@ -33,55 +39,65 @@ pub(crate) fn open(
         deliveries: deliveries_rx,
     };
     let task = async move {
-        let outbox = Arc::new(Outbox::new(max_messages, max_bytes));
+        let outbox = Arc::new(Outbox::for_link(max_messages, max_bytes));
         if inputs
             .send(Input::Open {
                 conn,
                 peer,
                 outbox: Arc::clone(&outbox),
+                link: true,
             })
             .await
             .is_err()
         {
-            return;
+            return Err("the engine task is gone".to_owned());
         }
         info!(conn = conn.0, "web gateway connected to the engine");
-        let writer = tokio::spawn(forward(Arc::clone(&outbox), deliveries));
-        let reason = loop {
+        let writer = tokio::spawn(forward(
+            Arc::clone(&outbox),
+            deliveries,
+            conn,
+            inputs.clone(),
+        ));
+        let ended = loop {
             tokio::select! {
                 msg = requests.recv() => match msg {
                     Some(msg) => {
                         outbox.sent_to_engine(1);
-                        let batch = Input::Batch { conn, msgs: vec![msg] };
+                        let batch = Input::Batch { conn, msgs: vec![msg], bytes: 0 };
                         if inputs.send(batch).await.is_err() {
-                            break "server stopping";
+                            break Err("the engine task is gone".to_owned());
                         }
                     }
-                    None => break "web gateway stopped",
+                    None => break Ok(()),
                 },
-                () = outbox.closing.cancelled() => break "closed by the server",
+                () = outbox.closing.cancelled() => break Err("the engine closed the connection".to_owned()),
             }
         };
         crate::engine_task::close(&inputs, conn).await;
-        if outbox.is_overflowed() {
-            warn!(
-                conn = conn.0,
-                "the web gateway fell behind its outbound queue (outbound_queue_messages / outbound_queue_bytes)"
-            );
-            writer.abort();
-        } else {
-            outbox.close_after_queued();
-            let _ = writer.await;
+        outbox.close_after_queued();
+        let _ = writer.await;
+        match &ended {
+            Ok(()) => info!(conn = conn.0, "web gateway connection closed"),
+            Err(why) => info!(conn = conn.0, %why, "web gateway connection lost"),
         }
-        info!(conn = conn.0, %reason, "web gateway connection closed");
+        ended
     };
     (link, task)
 }
 
 /// Hands what the engine queued to the gateway, in order.
-async fn forward(outbox: Arc<Outbox>, deliveries: mpsc::Sender<Delivered>) {
+async fn forward(
+    outbox: Arc<Outbox>,
+    deliveries: mpsc::Sender<Delivered>,
+    conn: ConnId,
+    inputs: mpsc::Sender<Input>,
+) {
     loop {
-        let (items, close) = outbox.take().await;
+        let (items, taken) = outbox.take().await;
+        if taken.resume {
+            let _ = inputs.send(Input::Resume { conn }).await;
+        }
         for item in items {
             let Item::Msg {
                 msg,
@@ -104,7 +120,7 @@ async fn forward(outbox: Arc<Outbox>, deliveries: mpsc::Sender<Delivered>) {
                 return;
             }
         }
-        if close {
+        if taken.close {
             return;
         }
     }

@@ -66,21 +66,59 @@ enum LogFormat {
     Json,
 }
 
+/// Writes a line to stderr, ignoring a failure (a full or closed stderr must not panic the
+/// server, as `eprintln!` would).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// A log filter from `--log-level` or RUST_LOG: a level, or comma-separated `target=level`
+/// directives. A bare word that is not a level is refused: `tracing` would read it as a target
+/// name and log nothing at all.
+fn log_filter(text: &str) -> Result<EnvFilter, String> {
+    const LEVELS: &str = "error, warn, info, debug, trace or off";
+    if text.trim().is_empty() {
+        return Err(format!("no level given; use one of {LEVELS}"));
+    }
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if level
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .is_err()
+        {
+            return Err(format!(
+                "{directive:?} is not a level ({LEVELS}) nor a target=level directive such as ixn_server=debug"
+            ));
+        }
+    }
+    EnvFilter::try_new(text).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&args.log_level))
-        .unwrap_or_else(|e| {
-            eprintln!(
-                "ixn-server: bad --log-level {:?}: {e}; using info",
-                args.log_level
-            );
-            EnvFilter::new("info")
-        });
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => {
+            log_filter(&env).map_err(|e| format!("bad RUST_LOG {env:?}: {e}"))
+        }
+        _ => log_filter(&args.log_level)
+            .map_err(|e| format!("bad --log-level {:?}: {e}", args.log_level)),
+    };
+    let filter = match filter {
+        Ok(f) => f,
+        Err(e) => {
+            say!("ixn-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A failed log write is dropped: never reported on stderr (which may be the failing
+    // writer) and never a panic.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_ansi(colour);
     match args.log_format {
         LogFormat::Human => logs.init(),
@@ -94,7 +132,7 @@ fn main() -> ExitCode {
     let config = match config {
         Ok(c) => Arc::new(c),
         Err(e) => {
-            eprintln!("ixn-server: {e}");
+            say!("ixn-server: {e}");
             return ExitCode::from(2);
         }
     };
@@ -103,7 +141,7 @@ fn main() -> ExitCode {
         Some(text) => match text.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(e) => {
-                eprintln!(
+                say!(
                     "ixn-server: bad --http {text:?}: {e}; give an address such as 127.0.0.1:8080, or off"
                 );
                 return ExitCode::from(2);
@@ -111,6 +149,12 @@ fn main() -> ExitCode {
         },
         None => config.http_listen,
     };
+    // Sockets and the store share the descriptor limit: take all the system allows, and size
+    // the connection caps from it (ixn_server::serve_engine).
+    match ixn_server::raise_fd_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     // Recovery first, so that "listening" means ready.
     let recovered = if args.ephemeral {
         None
@@ -123,7 +167,7 @@ fn main() -> ExitCode {
                 Some(r)
             }
             Err(e) => {
-                eprintln!(
+                say!(
                     "ixn-server: cannot open the data directory {}: {e}",
                     args.data_dir.display()
                 );
@@ -137,7 +181,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ixn-server: cannot start the runtime: {e}");
+            say!("ixn-server: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -145,7 +189,7 @@ fn main() -> ExitCode {
         let listener = match ixn_server::bind(args.listen).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("ixn-server: {e}");
+                say!("ixn-server: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -154,7 +198,7 @@ fn main() -> ExitCode {
             Some(a) => match ixn_server::bind_http(a, &config).await {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    eprintln!("ixn-server: {e}");
+                    say!("ixn-server: {e}");
                     return ExitCode::FAILURE;
                 }
             },
@@ -193,7 +237,12 @@ fn main() -> ExitCode {
         );
         let _ = out.flush();
         drop(out);
-                let options = ixn_server::Options { drain_timeout: Duration::from_secs(args.drain_timeout), seed: None, http };
+                let options = ixn_server::Options {
+            drain_timeout: Duration::from_secs(args.drain_timeout),
+            http,
+            fault: fault_from_env(),
+            ..Default::default()
+        };
         let served = match recovered {
             Some(r) => {
                                 let store: Box<dyn ixn_server::Store> = Box::new(r.store.with_min_bytes(args.compact_at));
@@ -207,11 +256,23 @@ fn main() -> ExitCode {
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("ixn-server: {e}");
+                say!("ixn-server: {e}");
                 ExitCode::FAILURE
             }
         }
     })
+}
+
+/// `IXN_FAULT=engine-panic`: the engine task panics at its first message (tests use it to check
+/// that the process exits non-zero rather than living on without an engine).
+fn fault_from_env() -> Option<ixn_server::Fault> {
+    match std::env::var("IXN_FAULT").ok()?.as_str() {
+        "engine-panic" => Some(ixn_server::Fault::EnginePanic),
+        other => {
+            tracing::warn!(value = other, "unknown IXN_FAULT ignored");
+            None
+        }
+    }
 }
 
 fn log_recovery(r: &ixn_server::Recovered) {

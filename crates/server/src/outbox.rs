@@ -1,8 +1,19 @@
-//! A connection's bounded outbound queue.
+//! A connection's bounded outbound queue, and the counts that pace its reader.
 //!
 //! The engine task pushes and never waits: a push that passes the bound marks the connection as
 //! a slow consumer, drops the message, and asks the connection to close. The connection's writer
 //! takes everything queued at once and writes it as one buffer.
+//!
+//! Pacing (fairness): past a soft bound (a sixteenth of the hard one, at most 1 MiB or a quarter
+//! of the messages), the engine task stops handling the connection's own requests and defers
+//! them until the writer has taken the queue ([`Outbox::defer_if_over`], [`Outbox::take_into`]
+//! reports it). The reader keeps at most [`MAX_IN_FLIGHT`] requests and about
+//! [`MAX_IN_FLIGHT_BYTES`] at the engine task, so a client whose replies pile up stops being
+//! read instead of making the engine build more for it.
+//!
+//! The web gateway's link never overflows ([`Outbox::for_link`]): past its bound the engine
+//! task stops taking inputs until the link's consumer (which never waits on a web client) has
+//! taken the queue.
 
 use ixn_codec::{Bytes, Message};
 use std::collections::VecDeque;
@@ -26,6 +37,15 @@ pub(crate) enum Item {
     Raw(Bytes),
 }
 
+/// What [`Outbox::take_into`] found besides the items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    /// Close once these are written.
+    pub(crate) close: bool,
+    /// The engine task deferred this connection's requests: send it `Input::Resume`.
+    pub(crate) resume: bool,
+}
+
 /// What a push did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -45,7 +65,15 @@ struct State {
     close: bool,
     /// Slow consumer: nothing more is queued.
     overflowed: bool,
+    /// The engine task deferred this connection's requests: tell it when the queue is taken.
+    resume: bool,
 }
+
+/// Requests one connection may have at the engine task (sent, outputs not yet queued).
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
+/// Bytes of decoded requests one connection may have at the engine task before its reader
+/// waits (one batch may pass it: a batch is at least one frame).
+pub(crate) const MAX_IN_FLIGHT_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Outbox {
@@ -59,8 +87,18 @@ pub(crate) struct Outbox {
     /// Requests sent to the engine task whose outputs are not queued yet. While it is zero,
     /// the connection may queue a reply of its own (Ping) without passing any.
     pending: AtomicUsize,
+    /// Frame bytes of the batches at the engine task not yet handled.
+    in_flight_bytes: AtomicUsize,
+    /// Wakes the reader when the engine task has made room (fewer requests or bytes in flight).
+    pub(crate) room: Notify,
+    /// Wakes the engine task when a link's consumer has taken its queue.
+    pub(crate) taken: Notify,
     max_messages: usize,
     max_bytes: usize,
+    soft_messages: usize,
+    soft_bytes: usize,
+    /// False for the web gateway's link: it is never closed as a slow consumer.
+    overflows: bool,
 }
 
 impl Outbox {
@@ -71,9 +109,47 @@ impl Outbox {
             closing: CancellationToken::new(),
             registered: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
+            in_flight_bytes: AtomicUsize::new(0),
+            room: Notify::new(),
+            taken: Notify::new(),
             max_messages,
             max_bytes,
+            soft_messages: (max_messages / 4).max(1),
+            soft_bytes: (max_bytes / 16).clamp(16 * 1024, 1024 * 1024),
+            overflows: true,
         }
+    }
+
+    /// The web gateway's link: never overflows; [`Outbox::is_full`] tells the engine task to
+    /// stop taking inputs until the link's consumer has taken the queue.
+    pub(crate) fn for_link(max_messages: usize, max_bytes: usize) -> Self {
+        Self {
+            overflows: false,
+            ..Self::new(max_messages, max_bytes)
+        }
+    }
+
+    /// At or past the hard bound (only a link's queue can be: others overflow first).
+    pub(crate) fn is_full(&self) -> bool {
+        let s = self.lock();
+        s.items.len() >= self.max_messages || s.bytes >= self.max_bytes
+    }
+
+    /// If the queue is past its soft bound, asks to be told when the writer takes it (the
+    /// engine task then defers this connection's requests) and returns true.
+    pub(crate) fn defer_if_over(&self) -> bool {
+        let mut s = self.lock();
+        if s.items.len() >= self.soft_messages || s.bytes >= self.soft_bytes {
+            s.resume = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True once the connection is closing: nothing more is built for it.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -90,7 +166,9 @@ impl Outbox {
         if s.overflowed || s.close {
             return Pushed::Dropped;
         }
-        if s.items.len() + 1 > self.max_messages || s.bytes + size > self.max_bytes {
+        if self.overflows
+            && (s.items.len() + 1 > self.max_messages || s.bytes + size > self.max_bytes)
+        {
             s.overflowed = true;
             s.close = true;
             let (messages, bytes) = (s.items.len(), s.bytes);
@@ -117,16 +195,23 @@ impl Outbox {
     }
 
     /// Waits until there is something to write or a close is due; swaps everything queued into
-    /// `into` (which must be empty; both queues keep their capacity) and returns whether to
-    /// close after writing it.
-    pub(crate) async fn take_into(&self, into: &mut VecDeque<Item>) -> bool {
+    /// `into` (which must be empty; both queues keep their capacity). Returns whether to close
+    /// after writing it, and whether the engine task deferred requests until now (the caller
+    /// then sends it `Input::Resume`).
+    pub(crate) async fn take_into(&self, into: &mut VecDeque<Item>) -> Taken {
         loop {
             {
                 let mut s = self.lock();
                 if !s.items.is_empty() || s.close {
                     s.bytes = 0;
                     std::mem::swap(&mut s.items, into);
-                    return s.close;
+                    let taken = Taken {
+                        close: s.close,
+                        resume: std::mem::take(&mut s.resume),
+                    };
+                    drop(s);
+                    self.taken.notify_one();
+                    return taken;
                 }
             }
             self.wake.notified().await;
@@ -134,10 +219,10 @@ impl Outbox {
     }
 
     /// Like [`Outbox::take_into`], into a new queue.
-    pub(crate) async fn take(&self) -> (VecDeque<Item>, bool) {
+    pub(crate) async fn take(&self) -> (VecDeque<Item>, Taken) {
         let mut items = VecDeque::new();
-        let close = self.take_into(&mut items).await;
-        (items, close)
+        let taken = self.take_into(&mut items).await;
+        (items, taken)
     }
 
     /// True once a push passed the bound: what is queued will not be drained.
@@ -152,9 +237,39 @@ impl Outbox {
 
     /// The engine task queued one request's outputs (called after queuing them).
     pub(crate) fn answered(&self) {
-        let _ = self
+        if let Ok(before) = self
             .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            && before == MAX_IN_FLIGHT
+        {
+            self.room.notify_one();
+        }
+    }
+
+    /// Counts `bytes` of frames sent to the engine task.
+    pub(crate) fn sent_bytes(&self, bytes: usize) {
+        self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// The engine task has handled (or dropped) a batch of `bytes`.
+    pub(crate) fn handled_bytes(&self, bytes: usize) {
+        if let Ok(before) =
+            self.in_flight_bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    Some(n.saturating_sub(bytes))
+                })
+            && before >= MAX_IN_FLIGHT_BYTES
+        {
+            self.room.notify_one();
+        }
+    }
+
+    /// How many more requests the reader may send now (0: wait for [`Outbox::room`]).
+    pub(crate) fn allowance(&self) -> usize {
+        if self.in_flight_bytes.load(Ordering::Acquire) >= MAX_IN_FLIGHT_BYTES {
+            return 0;
+        }
+        MAX_IN_FLIGHT.saturating_sub(self.pending())
     }
 
     /// Requests at the engine task whose outputs are not queued yet.
@@ -194,8 +309,49 @@ mod tests {
         );
         assert_eq!(o.push(item(), 10), Pushed::Dropped);
         assert!(o.closing.is_cancelled());
-        let (items, close) = o.take().await;
-        assert_eq!((items.len(), close), (2, true));
+        let (items, taken) = o.take().await;
+        assert_eq!((items.len(), taken.close), (2, true));
+    }
+
+    #[tokio::test]
+    async fn a_link_never_overflows_and_says_when_full() {
+        let o = Outbox::for_link(2, 1000);
+        for _ in 0..5 {
+            assert_eq!(o.push(item(), 10), Pushed::Queued);
+        }
+        assert!(o.is_full());
+        assert!(!o.is_closing());
+        let (items, _) = o.take().await;
+        assert_eq!(items.len(), 5);
+        assert!(!o.is_full());
+    }
+
+    #[tokio::test]
+    async fn deferral_is_reported_by_the_next_take() {
+        let o = Outbox::new(8, 1 << 20);
+        assert!(!o.defer_if_over(), "under the soft bound (2 messages)");
+        assert_eq!(o.push(item(), 10), Pushed::Queued);
+        assert_eq!(o.push(item(), 10), Pushed::Queued);
+        assert!(o.defer_if_over());
+        let (_, taken) = o.take().await;
+        assert!(taken.resume);
+        assert!(!o.defer_if_over());
+    }
+
+    #[test]
+    fn allowance_counts_requests_and_bytes_in_flight() {
+        let o = Outbox::new(8, 1 << 20);
+        assert_eq!(o.allowance(), MAX_IN_FLIGHT);
+        o.sent_to_engine(MAX_IN_FLIGHT - 1);
+        assert_eq!(o.allowance(), 1);
+        o.sent_to_engine(1);
+        assert_eq!(o.allowance(), 0);
+        o.answered();
+        assert_eq!(o.allowance(), 1);
+        o.sent_bytes(MAX_IN_FLIGHT_BYTES);
+        assert_eq!(o.allowance(), 0);
+        o.handled_bytes(MAX_IN_FLIGHT_BYTES);
+        assert_eq!(o.allowance(), 1);
     }
 
     #[tokio::test]
@@ -210,8 +366,8 @@ mod tests {
         let o = Outbox::new(2, 25);
         assert_eq!(o.push(item(), 20), Pushed::Queued);
         o.wake();
-        let (items, close) = o.take().await;
-        assert_eq!((items.len(), close), (1, false));
+        let (items, taken) = o.take().await;
+        assert_eq!((items.len(), taken.close), (1, false));
         assert_eq!(
             o.push(item(), 20),
             Pushed::Queued,

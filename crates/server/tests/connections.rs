@@ -152,24 +152,38 @@ async fn registration_timeout_closes_silent_connections_only() {
     timeout(LIMIT, async {
         let server = start(demo(|l| l.registration_timeout_secs = 1)).await;
         let started = Instant::now();
+        // Registers and then sends nothing at all (an idle media server): its registration
+        // timeout must end at registration.
+        let mut idle = Client::connect(server.addr).await.unwrap();
+        idle.register("emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
         let mut silent = TcpStream::connect(server.addr).await.unwrap();
         let registered = desk(server.addr, "a1", "p1").await;
+        // The silent connection is closed at its deadline; by then the idle one's (armed
+        // earlier) has passed too.
         assert!(read_to_end(&mut silent).await.is_empty());
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
             "{waited:?}"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let pong = registered
-            .request(Message::new(MessageId::PING))
-            .await
-            .unwrap();
-        assert_eq!(
-            pong.id,
-            MessageId::PING,
-            "a registered connection is not timed out"
-        );
+        for c in [&idle, &registered] {
+            let pong = c.request(Message::new(MessageId::PING)).await.unwrap();
+            assert_eq!(
+                pong.id,
+                MessageId::PING,
+                "a registered connection is not timed out"
+            );
+            // And the engine still serves it (not only the connection's own Ping answer).
+            let info = c
+                .request(
+                    Message::new(MessageId::REQUEST_WORKBIN_TYPES_INFO).with(attr::TENANT_ID, 101),
+                )
+                .await
+                .unwrap();
+            assert_ne!(info.id, MessageId::EVENT_ERROR, "{info:?}");
+        }
         server.shutdown().await.unwrap();
     })
     .await
@@ -177,15 +191,34 @@ async fn registration_timeout_closes_silent_connections_only() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
+async fn connections_beyond_the_limit_get_an_error_saying_so_and_others_are_unaffected() {
     timeout(LIMIT, async {
         let server = start(demo(|l| l.max_connections = 2)).await;
         let a = desk(server.addr, "a1", "p1").await;
         let b = desk(server.addr, "a2", "p2").await;
         let mut third = TcpStream::connect(server.addr).await.unwrap();
+        // It may even have sent its registration already.
+        let mut reg = ixn_codec::BytesMut::new();
+        Codec::default()
+            .encode(
+                &Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+                    .with(attr::CLIENT_NAME, "desk")
+                    .with(attr::CLIENT_TYPE, ClientType::AgentApplication.to_int()),
+                &mut reg,
+            )
+            .unwrap();
+        third.write_all(&reg).await.unwrap();
+        let got = read_to_end(&mut third).await;
+        assert_eq!(got.len(), 1, "one error, then the close: {got:?}");
+        assert_eq!(got[0].id, MessageId::EVENT_ERROR);
+        assert_eq!(
+            got[0].attrs.get_int(attr::ERROR_CODE),
+            Some(ErrorCode::LimitExceeded.to_int())
+        );
+        let text = got[0].attrs.get_str(attr::ERROR_DESCRIPTION).unwrap();
         assert!(
-            read_to_end(&mut third).await.is_empty(),
-            "the third connection is closed at once"
+            text.contains("full") && text.contains("max_connections"),
+            "{text}"
         );
         for c in [&a, &b] {
             assert_eq!(
@@ -195,8 +228,18 @@ async fn connections_beyond_the_limit_are_refused_and_others_unaffected() {
         }
         drop(a);
         // Once one leaves, a new connection is accepted.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let c = desk(server.addr, "a1", "p1").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let c = loop {
+            let mut c = Client::connect(server.addr).await.unwrap();
+            if c.register("desk", ClientType::AgentApplication)
+                .await
+                .is_ok()
+            {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "never accepted again");
+            tokio::task::yield_now().await;
+        };
         assert_eq!(
             c.request(Message::new(MessageId::PING)).await.unwrap().id,
             MessageId::PING

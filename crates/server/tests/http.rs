@@ -85,9 +85,16 @@ async fn send(
 ) -> Reply {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // JSON unless the caller says otherwise.
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -155,6 +162,31 @@ impl Agent {
         Self {
             http,
             cookie: ("Cookie", cookie),
+        }
+    }
+
+    /// Signs in once the address's sign-in allowance has room again (after a guessing test).
+    async fn sign_in_when_allowed(http: SocketAddr, id: &str) -> Self {
+        loop {
+            let r = send(
+                http,
+                "GET",
+                "/api/v2/me",
+                &[basic(id, &format!("demo-{id}"))],
+                b"",
+            )
+            .await;
+            if r.status == 429 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            assert_eq!(r.status, 200, "{}", r.body);
+            let set = r.header("set-cookie").unwrap();
+            let cookie = set.split(';').next().unwrap().to_owned();
+            return Self {
+                http,
+                cookie: ("Cookie", cookie),
+            };
         }
     }
 
@@ -280,14 +312,12 @@ async fn authentication_is_required_and_checked() {
     assert_eq!((r.status, &r.body["statusCode"]), (401, &json!(20)));
     let r = send(s.http, "GET", "/api/v2/me", &[basic("nobody", "x")], b"").await;
     assert_eq!(r.body["statusCode"], 20);
-    // a2 has no password_hash here: no sign-in over HTTP.
+    // a2 has no password_hash here: no sign-in over HTTP, and the answer does not tell it
+    // apart from an unknown agent (the server's log says why).
     let r = send(s.http, "GET", "/api/v2/me", &[basic("a2", "demo-a2")], b"").await;
     assert_eq!(r.body["statusCode"], 20);
-    assert!(
-        r.body["statusMessage"]
-            .as_str()
-            .unwrap()
-            .contains("no password_hash"),
+    assert_eq!(
+        r.body["statusMessage"], "unknown agent or wrong password",
         "{}",
         r.body
     );
@@ -672,4 +702,285 @@ async fn a_long_poll_dropped_while_held_loses_nothing() {
     assert_eq!(data.len(), 1, "{got}");
     assert_eq!(data[0]["action"], "ItemAdded");
     assert_eq!(data[0]["emailStateResourceV2"]["id"], "IX-D");
+}
+
+/// Problem 3: a burst of native moves while an agent is subscribed over the web API passes the
+/// web gateway's link way past the outbound queue bound; the link is not cut off (the engine
+/// waits for it), the CometD session overflows alone (402), and web requests keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_burst_does_not_cut_the_web_api_off_the_engine() {
+    timeout(Duration::from_secs(120), async {
+        let server = start(|http, file| {
+            http.cometd_queue_messages = 20;
+            file.limits.outbound_queue_messages = 200;
+        })
+        .await;
+        let a1 = Agent::sign_in(server.http, "a1").await;
+        a1.start_session("p1").await;
+        let client = a1.cometd(false).await;
+        let r = a1
+            .post(
+                "/api/v2/me/workbins/Drafts",
+                json!({"operationName": "Subscribe"}),
+            )
+            .await;
+        assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+        // 8 native connections, 150 interactions each, submitted and moved concurrently: each
+        // move is a notification for the web agent.
+        let mut tasks = Vec::new();
+        for c in 0..8 {
+            let tcp = server.tcp;
+            tasks.push(tokio::spawn(async move {
+                let ms = media(tcp).await;
+                let ms = &ms;
+                let moves = (0..150).map(|i| async move {
+                    place(ms, &format!("IX-{c}-{i}"), "a1").await;
+                });
+                futures_util::future::join_all(moves).await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Web requests still reach the engine.
+        let r = a1.get("/api/v2/me/workbins/Drafts").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["interactions"].as_array().unwrap().len(), 1200);
+        // The CometD session overflowed on its own: its client is told to handshake again.
+        let batch = a1.connect(&client, json!({})).await;
+        let reply = batch
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["channel"] == "/meta/connect")
+            .unwrap();
+        assert_eq!(reply["successful"], false, "{batch}");
+        assert!(
+            reply["error"].as_str().unwrap().starts_with("402"),
+            "{batch}"
+        );
+        // And a new CometD session works.
+        let again = a1.cometd(false).await;
+        assert_ne!(again, client);
+        let r = a1
+            .post(
+                "/api/v2/me/workbins/Drafts",
+                json!({"operationName": "Unsubscribe"}),
+            )
+            .await;
+        assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+    })
+    .await
+    .unwrap();
+}
+
+/// Problem 10: cross-site requests, user enumeration by timing, password guessing, session
+/// tokens and sign-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changing_requests_must_be_json_from_an_allowed_origin() {
+    timeout(Duration::from_secs(60), async {
+        let server = start(|http, _| {
+            http.allowed_origins = vec!["https://desk.example.com".to_owned()];
+        })
+        .await;
+        let a1 = Agent::sign_in(server.http, "a1").await;
+        a1.start_session("p1").await;
+        let start = br#"{"operationName":"StartContactCenterSession","place":"p1"}"#;
+        // What a foreign page can post without a preflight: form, text/plain, multipart.
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+        ] {
+            let r = send(
+                server.http,
+                "POST",
+                "/api/v2/me",
+                &[a1.cookie.clone(), ("Content-Type", ct.to_owned())],
+                start,
+            )
+            .await;
+            assert_eq!(r.status, 415, "{ct}: {}", r.body);
+            assert!(
+                r.body["statusMessage"]
+                    .as_str()
+                    .unwrap()
+                    .contains("application/json"),
+                "{}",
+                r.body
+            );
+        }
+        // A custom header (which a foreign page cannot send without CORS) also does.
+        let r = send(
+            server.http,
+            "POST",
+            "/api/v2/me/workbins/Drafts",
+            &[
+                a1.cookie.clone(),
+                ("Content-Type", "text/plain".to_owned()),
+                ("X-Requested-With", "XMLHttpRequest".to_owned()),
+            ],
+            br#"{"operationName":"Subscribe"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        // A foreign Origin is refused even with JSON; the server's own and configured ones pass.
+        let r = send(
+            server.http,
+            "POST",
+            "/api/v2/me",
+            &[
+                a1.cookie.clone(),
+                ("Origin", "https://evil.example".to_owned()),
+            ],
+            start,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        for origin in [
+            format!("http://{}", server.http),
+            "https://desk.example.com".to_owned(),
+        ] {
+            let r = send(
+                server.http,
+                "POST",
+                "/api/v2/me/workbins/Drafts",
+                &[a1.cookie.clone(), ("Origin", origin.clone())],
+                br#"{"operationName":"Subscribe"}"#,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{origin}: {}", r.body);
+        }
+        // A WebSocket upgrade from a foreign page is refused too.
+        let r = send(
+            server.http,
+            "GET",
+            NOTIFY,
+            &[
+                a1.cookie.clone(),
+                ("Origin", "https://evil.example".to_owned()),
+                ("Upgrade", "websocket".to_owned()),
+                ("Sec-WebSocket-Version", "13".to_owned()),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==".to_owned()),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_hides_who_exists_limits_guessers_and_rotates_tokens() {
+    timeout(Duration::from_secs(60), async {
+        let server = start(|_, _| {}).await;
+        // Unknown and known agents cost the same: one password check each.
+        let time = |user: &'static str| async move {
+            let mut times = Vec::new();
+            for _ in 0..4 {
+                let t = std::time::Instant::now();
+                let r = send(
+                    server.http,
+                    "GET",
+                    "/api/v2/me",
+                    &[basic(user, "wrong")],
+                    b"",
+                )
+                .await;
+                assert_eq!(r.status, 401, "{}", r.body);
+                assert_eq!(r.body["statusMessage"], "unknown agent or wrong password");
+                times.push(t.elapsed());
+            }
+            times.sort();
+            times[1]
+        };
+        let known = time("a1").await;
+        let unknown = time("nobody").await;
+        // An argon2 check takes milliseconds; skipping it takes microseconds.
+        assert!(unknown * 4 > known, "known {known:?}, unknown {unknown:?}");
+        // A guesser gets at most 10 answers a second from one address; the rest get 429 at
+        // once.
+        let started = std::time::Instant::now();
+        let (mut answered, mut limited) = (0u32, 0u32);
+        for _ in 0..40 {
+            let r = send(
+                server.http,
+                "GET",
+                "/api/v2/me",
+                &[basic("a2", "guess")],
+                b"",
+            )
+            .await;
+            match r.status {
+                401 => answered += 1,
+                429 => limited += 1,
+                other => panic!("{other}: {}", r.body),
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert!(limited > 0, "no guess was limited");
+        assert!(
+            f64::from(answered) <= 10.0 + 10.0 * secs + 1.0,
+            "{answered} answers in {secs} s"
+        );
+        // Each sign-in with credentials gets a new token; both work; sign-out ends the session.
+        let first = Agent::sign_in_when_allowed(server.http, "a3").await;
+        let second = Agent::sign_in_when_allowed(server.http, "a3").await;
+        assert_ne!(first.cookie.1, second.cookie.1);
+        second.start_session("p3").await;
+        assert_eq!(first.get("/api/v2/me").await.status, 200);
+        let r = second.post("/api/v2/signout", json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+        for a in [&first, &second] {
+            let r = a.get("/api/v2/me").await;
+            assert_eq!(r.status, 401, "{}", r.body);
+        }
+        // The agent was logged out of the engine: it can log in natively now.
+        let mut native = Client::connect(server.tcp).await.unwrap();
+        native
+            .register("desk", ClientType::AgentApplication)
+            .await
+            .unwrap();
+        native
+            .request_ok(
+                Message::new(MessageId::REQUEST_AGENT_LOGIN)
+                    .with(attr::TENANT_ID, 101)
+                    .with(attr::AGENT_ID, "a3")
+                    .with(attr::PLACE_ID, "p3"),
+            )
+            .await
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Problem 4: idle and slow-header HTTP connections are closed after the header read timeout,
+/// and a kept-alive connection after as long idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_http_connections_are_closed() {
+    timeout(Duration::from_secs(60), async {
+        let server = start(|http, _| http.header_read_timeout_secs = 1).await;
+        let started = std::time::Instant::now();
+        let mut idle = TcpStream::connect(server.http).await.unwrap();
+        let mut slow = TcpStream::connect(server.http).await.unwrap();
+        slow.write_all(b"GET /api/v2/me HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut kept = TcpStream::connect(server.http).await.unwrap();
+        kept.write_all(b"GET /api/v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        for s in [&mut idle, &mut slow, &mut kept] {
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        }
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+    })
+    .await
+    .unwrap();
 }
