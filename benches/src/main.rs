@@ -87,6 +87,13 @@ enum Cmd {
         /// `ping` only: load Redis at this address instead (PING, +PONG), with the same driver.
         #[arg(long, value_name = "ADDR")]
         redis: Option<SocketAddr>,
+        /// Fairness: one more connection pipelines content reads of a workbin of this many
+        /// interactions (`--hog-in-flight` at once) while the others are measured.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        hog: usize,
+        /// Content reads the hog keeps in flight.
+        #[arg(long, value_name = "K", default_value_t = 64)]
+        hog_in_flight: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -314,6 +321,8 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             in_flight,
             items,
             redis,
+            hog,
+            hog_in_flight,
             common,
         } => {
             if let Some(r) = redis {
@@ -343,6 +352,8 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                         connections: c.max(1),
                         in_flight: p.max(1),
                         items,
+                        hog,
+                        hog_in_flight: hog_in_flight.max(1),
                     };
                     show(&rr::run(&s, params).await?, common.bounds.json);
                 }
@@ -362,6 +373,8 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                     connections: 1,
                     in_flight: in_flight.max(1),
                     items: n,
+                    hog: 0,
+                    hog_in_flight: 1,
                 };
                 show(&rr::run(&s, params).await?, common.bounds.json);
             }

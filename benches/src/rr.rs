@@ -209,15 +209,36 @@ pub(crate) struct Params {
     pub(crate) in_flight: usize,
     /// Interactions in each agent's Drafts (content reads).
     pub(crate) items: usize,
+    /// Interactions in the workbin of an extra connection pipelining content reads while the
+    /// others are measured (0: none).
+    pub(crate) hog: usize,
+    /// Content reads that connection keeps in flight.
+    pub(crate) hog_in_flight: usize,
 }
 
 pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
-    let target = Target::start(&setup.spawn, p.connections, p.connections + 1)?;
+    let hogs = usize::from(p.hog > 0);
+    let target = Target::start(&setup.spawn, p.connections + hogs, p.connections + hogs + 1)?;
     let addr = target.addr;
     if p.kind == Kind::Content && p.items > 0 {
         let agents: Vec<usize> = (0..p.connections).collect();
         prefill(addr, &agents, p.items).await?;
     }
+    // The hog is the agent after the measured ones.
+    let hog = if p.hog > 0 {
+        let agent = p.connections;
+        prefill(addr, &[agent], p.hog).await?;
+        let mut conn = Conn::connect(addr, None).await?;
+        conn.register("desk", ClientType::AgentApplication).await?;
+        conn.call(&wire::login(agent)).await?;
+        let program = Program::single(
+            wire::content(wire::drafts(agent)),
+            MessageId::EVENT_WORKBIN_CONTENT,
+        )?;
+        Some((conn, program))
+    } else {
+        None
+    };
     // Every connection registers and (except for ping) logs in its own agent.
     let mut set = JoinSet::new();
     for i in 0..p.connections {
@@ -263,9 +284,28 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
             Arc::clone(&window),
         ));
     }
+    // The hog counts its reads on a window of its own (stopped with the measured one), so the
+    // figures are the measured connections'.
+    let hog_window = Window::new();
+    let hog_driver = hog.map(|(conn, program)| {
+        tokio::spawn(drive(
+            conn,
+            Arc::new(program),
+            p.hog_in_flight,
+            Arc::clone(&hog_window),
+        ))
+    });
     let label = format!("rr {}", p.kind.name());
-    let elapsed = run::measure(&window, setup.bounds, &label, "requests").await;
+    let elapsed =
+        run::measure_with(&window, &[&hog_window], setup.bounds, &label, "requests").await;
     let total = collect(drivers).await?;
+    let hog_measured = match hog_driver {
+        Some(d) => Some(
+            d.await
+                .map_err(|e| Error::Setup(format!("the hog failed: {e}")))??,
+        ),
+        None => None,
+    };
     let workload = if p.kind == Kind::Content && p.connections == 1 {
         "content"
     } else {
@@ -312,6 +352,17 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     report.figure("errors", "unexpected replies", total.errors, "");
     if let Some(e) = &total.first_error {
         report.figure("first_error", "first unexpected reply", e.clone(), "");
+    }
+    if let Some(h) = &hog_measured {
+        report.param("hog_items", p.hog);
+        report.param("hog_in_flight", p.hog_in_flight);
+        report.figure(
+            "hog_reads_per_sec",
+            "hog content reads/s",
+            (h.ops as f64 / elapsed.as_secs_f64()).round(),
+            "",
+        );
+        report.figure("hog_errors", "hog unexpected replies", h.errors, "");
     }
     if let Some(m) = target.memory() {
         report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");

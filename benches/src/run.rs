@@ -80,9 +80,23 @@ pub(crate) struct Bounds {
 /// `requests` operations are done (printing a progress line each second on long runs), then
 /// stops. Returns the recorded time.
 pub(crate) async fn measure(window: &Window, bounds: Bounds, label: &str, unit: &str) -> Duration {
+    measure_with(window, &[], bounds, label, unit).await
+}
+
+/// Like [`measure`], with `others` (load beside the measured one) recording over the same
+/// window; the bounds count `window`'s operations only.
+pub(crate) async fn measure_with(
+    window: &Window,
+    others: &[&Window],
+    bounds: Bounds,
+    label: &str,
+    unit: &str,
+) -> Duration {
     tokio::time::sleep(bounds.warmup).await;
-    window.ops.store(0, Ordering::Relaxed);
-    window.recording.store(true, Ordering::Relaxed);
+    for w in others.iter().copied().chain([window]) {
+        w.ops.store(0, Ordering::Relaxed);
+        w.recording.store(true, Ordering::Relaxed);
+    }
     let started = Instant::now();
     let duration = match (bounds.duration, bounds.requests) {
         (Some(d), _) => Some(d),
@@ -121,6 +135,9 @@ pub(crate) async fn measure(window: &Window, bounds: Bounds, label: &str, unit: 
     }
     let elapsed = started.elapsed();
     window.finish();
+    for w in others {
+        w.finish();
+    }
     if printed {
         let _ = writeln!(std::io::stderr());
     }
