@@ -123,9 +123,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects with the default codec limits.
+    /// Connects with the default codec limits. The server is trusted: its replies are decoded
+    /// without the bound on what a frame may decode to (a content reply of many interactions
+    /// with many small UserData keys is legitimate).
     pub async fn connect(addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Self, Error> {
-        Self::connect_with(addr, Codec::default()).await
+        Self::connect_with(addr, Codec::trusting(ixn_codec::Limits::default())).await
     }
 
     /// Connects with the given codec (limits).

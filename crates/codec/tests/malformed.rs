@@ -228,3 +228,15 @@ fn a_frame_may_not_expand_past_a_small_multiple_of_its_size() {
     // The budget itself: 4 times the frame plus 1 MiB.
     assert_eq!(ixn_codec::decode_budget(1000), 4000 + 1024 * 1024);
 }
+
+#[test]
+fn a_trusting_codec_reads_back_any_frame_it_could_encode() {
+    let limits = Limits {
+        max_frame_len: 16 * 1024 * 1024,
+        max_depth: 4,
+    };
+    let hostile = Bytes::from(empty_lists(1_000_000));
+    assert!(Codec::new(limits).decode_frame(&hostile).is_err());
+    let msg = Codec::trusting(limits).decode_frame(&hostile).unwrap();
+    assert_eq!(msg.attrs.len(), 1_000_000);
+}

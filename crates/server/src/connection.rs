@@ -245,7 +245,7 @@ fn malformed_frame(
 
 /// Writes everything queued, as one buffer per wake-up, until a close is due. When the engine
 /// task deferred this connection's requests (its queue was past the soft bound), tells it to
-/// resume once the queue is taken.
+/// resume once what was queued is written: the engine builds no faster than the peer reads.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     outbox: Arc<Outbox>,
@@ -257,9 +257,6 @@ async fn write_loop(
     let mut items = VecDeque::new();
     loop {
         let taken = outbox.take_into(&mut items).await;
-        if taken.resume {
-            let _ = inputs.send(Input::Resume { conn }).await;
-        }
         let close = taken.close;
         buf.clear();
         for item in items.drain(..) {
@@ -305,6 +302,9 @@ async fn write_loop(
             debug!(error = %e, "write failed");
             outbox.close_after_queued();
             return;
+        }
+        if taken.resume {
+            let _ = inputs.send(Input::Resume { conn }).await;
         }
         // Idle connections keep no large buffer.
         if buf.capacity() > 64 * 1024 {

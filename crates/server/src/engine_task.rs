@@ -31,7 +31,7 @@ pub(crate) enum Input {
         msgs: Vec<Message>,
         bytes: usize,
     },
-    /// The connection's writer took its queue after the engine task deferred its requests.
+    /// The connection's writer wrote its queue after the engine task deferred its requests.
     Resume { conn: ConnId },
     /// The connection is over; `done` fires once its clients are dropped (R13).
     Close {
@@ -146,7 +146,7 @@ impl Step<'_> {
 
 /// Handles `msgs` of `conn` in order. Nothing is built for a connection that is closing; and
 /// once the connection's queue is past its soft bound, the rest is deferred until its writer
-/// has taken the queue (`Input::Resume`): a client whose replies pile up gets no more work done
+/// has written the queue (`Input::Resume`): a client whose replies pile up gets no more work done
 /// for it, and others are served meanwhile.
 fn run_batch(
     step: &mut Step<'_>,

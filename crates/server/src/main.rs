@@ -26,8 +26,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
     listen: SocketAddr,
-    /// Log level (error, warn, info, debug, trace) or a full filter such as
-    /// `ixn_server=debug`; RUST_LOG overrides it.
+    /// Log level (error, warn, info, debug, trace, off) or comma-separated target=level
+    /// directives such as `warn,ixn_server=debug`; RUST_LOG overrides it. Anything else is
+    /// refused.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
     /// Log format.

@@ -6,8 +6,8 @@
 //!
 //! Pacing (fairness): past a soft bound (a sixteenth of the hard one, at most 1 MiB or a quarter
 //! of the messages), the engine task stops handling the connection's own requests and defers
-//! them until the writer has taken the queue ([`Outbox::defer_if_over`], [`Outbox::take_into`]
-//! reports it). The reader keeps at most [`MAX_IN_FLIGHT`] requests and about
+//! them until the writer has taken and written the queue ([`Outbox::defer_if_over`];
+//! [`Outbox::take_into`] reports it to the writer). The reader keeps at most [`MAX_IN_FLIGHT`] requests and about
 //! [`MAX_IN_FLIGHT_BYTES`] at the engine task, so a client whose replies pile up stops being
 //! read instead of making the engine build more for it.
 //!

@@ -193,9 +193,10 @@ fn journal_name(generation: u64) -> String {
     format!("journal-{generation:08}.log")
 }
 
-/// The codec for stored changes: no frame limit beyond a record's.
+/// The codec for stored changes: no frame limit beyond a record's, and no bound on what a frame
+/// may decode to (whatever was stored can be read back).
 fn codec() -> Codec {
-    Codec::new(Limits {
+    Codec::trusting(Limits {
         max_frame_len: MAX_RECORD,
         max_depth: ixn_codec::MAX_DEPTH_CAP,
     })
