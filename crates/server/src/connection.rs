@@ -131,7 +131,9 @@ pub(crate) async fn serve(
                 None => break "peer closed the connection".to_owned(),
             },
             () = outbox.room.notified(), if allowance == 0 => {}
-            () = &mut deadline, if awaiting_registration => {
+            // Disabled (not polled) once registered; checked again when it fires, since the
+            // registration may have been acknowledged while this select was waiting.
+            () = &mut deadline, if awaiting_registration && !outbox.is_registered() => {
                 if outbox.is_registered() {
                     awaiting_registration = false;
                     continue;
@@ -304,7 +306,9 @@ async fn write_loop(
             return;
         }
         if taken.resume {
-            let _ = inputs.send(Input::Resume { conn }).await;
+            // Boxed: the send future is large and rarely needed, and every idle writer would
+            // otherwise carry its space.
+            let _ = Box::pin(inputs.send(Input::Resume { conn })).await;
         }
         // Idle connections keep no large buffer.
         if buf.capacity() > 64 * 1024 {

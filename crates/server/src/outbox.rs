@@ -210,7 +210,10 @@ impl Outbox {
                         resume: std::mem::take(&mut s.resume),
                     };
                     drop(s);
-                    self.taken.notify_one();
+                    if !self.overflows {
+                        // Only the engine task waits for this, and only on the link.
+                        self.taken.notify_one();
+                    }
                     return taken;
                 }
             }
