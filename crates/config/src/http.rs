@@ -42,7 +42,7 @@ pub struct Http {
     /// start or, on a kept-alive connection, from the previous response: it is also the idle
     /// keep-alive timeout. Default 5.
     pub header_read_timeout_secs: u64,
-    /// Origins (scheme://host[:port]) besides the server's own from which browsers may send
+    /// Origins (`scheme://host[:port]`) besides the server's own from which browsers may send
     /// state-changing requests; any other `Origin` is refused with 403. Default none.
     pub allowed_origins: Vec<String>,
     /// HTTP Basic sign-ins checked per second for one client address; more get HTTP 429 at

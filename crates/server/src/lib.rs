@@ -335,14 +335,16 @@ pub async fn serve_engine(
     }
     let (tx, rx) = mpsc::channel(4096);
     let failed = CancellationToken::new();
+    let mut store_thread = None;
     let durability = store.map(|store| {
         let (to_store, batches) = std::sync::mpsc::channel();
         let (synced_tx, synced) = mpsc::unbounded_channel();
         let spawned = std::thread::Builder::new()
             .name("ixn-store".into())
             .spawn(move || engine_task::store_thread(store, batches, synced_tx));
-        if let Err(e) = spawned {
-            error!(error = %e, "cannot start the store thread");
+        match spawned {
+            Ok(t) => store_thread = Some(t),
+            Err(e) => error!(error = %e, "cannot start the store thread"),
         }
         engine_task::Durability { to_store, synced }
     });
@@ -475,6 +477,11 @@ pub async fn serve_engine(
     drop(tx);
     if let Some(engine) = engine_task.take() {
         let _ = engine.await;
+    }
+    // The store (and its lock on the data directory) is released before this returns, so that
+    // the directory can be opened again at once.
+    if let Some(t) = store_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     if failed.is_cancelled() {
         error!("stopped after a store failure");

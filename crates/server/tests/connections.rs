@@ -14,60 +14,18 @@ use ixn_client::Client;
 use ixn_codec::{
     ClientType, Codec, ErrorCode, KvList, Message, MessageId, WorkbinContentOperation, attr,
 };
-use ixn_config::{Config, ConfigFile, DEMO_TOML, Limits};
+use ixn_config::{Config, ConfigFile, Limits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+mod common;
+
+use common::{demo, desk, media, read_until_closed, start};
+
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn demo(limits: impl FnOnce(&mut Limits)) -> Arc<Config> {
-    let mut c = Config::from_toml_str(DEMO_TOML, "demo").unwrap();
-    limits(&mut c.limits);
-    Arc::new(c)
-}
-
-async fn start(config: Arc<Config>) -> ixn_server::Started {
-    ixn_server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        ixn_server::Options::default(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Reads frames until end of stream; returns them.
-async fn read_to_end(stream: &mut TcpStream) -> Vec<Message> {
-    let mut buf = Vec::new();
-    let _ = timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
-        .await
-        .expect("server never closed");
-    let mut bytes = ixn_codec::BytesMut::from(&buf[..]);
-    let mut out = Vec::new();
-    while let Ok(Some(m)) = Codec::default().decode(&mut bytes) {
-        out.push(m);
-    }
-    out
-}
-
-async fn desk(addr: std::net::SocketAddr, agent: &str, place: &str) -> Client {
-    let mut c = Client::connect(addr).await.unwrap();
-    c.register("desk", ClientType::AgentApplication)
-        .await
-        .unwrap();
-    c.request_ok(
-        Message::new(MessageId::REQUEST_AGENT_LOGIN)
-            .with(attr::TENANT_ID, 101)
-            .with(attr::AGENT_ID, agent.to_owned())
-            .with(attr::PLACE_ID, place.to_owned()),
-    )
-    .await
-    .unwrap();
-    c
-}
 
 fn workbin(ty: &'static str, key: &'static str, owner: String) -> KvList {
     KvList::new()
@@ -79,12 +37,6 @@ async fn subscribe(c: &Client, wb: KvList) {
     c.request_ok(Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS).with(attr::WORKBIN, wb))
         .await
         .unwrap();
-}
-
-async fn media(addr: std::net::SocketAddr, name: &str) -> Client {
-    let mut c = Client::connect(addr).await.unwrap();
-    c.register(name, ClientType::MediaServer).await.unwrap();
-    c
 }
 
 async fn submit(c: &Client, id: &str) {
@@ -126,7 +78,7 @@ async fn garbage_and_oversize_frames_get_an_error_and_a_close_and_others_carry_o
         ] {
             let mut s = TcpStream::connect(server.addr).await.unwrap();
             s.write_all(&bytes).await.unwrap();
-            let got = read_to_end(&mut s).await;
+            let got = read_until_closed(&mut s).await;
             assert_eq!(got.len(), 1, "{what}: {got:?}");
             assert_eq!(got[0].id, MessageId::EVENT_ERROR, "{what}");
             let text = got[0]
@@ -162,7 +114,7 @@ async fn registration_timeout_closes_silent_connections_only() {
         let registered = desk(server.addr, "a1", "p1").await;
         // The silent connection is closed at its deadline; by then the idle one's (armed
         // earlier) has passed too.
-        assert!(read_to_end(&mut silent).await.is_empty());
+        assert!(read_until_closed(&mut silent).await.is_empty());
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
@@ -208,7 +160,7 @@ async fn connections_beyond_the_limit_get_an_error_saying_so_and_others_are_unaf
             )
             .unwrap();
         third.write_all(&reg).await.unwrap();
-        let got = read_to_end(&mut third).await;
+        let got = read_until_closed(&mut third).await;
         assert_eq!(got.len(), 1, "one error, then the close: {got:?}");
         assert_eq!(got[0].id, MessageId::EVENT_ERROR);
         assert_eq!(
@@ -352,7 +304,7 @@ async fn a_stalled_subscriber_is_disconnected_while_others_keep_receiving() {
         assert_eq!(count.await.unwrap(), MOVES, "the reading subscriber got every notification");
         eprintln!("{MOVES} moves with a stalled subscriber in {:?}", started.elapsed());
         // The stalled connection was closed by the server: draining it ends in end-of-stream.
-        let got = read_to_end(&mut stalled).await;
+        let got = read_until_closed(&mut stalled).await;
         assert!(got.len() < MOVES, "the stalled subscriber was cut off, got {}", got.len());
         server.shutdown().await.unwrap();
     })

@@ -16,83 +16,20 @@ use ixn_codec::{
     BytesMut, ClientType, Codec, ErrorCode, KvList, Message, MessageId, WorkbinContentOperation,
     attr,
 };
-use ixn_config::{Config, DEMO_TOML, Limits};
-use std::sync::Arc;
+use ixn_config::{Config, DEMO_TOML};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+mod common;
+
+use common::{demo, desk, frame, read_until_closed, register, start};
+
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn demo(limits: impl FnOnce(&mut Limits)) -> Arc<Config> {
-    let mut c = Config::from_toml_str(DEMO_TOML, "demo").unwrap();
-    limits(&mut c.limits);
-    Arc::new(c)
-}
-
-async fn start(config: Arc<Config>) -> ixn_server::Started {
-    ixn_server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        ixn_server::Options::default(),
-    )
-    .await
-    .unwrap()
-}
-
-fn frame(msg: &Message) -> BytesMut {
-    let mut b = BytesMut::new();
-    Codec::default().encode(msg, &mut b).unwrap();
-    b
-}
-
-fn register(name: &str, kind: ClientType) -> Message {
-    Message::new(MessageId::REQUEST_REGISTER_CLIENT)
-        .with(attr::CLIENT_NAME, name.to_owned())
-        .with(attr::CLIENT_TYPE, kind.to_int())
-}
-
-/// Reads frames until the server closes the connection (or resets it); returns them.
-async fn read_until_closed(stream: &mut TcpStream) -> Vec<Message> {
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let mut bytes = BytesMut::from(&buf[..]);
-    let mut out = Vec::new();
-    while let Ok(Some(m)) = Codec::default().decode(&mut bytes) {
-        out.push(m);
-    }
-    out
-}
-
-async fn desk(addr: std::net::SocketAddr, agent: &str, place: &str) -> Client {
-    let mut c = Client::connect(addr).await.unwrap();
-    c.register("desk", ClientType::AgentApplication)
-        .await
-        .unwrap();
-    c.request_ok(
-        Message::new(MessageId::REQUEST_AGENT_LOGIN)
-            .with(attr::TENANT_ID, 101)
-            .with(attr::AGENT_ID, agent.to_owned())
-            .with(attr::PLACE_ID, place.to_owned()),
-    )
-    .await
-    .unwrap();
-    c
-}
-
 async fn media(addr: std::net::SocketAddr) -> Client {
-    let mut c = Client::connect(addr).await.unwrap();
-    c.register("emailsrv", ClientType::MediaServer)
-        .await
-        .unwrap();
-    c
+    common::media(addr, "emailsrv").await
 }
 
 fn submit(id: &str, body_bytes: usize) -> Message {

@@ -147,26 +147,8 @@ struct Agent {
 }
 
 impl Agent {
+    /// Signs in (once the address's sign-in allowance has room, after a guessing test).
     async fn sign_in(http: SocketAddr, id: &str) -> Self {
-        let r = send(
-            http,
-            "GET",
-            "/api/v2/me",
-            &[basic(id, &format!("demo-{id}"))],
-            b"",
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let set = r.header("set-cookie").unwrap();
-        let cookie = set.split(';').next().unwrap().to_owned();
-        Self {
-            http,
-            cookie: ("Cookie", cookie),
-        }
-    }
-
-    /// Signs in once the address's sign-in allowance has room again (after a guessing test).
-    async fn sign_in_when_allowed(http: SocketAddr, id: &str) -> Self {
         loop {
             let r = send(
                 http,
@@ -926,8 +908,8 @@ async fn sign_in_hides_who_exists_limits_guessers_and_rotates_tokens() {
             "{answered} answers in {secs} s"
         );
         // Each sign-in with credentials gets a new token; both work; sign-out ends the session.
-        let first = Agent::sign_in_when_allowed(server.http, "a3").await;
-        let second = Agent::sign_in_when_allowed(server.http, "a3").await;
+        let first = Agent::sign_in(server.http, "a3").await;
+        let second = Agent::sign_in(server.http, "a3").await;
         assert_ne!(first.cookie.1, second.cookie.1);
         second.start_session("p3").await;
         assert_eq!(first.get("/api/v2/me").await.status, 200);

@@ -21,7 +21,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod common;
+
+use common::{frame, read_until_closed};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
+
+fn register() -> Message {
+    common::register("desk", ClientType::AgentApplication)
+}
 
 /// A running server, killed when dropped.
 struct Server {
@@ -126,36 +134,6 @@ fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ixn-process-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-fn frame(msg: &Message) -> BytesMut {
-    let mut b = BytesMut::new();
-    Codec::default().encode(msg, &mut b).unwrap();
-    b
-}
-
-fn register() -> Message {
-    Message::new(MessageId::REQUEST_REGISTER_CLIENT)
-        .with(attr::CLIENT_NAME, "desk")
-        .with(attr::CLIENT_TYPE, ClientType::AgentApplication.to_int())
-}
-
-/// Reads until the server closes (or resets) the connection; returns the frames read.
-async fn read_until_closed(s: &mut TcpStream) -> Vec<Message> {
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let mut bytes = BytesMut::from(&buf[..]);
-    let mut out = Vec::new();
-    while let Ok(Some(m)) = Codec::default().decode(&mut bytes) {
-        out.push(m);
-    }
-    out
 }
 
 fn rt() -> tokio::runtime::Runtime {
