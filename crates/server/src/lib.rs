@@ -12,8 +12,14 @@
 //!   logged, without delaying anyone else (the engine task never waits on a socket).
 //! - The engine task queues every notification of a request on its other recipients before it
 //!   queues the reply, so the ordering rule of spec section 6 holds across connections.
-//! - Limits: `max_connections` (more are refused and logged), `registration_timeout_secs`,
-//!   `max_frame_len` and `max_kvlist_depth` (a malformed frame gets an EventError and a close).
+//! - Limits: `max_connections` (lowered to fit the open file limit; a connection past it gets
+//!   EventError LimitExceeded and a close), `registration_timeout_secs` (until registration),
+//!   `max_frame_len` and `max_kvlist_depth` (a malformed frame gets an EventError and a close),
+//!   `max_partial_frame_bytes` and `frame_timeout_secs` (incomplete frames).
+//! - Pacing: a connection whose replies pile up has its requests deferred and is not read; the
+//!   web gateway's in-process link is never cut off (the engine task waits for it instead).
+//! - If the engine task, the store, the web API or its link ends unexpectedly, [`serve`] returns
+//!   an error: the process does not live on half-working.
 //! - [`serve`] returns after `shutdown` completes and every connection has drained (bounded by the
 //!   drain timeout) and closed.
 //!

@@ -474,6 +474,37 @@ fn idle_http_sockets_cannot_use_up_the_descriptors() {
             .await
             .unwrap();
         }
+        // Change them over and over: the journal passes twice the live state and compacts
+        // (a new generation, in a new file), descriptors notwithstanding.
+        let generation = || {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| {
+                    let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("journal-")?
+                        .strip_suffix(".log")?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .max()
+                .unwrap()
+        };
+        let before = generation();
+        for round in 0..4 {
+            for i in 0..200 {
+                c.request_ok(
+                    Message::new(MessageId::REQUEST_CHANGE_PROPERTIES)
+                        .with(attr::INTERACTION_ID, format!("IX-FD-{i}"))
+                        .with(
+                            attr::CHANGED_PROPERTIES,
+                            ixn_codec::KvList::new().with("Round", round),
+                        ),
+                )
+                .await
+                .unwrap();
+            }
+        }
+        assert!(generation() > before, "the journal compacted");
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",
