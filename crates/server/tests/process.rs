@@ -216,30 +216,10 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start() {
 /// accepting connections it cannot serve.
 #[test]
 fn a_dead_engine_stops_the_process_with_an_error() {
-    let mut child = Command::new(BIN)
-        .args(ephemeral())
-        .env("IXN_FAULT", "engine-panic")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .to_owned();
+    let mut server = Server::start("IXN_FAULT=engine-panic", &ephemeral(), Stdio::piped());
     let rt = rt();
-    let mut c = rt.block_on(Client::connect(addr.as_str())).unwrap();
+    let mut c = rt.block_on(Client::connect(server.tcp.as_str())).unwrap();
     let _ = rt.block_on(c.register("desk", ClientType::AgentApplication));
-    let mut server = Server {
-        child,
-        tcp: addr,
-        http: None,
-    };
     let code = server.wait_exit(Duration::from_secs(20));
     assert_eq!(code, Some(1));
     let mut err = String::new();
