@@ -48,6 +48,6 @@ pub use message::{
 pub use value::{IntoKey, KvList, Value, detach_str};
 pub use wire::{
     Codec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_LEN, EXPANSION_ALLOWANCE, LEN_PREFIX, Limits,
-    MAX_DEPTH_CAP, MAX_EXPANSION, MIN_BODY, TAG_BINARY, TAG_INT, TAG_LIST, TAG_STRING,
-    decode_budget, list_len,
+    MAX_DEPTH_CAP, MAX_EXPANSION, MIN_BODY, PROXY_PAIR_LEN, TAG_BINARY, TAG_INT, TAG_LIST,
+    TAG_STRING, decode_budget, list_len,
 };

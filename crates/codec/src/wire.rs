@@ -100,7 +100,7 @@ pub struct Codec {
 }
 
 /// Bytes of the `ProxyClientId` pair that [`Codec::encode_for`] appends.
-const PROXY_PAIR: usize = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
+pub const PROXY_PAIR_LEN: usize = 2 + attr::PROXY_CLIENT_ID.len() + 1 + 4;
 
 fn put_proxy_pair(dst: &mut BytesMut, id: i32) {
     dst.put_u16(attr::PROXY_CLIENT_ID.len() as u16);
@@ -234,7 +234,7 @@ impl Codec {
         dst: &mut BytesMut,
     ) -> Result<(), Error> {
         let extra = if proxy_client_id.is_some() {
-            PROXY_PAIR
+            PROXY_PAIR_LEN
         } else {
             0
         };
@@ -273,7 +273,7 @@ impl Codec {
         };
         let body = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
         let pairs = u32::from_be_bytes([p0, p1, p2, p3]);
-        let body_len = body + PROXY_PAIR;
+        let body_len = body + PROXY_PAIR_LEN;
         if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
             return Err(Error::FrameTooLarge {
                 len: body_len,

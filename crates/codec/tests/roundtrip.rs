@@ -71,7 +71,7 @@ fn message() -> impl Strategy<Value = Message> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     #[test]
     fn bytes_round_trip(msg in message()) {
@@ -92,7 +92,7 @@ proptest! {
 
 proptest! {
     // Quadratic in the stream length: fewer, still varied, cases.
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
 
     #[test]
     fn split_at_every_position_gives_the_same_messages(msgs in vec(message(), 1..4)) {
@@ -132,4 +132,12 @@ proptest! {
         }
         prop_assert_eq!(out, msgs);
     }
+}
+
+/// `PROPTEST_CASES` when set, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -28,7 +28,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2048))]
+    #![proptest_config(ProptestConfig::with_cases(cases(2048)))]
 
     #[test]
     fn engine_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -97,4 +97,12 @@ fn fixed_byte_strings_run_clean() {
     ] {
         ixn_core::fuzzing::core_ops(seed);
     }
+}
+
+/// `PROPTEST_CASES` when set, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -116,7 +116,11 @@ impl Step<'_> {
         let was_registered = self.engine.is_registered(conn);
         self.engine.handle(SystemTime::now(), conn, msg, self.out);
         if let Some(c) = self.conns.get(&conn) {
-            log_milestones(self.engine, conn, c, was_registered, msg, self.out);
+            if !was_registered && self.engine.is_registered(conn) {
+                // The connection's registration timeout ends here.
+                c.outbox.registered.store(true, Ordering::Release);
+            }
+            log_milestones(conn, c, msg, self.out);
         }
         if let Some(d) = self.durability {
             self.engine.drain_changes(self.changes);
@@ -494,7 +498,7 @@ fn route(
                             (size, frame)
                         }
                     };
-                    let size = size + proxy_client_id.map_or(0, |_| 22);
+                    let size = size + proxy_client_id.map_or(0, |_| ixn_codec::PROXY_PAIR_LEN);
                     let item = Item::Msg {
                         msg: Arc::clone(msg),
                         proxy_client_id: *proxy_client_id,
@@ -528,14 +532,7 @@ fn route(
 }
 
 /// Info-level logs for registrations and logins; debug-level for every message.
-fn log_milestones(
-    engine: &Engine,
-    conn: ConnId,
-    c: &Conn,
-    was_registered: bool,
-    msg: &Message,
-    out: &[Output],
-) {
+fn log_milestones(conn: ConnId, c: &Conn, msg: &Message, out: &[Output]) {
     debug!(conn = conn.0, message = %msg.id, "request");
     let reply = out.iter().find(|o| o.conn() == conn).and_then(|o| match o {
         Output::Send { msg, .. } => Some(Arc::clone(msg)),
@@ -558,9 +555,6 @@ fn log_milestones(
         return;
     }
     if msg.id == MessageId::REQUEST_REGISTER_CLIENT {
-        if !was_registered && engine.is_registered(conn) {
-            c.outbox.registered.store(true, Ordering::Release);
-        }
         let client_type = msg
             .attrs
             .get_int(attr::CLIENT_TYPE)
