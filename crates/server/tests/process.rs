@@ -119,6 +119,11 @@ impl Server {
 }
 
 fn ephemeral() -> Vec<&'static str> {
+    logging_at("warn")
+}
+
+/// An ephemeral server's arguments, logging at `level`.
+fn logging_at(level: &str) -> Vec<&str> {
     vec![
         "--listen",
         "127.0.0.1:0",
@@ -126,7 +131,7 @@ fn ephemeral() -> Vec<&'static str> {
         "off",
         "--ephemeral",
         "--log-level",
-        "warn",
+        level,
     ]
 }
 
@@ -253,39 +258,15 @@ fn log_levels_are_checked_and_logging_never_panics() {
         );
     }
     for good in ["debug", "warn,ixn_server=debug"] {
-        let mut s = Server::start(
-            "",
-            &[
-                "--ephemeral",
-                "--listen",
-                "127.0.0.1:0",
-                "--http",
-                "off",
-                "--log-level",
-                good,
-            ],
-            Stdio::null(),
-        );
-        drop(s.child.kill());
+        // Starts (and prints where it listens); dropping it stops it.
+        drop(Server::start("", &logging_at(good), Stdio::null()));
     }
     // stderr is /dev/full: every log write fails; the server serves and stops cleanly.
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let mut s = Server::start(
-        "",
-        &[
-            "--ephemeral",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-            "--log-level",
-            "debug",
-        ],
-        Stdio::from(full),
-    );
+    let mut s = Server::start("", &logging_at("debug"), Stdio::from(full));
     let rt = rt();
     let mut c = rt.block_on(Client::connect(s.tcp.as_str())).unwrap();
     rt.block_on(c.register("desk", ClientType::AgentApplication))
