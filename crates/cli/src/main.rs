@@ -144,7 +144,7 @@ fn hash_password(password: Option<String>) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match ixn_gateway::auth::hash_password(&password) {
+    match ixn_config::password::hash(&password) {
         Ok(hash) => {
             println!("{hash}");
             ExitCode::SUCCESS

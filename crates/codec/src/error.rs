@@ -1,22 +1,22 @@
-//! The crate's one error type.
+//! The crate's error types: [`Malformed`] for what a peer sent wrong, [`Unencodable`] for a
+//! message this program cannot put on the wire, and [`Error`], which holds either of them or a
+//! fault of a typed view, the JSON form or the transport.
 
 use crate::message::MessageId;
 
-/// Everything that can go wrong in this crate: decoding a frame, encoding a message, reading a
-/// typed view from a generic message, and the JSON form.
+/// A fault in a received frame's bytes: the peer misbehaved, and its stream cannot be trusted
+/// after it.
 ///
-/// Decode errors carry the byte offset, counted from the first byte of the frame's length
-/// prefix, at which the fault was found.
-#[derive(Debug, thiserror::Error)]
+/// Offsets count from the first byte of the frame's length prefix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
-    /// The length prefix announces a frame larger than the configured maximum (or the message
-    /// to encode would be one).
+pub enum Malformed {
+    /// The length prefix announces a frame larger than the configured maximum.
     #[error(
         "frame of {len} bytes exceeds the maximum frame size of {max} bytes (raise `max_frame_len` if this is legitimate)"
     )]
     FrameTooLarge {
-        /// Body length announced or required.
+        /// Body length announced.
         len: usize,
         /// The configured limit.
         max: usize,
@@ -52,7 +52,7 @@ pub enum Error {
     /// KVLists nest deeper than the configured maximum.
     #[error("KVList nesting deeper than the maximum of {max} at byte {offset}")]
     TooDeep {
-        /// Where the list that is one too deep starts (0 when encoding).
+        /// Where the list that is one too deep starts.
         offset: usize,
         /// The configured limit.
         max: usize,
@@ -69,12 +69,53 @@ pub enum Error {
         /// The most pairs this frame may hold.
         max_pairs: usize,
     },
-    /// A key longer than 65,535 bytes cannot be encoded.
+}
+
+/// A message this program cannot encode within the limits in force: a fault of the sender,
+/// not of any peer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unencodable {
+    /// The encoded message would be larger than the maximum frame size.
+    #[error(
+        "a message of {len} bytes exceeds the maximum frame size of {max} bytes (raise `max_frame_len` if this is legitimate)"
+    )]
+    FrameTooLarge {
+        /// Body length required.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A key longer than 65,535 bytes.
     #[error("key of {len} bytes is longer than the 65535 bytes a key may have")]
     KeyTooLong {
         /// The key's length.
         len: usize,
     },
+    /// KVLists nested deeper than the configured maximum.
+    #[error("KVList nesting deeper than the maximum of {max}")]
+    TooDeep {
+        /// The configured limit.
+        max: usize,
+    },
+    /// Not a frame this codec made (a pre-encoded frame shorter than a message header).
+    #[error("not an encoded frame: {len} bytes is shorter than a message header")]
+    NotAFrame {
+        /// The bytes given.
+        len: usize,
+    },
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A received frame is malformed (see [`Malformed`]).
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+    /// A message cannot be encoded (see [`Unencodable`]).
+    #[error(transparent)]
+    Unencodable(#[from] Unencodable),
     /// A typed view needs an attribute the message lacks.
     #[error("{message}: missing required attribute {attr}")]
     MissingAttribute {
@@ -110,19 +151,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for the faults of a received frame's bytes (as opposed to encoding, typed views,
-    /// JSON or I/O): after one of these the peer's stream cannot be trusted.
+    /// The fault of a received frame's bytes, if this is one (as opposed to encoding, typed
+    /// views, JSON or I/O): after one of these the peer's stream cannot be trusted.
+    pub fn malformed(&self) -> Option<&Malformed> {
+        match self {
+            Self::Malformed(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// True for [`Error::Malformed`].
     pub fn is_malformed_frame(&self) -> bool {
-        matches!(
-            self,
-            Self::FrameTooLarge { .. }
-                | Self::Truncated { .. }
-                | Self::BadTypeTag { .. }
-                | Self::InvalidUtf8 { .. }
-                | Self::TrailingBytes { .. }
-                | Self::TooDeep { .. }
-                | Self::TooExpansive { .. }
-        )
+        self.malformed().is_some()
     }
 }
 
@@ -131,40 +171,10 @@ impl Error {
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
+            (Self::Malformed(a), Self::Malformed(b)) => a == b,
+            (Self::Unencodable(a), Self::Unencodable(b)) => a == b,
             (Self::Io(a), Self::Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
             (Self::Json(a), Self::Json(b)) => a.to_string() == b.to_string(),
-            (Self::FrameTooLarge { len: a, max: b }, Self::FrameTooLarge { len: c, max: d }) => {
-                a == c && b == d
-            }
-            (Self::Truncated { offset: a }, Self::Truncated { offset: b }) => a == b,
-            (Self::BadTypeTag { offset: a, tag: b }, Self::BadTypeTag { offset: c, tag: d }) => {
-                a == c && b == d
-            }
-            (Self::InvalidUtf8 { offset: a }, Self::InvalidUtf8 { offset: b }) => a == b,
-            (
-                Self::TrailingBytes {
-                    offset: a,
-                    count: b,
-                },
-                Self::TrailingBytes {
-                    offset: c,
-                    count: d,
-                },
-            ) => a == c && b == d,
-            (Self::TooDeep { offset: a, max: b }, Self::TooDeep { offset: c, max: d }) => {
-                a == c && b == d
-            }
-            (
-                Self::TooExpansive {
-                    offset: a,
-                    max_pairs: b,
-                },
-                Self::TooExpansive {
-                    offset: c,
-                    max_pairs: d,
-                },
-            ) => a == c && b == d,
-            (Self::KeyTooLong { len: a }, Self::KeyTooLong { len: b }) => a == b,
             (
                 Self::MissingAttribute {
                     message: a,

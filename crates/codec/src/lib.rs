@@ -40,7 +40,7 @@ mod wire;
 
 pub use bytes::{Bytes, BytesMut};
 pub use bytestring::ByteString;
-pub use error::Error;
+pub use error::{Error, Malformed, Unencodable};
 pub use json::{BINARY_KEY, MESSAGE_KEY};
 pub use message::{
     ClientType, Direction, ErrorCode, Message, MessageId, WorkbinContentOperation, attr,

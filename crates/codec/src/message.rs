@@ -106,6 +106,8 @@ message_ids! {
     REQUEST_CHANGE_PROPERTIES = 103, "RequestChangeProperties", Request;
     /// `RequestGetInteractionProperties`
     REQUEST_GET_INTERACTION_PROPERTIES = 188, "RequestGetInteractionProperties", Request;
+    /// `RequestGetWorkbins`: the workbin instances the logged-in agent may access.
+    REQUEST_GET_WORKBINS = 190, "RequestGetWorkbins", Request;
     /// `Ping`: a request and its own reply.
     PING = 175, "Ping", Both;
     /// `EventAck`
@@ -122,6 +124,8 @@ message_ids! {
     EVENT_WORKBIN_TYPES_INFO = 179, "EventWorkbinTypesInfo", Event;
     /// `EventInteractionProperties`
     EVENT_INTERACTION_PROPERTIES = 189, "EventInteractionProperties", Event;
+    /// `EventWorkbins`: the reply to RequestGetWorkbins.
+    EVENT_WORKBINS = 191, "EventWorkbins", Event;
 }
 
 impl MessageId {
@@ -212,6 +216,7 @@ pub mod attr {
         INTERACTION = "Interaction",
         WORKBIN_CONTENT_OPERATION = "WorkbinContentOperation",
         WORKBIN_TYPES = "WorkbinTypes",
+        WORKBINS = "Workbins",
         WORKBIN_TYPE_ID = "WorkbinTypeId",
         WORKBIN_AGENT_ID = "WorkbinAgentId",
         WORKBIN_PLACE_ID = "WorkbinPlaceId",

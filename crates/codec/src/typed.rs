@@ -15,20 +15,36 @@ use crate::value::{KvList, Value};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+/// Why a value cannot be read as an attribute type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueFault {
+    /// A required key inside the value (a KVList) is absent: its full name, such as
+    /// `Workbin.WorkbinTypeId` (reported as [`Error::MissingAttribute`]).
+    MissingKey(&'static str),
+    /// The value has the wrong type or content (reported as [`Error::InvalidAttribute`]).
+    Invalid(String),
+}
+
+impl From<String> for ValueFault {
+    fn from(reason: String) -> Self {
+        Self::Invalid(reason)
+    }
+}
+
 /// A type an attribute can have in a typed view.
 pub trait AttrType: Sized {
-    /// Reads the value; `Err` holds the reason for [`Error::InvalidAttribute`].
-    fn from_value(value: &Value) -> Result<Self, String>;
+    /// Reads the value.
+    fn from_value(value: &Value) -> Result<Self, ValueFault>;
     /// The value to write.
     fn to_value(&self) -> Value;
 }
 
-fn wrong_type(expected: &str, found: &Value) -> String {
-    format!("expected {expected}, found {}", found.type_name())
+fn wrong_type(expected: &str, found: &Value) -> ValueFault {
+    ValueFault::Invalid(format!("expected {expected}, found {}", found.type_name()))
 }
 
 impl AttrType for i32 {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         value.as_int().ok_or_else(|| wrong_type("int", value))
     }
     fn to_value(&self) -> Value {
@@ -38,11 +54,11 @@ impl AttrType for i32 {
 
 /// A flag: the int 0 or 1.
 impl AttrType for bool {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         match value.as_int() {
             Some(0) => Ok(false),
             Some(1) => Ok(true),
-            Some(other) => Err(format!("expected 0 or 1, found {other}")),
+            Some(other) => Err(format!("expected 0 or 1, found {other}").into()),
             None => Err(wrong_type("int 0 or 1", value)),
         }
     }
@@ -52,7 +68,7 @@ impl AttrType for bool {
 }
 
 impl AttrType for ByteString {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         value
             .as_str()
             .cloned()
@@ -64,7 +80,7 @@ impl AttrType for ByteString {
 }
 
 impl AttrType for Bytes {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         value
             .as_binary()
             .cloned()
@@ -76,7 +92,7 @@ impl AttrType for Bytes {
 }
 
 impl AttrType for KvList {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         value
             .as_list()
             .cloned()
@@ -89,7 +105,7 @@ impl AttrType for KvList {
 
 /// Any type (for attributes the spec leaves open, such as `Reason`).
 impl AttrType for Value {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         Ok(value.clone())
     }
     fn to_value(&self) -> Value {
@@ -100,7 +116,7 @@ impl AttrType for Value {
 macro_rules! int_enum_attr {
     ($($ty:ty),*) => {$(
         impl AttrType for $ty {
-            fn from_value(value: &Value) -> Result<Self, String> {
+            fn from_value(value: &Value) -> Result<Self, ValueFault> {
                 value.as_int().map(Self::from_int).ok_or_else(|| wrong_type("int", value))
             }
             fn to_value(&self) -> Value {
@@ -157,14 +173,16 @@ pub struct WorkbinInfo {
 }
 
 impl WorkbinInfo {
-    /// Reads a WorkbinInfo KVList. `Err` is (missing key, None) or (key, reason).
-    fn read(list: &KvList) -> Result<Self, (&'static str, Option<String>)> {
+    /// Reads a WorkbinInfo KVList.
+    fn read(list: &KvList) -> Result<Self, ValueFault> {
         let type_id = match list.get(attr::WORKBIN_TYPE_ID) {
-            None => return Err(("Workbin.WorkbinTypeId", None)),
-            Some(v) => v
-                .as_str()
-                .cloned()
-                .ok_or_else(|| ("Workbin.WorkbinTypeId", Some(wrong_type("string", v))))?,
+            None => return Err(ValueFault::MissingKey("Workbin.WorkbinTypeId")),
+            Some(v) => v.as_str().cloned().ok_or_else(|| {
+                ValueFault::Invalid(format!(
+                    "WorkbinTypeId: expected string, found {}",
+                    v.type_name()
+                ))
+            })?,
         };
         let mut owner = None;
         for (key, value) in list {
@@ -176,13 +194,14 @@ impl WorkbinInfo {
                 _ => continue,
             };
             let id = value.as_str().cloned().ok_or_else(|| {
-                (
-                    "Workbin",
-                    Some(format!("{}: {}", &**key, wrong_type("string", value))),
-                )
+                ValueFault::Invalid(format!(
+                    "{}: expected string, found {}",
+                    &**key,
+                    value.type_name()
+                ))
             })?;
             if owner.is_some() {
-                return Err(("Workbin", Some("more than one owner key".to_owned())));
+                return Err(ValueFault::Invalid("more than one owner key".to_owned()));
             }
             owner = Some(make(id));
         }
@@ -201,12 +220,9 @@ impl WorkbinInfo {
 }
 
 impl AttrType for WorkbinInfo {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueFault> {
         let list = value.as_list().ok_or_else(|| wrong_type("KVList", value))?;
-        Self::read(list).map_err(|(key, why)| match why {
-            Some(why) => why,
-            None => format!("{MISSING}{key}"),
-        })
+        Self::read(list)
     }
     fn to_value(&self) -> Value {
         Value::List(self.to_list())
@@ -222,29 +238,18 @@ pub trait Field: Sized {
 }
 
 fn read_value<T: AttrType>(msg: &Message, name: &'static str, v: &Value) -> Result<T, Error> {
-    T::from_value(v).map_err(|reason| match reason.strip_prefix(MISSING) {
+    T::from_value(v).map_err(|fault| match fault {
         // A nested required key (of a WorkbinInfo) is reported as missing, with its full name.
-        Some(key) => Error::MissingAttribute {
+        ValueFault::MissingKey(key) => Error::MissingAttribute {
             message: msg.id,
-            attr: nested_name(key),
+            attr: key,
         },
-        None => Error::InvalidAttribute {
+        ValueFault::Invalid(reason) => Error::InvalidAttribute {
             message: msg.id,
             attr: name,
             reason,
         },
     })
-}
-
-/// Marks a [`AttrType::from_value`] failure that is a missing nested key, not a bad value.
-const MISSING: &str = "missing ";
-
-/// The static name of a nested key reported missing.
-fn nested_name(key: &str) -> &'static str {
-    match key {
-        "Workbin.WorkbinTypeId" => "Workbin.WorkbinTypeId",
-        _ => "Workbin",
-    }
 }
 
 impl<T: AttrType> Field for T {
@@ -474,6 +479,8 @@ typed_messages! {
         view_id: ByteString = VIEW_ID,
         /// `PullParameters` (with `id`)
         pull_parameters: KvList = PULL_PARAMETERS,
+        /// `Workbin`: when given, the interaction must be in this workbin instance.
+        workbin: Option<WorkbinInfo> = WORKBIN,
     }
     /// 102: ends (deletes) an interaction.
     RequestStopProcessing = REQUEST_STOP_PROCESSING {
@@ -497,6 +504,11 @@ typed_messages! {
     RequestGetInteractionProperties = REQUEST_GET_INTERACTION_PROPERTIES {
         /// `InteractionId`
         interaction_id: ByteString = INTERACTION_ID,
+    }
+    /// 190: lists the workbin instances the logged-in agent may access.
+    RequestGetWorkbins = REQUEST_GET_WORKBINS {
+        /// `AgentId`: whose workbins (default: the agent logged in on the client).
+        agent_id: Option<ByteString> = AGENT_ID,
     }
     /// 175: keep-alive, answered with a Ping carrying the same ReferenceId.
     Ping = PING {}
@@ -542,6 +554,11 @@ typed_messages! {
     EventInteractionProperties = EVENT_INTERACTION_PROPERTIES {
         /// `Interaction`
         interaction: KvList = INTERACTION,
+    }
+    /// 191: the workbin instances an agent may access.
+    EventWorkbins = EVENT_WORKBINS {
+        /// `Workbins`: one entry per instance, WorkbinTypeId to its WorkbinInfo.
+        workbins: KvList = WORKBINS,
     }
 }
 

@@ -12,7 +12,7 @@
 //! Decoding works on a complete frame with nom's *complete* parsers; strings and binaries are
 //! zero-copy slices of the frame's [`Bytes`].
 
-use crate::error::Error;
+use crate::error::{Error, Malformed, Unencodable};
 use crate::message::{Message, MessageId, attr};
 use crate::value::{KvList, Value};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -46,7 +46,7 @@ pub const MAX_EXPANSION: usize = 4;
 pub const EXPANSION_ALLOWANCE: usize = 1024 * 1024;
 
 /// The pair memory (bytes) decoding a frame of `frame_len` bytes may use: a hostile frame of
-/// millions of empty KVLists is refused ([`Error::TooExpansive`]) before it costs more.
+/// millions of empty KVLists is refused ([`Malformed::TooExpansive`]) before it costs more.
 pub const fn decode_budget(frame_len: usize) -> usize {
     frame_len
         .saturating_mul(MAX_EXPANSION)
@@ -136,9 +136,10 @@ impl Codec {
     /// Takes one frame off the front of `buf` and decodes it.
     ///
     /// `Ok(None)`: `buf` does not yet hold a whole frame (nothing is consumed; some capacity
-    /// may be reserved, never more than 64 KiB ahead). An oversize length prefix is an error
-    /// as soon as the prefix has arrived. On a decode error the faulty frame has been
-    /// consumed; the stream should be treated as broken.
+    /// may be reserved, never more than 64 KiB ahead). An oversize length prefix is
+    /// [`Malformed::FrameTooLarge`] as soon as the prefix has arrived, and consumes nothing
+    /// (the prefix stays in `buf`). On any other decode error the faulty frame has been
+    /// consumed. Either way the stream should be treated as broken.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
         let Some(prefix) = buf.first_chunk::<LEN_PREFIX>() else {
             buf.reserve(LEN_PREFIX);
@@ -146,10 +147,11 @@ impl Codec {
         };
         let body_len = u32::from_be_bytes(*prefix) as usize;
         if body_len > self.limits.max_frame_len {
-            return Err(Error::FrameTooLarge {
+            return Err(Malformed::FrameTooLarge {
                 len: body_len,
                 max: self.limits.max_frame_len,
-            });
+            }
+            .into());
         }
         let total = LEN_PREFIX + body_len;
         if buf.len() < total {
@@ -161,22 +163,24 @@ impl Codec {
     }
 
     /// Decodes exactly one complete frame (length prefix included). Bytes after the frame
-    /// are [`Error::TrailingBytes`]; a frame shorter than its prefix says is
-    /// [`Error::Truncated`].
+    /// are [`Malformed::TrailingBytes`]; a frame shorter than its prefix says is
+    /// [`Malformed::Truncated`].
     pub fn decode_frame(&self, frame: &Bytes) -> Result<Message, Error> {
         let input: &[u8] = frame;
         let (rest, body_len) = be_u32::<_, PErr>(input).map_err(|e| fault(frame.len(), e))?;
         let body_len = body_len as usize;
         if body_len > self.limits.max_frame_len {
-            return Err(Error::FrameTooLarge {
+            return Err(Malformed::FrameTooLarge {
                 len: body_len,
                 max: self.limits.max_frame_len,
-            });
+            }
+            .into());
         }
         let Some((body, after)) = rest.split_at_checked(body_len) else {
-            return Err(Error::Truncated {
+            return Err(Malformed::Truncated {
                 offset: frame.len(),
-            });
+            }
+            .into());
         };
         let end = LEN_PREFIX + body_len;
         let parser = FrameParser {
@@ -190,10 +194,11 @@ impl Codec {
         };
         let (left, msg) = parser.body(body).map_err(|e| fault(end, e))?;
         if !left.is_empty() || !after.is_empty() {
-            return Err(Error::TrailingBytes {
+            return Err(Malformed::TrailingBytes {
                 offset: end - left.len(),
                 count: left.len() + after.len(),
-            });
+            }
+            .into());
         }
         Ok(msg)
     }
@@ -216,10 +221,11 @@ impl Codec {
     fn body_len(&self, msg: &Message, extra: usize) -> Result<usize, Error> {
         let body_len = 2 + self.kvbody_len(&msg.attrs, 0)? + extra;
         if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
-            return Err(Error::FrameTooLarge {
+            return Err(Unencodable::FrameTooLarge {
                 len: body_len,
                 max: self.limits.max_frame_len,
-            });
+            }
+            .into());
         }
         Ok(body_len)
     }
@@ -269,16 +275,17 @@ impl Codec {
         let (Some(&[l0, l1, l2, l3, i0, i1, p0, p1, p2, p3]), Some(rest)) =
             (head, frame.get(LEN_PREFIX + 6..))
         else {
-            return Err(Error::Truncated { offset: 0 });
+            return Err(Unencodable::NotAFrame { len: frame.len() }.into());
         };
         let body = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
         let pairs = u32::from_be_bytes([p0, p1, p2, p3]);
         let body_len = body + PROXY_PAIR_LEN;
         if body_len > self.limits.max_frame_len || body_len > u32::MAX as usize {
-            return Err(Error::FrameTooLarge {
+            return Err(Unencodable::FrameTooLarge {
                 len: body_len,
                 max: self.limits.max_frame_len,
-            });
+            }
+            .into());
         }
         dst.reserve(LEN_PREFIX + body_len);
         dst.put_u32(body_len as u32);
@@ -301,7 +308,7 @@ impl Codec {
         let mut len = 4usize;
         for (key, value) in list {
             if key.len() > u16::MAX as usize {
-                return Err(Error::KeyTooLong { len: key.len() });
+                return Err(Unencodable::KeyTooLong { len: key.len() }.into());
             }
             len = len.saturating_add(2 + key.len() + 1);
             len = len.saturating_add(match value {
@@ -310,10 +317,10 @@ impl Codec {
                 Value::Binary(b) => 4usize.saturating_add(b.len()),
                 Value::List(l) => {
                     if depth + 1 > self.limits.depth() {
-                        return Err(Error::TooDeep {
-                            offset: 0,
+                        return Err(Unencodable::TooDeep {
                             max: self.limits.depth(),
-                        });
+                        }
+                        .into());
                     }
                     self.kvbody_len(l, depth + 1)?
                 }
@@ -414,23 +421,23 @@ fn fail<T>(at: &[u8], kind: PErrKind) -> PResult<'_, T> {
 /// Maps a parser error to the public error; `end` is the offset just past the parsed input,
 /// so that offsets count from the frame's first byte.
 fn fault(end: usize, e: nom::Err<PErr>) -> Error {
-    match e {
+    Error::Malformed(match e {
         nom::Err::Error(p) | nom::Err::Failure(p) => {
             let offset = end.saturating_sub(p.remaining);
             match p.kind {
-                PErrKind::Truncated => Error::Truncated { offset },
-                PErrKind::BadTag(tag) => Error::BadTypeTag { offset, tag },
-                PErrKind::Utf8 => Error::InvalidUtf8 { offset },
-                PErrKind::TooDeep(max) => Error::TooDeep { offset, max },
-                PErrKind::TooExpansive => Error::TooExpansive {
+                PErrKind::Truncated => Malformed::Truncated { offset },
+                PErrKind::BadTag(tag) => Malformed::BadTypeTag { offset, tag },
+                PErrKind::Utf8 => Malformed::InvalidUtf8 { offset },
+                PErrKind::TooDeep(max) => Malformed::TooDeep { offset, max },
+                PErrKind::TooExpansive => Malformed::TooExpansive {
                     offset,
                     max_pairs: decode_budget(end) / PAIR_MEMORY,
                 },
             }
         }
         // Complete parsers never ask for more input; treat it as truncation if one ever does.
-        nom::Err::Incomplete(_) => Error::Truncated { offset: end },
-    }
+        nom::Err::Incomplete(_) => Malformed::Truncated { offset: end },
+    })
 }
 
 struct FrameParser<'f> {
@@ -584,7 +591,7 @@ mod tests {
         let big = Message::new(MessageId::PING).with("k", "0123456789abcdef");
         assert!(matches!(
             small.encode_to_bytes(&big),
-            Err(Error::FrameTooLarge { .. })
+            Err(Error::Unencodable(Unencodable::FrameTooLarge { .. }))
         ));
         let deep = Message::new(MessageId::PING)
             .with("a", KvList::new().with("b", KvList::new().with("c", 1)));
@@ -594,12 +601,12 @@ mod tests {
         });
         assert!(matches!(
             roomy.encode_to_bytes(&deep),
-            Err(Error::TooDeep { .. })
+            Err(Error::Unencodable(Unencodable::TooDeep { .. }))
         ));
         let long_key = Message::new(MessageId::PING).with("k".repeat(70_000), 1);
         assert_eq!(
             codec().encode_to_bytes(&long_key),
-            Err(Error::KeyTooLong { len: 70_000 })
+            Err(Error::Unencodable(Unencodable::KeyTooLong { len: 70_000 }))
         );
         let mut buf = BytesMut::new();
         assert!(small.encode(&big, &mut buf).is_err());

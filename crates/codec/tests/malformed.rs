@@ -10,7 +10,7 @@
 )]
 
 use ixn_codec::{Bytes, BytesMut};
-use ixn_codec::{Codec, Error, Limits};
+use ixn_codec::{Codec, Error, Limits, Malformed};
 
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
@@ -46,23 +46,23 @@ fn each_malformed_frame_gives_its_error() {
         v.extend_from_slice(&with_key(&[1, 0, 0, 0, 1]));
         v
     };
-    let cases: Vec<(&str, Vec<u8>, Error)> = vec![
-        ("empty input", vec![], Error::Truncated { offset: 0 }),
-        ("prefix cut", vec![0, 0], Error::Truncated { offset: 0 }),
+    let cases: Vec<(&str, Vec<u8>, Malformed)> = vec![
+        ("empty input", vec![], Malformed::Truncated { offset: 0 }),
+        ("prefix cut", vec![0, 0], Malformed::Truncated { offset: 0 }),
         (
             "body shorter than its prefix",
             vec![0, 0, 0, 9, 0, 175],
-            Error::Truncated { offset: 6 },
+            Malformed::Truncated { offset: 6 },
         ),
         (
             "no pair count",
             frame(&[0, 175]),
-            Error::Truncated { offset: 6 },
+            Malformed::Truncated { offset: 6 },
         ),
         (
             "oversize frame",
             vec![0, 0, 4, 1, 0, 0],
-            Error::FrameTooLarge {
+            Malformed::FrameTooLarge {
                 len: 1025,
                 max: 1024,
             },
@@ -70,62 +70,62 @@ fn each_malformed_frame_gives_its_error() {
         (
             "count without pairs",
             frame(&body(1, &[])),
-            Error::Truncated { offset: 10 },
+            Malformed::Truncated { offset: 10 },
         ),
         (
             "key runs past the end",
             frame(&body(1, &[0, 9, b'k'])),
-            Error::Truncated { offset: 12 },
+            Malformed::Truncated { offset: 12 },
         ),
         (
             "missing tag",
             frame(&body(1, &key_k)),
-            Error::Truncated { offset: 13 },
+            Malformed::Truncated { offset: 13 },
         ),
         (
             "tag zero",
             frame(&body(1, &with_key(&[0, 0, 0, 0, 0]))),
-            Error::BadTypeTag { offset: 13, tag: 0 },
+            Malformed::BadTypeTag { offset: 13, tag: 0 },
         ),
         (
             "tag five",
             frame(&body(1, &with_key(&[5, 0, 0, 0, 0]))),
-            Error::BadTypeTag { offset: 13, tag: 5 },
+            Malformed::BadTypeTag { offset: 13, tag: 5 },
         ),
         (
             "int cut",
             frame(&body(1, &with_key(&[1, 0, 0]))),
-            Error::Truncated { offset: 14 },
+            Malformed::Truncated { offset: 14 },
         ),
         (
             "string longer than the frame",
             frame(&body(1, &with_key(&[2, 0, 0, 0, 200, b'x']))),
-            Error::Truncated { offset: 18 },
+            Malformed::Truncated { offset: 18 },
         ),
         (
             "huge string length",
             frame(&body(1, &with_key(&[3, 0xff, 0xff, 0xff, 0xff]))),
-            Error::Truncated { offset: 18 },
+            Malformed::Truncated { offset: 18 },
         ),
         (
             "list count past the end",
             frame(&body(1, &with_key(&[4, 0xff, 0xff, 0xff, 0xff]))),
-            Error::Truncated { offset: 18 },
+            Malformed::Truncated { offset: 18 },
         ),
         (
             "bad UTF-8 in a key",
             frame(&body(1, &[0, 1, 0xff, 1, 0, 0, 0, 1])),
-            Error::InvalidUtf8 { offset: 12 },
+            Malformed::InvalidUtf8 { offset: 12 },
         ),
         (
             "bad UTF-8 in a string",
             frame(&body(1, &with_key(&[2, 0, 0, 0, 2, 0xc3, 0x28]))),
-            Error::InvalidUtf8 { offset: 18 },
+            Malformed::InvalidUtf8 { offset: 18 },
         ),
         (
             "trailing bytes inside the frame",
             frame(&body(0, &[7, 7, 7])),
-            Error::TrailingBytes {
+            Malformed::TrailingBytes {
                 offset: 10,
                 count: 3,
             },
@@ -133,13 +133,18 @@ fn each_malformed_frame_gives_its_error() {
         (
             "too deep",
             frame(&body(1, &nested(3))),
-            Error::TooDeep { offset: 29, max: 2 },
+            Malformed::TooDeep { offset: 29, max: 2 },
         ),
     ];
     for (what, bytes, want) in cases {
         let got = codec.decode_frame(&Bytes::from(bytes.clone()));
-        assert_eq!(got.as_ref().err(), Some(&want), "{what}: got {got:?}");
-        assert!(want.is_malformed_frame(), "{what}");
+        let err = got.as_ref().err();
+        assert_eq!(
+            err.and_then(Error::malformed),
+            Some(&want),
+            "{what}: got {got:?}"
+        );
+        assert!(err.is_some_and(Error::is_malformed_frame), "{what}");
     }
     // The deepest accepted nesting decodes.
     assert!(
@@ -156,10 +161,10 @@ fn trailing_bytes_after_the_frame_are_refused() {
     bytes.push(0);
     assert_eq!(
         codec.decode_frame(&Bytes::from(bytes)),
-        Err(Error::TrailingBytes {
+        Err(Error::Malformed(Malformed::TrailingBytes {
             offset: 10,
             count: 1
-        })
+        }))
     );
 }
 
@@ -172,7 +177,10 @@ fn the_stream_decoder_reports_oversize_as_soon_as_the_prefix_arrives() {
     let mut buf = BytesMut::from(&[0u8, 0, 1, 0][..]);
     assert_eq!(
         codec.decode(&mut buf),
-        Err(Error::FrameTooLarge { len: 256, max: 100 })
+        Err(Error::Malformed(Malformed::FrameTooLarge {
+            len: 256,
+            max: 100
+        }))
     );
 }
 
@@ -197,13 +205,16 @@ fn a_frame_may_not_expand_past_a_small_multiple_of_its_size() {
     let err = codec
         .decode_frame(&Bytes::from(hostile.clone()))
         .unwrap_err();
-    assert!(matches!(err, Error::TooExpansive { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Malformed(Malformed::TooExpansive { .. })),
+        "{err}"
+    );
     assert!(err.is_malformed_frame());
     // Also through the stream decoder.
     let mut buf = BytesMut::from(&hostile[..]);
     assert!(matches!(
         codec.decode(&mut buf),
-        Err(Error::TooExpansive { .. })
+        Err(Error::Malformed(Malformed::TooExpansive { .. }))
     ));
     // The same shape, small: within the allowance, decodes.
     let small = empty_lists(10_000);

@@ -146,6 +146,14 @@ fn request_pull() {
         r#"{"message":"RequestPull","ReferenceId":11,"ViewId":"_system_","PullParameters":{"id":"X1"}}"#,
     );
     assert_eq!(t.pull_parameters.get_str("id").map(|s| &**s), Some("X1"));
+    assert_eq!(t.workbin, None);
+    let t: RequestPull = check(&format!(
+        r#"{{"message":"RequestPull","ReferenceId":11,"ViewId":"_system_","PullParameters":{{"id":"X1"}},"Workbin":{WB}}}"#
+    ));
+    assert_eq!(
+        t.workbin.map(|w| w.type_id.to_string()).as_deref(),
+        Some("Drafts")
+    );
 }
 
 #[test]
@@ -170,6 +178,23 @@ fn request_get_interaction_properties() {
     check::<RequestGetInteractionProperties>(
         r#"{"message":"RequestGetInteractionProperties","ReferenceId":14,"InteractionId":"X1"}"#,
     );
+}
+
+#[test]
+fn request_get_workbins() {
+    let t: RequestGetWorkbins = check(r#"{"message":"RequestGetWorkbins","ReferenceId":15}"#);
+    assert_eq!((t.reference_id, t.agent_id), (Some(15), None));
+    let t: RequestGetWorkbins =
+        check(r#"{"message":"RequestGetWorkbins","ReferenceId":16,"AgentId":"a1"}"#);
+    assert_eq!(t.agent_id.as_deref(), Some("a1"));
+}
+
+#[test]
+fn event_workbins() {
+    let t: EventWorkbins = check(&format!(
+        r#"{{"message":"EventWorkbins","ReferenceId":15,"Workbins":{{"Drafts":{WB},"Team":{{"WorkbinTypeId":"Team","WorkbinGroupId":"g1"}}}}}}"#
+    ));
+    assert_eq!(t.workbins.len(), 2);
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //!   entry and, for TOML, its line.
 //! - [`Limits`] are the `[limits]` table, every limit with a documented default.
 //!
-//! This crate reads a file when asked to ([`Config::load`]) and does nothing else.
+//! This crate reads a file when asked to ([`Config::load`]) and does nothing else; [`password`]
+//! hashes and checks the agents' `password_hash` values.
 //!
 //! ```
 //! let config = ixn_config::Config::from_toml_str(r#"
@@ -20,7 +21,9 @@
 //!     user_id = "802396ae32494a8b8a617a9103d968bb"
 //!     tenant = 101
 //! "#, "example.toml")?;
-//! assert_eq!(config.agents[0].id, "a1");
+//! let (a1, _) = config.agents().next().unwrap();
+//! assert_eq!(config[a1].id, "a1");
+//! assert_eq!(config.agent("a1"), Some(a1));
 //! # Ok::<(), ixn_config::ConfigError>(())
 //! ```
 
@@ -28,6 +31,7 @@
 
 mod http;
 mod limits;
+pub mod password;
 mod schema;
 mod synthetic;
 mod validate;

@@ -8,34 +8,54 @@ use foldhash::{HashMap, HashMapExt};
 use std::collections::HashSet;
 use std::path::Path;
 
-macro_rules! index_type {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+macro_rules! arena {
+    ($($(#[$doc:meta])* $name:ident => $field:ident: $item:ty, $iter:ident;)*) => {$(
         $(#[$doc])*
+        ///
+        /// Only a [`Config`] makes one, and only for an entry it holds: indexing the
+        /// configuration with it (`config[idx]`) cannot fail (an index of one configuration
+        /// must not be used with another).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub u32);
+        pub struct $name(u32);
 
         impl $name {
-            /// The position in its list.
+            /// The position in its list (file order).
             pub fn get(self) -> usize {
                 self.0 as usize
+            }
+        }
+
+        impl std::ops::Index<$name> for Config {
+            type Output = $item;
+            fn index(&self, idx: $name) -> &$item {
+                // Every index was made by this configuration for an entry it holds.
+                #[allow(clippy::indexing_slicing)]
+                std::borrow::Borrow::<$item>::borrow(&self.$field[idx.get()])
+            }
+        }
+
+        impl Config {
+            /// Every entry with its index, in file order.
+            pub fn $iter(&self) -> impl ExactSizeIterator<Item = ($name, &$item)> + Clone + '_ {
+                self.$field.iter().enumerate().map(|(i, e)| ($name(index(i)), std::borrow::Borrow::<$item>::borrow(e)))
             }
         }
     )*};
 }
 
-index_type! {
-    /// Position of an agent in [`Config::agents`].
-    AgentIdx;
-    /// Position of a place in [`Config::places`].
-    PlaceIdx;
-    /// Position of an agent group in [`Config::agent_groups`].
-    AgentGroupIdx;
-    /// Position of a place group in [`Config::place_groups`].
-    PlaceGroupIdx;
-    /// Position of a workbin type in [`Config::workbins`].
-    WorkbinTypeIdx;
-    /// Position of a queue in [`Config::queues`].
-    QueueIdx;
+arena! {
+    /// An agent of the configuration (`config[idx]` is its [`Agent`]).
+    AgentIdx => agents: Agent, agents;
+    /// A place of the configuration (`config[idx]` is its [`Place`]).
+    PlaceIdx => places: Place, places;
+    /// An agent group (`config[idx]` is its name).
+    AgentGroupIdx => agent_groups: str, agent_groups;
+    /// A place group (`config[idx]` is its name).
+    PlaceGroupIdx => place_groups: str, place_groups;
+    /// A workbin type (`config[idx]` is its [`WorkbinType`]).
+    WorkbinTypeIdx => workbins: WorkbinType, workbins;
+    /// A queue (`config[idx]` is its [`Queue`]).
+    QueueIdx => queues: Queue, queues;
 }
 
 /// A validated agent.
@@ -96,18 +116,12 @@ pub struct Config {
     pub tenants: HashMap<i32, String>,
     /// Allowed (ClientName, ClientType) pairs.
     pub applications: HashSet<(String, AppType)>,
-    /// Agents, in file order.
-    pub agents: Vec<Agent>,
-    /// Places, in file order.
-    pub places: Vec<Place>,
-    /// Agent group names, in file order.
-    pub agent_groups: Vec<String>,
-    /// Place group names, in file order.
-    pub place_groups: Vec<String>,
-    /// Workbin types, in file order.
-    pub workbins: Vec<WorkbinType>,
-    /// Queues, in file order.
-    pub queues: Vec<Queue>,
+    agents: Vec<Agent>,
+    places: Vec<Place>,
+    agent_groups: Vec<Box<str>>,
+    place_groups: Vec<Box<str>>,
+    workbins: Vec<WorkbinType>,
+    queues: Vec<Queue>,
     /// Limits.
     pub limits: Limits,
     /// The web API's settings (`[http]`).
@@ -537,8 +551,16 @@ impl Config {
         }
 
         Ok(Self {
-            agent_groups: file.agent_group.iter().map(|g| g.name.clone()).collect(),
-            place_groups: file.place_group.iter().map(|g| g.name.clone()).collect(),
+            agent_groups: file
+                .agent_group
+                .iter()
+                .map(|g| g.name.as_str().into())
+                .collect(),
+            place_groups: file
+                .place_group
+                .iter()
+                .map(|g| g.name.as_str().into())
+                .collect(),
             limits: file.limits,
             http: file.http.clone(),
             http_listen,

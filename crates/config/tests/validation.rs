@@ -53,7 +53,7 @@ fn demo_configuration_is_valid_and_matches_the_conformance_one() {
         without_passwords(&demo.file.agent),
         without_passwords(&conf.file.agent)
     );
-    assert!(demo.agents.iter().all(|a| a.password_hash.is_some()));
+    assert!(demo.agents().all(|(_, a)| a.password_hash.is_some()));
     assert_eq!(demo.http_listen, Some("127.0.0.1:8080".parse().unwrap()));
     assert_eq!(demo.file.workbin, conf.file.workbin);
     assert_eq!(demo.file.place, conf.file.place);
@@ -70,7 +70,7 @@ fn lookups_work() {
         Some(a1)
     );
     let team = demo.workbin("Team").unwrap();
-    assert_eq!(demo.workbins[team.get()].owner, OwnerKind::AgentGroup);
+    assert_eq!(demo[team].owner, OwnerKind::AgentGroup);
     assert_eq!(
         demo.workbin_by_uuid("6C715FA9-DE16-4D23-B07C-CBCB1CAF3E07"),
         Some(team)
@@ -208,18 +208,19 @@ fn workbin_ids_are_derived_stably_from_names() {
     let text = format!("{BASE}\n[[workbin]]\nname = \"W\"\nowner = \"Agent\"\ntenant = 101\n");
     let a = Config::from_toml_str(&text, "a").unwrap();
     let b = Config::from_toml_str(&text, "b").unwrap();
-    assert_eq!(a.workbins[0].uuid, b.workbins[0].uuid);
-    assert_eq!(a.workbins[0].uuid.len(), 36);
+    let first = |c: &Config| c.workbins().next().unwrap().1.uuid.clone();
+    assert_eq!(first(&a), first(&b));
+    assert_eq!(first(&a).len(), 36);
 }
 
 #[test]
 fn synthetic_configurations_validate() {
     let file = ixn_config::ConfigFile::synthetic(1000, 10, Limits::default());
     let c = Config::validate(file).unwrap();
-    assert_eq!(c.agents.len(), 1000);
-    assert_eq!(c.agent_groups.len(), 10);
+    assert_eq!(c.agents().len(), 1000);
+    assert_eq!(c.agent_groups().len(), 10);
     assert!(c.application_allowed("media", ixn_config::AppType::MediaServer));
-    assert_eq!(c.workbins.len(), 7);
+    assert_eq!(c.workbins().len(), 7);
 }
 
 #[test]
@@ -286,6 +287,13 @@ fn password_hashes_must_be_argon2_phc_strings() {
     .to_string();
     assert!(e.contains("only argon2"), "{e}");
     let demo = Config::from_toml_str(DEMO_TOML, "demo.toml").unwrap();
-    let good = demo.agents[0].password_hash.clone().unwrap();
+    let good = demo
+        .agents()
+        .next()
+        .unwrap()
+        .1
+        .password_hash
+        .clone()
+        .unwrap();
     Config::from_toml_str(&agent(&good), "x.toml").unwrap();
 }

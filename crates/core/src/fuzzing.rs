@@ -12,6 +12,7 @@
 //! The model is written independently of the engine, with names instead of indexes, and covers
 //! plain connections (proxies are covered by the conformance suite).
 
+use crate::inspect::{State, Where};
 use crate::{ConnId, Engine, Output};
 use ixn_codec::{ErrorCode, KvList, Message, MessageId, attr};
 use ixn_config::Config;
@@ -707,7 +708,7 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
             continue;
         };
         let predicted = model.predict(op);
-        let before = engine.debug_state();
+        let before = engine.inspect();
         let mut out = Vec::new();
         engine.handle(now, conn, &req, &mut out);
         let journal_before = journal.len();
@@ -761,16 +762,18 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
             engine.close(conn, &mut more);
         }
         if !matches!(predicted, Predict::Ok(_)) {
-            let drop_conn = format!("conn {c} client None");
-            let after: Vec<String> = engine
-                .debug_state()
-                .into_iter()
-                .filter(|l| !l.starts_with(&drop_conn))
-                .collect();
-            let before: Vec<String> = before
-                .into_iter()
-                .filter(|l| !l.starts_with(&drop_conn))
-                .collect();
+            // A connection closed for R2/R3 registered nothing; the engine forgot it.
+            let without_conn = |mut state: State| {
+                if state
+                    .conns
+                    .get(&u64::from(c))
+                    .is_some_and(|s| s.client.is_none())
+                {
+                    state.conns.remove(&u64::from(c));
+                }
+                state
+            };
+            let (before, after) = (without_conn(before), without_conn(engine.inspect()));
             if before != after {
                 return Err(at(format!(
                     "a failed request changed the state:\n{before:#?}\n{after:#?}"
@@ -865,10 +868,8 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
 
         // Every interaction is where the model says, and there are no others.
         for (id, loc) in &model.ix {
-            let at_engine = engine.debug_location(id);
-            let want = loc.replace('/', "|");
-            let normal = at_engine.as_deref().map(normalize);
-            if normal.as_deref() != Some(want.as_str()) {
+            let at_engine = engine.location(id);
+            if at_engine.as_ref() != Some(&model_where(loc)) {
                 return Err(at(format!("{id} is at {at_engine:?}, model says {loc}")));
             }
         }
@@ -881,14 +882,14 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
         }
     }
     // Durability: the journal, and a snapshot, each rebuild the same interactions.
-    let want = engine.debug_interactions();
+    let want = engine.durable_state();
     for (what, changes) in [("journal", journal), ("snapshot", engine.snapshot())] {
         let mut fresh = Engine::new(config.clone(), 1);
         let restored = fresh.restore(changes);
-        if fresh.debug_interactions() != want || restored.dropped + restored.relocated != 0 {
+        let got = fresh.durable_state();
+        if got != want || restored.dropped + restored.relocated != 0 {
             return Err(format!(
-                "restoring from the {what} gives {:#?}\nnot {want:#?}",
-                fresh.debug_interactions()
+                "restoring from the {what} gives {got:#?}\nnot {want:#?}"
             ));
         }
         // The id generator continues where it was: no generated id is ever reused.
@@ -901,15 +902,18 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
     Ok(())
 }
 
-/// `workbin "Drafts" of agent "a1"` -> `workbin Drafts|a1` (the model's form with `|`).
-fn normalize(loc: &str) -> String {
-    if let Some(rest) = loc.strip_prefix("workbin ") {
-        let parts: Vec<&str> = rest.split('"').collect();
-        if let (Some(ty), Some(owner)) = (parts.get(1), parts.get(3)) {
-            return format!("workbin {ty}|{owner}");
-        }
+/// The model's location (`queue Inbound`, `workbin Type/owner`, `agent a1`) as the engine
+/// reports one.
+fn model_where(loc: &str) -> Where {
+    if let Some(q) = loc.strip_prefix("queue ") {
+        return Where::Queue(q.to_owned());
     }
-    loc.to_owned()
+    if let Some(a) = loc.strip_prefix("agent ") {
+        return Where::Agent(a.to_owned());
+    }
+    let wb = loc.strip_prefix("workbin ").unwrap_or(loc);
+    let (ty, owner) = wb.split_once('/').unwrap_or((wb, ""));
+    Where::Workbin((ty.to_owned(), owner.to_owned()))
 }
 
 /// The fuzz target's body: panics when an invariant breaks.

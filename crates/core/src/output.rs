@@ -26,7 +26,7 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
         /// The logical client on a proxy connection, if any.
-        proxy_client_id: Option<i32>,
+        proxy_client_id: Option<crate::ClientId>,
         /// The message (without the recipient's ProxyClientId).
         msg: Arc<Message>,
     },
@@ -78,7 +78,7 @@ impl Output {
             } => {
                 let mut m = Message::clone(msg);
                 if let Some(id) = proxy_client_id {
-                    m.attrs.push(attr::PROXY_CLIENT_ID, *id);
+                    m.attrs.push(attr::PROXY_CLIENT_ID, id.get());
                 }
                 Some(m)
             }

@@ -1,29 +1,6 @@
-//! Passwords (argon2 PHC strings) and HTTP Basic credentials.
+//! Password checks off the async threads, HTTP Basic credentials and random tokens.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
-
-/// Hashes `password` with argon2id and a random salt, as a PHC string for an agent's
-/// `password_hash` (what `ixn hash-password` prints).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no randomness for the salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Whether `password` matches the PHC string `hash` (false for a malformed hash). Slow on
-/// purpose (argon2): call it off the async threads.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
 
 /// Checks passwords on a few dedicated threads. argon2 takes about 19 MiB and tens of
 /// milliseconds per check: a fixed set of threads bounds both the memory kept by the allocator
@@ -59,7 +36,11 @@ impl Checker {
                         let Some((password, hash, done)) = job else {
                             return;
                         };
-                        let _ = done.send(verify_with(&password, &hash, &mut blocks));
+                        let _ = done.send(ixn_config::password::verify_with(
+                            &password,
+                            &hash,
+                            &mut blocks,
+                        ));
                     }
                 })
                 .map_err(|e| format!("cannot start a password-check thread: {e}"))?;
@@ -73,47 +54,6 @@ impl Checker {
         self.jobs.try_send((password, hash, done)).ok()?;
         Some(result.await.unwrap_or(false))
     }
-}
-
-/// [`verify_password`] with caller-owned working memory (grown to the hash's memory cost and
-/// reused), so that repeated checks do not allocate 19 MiB each.
-fn verify_with(password: &str, hash: &str, blocks: &mut Vec<argon2::Block>) -> bool {
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
-    };
-    let (Ok(params), Ok(algorithm)) = (
-        argon2::Params::try_from(&parsed),
-        argon2::Algorithm::try_from(parsed.algorithm),
-    ) else {
-        return false;
-    };
-    let version = parsed
-        .version
-        .map_or(Ok(argon2::Version::V0x13), argon2::Version::try_from);
-    let (Ok(version), Some(expected), Some(salt)) = (version, parsed.hash, parsed.salt) else {
-        return false;
-    };
-    let mut salt_bytes = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
-        return false;
-    };
-    let needed = params.block_count();
-    if blocks.len() < needed {
-        blocks.resize(needed, argon2::Block::default());
-    }
-    let Some(memory) = blocks.get_mut(..needed) else {
-        return false;
-    };
-    let mut out = vec![0u8; expected.len()];
-    let argon = argon2::Argon2::new(algorithm, version, params);
-    if argon
-        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
-        .is_err()
-    {
-        return false;
-    }
-    // `Output`'s equality is constant-time.
-    argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// The user and password of an `Authorization: Basic ...` header value.
@@ -140,24 +80,6 @@ pub(crate) fn random_token(bytes: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hash_then_verify() {
-        let hash = hash_password("s3cret").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("s3cret", &hash));
-        assert!(!verify_password("S3cret", &hash));
-        assert!(!verify_password("s3cret", "not a hash"));
-        let mut blocks = Vec::new();
-        assert!(verify_with("s3cret", &hash, &mut blocks));
-        assert!(!verify_with("s3cre", &hash, &mut blocks));
-        assert!(verify_with("s3cret", &hash, &mut blocks), "memory reused");
-        assert!(!verify_with(
-            "s3cret",
-            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$x",
-            &mut blocks
-        ));
-    }
 
     #[test]
     fn basic_header() {

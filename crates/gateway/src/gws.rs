@@ -3,6 +3,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ixn_codec::{ErrorCode, KvList, Message, Value, attr};
+use ixn_config::Config;
+use serde::Serialize;
 use serde_json::{Map, json};
 
 /// GWS `statusCode` values (spec section 7).
@@ -113,10 +115,72 @@ pub(crate) fn engine_reason(reply: &Message) -> String {
     format!("{name} ({code}): {description}")
 }
 
-/// Sets `key` on a JSON object (does nothing to other values).
-pub(crate) fn put(target: &mut serde_json::Value, key: &str, value: serde_json::Value) {
-    if let Some(o) = target.as_object_mut() {
-        o.insert(key.to_owned(), value);
+/// A successful response: `statusCode` 0, then `body`'s fields.
+#[derive(Debug, Serialize)]
+pub(crate) struct Success<T> {
+    #[serde(rename = "statusCode")]
+    status_code: u8,
+    #[serde(flatten)]
+    body: T,
+}
+
+impl<T: Serialize> Success<T> {
+    pub(crate) fn new(body: T) -> Self {
+        Self {
+            status_code: 0,
+            body,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self).into_response()
+    }
+}
+
+/// A response with no fields but `statusCode`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Empty {}
+
+/// A workbin instance as the web API names it: its type's UUID and name, and its owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WorkbinRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workbin_agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workbin_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workbin_place_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) agent_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) place_group: Option<String>,
+}
+
+impl WorkbinRef {
+    /// The web form of an engine WorkbinInfo: the one place where the engine's owner names
+    /// become the web API's (an agent's employee id is also shown as its user id).
+    pub(crate) fn from_info(config: &Config, info: &KvList) -> Self {
+        let name = info.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
+        let text = |key: &str| info.get_str(key).map(|s| s.to_string());
+        let agent = text(attr::WORKBIN_AGENT_ID);
+        Self {
+            id: config.workbin(name).map(|t| config[t].uuid.clone()),
+            name: name.to_owned(),
+            workbin_user_id: agent
+                .as_deref()
+                .and_then(|a| config.agent(a))
+                .map(|a| config[a].user_id.clone()),
+            workbin_agent_id: agent,
+            workbin_place_id: text(attr::WORKBIN_PLACE_ID),
+            agent_group: text(attr::WORKBIN_GROUP_ID),
+            place_group: text(attr::WORKBIN_PLACE_GROUP_ID),
+        }
     }
 }
 

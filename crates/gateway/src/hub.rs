@@ -1,15 +1,23 @@
 //! The gateway's shared state: the engine link (requests out, replies matched by ReferenceId,
 //! notifications routed by ProxyClientId), web sessions and CometD sessions, and the sweeper.
+//!
+//! # Lock order
+//!
+//! Three kinds of lock, always taken in this order and never the other way round:
+//! `Hub::state`, then a `WebSession::inner`, then a CometD session's `Live::state`. Code that
+//! holds a later one never waits for an earlier one; most take one at a time.
 
-use crate::cometd::CometSession;
-use crate::gws;
-use crate::{Delivered, auth};
+use crate::auth;
+use crate::bayeux::session::{Closed, Offer};
+use crate::bayeux::{Live, Registry, lock};
+use crate::gws::{self, WorkbinRef};
 use ixn_codec::{ClientType, Message, MessageId, WorkbinContentOperation, attr};
 use ixn_config::{AgentIdx, Config};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -22,11 +30,6 @@ pub(crate) const SWEEP_PERIOD: Duration = Duration::from_millis(997);
 /// The CometD channel of workbin messages.
 pub(crate) const WORKBINS_CHANNEL: &str = "/v2/me/workbins";
 
-/// Locks, recovering from a poisoned lock (a panic elsewhere must not stop the gateway).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// What a pending ReferenceId is waiting for.
 enum Pending {
     /// An HTTP request waiting for the reply.
@@ -34,7 +37,7 @@ enum Pending {
     /// A REST Subscribe/Unsubscribe: the outcome goes to CometD.
     Subscription {
         client: i32,
-        data: Map<String, Value>,
+        workbin: WorkbinRef,
         unsubscribe: bool,
     },
 }
@@ -72,6 +75,10 @@ impl WebSession {
     pub(crate) fn place(&self) -> Option<String> {
         lock(&self.inner).place.clone()
     }
+
+    pub(crate) fn set_place(&self, place: Option<String>) {
+        lock(&self.inner).place = place;
+    }
 }
 
 #[derive(Default)]
@@ -80,7 +87,7 @@ struct State {
     web: HashMap<String, Arc<WebSession>>,
     web_by_agent: HashMap<AgentIdx, Arc<WebSession>>,
     web_by_client: HashMap<i32, Arc<WebSession>>,
-    cometd: HashMap<String, Arc<CometSession>>,
+    cometd: HashMap<String, Arc<Live>>,
 }
 
 /// Counts for logs and tests.
@@ -89,6 +96,31 @@ pub(crate) struct Counts {
     pub(crate) web_sessions: usize,
     pub(crate) cometd_sessions: usize,
     pub(crate) pending: usize,
+}
+
+/// `WorkbinSubscriptionStateChangeMessage`: the outcome of a REST Subscribe or Unsubscribe.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionState<'a> {
+    message_type: &'static str,
+    #[serde(flatten)]
+    workbin: &'a WorkbinRef,
+    reference_id: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_message: Option<String>,
+    state_resource: &'static str,
+}
+
+/// `WorkbinStateChangeMessage`: a subscribed workbin changed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentChange {
+    message_type: &'static str,
+    action: &'static str,
+    #[serde(flatten)]
+    workbin: WorkbinRef,
+    #[serde(flatten)]
+    interaction: serde_json::Map<String, Value>,
 }
 
 pub(crate) struct Hub {
@@ -122,9 +154,9 @@ impl Hub {
             .unwrap_or(std::num::NonZeroU32::MIN);
         let sign_ins = governor::RateLimiter::keyed(governor::Quota::per_second(rate));
         // A configured hash has the cost of the real ones; without any, one of the defaults.
-        let decoy_hash = match config.agents.iter().find_map(|a| a.password_hash.clone()) {
+        let decoy_hash = match config.agents().find_map(|(_, a)| a.password_hash.clone()) {
             Some(h) => h,
-            None => auth::hash_password(&auth::random_token(16).unwrap_or_default())?,
+            None => ixn_config::password::hash(&auth::random_token(16).unwrap_or_default())?,
         };
         Ok(Arc::new(Self {
             config,
@@ -178,28 +210,20 @@ impl Hub {
     }
 
     /// Sends a subscribe or cancel for `client` and returns its ReferenceId at once; the
-    /// outcome is published on CometD with `data`.
+    /// outcome is published on CometD, naming `workbin`.
     pub(crate) async fn subscription(
         &self,
         client: i32,
         mut msg: Message,
-        mut data: Map<String, Value>,
+        workbin: WorkbinRef,
         unsubscribe: bool,
     ) -> Result<i32, String> {
         let reference = self.next_reference();
-        let mut full = Map::with_capacity(data.len() + 3);
-        full.insert(
-            "messageType".into(),
-            json!("WorkbinSubscriptionStateChangeMessage"),
-        );
-        full.append(&mut data);
-        full.insert("referenceId".into(), json!(reference));
-        let data = full;
         lock(&self.state).pending.insert(
             reference,
             Pending::Subscription {
                 client,
-                data,
+                workbin,
                 unsubscribe,
             },
         );
@@ -302,7 +326,7 @@ impl Hub {
             self.unregister(client).await;
             return Ok((w, token));
         }
-        info!(agent = %self.config.agents.get(agent.get()).map_or("", |a| a.id.as_str()), client, "web session started");
+        info!(agent = %self.config[agent].id, client, "web session started");
         Ok((session, token))
     }
 
@@ -329,19 +353,20 @@ impl Hub {
     pub(crate) async fn end_web_session(&self, web: &Arc<WebSession>, why: &str) {
         let cometd = {
             let mut st = lock(&self.state);
-            for token in std::mem::take(&mut lock(&web.inner).tokens) {
+            let mut inner = lock(&web.inner);
+            for token in std::mem::take(&mut inner.tokens) {
                 st.web.remove(&token);
             }
             st.web_by_agent.remove(&web.agent);
             st.web_by_client.remove(&web.client);
-            let ids = std::mem::take(&mut lock(&web.inner).cometd);
-            ids.iter()
+            inner.ended = true;
+            std::mem::take(&mut inner.cometd)
+                .iter()
                 .filter_map(|id| st.cometd.remove(id))
                 .collect::<Vec<_>>()
         };
-        lock(&web.inner).ended = true;
         for c in cometd {
-            c.close(false);
+            c.close(Closed::Disconnected);
         }
         info!(client = web.client, %why, "web session ended");
         self.unregister(web.client).await;
@@ -354,53 +379,14 @@ impl Hub {
         }
     }
 
-    /// Adds a CometD session for `web`; past the per-agent cap the agent's oldest session is
-    /// closed, past the global cap the handshake is refused (None).
-    pub(crate) fn add_cometd(&self, session: Arc<CometSession>) -> Result<(), String> {
-        let web = Arc::clone(&session.web);
-        let evicted = {
-            let mut st = lock(&self.state);
-            if st.cometd.len() >= self.config.http.max_cometd_sessions {
-                return Err(format!(
-                    "the server has its maximum of {} CometD sessions ([http] max_cometd_sessions)",
-                    self.config.http.max_cometd_sessions
-                ));
-            }
-            let mut inner = lock(&web.inner);
-            if inner.ended {
-                return Err("the web session has ended; sign in again".into());
-            }
-            let mut evicted = Vec::new();
-            while inner.cometd.len() >= self.config.http.max_cometd_sessions_per_agent {
-                let oldest = inner.cometd.remove(0);
-                if let Some(s) = st.cometd.remove(&oldest) {
-                    evicted.push(s);
-                }
-            }
-            inner.cometd.push(session.id.clone());
-            inner.last_seen = Instant::now();
-            drop(inner);
-            st.cometd.insert(session.id.clone(), session);
-            evicted
-        };
-        for s in evicted {
-            info!(session = %s.id, "CometD session closed: the agent opened more than max_cometd_sessions_per_agent");
-            s.close(false);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn cometd(&self, id: &str) -> Option<Arc<CometSession>> {
-        lock(&self.state).cometd.get(id).cloned()
-    }
-
     /// Removes a CometD session (disconnect, overflow, expiry).
-    pub(crate) fn remove_cometd(&self, id: &str) -> Option<Arc<CometSession>> {
-        let removed = lock(&self.state).cometd.remove(id);
-        if let Some(s) = &removed {
-            lock(&s.web.inner).cometd.retain(|c| c != id);
+    pub(crate) fn remove_cometd(&self, id: &str) -> Option<Arc<Live>> {
+        let mut st = lock(&self.state);
+        let removed = st.cometd.remove(id)?;
+        if let Some(web) = st.web_by_client.get(&removed.owner) {
+            lock(&web.inner).cometd.retain(|c| c != id);
         }
-        removed
+        Some(removed)
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -413,8 +399,8 @@ impl Hub {
     }
 
     /// Publishes `data` on `channel` to every CometD session of the web session of `client`.
-    fn publish(&self, client: i32, channel: &str, data: Value) {
-        let sessions: Vec<Arc<CometSession>> = {
+    fn publish(&self, client: i32, channel: &str, data: &impl Serialize) {
+        let sessions: Vec<Arc<Live>> = {
             let st = lock(&self.state);
             let Some(web) = st.web_by_client.get(&client) else {
                 return;
@@ -424,23 +410,26 @@ impl Hub {
                 .filter_map(|id| st.cometd.get(id).cloned())
                 .collect()
         };
-        let message = json!({"channel": channel, "data": data});
+        if sessions.is_empty() {
+            return;
+        }
+        let message = serde_json::json!({"channel": channel, "data": data});
+        let cap = self.config.http.cometd_queue_messages;
         for s in sessions {
-            if !s.push(channel, &message, self.config.http.cometd_queue_messages) {
+            if s.offer(channel, &message, cap) == Offer::Full {
                 warn!(
                     session = %s.id,
-                    limit = self.config.http.cometd_queue_messages,
+                    limit = cap,
                     "CometD session queue full (cometd_queue_messages): closing the session; its client will handshake again"
                 );
                 self.remove_cometd(&s.id);
-                s.close(true);
+                s.close(Closed::Dropped);
             }
         }
     }
 
     /// Handles one delivery from the engine.
-    fn deliver(&self, d: Delivered) {
-        let msg = d.msg;
+    fn deliver(&self, msg: Arc<Message>, proxy_client_id: Option<i32>) {
         if let Some(reference) = msg.reference_id() {
             let pending = lock(&self.state).pending.remove(&reference);
             match pending {
@@ -450,29 +439,32 @@ impl Hub {
                 }
                 Some(Pending::Subscription {
                     client,
-                    mut data,
+                    workbin,
                     unsubscribe,
                 }) => {
-                    let state = match (msg.id == MessageId::EVENT_ACK, unsubscribe) {
-                        (true, false) => "Subscribed",
-                        (true, true) => "Unsubscribed",
-                        (false, _) => {
-                            data.insert("statusMessage".into(), json!(gws::engine_reason(&msg)));
-                            "RequestFailed"
-                        }
+                    let ok = msg.id == MessageId::EVENT_ACK;
+                    let state = SubscriptionState {
+                        message_type: "WorkbinSubscriptionStateChangeMessage",
+                        workbin: &workbin,
+                        reference_id: reference,
+                        status_message: (!ok).then(|| gws::engine_reason(&msg)),
+                        state_resource: match (ok, unsubscribe) {
+                            (true, false) => "Subscribed",
+                            (true, true) => "Unsubscribed",
+                            (false, _) => "RequestFailed",
+                        },
                     };
-                    data.insert("stateResource".into(), json!(state));
-                    self.publish(client, WORKBINS_CHANNEL, Value::Object(data));
+                    self.publish(client, WORKBINS_CHANNEL, &state);
                     return;
                 }
                 None => {}
             }
         }
         if msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED {
-            if let Some(client) = d.proxy_client_id
-                && let Some(data) = self.content_changed(&msg)
+            if let Some(client) = proxy_client_id
+                && let Some(change) = self.content_changed(&msg)
             {
-                self.publish(client, WORKBINS_CHANNEL, data);
+                self.publish(client, WORKBINS_CHANNEL, &change);
             }
             return;
         }
@@ -480,7 +472,7 @@ impl Hub {
     }
 
     /// EventWorkbinContentChanged as a `WorkbinStateChangeMessage`.
-    fn content_changed(&self, msg: &Message) -> Option<Value> {
+    fn content_changed(&self, msg: &Message) -> Option<ContentChange> {
         let action = match WorkbinContentOperation::from_int(
             msg.attrs.get_int(attr::WORKBIN_CONTENT_OPERATION)?,
         ) {
@@ -490,52 +482,18 @@ impl Hub {
         };
         let workbin = msg.attrs.get_list(attr::WORKBIN)?;
         let interaction = msg.attrs.get_list(attr::INTERACTION)?;
-        let mut data = Map::new();
-        data.insert("messageType".into(), json!("WorkbinStateChangeMessage"));
-        data.insert("action".into(), json!(action));
-        self.workbin_fields(workbin, &mut data);
         let media = interaction.get_str(attr::MEDIA_TYPE).map_or("", |s| s);
-        data.insert(
+        let mut resource = serde_json::Map::new();
+        resource.insert(
             gws::state_resource_key(media).into(),
             gws::interaction_json(interaction),
         );
-        Some(Value::Object(data))
-    }
-
-    /// `id`, `name` and the owner fields of a WorkbinInfo.
-    pub(crate) fn workbin_fields(
-        &self,
-        workbin: &ixn_codec::KvList,
-        data: &mut Map<String, Value>,
-    ) {
-        let name = workbin.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
-        if let Some(wt) = self
-            .config
-            .workbin(name)
-            .and_then(|t| self.config.workbins.get(t.get()))
-        {
-            data.insert("id".into(), json!(wt.uuid));
-        }
-        data.insert("name".into(), json!(name));
-        if let Some(agent) = workbin.get_str(attr::WORKBIN_AGENT_ID) {
-            data.insert("workbinAgentId".into(), json!(&**agent));
-            if let Some(a) = self
-                .config
-                .agent(agent)
-                .and_then(|a| self.config.agents.get(a.get()))
-            {
-                data.insert("workbinUserId".into(), json!(a.user_id));
-            }
-        }
-        if let Some(p) = workbin.get_str(attr::WORKBIN_PLACE_ID) {
-            data.insert("workbinPlaceId".into(), json!(&**p));
-        }
-        if let Some(g) = workbin.get_str(attr::WORKBIN_GROUP_ID) {
-            data.insert("agentGroup".into(), json!(&**g));
-        }
-        if let Some(g) = workbin.get_str(attr::WORKBIN_PLACE_GROUP_ID) {
-            data.insert("placeGroup".into(), json!(&**g));
-        }
+        Some(ContentChange {
+            message_type: "WorkbinStateChangeMessage",
+            action,
+            workbin: WorkbinRef::from_info(&self.config, workbin),
+            interaction: resource,
+        })
     }
 
     /// Removes expired CometD sessions and idle web sessions.
@@ -547,7 +505,7 @@ impl Hub {
             let expired: Vec<String> = st
                 .cometd
                 .values()
-                .filter(|s| s.expired(now))
+                .filter(|s| lock(&s.state).expired(now))
                 .map(|s| s.id.clone())
                 .collect();
             let idle_webs: Vec<Arc<WebSession>> = st
@@ -563,7 +521,7 @@ impl Hub {
         };
         for id in &expired {
             if let Some(s) = self.remove_cometd(id) {
-                s.close(true);
+                s.close(Closed::Dropped);
             }
         }
         if !expired.is_empty() {
@@ -583,10 +541,66 @@ impl Hub {
     }
 }
 
+/// The CometD sessions' registry: per agent at most `max_cometd_sessions_per_agent` (the
+/// oldest is closed), in all at most `max_cometd_sessions` (the handshake is refused).
+impl Registry for Hub {
+    fn find(&self, id: &str) -> Option<Arc<Live>> {
+        lock(&self.state).cometd.get(id).cloned()
+    }
+
+    fn add(&self, session: Arc<Live>) -> Result<(), String> {
+        let http = &self.config.http;
+        let evicted = {
+            let mut st = lock(&self.state);
+            if st.cometd.len() >= http.max_cometd_sessions {
+                return Err(format!(
+                    "the server has its maximum of {} CometD sessions ([http] max_cometd_sessions)",
+                    http.max_cometd_sessions
+                ));
+            }
+            let Some(web) = st.web_by_client.get(&session.owner).cloned() else {
+                return Err("the web session has ended; sign in again".into());
+            };
+            let mut inner = lock(&web.inner);
+            if inner.ended {
+                return Err("the web session has ended; sign in again".into());
+            }
+            let mut evicted = Vec::new();
+            while inner.cometd.len() >= http.max_cometd_sessions_per_agent {
+                let oldest = inner.cometd.remove(0);
+                if let Some(s) = st.cometd.remove(&oldest) {
+                    evicted.push(s);
+                }
+            }
+            inner.cometd.push(session.id.clone());
+            inner.last_seen = Instant::now();
+            drop(inner);
+            st.cometd.insert(session.id.clone(), session);
+            evicted
+        };
+        for s in evicted {
+            info!(session = %s.id, "CometD session closed: the agent opened more than max_cometd_sessions_per_agent");
+            s.close(Closed::Disconnected);
+        }
+        Ok(())
+    }
+
+    fn remove(&self, id: &str) {
+        self.remove_cometd(id);
+    }
+
+    fn touch(&self, owner: i32) {
+        let web = lock(&self.state).web_by_client.get(&owner).cloned();
+        if let Some(w) = web {
+            w.touch();
+        }
+    }
+}
+
 /// Routes everything the engine sends to the gateway, until the link ends.
-pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<Delivered>) {
-    while let Some(d) = deliveries.recv().await {
-        hub.deliver(d);
+pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::Delivery>) {
+    while let Some((msg, proxy_client_id)) = deliveries.recv().await {
+        hub.deliver(msg, proxy_client_id);
     }
     if !hub.shutdown.is_cancelled() {
         error!("the engine closed the web API's connection; the web API stops");

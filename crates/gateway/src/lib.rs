@@ -9,10 +9,18 @@
 //! ProxyClientId.
 //!
 //! ```text
-//!  HTTP (axum) --> rest / cometd --> Hub --requests--> Link --> engine task
-//!                                     ^                            |
-//!                     CometD queues <-- pump <--deliveries-- Link <-+
+//!  HTTP (axum) --> routes / cometd --> Hub --requests--> Link --> engine
+//!                                       ^                          |
+//!                  CometD sessions <-- pump <--deliveries-- Link <-+
 //! ```
+//!
+//! - `routes/`: one module per resource (`me`, `workbins`, `notifications`); `extract.rs`
+//!   authenticates (the [`SignedIn`](extract) extractor) and reads JSON bodies into serde
+//!   types; `gws.rs` holds the GWS shapes.
+//! - `bayeux/`: Bayeux without I/O (channels, a session's state machine taking `now`, the
+//!   handling of a batch); `cometd.rs` adds the transports and the waiting.
+//! - `hub.rs`: the engine link, web sessions and the CometD registry, with the one lock
+//!   order of the gateway.
 //!
 //! - Authentication: HTTP Basic (agent id and password, checked against the agent's argon2
 //!   `password_hash`), then the `IXNSESSION` cookie. One web session per agent.
@@ -24,12 +32,15 @@
 
 #![warn(missing_docs)]
 
-pub mod auth;
+// Leaves first: each module uses only those above it (checked by .ci/module-cycles).
+mod auth;
+mod bayeux;
 mod cometd;
+mod extract;
 mod gws;
 mod hub;
 mod listen;
-mod rest;
+mod routes;
 
 use ixn_codec::Message;
 use ixn_config::{AppType, Config};
@@ -40,24 +51,21 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::info;
 
-/// One message from the engine to the gateway's connection.
-#[derive(Debug, Clone)]
-pub struct Delivered {
-    /// The message (shared with its other recipients).
-    pub msg: Arc<Message>,
-    /// The logical client it is for, if any.
-    pub proxy_client_id: Option<i32>,
-}
+/// One message from the engine to the gateway's connection: the message (shared with its
+/// other recipients) and, for a logical client, its ProxyClientId (which the message does not
+/// carry itself).
+pub type Delivery = (Arc<Message>, Option<i32>);
 
-/// An in-process connection to the engine: what the gateway sends, and what the engine
-/// delivers. The server builds it (`ixn_server::Options::http`); when the engine side ends,
-/// the gateway answers every request with an internal error.
+/// An in-process connection to the engine, in codec types only: what the gateway sends, and
+/// what the engine delivers. Whoever runs the engine builds it (the `ixn-server` binary, from
+/// the TCP server's local link); when the engine side ends, the gateway stops with
+/// [`Error::LinkLost`].
 #[derive(Debug)]
 pub struct Link {
     /// Requests to the engine, in order.
     pub requests: mpsc::Sender<Message>,
     /// Replies and notifications from the engine, in order.
-    pub deliveries: mpsc::Receiver<Delivered>,
+    pub deliveries: mpsc::Receiver<Delivery>,
 }
 
 /// The gateway's error type.
@@ -146,7 +154,7 @@ pub async fn serve(
     let pump = tokio::spawn(hub::pump(Arc::clone(&hub), deliveries));
     hub.register_proxy().await.map_err(Error::Register)?;
     let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));
-    let app = rest::router(Arc::clone(&hub));
+    let app = routes::router(Arc::clone(&hub));
     let addr = listener.local_addr()?;
     info!(%addr, notifications = %hub.config.http.notifications_path, max_connections, "web API listening");
     let stopping = hub.shutdown.clone();

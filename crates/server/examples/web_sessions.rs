@@ -93,7 +93,7 @@ async fn main() {
     let bin = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "target/release/ixn-server".into());
-    let hash = ixn_gateway::auth::hash_password("pw").unwrap();
+    let hash = ixn_config::password::hash("pw").unwrap();
     let mut file = ixn_config::ConfigFile::synthetic(AGENTS, 10, ixn_config::Limits::default());
     for a in &mut file.agent {
         a.password_hash = Some(hash.clone());

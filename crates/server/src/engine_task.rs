@@ -501,7 +501,7 @@ fn route(
                     let size = size + proxy_client_id.map_or(0, |_| ixn_codec::PROXY_PAIR_LEN);
                     let item = Item::Msg {
                         msg: Arc::clone(msg),
-                        proxy_client_id: *proxy_client_id,
+                        proxy_client_id: proxy_client_id.map(ixn_core::ClientId::get),
                         frame,
                     };
                     match c.outbox.push(item, size) {

@@ -44,6 +44,7 @@ mod partial;
 pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES};
 pub use engine_task::Fault;
 pub use ixn_store::Store;
+pub use local::{Delivery, LocalLink};
 
 use connection::ConnSettings;
 use ixn_codec::Codec;
@@ -396,6 +397,10 @@ pub async fn serve_engine(
         link_task = Some(tokio::spawn(local));
         let config = Arc::clone(engine_config);
         let stopping = stop.clone();
+        let link = ixn_gateway::Link {
+            requests: link.requests,
+            deliveries: link.deliveries,
+        };
         web_task = Some(tokio::spawn(ixn_gateway::serve(
             http,
             config,

@@ -10,7 +10,6 @@ use crate::engine_task::Input;
 use crate::outbox::{Item, Outbox};
 use ixn_codec::Message;
 use ixn_core::ConnId;
-use ixn_gateway::{Delivered, Link};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -20,6 +19,19 @@ use tracing::info;
 const REQUESTS: usize = 1024;
 /// Deliveries queued to the gateway before the forwarder waits.
 const DELIVERIES: usize = 4096;
+
+/// One message delivered on the link: the message and, for a logical client, its
+/// ProxyClientId.
+pub type Delivery = (Arc<Message>, Option<i32>);
+
+/// The client's end of an in-process connection, in codec types only.
+#[derive(Debug)]
+pub struct LocalLink {
+    /// Requests to the engine, in order.
+    pub requests: mpsc::Sender<Message>,
+    /// Replies and notifications from the engine, in order.
+    pub deliveries: mpsc::Receiver<Delivery>,
+}
 
 /// Opens an in-process connection `conn` on the engine task; returns the gateway's end and the
 /// task serving the engine's end. The task ends when the gateway drops its request sender
@@ -31,10 +43,10 @@ pub(crate) fn open(
     inputs: mpsc::Sender<Input>,
     max_messages: usize,
     max_bytes: usize,
-) -> (Link, impl Future<Output = Result<(), String>>) {
+) -> (LocalLink, impl Future<Output = Result<(), String>>) {
     let (requests_tx, mut requests) = mpsc::channel::<Message>(REQUESTS);
-    let (deliveries, deliveries_rx) = mpsc::channel::<Delivered>(DELIVERIES);
-    let link = Link {
+    let (deliveries, deliveries_rx) = mpsc::channel::<Delivery>(DELIVERIES);
+    let link = LocalLink {
         requests: requests_tx,
         deliveries: deliveries_rx,
     };
@@ -89,7 +101,7 @@ pub(crate) fn open(
 /// Hands what the engine queued to the gateway, in order.
 async fn forward(
     outbox: Arc<Outbox>,
-    deliveries: mpsc::Sender<Delivered>,
+    deliveries: mpsc::Sender<Delivery>,
     conn: ConnId,
     inputs: mpsc::Sender<Input>,
 ) {
@@ -108,14 +120,7 @@ async fn forward(
                 // Only TCP connections queue raw frames (their own Ping replies).
                 continue;
             };
-            if deliveries
-                .send(Delivered {
-                    msg,
-                    proxy_client_id,
-                })
-                .await
-                .is_err()
-            {
+            if deliveries.send((msg, proxy_client_id)).await.is_err() {
                 outbox.close_after_queued();
                 return;
             }

@@ -1,6 +1,7 @@
 //! Property tests: random sequences of requests from several clients, good and bad, checked
-//! against the reference model in `ixn_core::fuzzing` (see its documentation for the
-//! invariants).
+//! against the reference model in `crate::fuzzing` (see its documentation for the invariants);
+//! and the `core_ops` fuzz target's committed inputs replayed on stable. Unit tests, so that
+//! the model and the engine's inspection hooks stay out of the library's public build.
 
 // Test code: a panic is how a check fails.
 #![allow(
@@ -11,8 +12,9 @@
     clippy::print_stderr
 )]
 
-use ixn_core::fuzzing::{Op, check_ops};
+use crate::fuzzing::{Op, check_ops};
 use proptest::prelude::*;
+use std::path::Path;
 
 fn op() -> impl Strategy<Value = Op> {
     // Weighted towards the requests that build up state, so sequences get somewhere.
@@ -95,7 +97,7 @@ fn fixed_byte_strings_run_clean() {
         b"\x10\x01\x02\x07\x01\x03",
         &[0xffu8; 90],
     ] {
-        ixn_core::fuzzing::core_ops(seed);
+        crate::fuzzing::core_ops(seed);
     }
 }
 
@@ -105,4 +107,30 @@ fn cases(default: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Replays the seed corpus (`fuzz/seeds/core_ops`) and every crash ever found
+/// (`fuzz/regressions/core_ops`).
+#[test]
+fn core_ops_corpus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut seen = 0;
+    for kind in ["seeds", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(kind).join("core_ops")) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".gitkeep") {
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap();
+            let ops = Op::from_bytes(&data);
+            if let Err(e) = check_ops(&ops) {
+                panic!("{}: {e}", path.display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the core_ops seed corpus is missing");
 }

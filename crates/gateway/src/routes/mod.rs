@@ -1,0 +1,135 @@
+//! The HTTP routes, by resource: the agent (`me.rs`), workbins (`workbins.rs`) and the CometD
+//! endpoint (`notifications.rs`); and what every route shares: the request guard and the
+//! not-found answer.
+
+mod me;
+mod notifications;
+mod workbins;
+
+use crate::extract;
+use crate::gws::{ApiError, Status};
+use crate::hub::Hub;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+pub(crate) fn router(hub: Arc<Hub>) -> Router {
+    let base = hub.config.http.notifications_path.clone();
+    let max_body = hub.config.http.max_body_bytes;
+    Router::new()
+        .route("/api/v2/me", get(me::get).post(me::post))
+        .route(
+            "/api/v2/me/workbins",
+            get(workbins::list_mine).post(workbins::post_me_multi),
+        )
+        .route(
+            "/api/v2/workbins",
+            get(workbins::list_types).post(workbins::post_any_multi),
+        )
+        .route(
+            "/api/v2/users/{user}/workbins",
+            post(workbins::post_user_multi),
+        )
+        .route(
+            "/api/v2/me/workbins/{id}",
+            get(workbins::content_me).post(workbins::post_me),
+        )
+        .route(
+            "/api/v2/workbins/{id}",
+            get(workbins::content_any).post(workbins::post_any),
+        )
+        .route(
+            "/api/v2/users/{user}/workbins/{id}",
+            get(workbins::content_user).post(workbins::post_user),
+        )
+        .route(
+            &base,
+            post(notifications::bayeux).get(notifications::upgrade),
+        )
+        .route(&format!("{base}/"), post(notifications::bayeux))
+        .route(
+            &format!("{base}/{{kind}}"),
+            post(notifications::bayeux_suffix),
+        )
+        .route("/api/v2/signout", post(me::sign_out))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(extract::set_cookie))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&hub),
+            guard,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(hub)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        Status::NotFound,
+        "no such resource (docs/web-api.md lists the routes)",
+    )
+}
+
+/// An engine that could not be asked (stopping, no reply): an internal error.
+fn engine_error(e: String) -> ApiError {
+    ApiError::new(Status::Internal, e)
+}
+
+/// State-changing requests (any method but GET and HEAD) and WebSocket upgrades must come from
+/// a page of the server's own origin or of `[http] allowed_origins` when they carry `Origin`,
+/// and non-GET requests must be JSON (`Content-Type: application/json`) or carry
+/// `X-Requested-With`: a form or `text/plain` post from a foreign page (CSRF) is refused before
+/// any handler runs.
+async fn guard(
+    State(hub): State<Arc<Hub>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let method = request.method();
+    let reading = *method == axum::http::Method::GET || *method == axum::http::Method::HEAD;
+    let upgrade = headers.contains_key(header::UPGRADE);
+    if !reading || upgrade {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let own = !host.is_empty()
+                && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+            let allowed = hub
+                .config
+                .http
+                .allowed_origins
+                .iter()
+                .any(|o| o.trim_end_matches('/') == origin);
+            if !own && !allowed {
+                tracing::info!(%origin, "request from a foreign origin refused");
+                return ApiError::new(
+                    Status::Forbidden,
+                    format!("requests from origin {origin:?} are not allowed; add it to [http] allowed_origins if it is yours"),
+                )
+                .with_http(StatusCode::FORBIDDEN)
+                .into_response();
+            }
+        }
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !reading && !json && !headers.contains_key("x-requested-with") {
+            return ApiError::new(
+                Status::Missing,
+                "send state-changing requests with Content-Type: application/json (or an X-Requested-With header)",
+            )
+            .with_http(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .into_response();
+        }
+    }
+    next.run(request).await
+}

@@ -1,0 +1,554 @@
+//! Workbins: listing them, reading one's content, and the operations on them (Subscribe,
+//! Unsubscribe, AddInteraction, PullInteraction). Which workbins an agent may reach, and
+//! whether an interaction is in one, the engine decides (RequestGetWorkbins, RequestPull with
+//! a Workbin); here the web API's names become WorkbinInfo and back.
+
+use super::engine_error;
+use crate::extract::{Body, Operation, SignedIn};
+use crate::gws::{ApiError, Empty, Status, Success, WorkbinRef, interaction_json};
+use crate::hub::{Hub, WebSession};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use ixn_codec::{ByteString, KvList, Message, MessageId, attr};
+use ixn_config::{OwnerKind, WorkbinType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+type Shared = State<Arc<Hub>>;
+
+/// Which path form addressed the workbin.
+#[derive(Clone, Debug)]
+enum Form {
+    /// `/api/v2/me/workbins`
+    Me,
+    /// `/api/v2/workbins`
+    Any,
+    /// `/api/v2/users/{userId}/workbins`
+    User(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WorkbinQuery {
+    workbin_ids: Option<String>,
+    agent_group: Option<String>,
+    place_group: Option<String>,
+}
+
+/// A workbin the request names: its WorkbinInfo and how the web API names it.
+struct Target {
+    info: KvList,
+    workbin: WorkbinRef,
+}
+
+#[derive(Serialize)]
+pub(super) struct Listing {
+    workbins: Vec<Listed>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    id: String,
+    name: String,
+    owner_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workbin_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    place_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    place_group: Option<String>,
+}
+
+impl Listed {
+    fn of(wt: &WorkbinType) -> Self {
+        Self {
+            id: wt.uuid.clone(),
+            name: wt.name.clone(),
+            owner_type: wt.owner.name(),
+            workbin_user_id: None,
+            place_id: None,
+            agent_group: None,
+            place_group: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Content {
+    #[serde(flatten)]
+    workbin: WorkbinRef,
+    interactions: Vec<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Referenced {
+    reference_id: i32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferencedMany {
+    reference_ids: serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct Pulled {
+    interaction: Value,
+}
+
+fn need_session(web: &WebSession) -> Result<String, ApiError> {
+    web.place().ok_or_else(|| {
+        ApiError::new(
+            Status::BadState,
+            "start a contact center session first: POST /api/v2/me {\"operationName\":\"StartContactCenterSession\",\"place\":\"<place id>\"}",
+        )
+    })
+}
+
+/// Asks the engine; an EventError (or another reply than `want`) becomes the GWS error.
+async fn ask(
+    hub: &Hub,
+    web: &WebSession,
+    msg: Message,
+    want: MessageId,
+) -> Result<Arc<Message>, ApiError> {
+    let reply = hub
+        .request(Some(web.client), msg)
+        .await
+        .map_err(engine_error)?;
+    if reply.id == want {
+        Ok(reply)
+    } else {
+        Err(ApiError::from_engine(&reply))
+    }
+}
+
+/// `GET /api/v2/me/workbins`: the instances the agent reaches (RequestGetWorkbins): its own
+/// agent workbins (not those of agents it supervises, which it reaches by user id), its
+/// place's once a session is started, its and its supervised groups', its place's groups'.
+pub(super) async fn list_mine(
+    SignedIn(web): SignedIn,
+    State(hub): Shared,
+) -> Result<Success<Listing>, ApiError> {
+    let config = &hub.config;
+    let me = &config[web.agent];
+    let msg = Message::new(MessageId::REQUEST_GET_WORKBINS).with(attr::AGENT_ID, me.id.as_str());
+    let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBINS).await?;
+    let mut workbins = Vec::new();
+    for (_, info) in reply.attrs.get_list(attr::WORKBINS).into_iter().flatten() {
+        let Some(info) = info.as_list() else { continue };
+        let name = info.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
+        let Some(ty) = config.workbin(name) else {
+            continue;
+        };
+        let text = |key: &str| info.get_str(key).map(ByteString::to_string);
+        let mut listed = Listed::of(&config[ty]);
+        match config[ty].owner {
+            OwnerKind::Agent => {
+                if text(attr::WORKBIN_AGENT_ID).as_deref() != Some(me.id.as_str()) {
+                    continue;
+                }
+                listed.workbin_user_id = Some(me.user_id.clone());
+            }
+            OwnerKind::Place => listed.place_id = text(attr::WORKBIN_PLACE_ID),
+            OwnerKind::AgentGroup => listed.agent_group = text(attr::WORKBIN_GROUP_ID),
+            OwnerKind::PlaceGroup => listed.place_group = text(attr::WORKBIN_PLACE_GROUP_ID),
+        }
+        workbins.push(listed);
+    }
+    Ok(Success::new(Listing { workbins }))
+}
+
+/// `GET /api/v2/workbins`: the workbin types of the agent's tenant (RequestWorkbinTypesInfo).
+pub(super) async fn list_types(
+    SignedIn(web): SignedIn,
+    State(hub): Shared,
+) -> Result<Success<Listing>, ApiError> {
+    let config = &hub.config;
+    let msg = Message::new(MessageId::REQUEST_WORKBIN_TYPES_INFO)
+        .with(attr::TENANT_ID, config[web.agent].tenant);
+    let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBIN_TYPES_INFO).await?;
+    let workbins = reply
+        .attrs
+        .get_list(attr::WORKBIN_TYPES)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, _)| config.workbin(name))
+        .map(|ty| Listed::of(&config[ty]))
+        .collect();
+    Ok(Success::new(Listing { workbins }))
+}
+
+pub(super) async fn content_me(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::Me, q).await
+}
+
+pub(super) async fn content_any(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::Any, q).await
+}
+
+pub(super) async fn content_user(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path((user, id)): Path<(String, String)>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::User(user), q).await
+}
+
+/// A workbin's content (RequestGetWorkbinContent).
+async fn content(
+    hub: Arc<Hub>,
+    web: Arc<WebSession>,
+    id: String,
+    form: Form,
+    q: WorkbinQuery,
+) -> Result<Success<Content>, ApiError> {
+    need_session(&web)?;
+    let target = resolve(&hub, &web, &id, &form, &q)?;
+    let msg = Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, target.info);
+    let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
+    let interactions = reply
+        .attrs
+        .get_list(attr::INTERACTIONS)
+        .map(|l| {
+            l.iter()
+                .filter_map(|(_, v)| v.as_list().map(interaction_json))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Success::new(Content {
+        workbin: target.workbin,
+        interactions,
+    }))
+}
+
+/// The WorkbinInfo a path and query name, with the web API's names for it. The engine checks
+/// access; this only translates (user ids to agent ids, `?agentGroup=`, `?placeGroup=`) and
+/// refuses what cannot be translated.
+fn resolve(
+    hub: &Hub,
+    web: &WebSession,
+    id: &str,
+    form: &Form,
+    query: &WorkbinQuery,
+) -> Result<Target, ApiError> {
+    let config = &hub.config;
+    let me = &config[web.agent];
+    let wt = config
+        .workbin_by_uuid(id)
+        .or_else(|| config.workbin(id))
+        .map(|t| &config[t])
+        .filter(|w| w.tenant == me.tenant)
+        .ok_or_else(|| {
+            ApiError::new(
+                Status::NotFound,
+                format!("no workbin {id:?} (GET /api/v2/workbins lists them)"),
+            )
+        })?;
+    let mut info = KvList::new().with(attr::WORKBIN_TYPE_ID, wt.name.as_str());
+    let mut workbin = WorkbinRef {
+        id: Some(wt.uuid.clone()),
+        name: wt.name.clone(),
+        ..WorkbinRef::default()
+    };
+    let wrong = |param: &str| {
+        ApiError::new(
+            Status::Missing,
+            format!(
+                "{param} does not apply to workbin {:?}, whose owner is {}",
+                wt.name,
+                wt.owner.name()
+            ),
+        )
+    };
+    if query.agent_group.is_some() && wt.owner != OwnerKind::AgentGroup {
+        return Err(wrong("agentGroup"));
+    }
+    if query.place_group.is_some() && wt.owner != OwnerKind::PlaceGroup {
+        return Err(wrong("placeGroup"));
+    }
+    match wt.owner {
+        OwnerKind::Agent => {
+            let owner = match form {
+                Form::User(user) => {
+                    let a = config.agent_by_user_id(user).ok_or_else(|| {
+                        ApiError::new(Status::NotFound, format!("no user {user:?}"))
+                    })?;
+                    workbin.workbin_user_id = Some(user.clone());
+                    config[a].id.clone()
+                }
+                Form::Me | Form::Any => me.id.clone(),
+            };
+            info.push(attr::WORKBIN_AGENT_ID, owner);
+        }
+        OwnerKind::Place => {
+            if let Form::User(_) = form {
+                return Err(ApiError::new(
+                    Status::BadState,
+                    format!(
+                        "workbin {:?} belongs to a place: address it with /api/v2/me/workbins at your own place",
+                        wt.name
+                    ),
+                ));
+            }
+            // No owner key: the engine uses the agent's own place.
+        }
+        OwnerKind::AgentGroup => {
+            let g = named_group(
+                query.agent_group.as_deref(),
+                "agentGroup",
+                "agent group",
+                &wt.name,
+                |g| config.agent_group(g).is_some(),
+            )?;
+            info.push(attr::WORKBIN_GROUP_ID, g);
+            workbin.agent_group = Some(g.to_owned());
+        }
+        OwnerKind::PlaceGroup => {
+            let g = named_group(
+                query.place_group.as_deref(),
+                "placeGroup",
+                "place group",
+                &wt.name,
+                |g| config.place_group(g).is_some(),
+            )?;
+            info.push(attr::WORKBIN_PLACE_GROUP_ID, g);
+            workbin.place_group = Some(g.to_owned());
+        }
+    }
+    Ok(Target { info, workbin })
+}
+
+/// The group that `?{param}=` names for a workbin owned by groups of `kind`: missing is
+/// `Missing`, unknown is `NotFound`.
+fn named_group<'q>(
+    value: Option<&'q str>,
+    param: &str,
+    kind: &str,
+    workbin: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Result<&'q str, ApiError> {
+    let g = value.ok_or_else(|| {
+        ApiError::new(
+            Status::Missing,
+            format!("?{param}=NAME is required for workbin {workbin:?} (owned by {kind}s)"),
+        )
+    })?;
+    if !exists(g) {
+        return Err(ApiError::new(Status::NotFound, format!("no {kind} {g:?}")));
+    }
+    Ok(g)
+}
+
+pub(super) async fn post_me(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, Some(id), Form::Me, q, body.0).await
+}
+
+pub(super) async fn post_any(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, Some(id), Form::Any, q, body.0).await
+}
+
+pub(super) async fn post_user(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path((user, id)): Path<(String, String)>,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, Some(id), Form::User(user), q, body.0).await
+}
+
+pub(super) async fn post_me_multi(
+    signed: SignedIn,
+    State(hub): Shared,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, None, Form::Me, q, body.0).await
+}
+
+pub(super) async fn post_any_multi(
+    signed: SignedIn,
+    State(hub): Shared,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, None, Form::Any, q, body.0).await
+}
+
+pub(super) async fn post_user_multi(
+    signed: SignedIn,
+    State(hub): Shared,
+    Path(user): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, signed.0, None, Form::User(user), q, body.0).await
+}
+
+/// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`.
+async fn operation(
+    hub: Arc<Hub>,
+    web: Arc<WebSession>,
+    id: Option<String>,
+    form: Form,
+    q: WorkbinQuery,
+    op: Operation,
+) -> Result<Response, ApiError> {
+    let name = op.name()?;
+    let ids: Vec<String> = match (&id, &q.workbin_ids) {
+        (Some(id), None) => vec![id.clone()],
+        (None, Some(list)) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                Status::Missing,
+                "give the workbin in the path or in ?workbinIds=, not both",
+            ));
+        }
+        (None, None) => Vec::new(),
+    };
+    if ids.is_empty() {
+        return Err(ApiError::new(
+            Status::Missing,
+            "workbinIds is required: ?workbinIds=ID1,ID2 (or name one workbin in the path)",
+        ));
+    }
+    if ids.len() > 64 {
+        return Err(ApiError::new(
+            Status::Missing,
+            "at most 64 workbinIds per request",
+        ));
+    }
+    need_session(&web)?;
+    let targets = ids
+        .iter()
+        .map(|i| resolve(&hub, &web, i, &form, &q))
+        .collect::<Result<Vec<_>, _>>()?;
+    match name {
+        "Subscribe" | "Unsubscribe" => {
+            let unsubscribe = name == "Unsubscribe";
+            let mut references = serde_json::Map::new();
+            let mut single = None;
+            for (given, target) in ids.iter().zip(targets) {
+                let msg = if unsubscribe {
+                    Message::new(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS)
+                        .with(attr::WORKBIN, target.info)
+                } else {
+                    Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
+                        .with(attr::WORKBIN, target.info)
+                        .with(attr::NOTIFY_PROPERTY_CHANGES, 0)
+                };
+                let reference = hub
+                    .subscription(web.client, msg, target.workbin, unsubscribe)
+                    .await
+                    .map_err(engine_error)?;
+                references.insert(given.clone(), Value::from(reference));
+                single = Some(reference);
+            }
+            Ok(match (&id, single) {
+                (Some(_), Some(reference_id)) => {
+                    Success::new(Referenced { reference_id }).into_response()
+                }
+                _ => Success::new(ReferencedMany {
+                    reference_ids: references,
+                })
+                .into_response(),
+            })
+        }
+        "AddInteraction" | "PullInteraction" => {
+            let [target] = <[Target; 1]>::try_from(targets).map_err(|_| {
+                ApiError::new(
+                    Status::Missing,
+                    format!("{name} names one workbin, in the path"),
+                )
+            })?;
+            let Some(interaction) = op.interaction_id() else {
+                return Err(ApiError::new(
+                    Status::Missing,
+                    format!(
+                        "interactionId is required: {{\"operationName\":\"{name}\",\"interactionId\":\"<id>\"}}"
+                    ),
+                ));
+            };
+            if name == "AddInteraction" {
+                let msg = Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+                    .with(attr::INTERACTION_ID, interaction)
+                    .with(attr::WORKBIN, target.info);
+                ask(&hub, &web, msg, MessageId::EVENT_ACK).await?;
+                Ok(Success::new(Empty {}).into_response())
+            } else {
+                pull(&hub, &web, target, interaction).await
+            }
+        }
+        other => Err(ApiError::new(
+            Status::Missing,
+            format!(
+                "unknown operationName {other:?} for a workbin: use Subscribe, Unsubscribe, AddInteraction or PullInteraction"
+            ),
+        )),
+    }
+}
+
+/// PullInteraction: RequestPull naming the workbin, so that the engine checks that the
+/// interaction is in it and assigns it to the agent in one step.
+async fn pull(
+    hub: &Hub,
+    web: &WebSession,
+    target: Target,
+    interaction: &str,
+) -> Result<Response, ApiError> {
+    let msg = Message::new(MessageId::REQUEST_PULL)
+        .with(attr::VIEW_ID, "_system_")
+        .with(
+            attr::PULL_PARAMETERS,
+            KvList::new().with(attr::PULL_ID, interaction),
+        )
+        .with(attr::WORKBIN, target.info);
+    let reply = ask(hub, web, msg, MessageId::EVENT_PULLED_INTERACTIONS).await?;
+    let pulled = reply
+        .attrs
+        .get_list(attr::INTERACTIONS)
+        .and_then(|l| {
+            l.iter()
+                .next()
+                .and_then(|(_, v)| v.as_list().map(interaction_json))
+        })
+        .unwrap_or(Value::Null);
+    Ok(Success::new(Pulled {
+        interaction: pulled,
+    })
+    .into_response())
+}
