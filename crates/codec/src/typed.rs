@@ -557,7 +557,7 @@ typed_messages! {
     }
     /// 191: the workbin instances an agent may access.
     EventWorkbins = EVENT_WORKBINS {
-        /// `Workbins`: one entry per instance, WorkbinTypeId to its WorkbinInfo.
+        /// `Workbins`: WorkbinTypeId to a KVList of owner (id or name) to WorkbinInfo.
         workbins: KvList = WORKBINS,
     }
 }

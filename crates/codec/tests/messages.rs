@@ -192,7 +192,7 @@ fn request_get_workbins() {
 #[test]
 fn event_workbins() {
     let t: EventWorkbins = check(&format!(
-        r#"{{"message":"EventWorkbins","ReferenceId":15,"Workbins":{{"Drafts":{WB},"Team":{{"WorkbinTypeId":"Team","WorkbinGroupId":"g1"}}}}}}"#
+        r#"{{"message":"EventWorkbins","ReferenceId":15,"Workbins":{{"Drafts":{{"a1":{WB}}},"Team":{{"g1":{{"WorkbinTypeId":"Team","WorkbinGroupId":"g1"}}}}}}}}"#
     ));
     assert_eq!(t.workbins.len(), 2);
 }

@@ -55,9 +55,31 @@ impl Engine {
                 (a, login.filter(|l| l.agent == a).map(|l| l.place))
             }
         };
+        // Type to owner to WorkbinInfo: keys stay unique (one owner kind per type).
         let mut list = KvList::new();
+        let mut current: Option<(ixn_config::WorkbinTypeIdx, KvList)> = None;
         for key in access::accessible(&self.cfg, agent, place) {
-            list.push(self.names.workbin(key.ty).clone(), self.names.bin_info(key));
+            match &mut current {
+                Some((ty, owners)) if *ty == key.ty => {
+                    owners.push(
+                        self.names.owner(key.owner).clone(),
+                        self.names.bin_info(key),
+                    );
+                }
+                _ => {
+                    if let Some((ty, owners)) = current.take() {
+                        list.push(self.names.workbin(ty).clone(), owners);
+                    }
+                    let owners = KvList::new().with(
+                        self.names.owner(key.owner).clone(),
+                        self.names.bin_info(key),
+                    );
+                    current = Some((key.ty, owners));
+                }
+            }
+        }
+        if let Some((ty, owners)) = current {
+            list.push(self.names.workbin(ty).clone(), owners);
         }
         Ok(Message::new(MessageId::EVENT_WORKBINS).with(attr::WORKBINS, list))
     }

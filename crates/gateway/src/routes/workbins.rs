@@ -140,8 +140,15 @@ pub(super) async fn list_mine(
     let msg = Message::new(MessageId::REQUEST_GET_WORKBINS).with(attr::AGENT_ID, me.id.as_str());
     let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBINS).await?;
     let mut workbins = Vec::new();
-    for (_, info) in reply.attrs.get_list(attr::WORKBINS).into_iter().flatten() {
-        let Some(info) = info.as_list() else { continue };
+    let instances = reply
+        .attrs
+        .get_list(attr::WORKBINS)
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, owners)| owners.as_list())
+        .flatten()
+        .filter_map(|(_, info)| info.as_list());
+    for info in instances {
         let name = info.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
         let Some(ty) = config.workbin(name) else {
             continue;
