@@ -37,7 +37,7 @@ mod synthetic;
 mod validate;
 
 pub use http::Http;
-pub use limits::{INTERACTION_ENVELOPE, Limits};
+pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
     QueueEntry, TenantEntry, WorkbinEntry,

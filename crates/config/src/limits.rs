@@ -37,13 +37,17 @@ pub struct Limits {
     /// connection gets LimitExceeded and is closed. Default 10.
     pub frame_timeout_secs: u64,
     /// Largest interaction (its properties and UserData as encoded), on submit and after every
-    /// change. Must leave room under `max_frame_len` for the message around it. Default 1 MiB
-    /// (1048576).
+    /// change. Must leave room under `max_frame_len` for the message around it, and be at most
+    /// [`MAX_INTERACTION_BYTES`] (a journal record must hold one). Default 1 MiB (1048576).
     pub max_interaction_bytes: usize,
     /// Bytes of all stored interactions together (as counted for `max_interaction_bytes`).
     /// Default 512 MiB (536870912).
     pub max_stored_bytes: usize,
 }
+
+/// The largest `max_interaction_bytes` allowed: 32 MiB, so that one request's durable changes
+/// always fit in a journal record (64 MiB).
+pub const MAX_INTERACTION_BYTES: usize = 32 * 1024 * 1024;
 
 /// Room a message needs around one interaction (its other attributes, a Workbin, a
 /// ProxyClientId): `max_interaction_bytes` must be at most `max_frame_len` minus this.

@@ -285,6 +285,18 @@ impl Config {
             });
         }
 
+        if file.limits.max_interaction_bytes > crate::limits::MAX_INTERACTION_BYTES {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                line: line_of("limits", usize::MAX),
+                entry: "limits.max_interaction_bytes".to_owned(),
+                problem: format!(
+                    "{ix} is too large: use at most {} (32 MiB; one request's changes must fit in a journal record)",
+                    crate::limits::MAX_INTERACTION_BYTES
+                ),
+            });
+        }
+
         let http_fail = |key: &str, problem: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             line: line_of("http", usize::MAX),

@@ -156,6 +156,12 @@ fn each_mistake_gets_its_own_message() {
             "line 12: limits.max_frame_len: 10 is too small: use at least 64",
         ),
         (
+            format!(
+                "{BASE}\n[limits]\nmax_frame_len = 100000000\nmax_interaction_bytes = 40000000\n"
+            ),
+            "limits.max_interaction_bytes: 40000000 is too large: use at most 33554432",
+        ),
+        (
             format!("{BASE}\n[limits]\nmax_frames = 10\n"),
             "unknown field `max_frames`",
         ),

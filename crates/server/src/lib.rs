@@ -1,27 +1,14 @@
-//! The ixn TCP server: accepts connections, runs each as a framed transport, and drives the
-//! sans-IO engine (`ixn-core`) from one owner task.
+//! The ixn workbin server, assembled: the TCP side (`ixn-tcp`: listener, connections, the
+//! engine task), the web API (`ixn-gateway`, on an in-process link of codec types) and the store
+//! (`ixn-store`: the journal, compacting itself). The `ixn-server` binary is a thin command line
+//! over this library; tests and embedders use it the same way.
 //!
-//! ```text
-//!  socket --> reader task (decode) --\                                   /--> outbox --> writer task (encode) --> socket
-//!  socket --> reader task (decode) ----> mpsc --> engine task (Engine) ---+--> outbox --> writer task (encode) --> socket
-//!  socket --> reader task (decode) --/      (bounded)                      \--> outbox --> writer task (encode) --> socket
-//! ```
-//!
-//! - Every connection has a bounded outbound queue ([`ixn_config::Limits::outbound_queue_messages`]
-//!   and `outbound_queue_bytes`); a client that does not read and passes it is disconnected and
-//!   logged, without delaying anyone else (the engine task never waits on a socket).
-//! - The engine task queues every notification of a request on its other recipients before it
-//!   queues the reply, so the ordering rule of spec section 6 holds across connections.
-//! - Limits: `max_connections` (lowered to fit the open file limit; a connection past it gets
-//!   EventError LimitExceeded and a close), `registration_timeout_secs` (until registration),
-//!   `max_frame_len` and `max_kvlist_depth` (a malformed frame gets an EventError and a close),
-//!   `max_partial_frame_bytes` and `frame_timeout_secs` (incomplete frames).
-//! - Pacing: a connection whose replies pile up has its requests deferred and is not read; the
-//!   web gateway's in-process link is never cut off (the engine task waits for it instead).
-//! - If the engine task, the store, the web API or its link ends unexpectedly, [`serve`] returns
-//!   an error: the process does not live on half-working.
-//! - [`serve`] returns after `shutdown` completes and every connection has drained (bounded by the
-//!   drain timeout) and closed.
+//! - If the engine task, the store, the web API or its link ends unexpectedly, [`serve_engine`]
+//!   returns an error: the process does not live on half-working.
+//! - [`serve`] returns after `shutdown` completes and every connection has drained (bounded by
+//!   the drain timeout) and closed.
+//! - At start the process raises its open-file limit and sizes the connection caps to fit it
+//!   ([`connection_caps`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ixn_server::Error> {
@@ -34,35 +21,19 @@
 
 #![warn(missing_docs)]
 
-mod compacting;
-mod connection;
-mod engine_task;
-mod local;
-mod outbox;
-mod partial;
+pub use ixn_store::{Compacting, DEFAULT_COMPACT_MIN_BYTES, Store};
+pub use ixn_tcp::{Fault, LISTEN_BACKLOG};
 
-pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES};
-pub use engine_task::Fault;
-pub use ixn_store::Store;
-pub use local::{Delivery, LocalLink};
-
-use connection::ConnSettings;
-use ixn_codec::Codec;
 use ixn_config::Config;
-use ixn_core::{ConnId, Engine};
+use ixn_core::Engine;
+use ixn_tcp::{Durability, EngineHandle, EngineTask, Listener};
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::net::TcpListener;
 use tracing::{error, info, warn};
-
-/// Listen backlog: 10,000 clients connecting at once must not wait on SYN retries.
-pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// The server's error type.
 #[derive(Debug, thiserror::Error)]
@@ -207,10 +178,6 @@ pub fn connection_caps(max_connections: usize, http_connections: Option<usize>) 
     (native, http)
 }
 
-/// Refusals (error frame, then close) in progress at once; past it, a connection over the cap is
-/// closed without one.
-const MAX_REFUSING: usize = 64;
-
 /// A server started with [`start`]: stops when [`Started::shutdown`] is called or when dropped.
 #[derive(Debug)]
 pub struct Started {
@@ -285,16 +252,9 @@ pub async fn bind_http(addr: SocketAddr, config: &Config) -> Result<TcpListener,
 
 /// Binds a listening socket with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    let listen = |e| Error::Listen { addr, source: e };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(listen)?;
-    socket.set_reuseaddr(true).map_err(listen)?;
-    socket.bind(addr).map_err(listen)?;
-    socket.listen(LISTEN_BACKLOG).map_err(listen)
+    ixn_tcp::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })
 }
 
 /// Serves `listener` with `config` until `shutdown` completes; then stops accepting, lets every
@@ -317,21 +277,14 @@ pub async fn serve_engine(
     listener: TcpListener,
     engine: Engine,
     store: Option<Box<dyn Store>>,
-    options: Options,
+    mut options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let limits = engine.config().limits;
-    let engine_config = &Arc::clone(engine.config());
-    let codec = Codec::new(ixn_codec::Limits {
-        max_frame_len: limits.max_frame_len,
-        max_depth: limits.max_kvlist_depth,
-    });
+    let config = Arc::clone(engine.config());
+    let limits = config.limits;
     let (native_cap, http_cap) = connection_caps(
         limits.max_connections,
-        options
-            .http
-            .as_ref()
-            .map(|_| engine_config.http.max_connections),
+        options.http.as_ref().map(|_| config.http.max_connections),
     );
     if native_cap < limits.max_connections {
         warn!(
@@ -340,140 +293,82 @@ pub async fn serve_engine(
             "the open file limit allows fewer connections than max_connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more"
         );
     }
-    let (tx, rx) = mpsc::channel(4096);
-    let failed = CancellationToken::new();
+    // The store, on its own thread.
     let mut store_thread = None;
-    let durability = store.map(|store| {
-        let (to_store, batches) = std::sync::mpsc::channel();
-        let (synced_tx, synced) = mpsc::unbounded_channel();
-        let spawned = std::thread::Builder::new()
-            .name("ixn-store".into())
-            .spawn(move || engine_task::store_thread(store, batches, synced_tx));
-        match spawned {
-            Ok(t) => store_thread = Some(t),
-            Err(e) => error!(error = %e, "cannot start the store thread"),
+    let durability = match store {
+        Some(store) => {
+            let (d, thread) = Durability::start(store)?;
+            store_thread = Some(thread);
+            Some(d)
         }
-        engine_task::Durability { to_store, synced }
-    });
-    let mut engine_task = Some(tokio::spawn(engine_task::run(
-        engine,
-        codec,
-        rx,
-        durability,
-        failed.clone(),
-        options.fault,
-    )));
-    let settings = ConnSettings {
-        codec,
-        registration_timeout: Duration::from_secs(limits.registration_timeout_secs),
-        drain_timeout: options.drain_timeout,
-        max_messages: limits.outbound_queue_messages,
-        max_bytes: limits.outbound_queue_bytes,
+        None => None,
     };
-    let partials = Arc::new(partial::Partials::new(
-        limits.max_partial_frame_bytes,
-        Duration::from_secs(limits.frame_timeout_secs),
-    ));
-    let permits = Arc::new(Semaphore::new(native_cap));
-    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
-    let stop = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    tracker.spawn(Arc::clone(&partials).sweep(stop.clone()));
-    let mut next_conn = 0u64;
-    let mut options = options;
-    // The web API and its link to the engine: if either ends before shutdown, the server stops.
+    // The engine task.
+    let (handle, inputs) = EngineHandle::channel();
+    let task = EngineTask::new(
+        engine,
+        ixn_tcp::codec(&limits),
+        inputs,
+        durability,
+        options.fault,
+    );
+    let store_failed = task.failed();
+    let mut engine_task = Some(tokio::spawn(task.run()));
+    // The web API on an in-process link: if it or its link ends before shutdown, the server
+    // stops.
+    let web_stop = tokio_util::sync::CancellationToken::new();
     let mut web_task = None;
     let mut link_task = None;
     if let Some(http) = options.http.take() {
-        next_conn += 1;
-        let peer = http.local_addr()?;
-        let (link, local) = local::open(
-            ConnId(next_conn),
-            peer,
-            tx.clone(),
+        let (link, local) = handle.open_local(
+            http.local_addr()?,
             limits.outbound_queue_messages,
             limits.outbound_queue_bytes,
         );
         link_task = Some(tokio::spawn(local));
-        let config = Arc::clone(engine_config);
-        let stopping = stop.clone();
         let link = ixn_gateway::Link {
             requests: link.requests,
             deliveries: link.deliveries,
         };
+        let stopping = web_stop.clone();
         web_task = Some(tokio::spawn(ixn_gateway::serve(
             http,
-            config,
+            Arc::clone(&config),
             link,
             http_cap,
             async move { stopping.cancelled().await },
         )));
     }
-    tokio::pin!(shutdown);
-    info!(addr = %listener.local_addr()?, max_connections = native_cap, "listening");
+    // Native connections.
+    let mut tcp = Listener::new(listener, handle, &limits, native_cap, options.drain_timeout);
     let mut failure: Option<String> = None;
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            () = failed.cancelled() => break,
-            ended = until_done(&mut engine_task) => {
-                failure = Some(format!("the engine task ended unexpectedly: {}", ended_why(ended)));
-                break;
-            }
-            ended = until_done(&mut web_task) => {
-                failure = Some(match ended {
-                    Ok(Ok(())) => "the web API stopped unexpectedly".to_owned(),
-                    Ok(Err(e)) => format!("the web API failed: {e}"),
-                    Err(e) => format!("the web API ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
-                });
-                break;
-            }
-            ended = until_done(&mut link_task) => {
-                failure = Some(match ended {
-                    Ok(Ok(())) => "the web API's link to the engine closed".to_owned(),
-                    Ok(Err(why)) => format!("the web API's link to the engine failed: {why}"),
-                    Err(e) => format!("the web API's link to the engine ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
-                });
-                break;
-            }
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Typically out of file descriptors: back off rather than spin.
-                error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            warn!(%peer, max_connections = native_cap, "refusing connection: max_connections reached");
-            if let Ok(slot) = Arc::clone(&refusing).try_acquire_owned() {
-                tracker.spawn(async move {
-                    refuse_full(stream, codec, native_cap).await;
-                    drop(slot);
-                });
-            }
-            continue;
-        };
-        next_conn += 1;
-        let conn = ConnId(next_conn);
-        let (tx, stop, partials) = (tx.clone(), stop.clone(), Arc::clone(&partials));
-        tracker.spawn(async move {
-            connection::serve(stream, conn, peer, tx, settings, partials, stop).await;
-            drop(permit);
-        });
+    tokio::select! {
+        () = tcp.run(shutdown) => {}
+        () = store_failed.cancelled() => {}
+        ended = until_done(&mut engine_task) => {
+            failure = Some(format!("the engine task ended unexpectedly: {}", ended_why(ended)));
+        }
+        ended = until_done(&mut web_task) => {
+            failure = Some(match ended {
+                Ok(Ok(())) => "the web API stopped unexpectedly".to_owned(),
+                Ok(Err(e)) => format!("the web API failed: {e}"),
+                Err(e) => format!("the web API ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
+            });
+        }
+        ended = until_done(&mut link_task) => {
+            failure = Some(match ended {
+                Ok(Ok(())) => "the web API's link to the engine closed".to_owned(),
+                Ok(Err(why)) => format!("the web API's link to the engine failed: {why}"),
+                Err(e) => format!("the web API's link to the engine ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
+            });
+        }
     }
     if let Some(why) = &failure {
         error!("{why}; stopping the server");
     }
-    info!(
-        connections = tracker.len(),
-        "shutting down: draining connections"
-    );
-    drop(listener);
-    stop.cancel();
+    // Stop in order: the web API (its sessions unregister), its link, the connections; then the
+    // engine task ends with its last handle and input, then the store thread.
+    web_stop.cancel();
     let mut web_error = None;
     if let Some(web) = web_task.take()
         && let Ok(Err(e)) = web.await
@@ -483,9 +378,7 @@ pub async fn serve_engine(
     if let Some(link) = link_task.take() {
         let _ = link.await;
     }
-    tracker.close();
-    tracker.wait().await;
-    drop(tx);
+    tcp.shutdown().await;
     if let Some(engine) = engine_task.take() {
         let _ = engine.await;
     }
@@ -494,7 +387,7 @@ pub async fn serve_engine(
     if let Some(t) = store_thread {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    if failed.is_cancelled() {
+    if store_failed.is_cancelled() {
         error!("stopped after a store failure");
         return Err(Error::StoreFailed);
     }
@@ -537,36 +430,4 @@ fn ended_why<T>(ended: Result<T, tokio::task::JoinError>) -> String {
         }
         Err(e) => e.to_string(),
     }
-}
-
-/// Tells a connection past `max_connections` that the server is full (EventError
-/// LimitExceeded), then closes it. What the peer sent meanwhile is read and dropped for a
-/// moment, so that the close does not reset the connection before the error is read.
-async fn refuse_full(stream: tokio::net::TcpStream, codec: Codec, cap: usize) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let reply = ixn_codec::Message::new(ixn_codec::MessageId::EVENT_ERROR)
-        .with(ixn_codec::attr::ERROR_CODE, ixn_codec::ErrorCode::LimitExceeded.to_int())
-        .with(
-            ixn_codec::attr::ERROR_DESCRIPTION,
-            format!("the server is full: it serves at most {cap} connections (max_connections); try again later"),
-        );
-    let Ok(frame) = codec.encode_to_bytes(&reply) else {
-        return;
-    };
-    let mut stream = stream;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        if stream.write_all(&frame).await.is_err() {
-            return;
-        }
-        let _ = stream.shutdown().await;
-        let mut sink = [0u8; 1024];
-        let mut left = 64 * 1024usize;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    })
-    .await;
 }

@@ -192,3 +192,63 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
     let (_, opened) = Journal::open(&d).unwrap();
     assert_eq!(opened.changes.len(), 6, "reopened once the holder is gone");
 }
+
+/// A record whose checksum is right but whose second change does not decode: nothing of it is
+/// applied (a record is one request's changes, all or nothing), and the open fails.
+#[test]
+fn a_record_is_applied_only_once_all_of_it_decoded() {
+    let mut frames = ixn_codec::Codec::default()
+        .encode_to_bytes(&change(1))
+        .unwrap()
+        .to_vec();
+    frames.extend_from_slice(&[0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff]);
+    let len = u32::try_from(frames.len()).unwrap();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&len.to_be_bytes());
+    crc.update(&frames);
+    let mut bytes = b"IXNJ\0\0\0\x01IXNR".to_vec();
+    bytes.extend_from_slice(&len.to_be_bytes());
+    bytes.extend_from_slice(&crc.finalize().to_be_bytes());
+    bytes.extend_from_slice(&frames);
+    // A good record after it: this is corruption, not a torn tail.
+    let mut good = Vec::new();
+    let d = dir("half-record");
+    {
+        let (mut j, _) = Journal::open(&d).unwrap();
+        j.append(&batches(0..1)).unwrap();
+        good.extend_from_slice(&std::fs::read(j.path()).unwrap()[8..]);
+    }
+    bytes.extend_from_slice(&good);
+    let mut applied = Vec::new();
+    let err =
+        ixn_store::read_journal(&d.join("x.log"), &bytes, &mut |m| applied.push(m)).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { offset: 8, .. }), "{err}");
+    assert!(applied.is_empty(), "applied {applied:?}");
+}
+
+/// The writer refuses a record the reader would refuse (one request's changes past
+/// MAX_RECORD), instead of writing a journal that cannot be read back.
+#[test]
+fn the_writer_enforces_the_readers_record_limit() {
+    let d = dir("record-limit");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    let half = ixn_codec::Bytes::from(vec![7u8; ixn_store::MAX_RECORD / 2 + 1]);
+    let big = |n: i32| {
+        Message::new(MessageId(0xF001))
+            .with("N", n)
+            .with("B", half.clone())
+    };
+    let err = j.append(&[vec![big(1), big(2)]]).unwrap_err();
+    assert!(matches!(err, Error::RecordTooLarge { .. }), "{err}");
+    // Nothing was written; the journal still opens, and a fitting batch is stored.
+    j.append(&batches(0..1)).unwrap();
+    drop(j);
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.changes.len(), 2);
+    // Compaction splits a large snapshot into records that fit.
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.compact(&[big(1), big(2), big(3)]).unwrap();
+    drop(j);
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!((opened.changes.len(), opened.records), (3, 3));
+}

@@ -35,16 +35,35 @@ pub(crate) struct ConnSettings {
     pub(crate) max_bytes: usize,
 }
 
-/// Serves one connection until it ends; returns when its socket is closed.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    conn: ConnId,
-    peer: SocketAddr,
-    inputs: mpsc::Sender<Input>,
-    settings: ConnSettings,
-    partials: Arc<Partials>,
-    shutdown: CancellationToken,
-) {
+/// One accepted connection and what serving it needs (the listener makes one per accept).
+pub(crate) struct Handler {
+    pub(crate) stream: TcpStream,
+    pub(crate) conn: ConnId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) inputs: mpsc::Sender<Input>,
+    pub(crate) settings: ConnSettings,
+    pub(crate) partials: Arc<Partials>,
+    /// Cancelled when the server stops: the connection drains and closes.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Handler {
+    /// Serves the connection until it ends; returns when its socket is closed.
+    pub(crate) async fn run(self) {
+        serve(self).await;
+    }
+}
+
+async fn serve(handler: Handler) {
+    let Handler {
+        stream,
+        conn,
+        peer,
+        inputs,
+        settings,
+        partials,
+        shutdown,
+    } = handler;
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let outbox = Arc::new(Outbox::new(settings.max_messages, settings.max_bytes));

@@ -1,8 +1,96 @@
-//! A store wrapper that compacts its store while the server runs.
+//! Compaction while the server runs: a [`Shadow`] follows the stream of changes (no engine
+//! needed) and [`Compacting`] rewrites the store from it when the store has grown past twice
+//! the live state.
 
-use ixn_codec::Message;
-use ixn_core::durable::{Shadow, approx_size};
-use ixn_store::{Error, Store};
+use crate::error::Error;
+use crate::store::Store;
+use ixn_codec::{ByteString, KvList, Message, Value, attr};
+use ixn_core::durable::{DELETE, IDS, PUT};
+
+/// The latest stored state of every interaction, kept from the stream of changes alone (no
+/// engine): what a store needs to compact itself while the server runs.
+#[derive(Clone, Debug, Default)]
+pub struct Shadow {
+    ids: Option<Message>,
+    puts: std::collections::HashMap<ByteString, Message>,
+    bytes: usize,
+}
+
+impl Shadow {
+    /// A shadow of a snapshot (see `ixn_core::Engine::snapshot`).
+    pub fn new(snapshot: &[Message]) -> Self {
+        let mut s = Self::default();
+        for m in snapshot {
+            s.apply(m);
+        }
+        s
+    }
+
+    /// Follows one change.
+    pub fn apply(&mut self, change: &Message) {
+        self.apply_owned(change.clone());
+    }
+
+    /// Follows one change, keeping it without a copy.
+    pub fn apply_owned(&mut self, change: Message) {
+        match change.id {
+            IDS => self.ids = Some(change),
+            PUT | DELETE => {
+                let Some(id) = change.attrs.get_str(attr::INTERACTION_ID).cloned() else {
+                    return;
+                };
+                let old = if change.id == PUT {
+                    self.bytes += approx_size(&change);
+                    self.puts.insert(id, change)
+                } else {
+                    self.puts.remove(&id)
+                };
+                if let Some(old) = old {
+                    self.bytes = self.bytes.saturating_sub(approx_size(&old));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The state as changes (the Ids change first): what a compacted store holds.
+    pub fn snapshot(&self) -> Vec<Message> {
+        self.ids.iter().chain(self.puts.values()).cloned().collect()
+    }
+
+    /// Roughly how many bytes the state takes on disk.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Interactions held.
+    pub fn len(&self) -> usize {
+        self.puts.len()
+    }
+
+    /// True when no interaction is held.
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty()
+    }
+}
+
+/// Roughly the encoded size of a change (keys and values, plus a little framing).
+pub fn approx_size(m: &Message) -> usize {
+    fn list(l: &KvList) -> usize {
+        l.iter()
+            .map(|(k, v)| {
+                7 + k.len()
+                    + match v {
+                        Value::Int(_) => 0,
+                        Value::Str(s) => s.len(),
+                        Value::Binary(b) => b.len(),
+                        Value::List(l) => list(l),
+                    }
+            })
+            .sum()
+    }
+    10 + list(&m.attrs)
+}
 
 /// Wraps a store and follows what it holds with a [`Shadow`]; after an append that leaves the
 /// store more than twice the live state (and at least `min_bytes`), rewrites it from the

@@ -4,12 +4,14 @@
 use crate::outbox::{Item, Outbox, Pushed};
 use ixn_codec::{Bytes, Codec, Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
+use ixn_store::Store;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 /// What connections tell the engine task.
@@ -40,12 +42,14 @@ pub(crate) enum Input {
     },
 }
 
+#[derive(Debug)]
 struct Conn {
     peer: SocketAddr,
     outbox: Arc<Outbox>,
 }
 
 /// Requests of one connection put aside while its replies pile up, in order.
+#[derive(Debug)]
 struct Deferred {
     msgs: VecDeque<Message>,
     bytes: usize,
@@ -59,15 +63,31 @@ pub enum Fault {
     EnginePanic,
 }
 
-/// The link to the store thread (absent when the server is ephemeral).
-pub(crate) struct Durability {
+/// The engine task's link to its store thread (absent when the server is ephemeral).
+#[derive(Debug)]
+pub struct Durability {
     /// Each request's changes, numbered in engine order.
-    pub(crate) to_store: std::sync::mpsc::Sender<(u64, Vec<Message>)>,
+    to_store: std::sync::mpsc::Sender<(u64, Vec<Message>)>,
     /// The highest number synced to disk, or the store's failure.
-    pub(crate) synced: mpsc::UnboundedReceiver<Result<u64, String>>,
+    synced: mpsc::UnboundedReceiver<Result<u64, String>>,
+}
+
+impl Durability {
+    /// Starts the thread that runs `store` (group commit: every batch queued while one is
+    /// written goes into the next write, with one sync). The thread ends when the engine task
+    /// does (or at the store's first failure); join it to release the store.
+    pub fn start(store: Box<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (to_store, batches) = std::sync::mpsc::channel();
+        let (synced_tx, synced) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("ixn-store".into())
+            .spawn(move || store_thread(store, batches, synced_tx))?;
+        Ok((Self { to_store, synced }, thread))
+    }
 }
 
 /// Outputs waiting for the changes before them to be on disk, in engine order.
+#[derive(Debug)]
 enum Held {
     Outputs {
         after: u64,
@@ -89,6 +109,21 @@ impl Held {
     }
 }
 
+/// Inputs queued to the engine task before connections wait (back-pressure).
+pub(crate) const INPUTS: usize = 4096;
+
+/// The receiving end of the engine task's inputs.
+#[derive(Debug)]
+pub struct Inputs(pub(crate) mpsc::Receiver<Input>);
+
+/// The codec for `limits` (frame size and nesting depth).
+pub fn codec(limits: &ixn_config::Limits) -> Codec {
+    Codec::new(ixn_codec::Limits {
+        max_frame_len: limits.max_frame_len,
+        max_depth: limits.max_kvlist_depth,
+    })
+}
+
 /// How many inputs' outputs may wait for the disk before the engine task stops taking inputs
 /// (back-pressure to the readers, so held outputs cannot grow without bound).
 const MAX_HELD: usize = 65_536;
@@ -96,38 +131,259 @@ const MAX_HELD: usize = 65_536;
 /// Inputs handled before the writers they woke are told (bounds the delay coalescing adds).
 const INPUTS_PER_WAKE: usize = 64;
 
-/// What handling one message needs of the engine task's state.
-struct Step<'a> {
-    engine: &'a mut Engine,
-    codec: &'a Codec,
-    conns: &'a HashMap<ConnId, Conn>,
-    out: &'a mut Vec<Output>,
-    changes: &'a mut Vec<Message>,
-    durability: &'a Option<Durability>,
-    held: &'a mut VecDeque<Held>,
-    woken: &'a mut Vec<Arc<Outbox>>,
-    issued: &'a mut u64,
+/// The task that owns the engine. It takes inputs from every connection through one channel,
+/// feeds them to the engine one at a time, and queues the outputs on the connections' outboxes
+/// (or, with [`Durability`], holds them until the changes before them are synced).
+#[derive(Debug)]
+pub struct EngineTask {
+    engine: Engine,
+    codec: Codec,
+    inputs: mpsc::Receiver<Input>,
+    durability: Option<Durability>,
+    /// Cancelled when the store fails (the server must stop).
+    failed: CancellationToken,
+    fault: Option<Fault>,
+    conns: HashMap<ConnId, Conn>,
+    deferred: HashMap<ConnId, Deferred>,
+    /// The in-process link: while its queue is full, no input is taken (its consumer never
+    /// waits on a web client, so it empties it).
+    link: Option<Arc<Outbox>>,
+    /// Outputs of the input being handled.
+    out: Vec<Output>,
+    /// Durable changes of the message being handled.
+    changes: Vec<Message>,
+    /// Outboxes whose writers must be woken.
+    woken: Vec<Arc<Outbox>>,
+    held: VecDeque<Held>,
+    /// Change batches sent to the store, and synced by it.
+    issued: u64,
     synced: u64,
+    /// The store failed: nothing may be acknowledged any more.
+    broken: bool,
 }
 
-impl Step<'_> {
-    /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
-    fn message(&mut self, conn: ConnId, msg: &Message) {
-        let was_registered = self.engine.is_registered(conn);
-        self.engine.handle(SystemTime::now(), conn, msg, self.out);
-        if let Some(c) = self.conns.get(&conn) {
-            if !was_registered && self.engine.is_registered(conn) {
-                // The connection's registration timeout ends here.
-                c.outbox.registered.store(true, Ordering::Release);
-            }
-            log_milestones(conn, c, msg, self.out);
+impl EngineTask {
+    /// A task for `engine` (durable with `durability`) taking `inputs` (see
+    /// [`EngineHandle::channel`](crate::handle::EngineHandle::channel)). `codec` sizes and
+    /// encodes what is queued.
+    pub fn new(
+        engine: Engine,
+        codec: Codec,
+        inputs: Inputs,
+        durability: Option<Durability>,
+        fault: Option<Fault>,
+    ) -> Self {
+        Self {
+            engine,
+            codec,
+            inputs: inputs.0,
+            durability,
+            failed: CancellationToken::new(),
+            fault,
+            conns: HashMap::new(),
+            deferred: HashMap::new(),
+            link: None,
+            out: Vec::with_capacity(64),
+            changes: Vec::new(),
+            woken: Vec::new(),
+            held: VecDeque::new(),
+            issued: 0,
+            synced: 0,
+            broken: false,
         }
-        if let Some(d) = self.durability {
-            self.engine.drain_changes(self.changes);
+    }
+
+    /// Cancelled if the store fails: nothing more can be acknowledged, and the server should
+    /// stop.
+    pub fn failed(&self) -> CancellationToken {
+        self.failed.clone()
+    }
+
+    /// Runs until every [`EngineHandle`] (and every connection) is gone.
+    pub async fn run(mut self) {
+        loop {
+            let link_full = self.link.as_ref().is_some_and(|l| l.is_full());
+            let input = tokio::select! {
+                input = self.inputs.recv(), if self.held.len() < MAX_HELD && !link_full => input,
+                () = link_taken(self.link.as_deref()), if link_full => continue,
+                s = next_synced(&mut self.durability), if !self.broken => {
+                    self.on_synced(s);
+                    wake_all(&mut self.woken);
+                    continue;
+                }
+            };
+            let Some(input) = input else { break };
+            // Take whatever else is already waiting (bounded), so that a writer woken by several
+            // of these inputs is woken once and writes their outputs together.
+            let mut next = Some(input);
+            let mut taken = 0usize;
+            while let Some(input) = next.take() {
+                taken += 1;
+                self.input(input);
+                if taken < INPUTS_PER_WAKE
+                    && self.held.len() < MAX_HELD
+                    && !self.link.as_ref().is_some_and(|l| l.is_full())
+                {
+                    next = self.inputs.try_recv().ok();
+                }
+            }
+            wake_all(&mut self.woken);
+        }
+    }
+
+    /// The store synced up to a number (release what waited for it), or failed.
+    fn on_synced(&mut self, s: Option<Result<u64, String>>) {
+        match s {
+            Some(Ok(n)) => {
+                self.synced = n;
+                while self.held.front().is_some_and(|h| h.after() <= n) {
+                    if let Some(h) = self.held.pop_front() {
+                        release(h, &self.codec, &mut self.conns, &mut self.woken);
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                error!(error = %e, "the store failed: nothing more can be acknowledged; stopping the server");
+                self.break_down();
+            }
+            None => {
+                error!(
+                    "the store thread stopped: nothing more can be acknowledged; stopping the server"
+                );
+                self.break_down();
+            }
+        }
+    }
+
+    fn break_down(&mut self) {
+        self.broken = true;
+        self.failed.cancel();
+        abandon(&mut self.held, &mut self.conns);
+    }
+
+    /// Handles one input.
+    fn input(&mut self, input: Input) {
+        if self.broken {
+            // Nothing may be acknowledged any more; let connections close so the server can
+            // stop.
+            if let Input::Close { conn, done } = input {
+                self.engine.close(conn, &mut self.out);
+                self.out.clear();
+                self.forget_link(conn);
+                self.conns.remove(&conn);
+                self.deferred.remove(&conn);
+                let _ = done.send(());
+            }
+            return;
+        }
+        match input {
+            Input::Open {
+                conn,
+                peer,
+                outbox,
+                link,
+            } => {
+                self.engine.open(conn);
+                if link {
+                    self.link = Some(Arc::clone(&outbox));
+                }
+                self.conns.insert(conn, Conn { peer, outbox });
+            }
+            Input::Close { conn, done } => {
+                self.deferred.remove(&conn);
+                self.forget_link(conn);
+                self.engine.close(conn, &mut self.out);
+                if self.held.is_empty() {
+                    route(
+                        &self.codec,
+                        &self.conns,
+                        conn,
+                        &mut self.out,
+                        &mut self.woken,
+                    );
+                    self.conns.remove(&conn);
+                    let _ = done.send(());
+                } else {
+                    // Held outputs for this connection go out before it closes.
+                    self.out.clear();
+                    self.held.push_back(Held::CloseAck {
+                        after: self.issued,
+                        conn,
+                        done,
+                    });
+                }
+            }
+            Input::Batch { conn, msgs, bytes } => {
+                if self.fault == Some(Fault::EnginePanic) {
+                    // Fault injection (IXN_FAULT=engine-panic): a real panic, to test that the
+                    // server does not live on without its engine.
+                    #[allow(clippy::panic)]
+                    {
+                        panic!("fault injection: the engine task panics (IXN_FAULT=engine-panic)");
+                    }
+                }
+                if let Some(d) = self.deferred.get_mut(&conn) {
+                    // Behind requests already deferred: keep the order.
+                    d.msgs.extend(msgs);
+                    d.bytes += bytes;
+                } else {
+                    self.run_batch(conn, msgs.into(), bytes);
+                }
+            }
+            Input::Resume { conn } => {
+                if let Some(d) = self.deferred.remove(&conn) {
+                    self.run_batch(conn, d.msgs, d.bytes);
+                }
+            }
+        }
+    }
+
+    /// Handles `msgs` of `conn` in order. Nothing is built for a connection that is closing;
+    /// and once the connection's queue is past its soft bound, the rest is deferred until its
+    /// writer has written the queue (`Input::Resume`): a client whose replies pile up gets no
+    /// more work done for it, and others are served meanwhile.
+    fn run_batch(&mut self, conn: ConnId, mut msgs: VecDeque<Message>, bytes: usize) {
+        let Some(outbox) = self.conns.get(&conn).map(|c| Arc::clone(&c.outbox)) else {
+            return; // closed meanwhile
+        };
+        while let Some(msg) = msgs.pop_front() {
+            if outbox.is_closing() {
+                debug!(
+                    conn = conn.0,
+                    dropped = msgs.len() + 1,
+                    "requests of a closing connection dropped"
+                );
+                msgs.clear();
+                break;
+            }
+            if outbox.defer_if_over() {
+                msgs.push_front(msg);
+                self.deferred.insert(conn, Deferred { msgs, bytes });
+                return;
+            }
+            self.message(conn, &msg, &outbox);
+        }
+        outbox.handled_bytes(bytes);
+    }
+
+    /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
+    fn message(&mut self, conn: ConnId, msg: &Message, outbox: &Outbox) {
+        let was_registered = self.engine.is_registered(conn);
+        self.engine
+            .handle(SystemTime::now(), conn, msg, &mut self.out);
+        if !was_registered && self.engine.is_registered(conn) {
+            // The connection's registration timeout ends here.
+            outbox.registered.store(true, Ordering::Release);
+        }
+        if let Some(c) = self.conns.get(&conn) {
+            log_milestones(conn, c, msg, &self.out);
+        }
+        if let Some(d) = &self.durability {
+            self.engine.drain_changes(&mut self.changes);
             if !self.changes.is_empty() {
-                *self.issued += 1;
+                self.issued += 1;
                 if d.to_store
-                    .send((*self.issued, std::mem::take(self.changes)))
+                    .send((self.issued, std::mem::take(&mut self.changes)))
                     .is_err()
                 {
                     // The store thread is gone; `next_synced` reports it.
@@ -135,51 +391,32 @@ impl Step<'_> {
                 }
             }
         }
-        if self.held.is_empty() && *self.issued <= self.synced {
-            route(self.codec, self.conns, conn, self.out, self.woken);
-            answered(self.conns, conn);
+        if self.held.is_empty() && self.issued <= self.synced {
+            route(
+                &self.codec,
+                &self.conns,
+                conn,
+                &mut self.out,
+                &mut self.woken,
+            );
+            answered(&self.conns, conn);
         } else {
             self.held.push_back(Held::Outputs {
-                after: *self.issued,
+                after: self.issued,
                 requester: conn,
-                outputs: std::mem::take(self.out),
+                outputs: std::mem::take(&mut self.out),
             });
         }
     }
-}
 
-/// Handles `msgs` of `conn` in order. Nothing is built for a connection that is closing; and
-/// once the connection's queue is past its soft bound, the rest is deferred until its writer
-/// has written the queue (`Input::Resume`): a client whose replies pile up gets no more work done
-/// for it, and others are served meanwhile.
-fn run_batch(
-    step: &mut Step<'_>,
-    deferred: &mut HashMap<ConnId, Deferred>,
-    conn: ConnId,
-    mut msgs: VecDeque<Message>,
-    bytes: usize,
-) {
-    let Some(outbox) = step.conns.get(&conn).map(|c| Arc::clone(&c.outbox)) else {
-        return; // closed meanwhile
-    };
-    while let Some(msg) = msgs.pop_front() {
-        if outbox.is_closing() {
-            debug!(
-                conn = conn.0,
-                dropped = msgs.len() + 1,
-                "requests of a closing connection dropped"
-            );
-            msgs.clear();
-            break;
+    /// Forgets the link if `conn` is it (closing: its queue no longer holds inputs back).
+    fn forget_link(&mut self, conn: ConnId) {
+        if let (Some(l), Some(c)) = (self.link.as_ref(), self.conns.get(&conn))
+            && Arc::ptr_eq(l, &c.outbox)
+        {
+            self.link = None;
         }
-        if outbox.defer_if_over() {
-            msgs.push_front(msg);
-            deferred.insert(conn, Deferred { msgs, bytes });
-            return;
-        }
-        step.message(conn, &msg);
     }
-    outbox.handled_bytes(bytes);
 }
 
 /// Wakes each writer in `woken` once (a notification to 10,000 subscribers lists 10,000
@@ -199,176 +436,12 @@ fn answered(conns: &HashMap<ConnId, Conn>, conn: ConnId) {
     }
 }
 
-/// Runs until every sender of `inputs` is gone. With `durability`, no output leaves before the
-/// durable changes that precede it in engine order are synced (group commit: the store thread
-/// syncs whatever has queued up in one go). `failed` is cancelled if the store fails.
-pub(crate) async fn run(
-    mut engine: Engine,
-    codec: Codec,
-    mut inputs: mpsc::Receiver<Input>,
-    mut durability: Option<Durability>,
-    failed: tokio_util::sync::CancellationToken,
-    fault: Option<Fault>,
-) {
-    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
-    let mut deferred: HashMap<ConnId, Deferred> = HashMap::new();
-    // The web gateway's link: while its queue is full, no input is taken (its consumer never
-    // waits on a web client, so it empties it).
-    let mut link: Option<Arc<Outbox>> = None;
-    let mut out: Vec<Output> = Vec::with_capacity(64);
-    let mut changes: Vec<Message> = Vec::new();
-    let mut woken: Vec<Arc<Outbox>> = Vec::new();
-    let mut held: VecDeque<Held> = VecDeque::new();
-    let (mut issued, mut synced, mut broken) = (0u64, 0u64, false);
-    loop {
-        let link_full = link.as_ref().is_some_and(|l| l.is_full());
-        let input = tokio::select! {
-            input = inputs.recv(), if held.len() < MAX_HELD && !link_full => input,
-            () = link_taken(link.as_deref()), if link_full => continue,
-            s = next_synced(&mut durability), if !broken => {
-                match s {
-                    Some(Ok(n)) => {
-                        synced = n;
-                        while held.front().is_some_and(|h| h.after() <= synced) {
-                            if let Some(h) = held.pop_front() {
-                                release(h, &codec, &mut conns, &mut woken);
-                            }
-                        }
-                    }
-                    Some(Err(e)) => {
-                        error!(error = %e, "the store failed: nothing more can be acknowledged; stopping the server");
-                        broken = true;
-                        failed.cancel();
-                        abandon(&mut held, &mut conns);
-                    }
-                    None => {
-                        error!("the store thread stopped: nothing more can be acknowledged; stopping the server");
-                        broken = true;
-                        failed.cancel();
-                        abandon(&mut held, &mut conns);
-                    }
-                }
-                wake_all(&mut woken);
-                continue;
-            }
-        };
-        let Some(input) = input else { break };
-        // Take whatever else is already waiting (bounded), so that a writer woken by several
-        // of these inputs is woken once and writes their outputs together.
-        let mut next = Some(input);
-        let mut taken = 0usize;
-        while let Some(input) = next.take() {
-            taken += 1;
-            if broken {
-                // Nothing may be acknowledged any more; let connections close so the server can
-                // stop.
-                if let Input::Close { conn, done } = input {
-                    engine.close(conn, &mut out);
-                    out.clear();
-                    forget_link(&mut link, &conns, conn);
-                    conns.remove(&conn);
-                    deferred.remove(&conn);
-                    let _ = done.send(());
-                }
-            } else {
-                // A batch to handle: new messages, or deferred ones resumed.
-                let mut work = None;
-                match input {
-                    Input::Open {
-                        conn,
-                        peer,
-                        outbox,
-                        link: is_link,
-                    } => {
-                        engine.open(conn);
-                        if is_link {
-                            link = Some(Arc::clone(&outbox));
-                        }
-                        conns.insert(conn, Conn { peer, outbox });
-                    }
-                    Input::Close { conn, done } => {
-                        deferred.remove(&conn);
-                        forget_link(&mut link, &conns, conn);
-                        engine.close(conn, &mut out);
-                        if held.is_empty() {
-                            route(&codec, &conns, conn, &mut out, &mut woken);
-                            conns.remove(&conn);
-                            let _ = done.send(());
-                        } else {
-                            // Held outputs for this connection go out before it closes.
-                            out.clear();
-                            held.push_back(Held::CloseAck {
-                                after: issued,
-                                conn,
-                                done,
-                            });
-                        }
-                    }
-                    Input::Batch { conn, msgs, bytes } => {
-                        if fault == Some(Fault::EnginePanic) {
-                            // Fault injection (IXN_FAULT=engine-panic): a real panic, to test
-                            // that the server does not live on without its engine.
-                            #[allow(clippy::panic)]
-                            {
-                                panic!(
-                                    "fault injection: the engine task panics (IXN_FAULT=engine-panic)"
-                                );
-                            }
-                        }
-                        if let Some(d) = deferred.get_mut(&conn) {
-                            // Behind requests already deferred: keep the order.
-                            d.msgs.extend(msgs);
-                            d.bytes += bytes;
-                        } else {
-                            work = Some((conn, msgs.into(), bytes));
-                        }
-                    }
-                    Input::Resume { conn } => {
-                        work = deferred.remove(&conn).map(|d| (conn, d.msgs, d.bytes));
-                    }
-                }
-                if let Some((conn, msgs, bytes)) = work {
-                    let mut step = Step {
-                        engine: &mut engine,
-                        codec: &codec,
-                        conns: &conns,
-                        out: &mut out,
-                        changes: &mut changes,
-                        durability: &durability,
-                        held: &mut held,
-                        woken: &mut woken,
-                        issued: &mut issued,
-                        synced,
-                    };
-                    run_batch(&mut step, &mut deferred, conn, msgs, bytes);
-                }
-            }
-            if taken < INPUTS_PER_WAKE
-                && held.len() < MAX_HELD
-                && !link.as_ref().is_some_and(|l| l.is_full())
-            {
-                next = inputs.try_recv().ok();
-            }
-        }
-        wake_all(&mut woken);
-    }
-}
-
 /// Tells the engine task that `conn` is over and waits until its clients are dropped (R13), so
 /// that the peer sees the close only after that. Returns at once if the engine task is gone.
 pub(crate) async fn close(inputs: &mpsc::Sender<Input>, conn: ConnId) {
     let (done, dropped) = oneshot::channel();
     if inputs.send(Input::Close { conn, done }).await.is_ok() {
         let _ = dropped.await;
-    }
-}
-
-/// Forgets the link if `conn` is it (closing: its queue no longer holds inputs back).
-fn forget_link(link: &mut Option<Arc<Outbox>>, conns: &HashMap<ConnId, Conn>, conn: ConnId) {
-    if let (Some(l), Some(c)) = (link.as_ref(), conns.get(&conn))
-        && Arc::ptr_eq(l, &c.outbox)
-    {
-        *link = None;
     }
 }
 
@@ -390,8 +463,8 @@ async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> 
 
 /// Runs the store: takes every batch queued so far, appends them with one sync, reports the
 /// highest number synced. Stops at the first failure, after reporting it.
-pub(crate) fn store_thread(
-    mut store: Box<dyn ixn_store::Store>,
+fn store_thread(
+    mut store: Box<dyn Store>,
     batches: std::sync::mpsc::Receiver<(u64, Vec<Message>)>,
     synced: mpsc::UnboundedSender<Result<u64, String>>,
 ) {

@@ -1,0 +1,361 @@
+//! The journal: an append-only file of checksummed records (see the crate documentation for the
+//! format, recovery and compaction).
+
+use crate::error::{Error, io};
+use crate::lock::DirLock;
+use crate::store::Store;
+use crc32fast::Hasher;
+use ixn_codec::{BytesMut, Codec, Limits, Message};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const FILE_MAGIC: &[u8; 4] = b"IXNJ";
+const VERSION: u32 = 1;
+const RECORD_MAGIC: &[u8; 4] = b"IXNR";
+const HEADER: usize = 8;
+const RECORD_HEADER: usize = 12;
+/// Largest record, written or read (a snapshot is written as many records of about [`CHUNK`]
+/// bytes; a single request's changes are far smaller, and are refused if not).
+pub const MAX_RECORD: usize = 64 * 1024 * 1024;
+/// Target size of the records a compaction writes.
+const CHUNK: usize = 1024 * 1024;
+
+/// What [`Journal::open`] found.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// Every stored change, in order (empty with [`Journal::open_with`]).
+    pub changes: Vec<Message>,
+    /// Records read.
+    pub records: usize,
+    /// Bytes of journal read.
+    pub bytes: u64,
+    /// A torn tail that was cut off: (offset, bytes dropped).
+    pub torn_tail: Option<(u64, u64)>,
+    /// The journal file used (created if the directory was empty).
+    pub path: PathBuf,
+    /// True when the directory held no journal.
+    pub created: bool,
+}
+
+/// The journal store.
+#[derive(Debug)]
+pub struct Journal {
+    /// Held for the journal's whole life: no other store opens the directory meanwhile.
+    _lock: DirLock,
+    dir: PathBuf,
+    generation: u64,
+    file: File,
+    codec: Codec,
+    buf: BytesMut,
+}
+
+fn journal_name(generation: u64) -> String {
+    format!("journal-{generation:08}.log")
+}
+
+/// The codec for stored changes: no frame limit beyond a record's, and no bound on what a frame
+/// may decode to (whatever was stored can be read back).
+fn codec() -> Codec {
+    Codec::trusting(Limits {
+        max_frame_len: MAX_RECORD,
+        max_depth: ixn_codec::MAX_DEPTH_CAP,
+    })
+}
+
+fn crc(len: u32, payload: &[u8]) -> u32 {
+    let mut h = Hasher::new();
+    h.update(&len.to_be_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+/// Appends one record holding `frames` (already encoded) to `buf`; a record larger than
+/// [`MAX_RECORD`] (which reading would refuse) is not written.
+fn put_record(buf: &mut BytesMut, frames: &[u8]) -> Result<(), Error> {
+    let len = u32::try_from(frames.len())
+        .ok()
+        .filter(|&l| l as usize <= MAX_RECORD)
+        .ok_or(Error::RecordTooLarge {
+            len: frames.len(),
+            max: MAX_RECORD,
+        })?;
+    buf.extend_from_slice(RECORD_MAGIC);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&crc(len, frames).to_be_bytes());
+    buf.extend_from_slice(frames);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir` and reads everything stored in it into
+    /// [`Opened::changes`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<(Self, Opened), Error> {
+        let mut changes = Vec::new();
+        let (journal, mut opened) = Self::open_with(dir, &mut |m| changes.push(m))?;
+        opened.changes = changes;
+        Ok((journal, opened))
+    }
+
+    /// Like [`Journal::open`], handing each stored change to `apply` as it is read instead of
+    /// collecting them ([`Opened::changes`] stays empty): recovery then holds the file, not
+    /// every decoded change at once.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        apply: &mut dyn FnMut(Message),
+    ) -> Result<(Self, Opened), Error> {
+        let dir = dir.as_ref().to_owned();
+        // Before anything in the directory is read or written.
+        let lock = DirLock::acquire(&dir)?;
+        let mut generations = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let name = entry.map_err(io(&dir))?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(g) = name
+                .strip_prefix("journal-")
+                .and_then(|r| r.strip_suffix(".log"))
+            {
+                if let Ok(g) = g.parse::<u64>() {
+                    generations.push(g);
+                }
+            } else if name.starts_with("journal-") && name.ends_with(".tmp") {
+                // An unfinished compaction: the previous generation is still complete.
+                let _ = fs::remove_file(dir.join(&*name));
+            }
+        }
+        generations.sort_unstable();
+        let Some(&generation) = generations.last() else {
+            let path = dir.join(journal_name(1));
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            let mut header = Vec::with_capacity(HEADER);
+            header.extend_from_slice(FILE_MAGIC);
+            header.extend_from_slice(&VERSION.to_be_bytes());
+            file.write_all(&header)
+                .and_then(|()| file.sync_all())
+                .map_err(io(&path))?;
+            sync_dir(&dir)?;
+            let journal = Self {
+                _lock: lock,
+                dir,
+                generation: 1,
+                file,
+                codec: codec(),
+                buf: BytesMut::new(),
+            };
+            return Ok((
+                journal,
+                Opened {
+                    path,
+                    created: true,
+                    bytes: HEADER as u64,
+                    ..Opened::default()
+                },
+            ));
+        };
+        // Older generations are complete leftovers of a compaction that finished.
+        for g in generations.iter().filter(|g| **g != generation) {
+            let _ = fs::remove_file(dir.join(journal_name(*g)));
+        }
+        let path = dir.join(journal_name(generation));
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io(&path))?;
+        let mut opened = read_records(&path, &bytes, apply)?;
+        opened.path = path.clone();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        if let Some((at, _)) = opened.torn_tail {
+            file.set_len(at)
+                .and_then(|()| file.sync_all())
+                .map_err(io(&path))?;
+        }
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
+        Ok((
+            Self {
+                _lock: lock,
+                dir,
+                generation,
+                file,
+                codec: codec(),
+                buf: BytesMut::new(),
+            },
+            opened,
+        ))
+    }
+
+    /// The live journal file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(journal_name(self.generation))
+    }
+}
+
+impl Store for Journal {
+    fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
+        self.buf.clear();
+        let mut frames = BytesMut::new();
+        for batch in batches.iter().filter(|b| !b.is_empty()) {
+            frames.clear();
+            for change in batch {
+                self.codec.encode(change, &mut frames)?;
+            }
+            put_record(&mut self.buf, &frames)?;
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = self.path();
+        self.file
+            .write_all(&self.buf)
+            .and_then(|()| self.file.sync_data())
+            .map_err(io(&path))
+    }
+
+    fn compact(&mut self, snapshot: &[Message]) -> Result<(), Error> {
+        let next = self.generation + 1;
+        let tmp = self.dir.join(format!("journal-{next:08}.tmp"));
+        let path = self.dir.join(journal_name(next));
+        let mut out = BytesMut::with_capacity(HEADER + CHUNK);
+        out.extend_from_slice(FILE_MAGIC);
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        let (mut frames, mut one) = (BytesMut::new(), BytesMut::new());
+        let mut file = File::create(&tmp).map_err(io(&tmp))?;
+        for change in snapshot {
+            one.clear();
+            self.codec.encode(change, &mut one)?;
+            // Records of about CHUNK bytes, never past MAX_RECORD.
+            if !frames.is_empty() && frames.len() + one.len() > CHUNK {
+                put_record(&mut out, &frames)?;
+                frames.clear();
+                file.write_all(&out).map_err(io(&tmp))?;
+                out.clear();
+            }
+            frames.extend_from_slice(&one);
+        }
+        if !frames.is_empty() {
+            put_record(&mut out, &frames)?;
+        }
+        file.write_all(&out)
+            .and_then(|()| file.sync_all())
+            .map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.dir)?;
+        let old = self.path();
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        self.generation = next;
+        let _ = fs::remove_file(old);
+        sync_dir(&self.dir)
+    }
+}
+
+/// Reads a journal file's bytes (`path` names it in errors), handing each stored change to
+/// `apply` in order, a record's changes only once the whole record decoded. What it found
+/// ([`Opened::path`] and [`Opened::created`] left empty); see the crate documentation for what
+/// counts as a torn tail and what as corruption. Nothing is written.
+pub fn read_journal(
+    path: &Path,
+    bytes: &[u8],
+    apply: &mut dyn FnMut(Message),
+) -> Result<Opened, Error> {
+    read_records(path, bytes, apply)
+}
+
+fn read_records(
+    path: &Path,
+    bytes: &[u8],
+    apply: &mut dyn FnMut(Message),
+) -> Result<Opened, Error> {
+    if bytes.get(..4) != Some(FILE_MAGIC.as_slice()) || bytes.len() < HEADER {
+        return Err(Error::NotAJournal {
+            path: path.to_owned(),
+        });
+    }
+    let codec = codec();
+    let mut opened = Opened {
+        bytes: bytes.len() as u64,
+        ..Opened::default()
+    };
+    let mut pos = HEADER;
+    let mut decoded = Vec::new();
+    while pos < bytes.len() {
+        match record_at(bytes, pos) {
+            Ok(payload) => {
+                // The whole record decodes before any of it is applied: a record is one
+                // request's changes, all or nothing.
+                let mut buf = BytesMut::from(payload);
+                decoded.clear();
+                while !buf.is_empty() {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(m)) => decoded.push(m),
+                        Ok(None) | Err(_) => {
+                            return Err(Error::Corrupt {
+                                path: path.to_owned(),
+                                offset: pos as u64,
+                                why: "its checksum is right but its changes do not decode".into(),
+                            });
+                        }
+                    }
+                }
+                decoded.drain(..).for_each(&mut *apply);
+                opened.records += 1;
+                pos += RECORD_HEADER + payload.len();
+            }
+            Err(why) => {
+                // Torn tail, unless a good record follows somewhere after this one.
+                let later = (pos + 1..bytes.len()).find(|p| record_at(bytes, *p).is_ok());
+                return match later {
+                    Some(_) => Err(Error::Corrupt {
+                        path: path.to_owned(),
+                        offset: pos as u64,
+                        why,
+                    }),
+                    None => {
+                        opened.torn_tail = Some((pos as u64, (bytes.len() - pos) as u64));
+                        Ok(opened)
+                    }
+                };
+            }
+        }
+    }
+    Ok(opened)
+}
+
+/// The payload of a valid record at `pos`, or why there is none.
+fn record_at(bytes: &[u8], pos: usize) -> Result<&[u8], String> {
+    let header = bytes
+        .get(pos..pos + RECORD_HEADER)
+        .ok_or("the record header is cut off")?;
+    let (magic, rest) = header.split_at(4);
+    if magic != RECORD_MAGIC {
+        return Err("bad record marker".into());
+    }
+    let (len, sum) = rest.split_at(4);
+    let len = u32::from_be_bytes(len.try_into().map_err(|_| "bad length")?);
+    let sum = u32::from_be_bytes(sum.try_into().map_err(|_| "bad checksum field")?);
+    if len as usize > MAX_RECORD {
+        return Err(format!("record length {len} is larger than any record"));
+    }
+    let start = pos + RECORD_HEADER;
+    let payload = bytes
+        .get(start..start + len as usize)
+        .ok_or("the record is cut off")?;
+    if crc(len, payload) != sum {
+        return Err("checksum mismatch".into());
+    }
+    Ok(payload)
+}

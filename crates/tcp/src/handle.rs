@@ -1,0 +1,63 @@
+//! How connections and in-process clients reach the engine task.
+
+use crate::engine_task::{INPUTS, Input, Inputs};
+use crate::local::{self, LocalLink};
+use ixn_core::ConnId;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+/// How connections reach the [`EngineTask`](crate::engine_task::EngineTask): its input
+/// channel, and the numbering of connections. The task runs until every handle (and every
+/// connection) is gone.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    inputs: mpsc::Sender<Input>,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl EngineHandle {
+    /// A handle and the inputs it feeds (give them to
+    /// [`EngineTask::new`](crate::engine_task::EngineTask::new)).
+    pub fn channel() -> (Self, Inputs) {
+        let (inputs, rx) = mpsc::channel(INPUTS);
+        let handle = Self {
+            inputs,
+            next_conn: Arc::new(AtomicU64::new(1)),
+        };
+        (handle, Inputs(rx))
+    }
+
+    /// A new connection's number.
+    pub(crate) fn next_conn(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
+        self.inputs.clone()
+    }
+
+    /// Opens an in-process connection, as if from `peer`, with an outbound queue of
+    /// `max_messages` and `max_bytes` that never overflows (the engine task waits for it
+    /// instead). Returns the client's end and the task that serves the engine's end: it ends
+    /// `Ok` when the client drops its request sender, `Err` (saying why) when the engine side
+    /// ends first.
+    pub fn open_local(
+        &self,
+        peer: SocketAddr,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> (
+        LocalLink,
+        impl Future<Output = Result<(), String>> + Send + 'static,
+    ) {
+        local::open(
+            self.next_conn(),
+            peer,
+            self.sender(),
+            max_messages,
+            max_bytes,
+        )
+    }
+}
