@@ -90,6 +90,11 @@ pub enum Error {
     /// The connection closed before the reply arrived.
     #[error("the server closed the connection before replying")]
     Closed,
+    /// The connection broke before the reply arrived: what the server sent could not be read
+    /// (a malformed or oversize frame) or the transport failed. The same error is given to
+    /// every request that was waiting, and kept for [`Client::failure`].
+    #[error("the connection broke before the reply: {0}")]
+    Broken(Arc<ixn_codec::Error>),
     /// The server answered EventError.
     #[error("EventError {code} ({}): {description}", code.to_int())]
     EventError {
@@ -107,9 +112,21 @@ pub enum Error {
 
 #[derive(Debug, Default)]
 struct Pending {
-    waiting: HashMap<i32, oneshot::Sender<Message>>,
+    waiting: HashMap<i32, oneshot::Sender<Result<Message, Error>>>,
     next: i32,
     closed: bool,
+    /// Why the connection broke, if it did not simply close.
+    failure: Option<Arc<ixn_codec::Error>>,
+}
+
+impl Pending {
+    /// The error for a request that cannot get its reply.
+    fn gone(&self) -> Error {
+        match &self.failure {
+            Some(e) => Error::Broken(Arc::clone(e)),
+            None => Error::Closed,
+        }
+    }
 }
 
 /// A connection to the server. Requests may be sent from several tasks at once through `&self`.
@@ -197,7 +214,7 @@ impl Client {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if p.closed {
-                return Err(Error::Closed);
+                return Err(p.gone());
             }
             let reference = match msg.reference_id() {
                 Some(r) => r,
@@ -222,7 +239,22 @@ impl Client {
                 .remove(&reference);
             return Err(e.into());
         }
-        rx.await.map_err(|_| Error::Closed)
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(self.lock_pending().gone()),
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Why the connection broke, once it has: a frame from the server that could not be
+    /// decoded, or a transport failure. `None` while it works, and after a plain close.
+    pub fn failure(&self) -> Option<Arc<ixn_codec::Error>> {
+        self.lock_pending().failure.clone()
     }
 
     /// Like [`Client::request`], but an EventError reply is an [`Error::EventError`].
@@ -293,7 +325,15 @@ async fn read_loop(
     pending: Arc<Mutex<Pending>>,
     notifications: mpsc::Sender<Message>,
 ) {
-    while let Some(Ok(msg)) = frames.next().await {
+    let mut failure = None;
+    while let Some(frame) = frames.next().await {
+        let msg = match frame {
+            Ok(msg) => msg,
+            Err(e) => {
+                failure = Some(Arc::new(e));
+                break;
+            }
+        };
         let waiter = msg.reference_id().and_then(|r| {
             (msg.id != MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
                 .then(|| {
@@ -307,7 +347,7 @@ async fn read_loop(
         });
         match waiter {
             Some(tx) => {
-                let _ = tx.send(msg);
+                let _ = tx.send(Ok(msg));
             }
             None => {
                 // A dropped receiver (the client was closed) just discards notifications.
@@ -319,5 +359,12 @@ async fn read_loop(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     p.closed = true;
-    p.waiting.clear();
+    p.failure = failure;
+    let error = p.gone();
+    for (_, tx) in p.waiting.drain() {
+        let _ = tx.send(Err(match &error {
+            Error::Broken(e) => Error::Broken(Arc::clone(e)),
+            _ => Error::Closed,
+        }));
+    }
 }
