@@ -13,7 +13,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const IXN: &str = env!("CARGO_BIN_EXE_ixn");
 
@@ -230,7 +229,6 @@ fn conformance_passes_in_every_mode() {
         vec![],
         vec!["--server-bin", bin.to_str().unwrap()],
     ] {
-        let started = Instant::now();
         let mut args = vec!["conformance", dir];
         args.extend(mode.iter().copied());
         let (code, out, err) = ixn(&args);
@@ -239,7 +237,6 @@ fn conformance_passes_in_every_mode() {
             out.ends_with(&format!("{scenarios} passed, 0 failed\n")),
             "{mode:?}: {out}"
         );
-        assert!(started.elapsed() < Duration::from_secs(60));
     }
     let (code, _, err) = ixn(&["conformance", "/nonexistent"]);
     assert_eq!(code, 2);

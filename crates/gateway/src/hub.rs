@@ -30,6 +30,12 @@ pub(crate) const SWEEP_PERIOD: Duration = Duration::from_millis(997);
 /// The CometD channel of workbin messages.
 pub(crate) const WORKBINS_CHANNEL: &str = "/v2/me/workbins";
 
+/// The present time, from tokio's clock (so that tests that pause it move the gateway's
+/// deadlines too): session expiry, idle web sessions.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// What a pending ReferenceId is waiting for.
 enum Pending {
     /// An HTTP request waiting for the reply.
@@ -69,7 +75,7 @@ const TOKENS_PER_SESSION: usize = 8;
 
 impl WebSession {
     pub(crate) fn touch(&self) {
-        lock(&self.inner).last_seen = Instant::now();
+        lock(&self.inner).last_seen = now();
     }
 
     pub(crate) fn place(&self) -> Option<String> {
@@ -302,7 +308,7 @@ impl Hub {
             client,
             inner: Mutex::new(WebInner {
                 place: None,
-                last_seen: Instant::now(),
+                last_seen: now(),
                 cometd: Vec::new(),
                 tokens: Vec::new(),
                 ended: false,
@@ -498,7 +504,7 @@ impl Hub {
 
     /// Removes expired CometD sessions and idle web sessions.
     async fn sweep(&self) {
-        let now = Instant::now();
+        let now = now();
         let idle = Duration::from_secs(self.config.http.web_session_idle_secs);
         let (expired, idle_webs) = {
             let st = lock(&self.state);
@@ -573,7 +579,7 @@ impl Registry for Hub {
                 }
             }
             inner.cometd.push(session.id.clone());
-            inner.last_seen = Instant::now();
+            inner.last_seen = now();
             drop(inner);
             st.cometd.insert(session.id.clone(), session);
             evicted

@@ -22,6 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 const ROUNDS: usize = 20;
 const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
@@ -63,7 +65,7 @@ fn start(dir: &Path) -> (Server, String) {
             "--log-level",
             "info",
             "--compact-at",
-            "32768",
+            "16384",
             "--data-dir",
         ])
         .arg(dir)
@@ -138,6 +140,7 @@ async fn drive(
     agent: &'static str,
     place: &'static str,
     track: Arc<Mutex<Track>>,
+    acked: tokio::sync::watch::Sender<usize>,
     seed: u64,
 ) {
     let Ok(mut c) = Client::connect(addr.as_str()).await else {
@@ -228,6 +231,8 @@ async fn drive(
                 t.acked.insert(id, after);
                 t.pending = None;
                 t.ops += 1;
+                drop(t);
+                acked.send_modify(|n| *n += 1);
             }
             Ok(reply) => panic!("{agent}: unexpected {reply:?}"),
             Err(_) => return, // the server went away; `pending` stays in flight
@@ -272,11 +277,18 @@ fn tmp(name: &str) -> PathBuf {
 fn no_acknowledged_change_is_lost_across_kills() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tmp("kills");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("crash test seed {seed}");
+    let seed = match std::env::var("IXN_CRASH_SEED") {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("IXN_CRASH_SEED={s:?} is not a number")),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!(
+        "crash test seed {seed} (IXN_CRASH_SEED={seed} replays the same requests and kill points, counted in acknowledged requests)"
+    );
     let mut rng = Rng(seed | 1);
     let tracks: Vec<Arc<Mutex<Track>>> = AGENTS
         .iter()
@@ -284,6 +296,8 @@ fn no_acknowledged_change_is_lost_across_kills() {
         .collect();
     let started = Instant::now();
     let (mut checked, mut in_flight_applied) = (0usize, 0usize);
+    // Requests acknowledged so far, all drivers together.
+    let (acked, _) = tokio::sync::watch::channel(0usize);
     for round in 0..=ROUNDS {
         let (server, addr) = start(&dir);
         // Every acknowledged state is there; an in-flight request may or may not have happened.
@@ -335,15 +349,33 @@ fn no_acknowledged_change_is_lost_across_kills() {
         if round == ROUNDS {
             break;
         }
-        // Load, then a kill at a random moment.
+        // Load, then a kill once the drivers have had a number of requests acknowledged (drawn
+        // from the seed): an event, not a wall-clock moment. Each round writes more than
+        // --compact-at, so every round compacts at least once while running, and the kill
+        // may land in one.
+        let goal = *acked.borrow() + 150 + rng.below(400) as usize;
         let drivers: Vec<_> = AGENTS
             .iter()
             .zip(&tracks)
             .map(|((agent, place), t)| {
-                rt.spawn(drive(addr.clone(), agent, place, Arc::clone(t), rng.next()))
+                let acked = acked.clone();
+                rt.spawn(drive(
+                    addr.clone(),
+                    agent,
+                    place,
+                    Arc::clone(t),
+                    acked,
+                    rng.next(),
+                ))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
+        rt.block_on(async {
+            let mut seen = acked.subscribe();
+            tokio::time::timeout(Duration::from_secs(60), seen.wait_for(|n| *n >= goal))
+                .await
+                .expect("the drivers stopped making progress")
+                .unwrap();
+        });
         drop(server); // SIGKILL
         rt.block_on(async {
             for d in drivers {
@@ -491,17 +523,7 @@ fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
             .status()
             .unwrap();
         assert!(status.success());
-        let started = Instant::now();
-        let code = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s.code();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{signal}: the server did not stop"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let code = common::wait_exit(&mut child, Duration::from_secs(10));
         assert_eq!(code, Some(0), "{signal}");
         assert!(
             rt.block_on(c.next_notification()).is_none(),

@@ -107,14 +107,7 @@ impl Server {
 
     /// Waits (bounded) for the process to exit; returns its exit code.
     fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let started = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code();
-            }
-            assert!(started.elapsed() < within, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_exit(&mut self.child, within)
     }
 }
 

@@ -13,7 +13,9 @@ use ixn_core::ConnId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, so that tests that pause it move frame deadlines too.
+use tokio::time::Instant;
 use tracing::warn;
 
 /// Frames up to this size (bytes, length prefix included) are not tracked: they cost little

@@ -89,3 +89,27 @@ pub(crate) async fn media(addr: std::net::SocketAddr, name: &str) -> Client {
     c.register(name, ClientType::MediaServer).await.unwrap();
     c
 }
+
+/// Waits for `child` to exit and returns its exit code. The wait is on the exit itself; a
+/// watchdog kills the process if it is still running after `within` (then this fails: a
+/// process killed by a signal has no exit code).
+#[allow(dead_code)] // not every test file waits for a process
+pub(crate) fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(within).is_err() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+    });
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    assert!(
+        status.code().is_some(),
+        "the process did not exit within {within:?} (killed: {status})"
+    );
+    status.code()
+}
