@@ -3,11 +3,12 @@
 //! take to be ready, cycles per second, and the server's memory per idle registered connection
 //! (resident memory with the K connections up minus before the first round, divided by K).
 
+use crate::error::Error;
 use crate::report::{Report, round3};
 use crate::run::{self, Window};
+use crate::target::Setup;
 use crate::target::Target;
 use crate::wire::{self, Conn};
-use crate::{Error, Setup};
 use ixn_codec::ClientType;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! frame is the same frame, so the driver's checks hold; there is no engine, no decoding and no
 //! registration.
 
-use crate::Error;
+use crate::error::Error;
 use crate::report::{Report, round3};
 use crate::rr::{self, Program};
 use crate::run::{self, Bounds, Window};

@@ -11,11 +11,12 @@
 //! one publisher with W PUBLISH in flight, 100-byte messages carrying the timestamp), for
 //! comparison in the same session.
 
+use crate::error::Error;
 use crate::report::{Report, round3};
 use crate::run::{self, Window};
+use crate::target::Setup;
 use crate::target::Target;
 use crate::wire::{self, Conn};
-use crate::{Error, Setup};
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use ixn_codec::{ClientType, KvList, MessageId, Value, WorkbinContentOperation, attr};

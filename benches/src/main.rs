@@ -11,6 +11,7 @@
 
 mod churn;
 mod echo;
+mod error;
 mod fanout;
 mod report;
 mod rr;
@@ -19,46 +20,13 @@ mod target;
 mod wire;
 
 use clap::{Args, Parser, Subcommand};
+use error::Error;
 use report::Report;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// What can stop a run.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
-    #[error("cannot connect to {addr}: {source} (is the server running there?)")]
-    Connect {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("connection to {addr} failed: {source}")]
-    Lost {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("the server at {0} closed the connection")]
-    Closed(SocketAddr),
-    #[error(
-        "{request} was refused: {description} (is the server running the configuration `ixn-load config` prints?)"
-    )]
-    Refused {
-        request: String,
-        description: String,
-    },
-    #[error("protocol: {0}")]
-    Protocol(String),
-    #[error(
-        "cannot start {bin}: {source} (give the path of a built ixn-server, e.g. target/release/ixn-server)"
-    )]
-    Spawn {
-        bin: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Setup(String),
-}
+use target::Setup;
 
 /// Load generator for the ixn workbin server.
 #[derive(Debug, Parser)]
@@ -216,13 +184,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs_f64(secs));
     }
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 10s, 500ms or 2m)"))
-}
-
-/// What every workload needs to start.
-#[derive(Debug)]
-pub(crate) struct Setup {
-    pub(crate) spawn: target::Spawn,
-    pub(crate) bounds: run::Bounds,
 }
 
 fn setup(common: &Common) -> Result<Setup, Error> {

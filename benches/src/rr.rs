@@ -7,11 +7,12 @@
 //! "subscribe, cancel" stays valid with any number in flight: the server sees the requests in
 //! program order.
 
+use crate::error::Error;
 use crate::report::Report;
 use crate::run::{self, Window};
+use crate::target::Setup;
 use crate::target::Target;
 use crate::wire::{self, Conn};
-use crate::{Error, Setup};
 use clap::ValueEnum;
 use hdrhistogram::Histogram;
 use ixn_codec::{ClientType, KvList, Message, MessageId};

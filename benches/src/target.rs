@@ -1,7 +1,7 @@
 //! The server under load: spawned from `--server-bin` with a generated configuration, or
 //! reached at `--addr` (started with the configuration `ixn-load config` prints).
 
-use crate::Error;
+use crate::error::Error;
 use ixn_config::{ConfigFile, Limits};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -206,4 +206,11 @@ mod tests {
         assert!(text.contains("agent299"));
         assert!(!text.contains("agent300\""));
     }
+}
+
+/// What every workload needs to start.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) spawn: Spawn,
+    pub(crate) bounds: crate::run::Bounds,
 }

@@ -2,7 +2,7 @@
 //! prefix in, decoded only when a figure needs their content. The load generator shares the
 //! machine with the server, so every byte it does not parse is a byte the server gets.
 
-use crate::Error;
+use crate::error::Error;
 use bytes::{Buf, BytesMut};
 use ixn_codec::{ClientType, Codec, KvList, Message, MessageId, attr};
 use std::net::{IpAddr, SocketAddr};

@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+mod error;
 mod http;
 mod limits;
 pub mod password;
@@ -36,6 +37,7 @@ mod schema;
 mod synthetic;
 mod validate;
 
+pub use error::ConfigError;
 pub use http::Http;
 pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
 pub use schema::{
@@ -47,40 +49,6 @@ pub use validate::{
     Agent, AgentGroupIdx, AgentIdx, Config, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
     WorkbinType, WorkbinTypeIdx,
 };
-
-/// What is wrong with a configuration, naming the file, the entry and (for TOML) the line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read configuration file {path}: {source}")]
-    Read {
-        /// The path given.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The text is not valid TOML/JSON or does not fit the schema (unknown key, wrong type).
-    #[error("{origin}: {message}")]
-    Syntax {
-        /// The file name or origin.
-        origin: String,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// The entries fit the schema but not each other (unknown group, duplicate id, ...).
-    #[error("{origin}{}: {entry}: {problem}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
-    Invalid {
-        /// The file name or origin.
-        origin: String,
-        /// The line of the offending entry (TOML only).
-        line: Option<usize>,
-        /// The entry, e.g. `agent "a9"` or `limits.max_frame_len`.
-        entry: String,
-        /// What is wrong and what would be right.
-        problem: String,
-    },
-}
 
 /// The demo configuration the server starts with when given none (also shipped as
 /// `examples/demo.toml`). It is the conformance suite's configuration plus more agents.

@@ -86,7 +86,7 @@ impl ConfigFile {
                 tenant: 101,
             }],
             limits,
-            http: crate::Http::default(),
+            http: crate::http::Http::default(),
         }
     }
 }

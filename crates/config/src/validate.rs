@@ -1,7 +1,7 @@
 //! Validation: from a [`ConfigFile`] to an indexed [`Config`], or a [`ConfigError`] naming the
 //! offending entry.
 
-use crate::ConfigError;
+use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::schema::{AppType, ConfigFile, OwnerKind};
 use foldhash::{HashMap, HashMapExt};
@@ -125,7 +125,7 @@ pub struct Config {
     /// Limits.
     pub limits: Limits,
     /// The web API's settings (`[http]`).
-    pub http: crate::Http,
+    pub http: crate::http::Http,
     /// `[http] listen`, parsed.
     pub http_listen: Option<std::net::SocketAddr>,
     agent_by_id: HashMap<String, AgentIdx>,

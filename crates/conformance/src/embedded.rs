@@ -1,6 +1,7 @@
 //! The embedded connector: a fresh [`Engine`] per scenario, no sockets.
 
-use crate::{Connector, Scenario, Session};
+use crate::connector::{Connector, Session};
+use crate::scenario::Scenario;
 use ixn_codec::Message;
 use ixn_core::{ConnId, Engine, Output};
 use std::collections::{HashMap, VecDeque};

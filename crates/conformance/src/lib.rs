@@ -16,12 +16,16 @@
 
 #![warn(missing_docs)]
 
+mod connector;
 mod embedded;
+mod error;
 mod matching;
 mod scenario;
 mod tcp;
 
+pub use connector::{Connector, Session};
 pub use embedded::Embedded;
+pub use error::Error;
 pub use matching::{matches, substitute};
 pub use scenario::{Action, Scenario, Step, load_dir, load_file};
 pub use tcp::{Running, Tcp};
@@ -29,60 +33,6 @@ pub use tcp::{Running, Tcp};
 use ixn_codec::Message;
 use std::collections::HashMap;
 use std::io::Write;
-
-/// What can stop a run (as opposed to a scenario failing).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A file or folder could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The path.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A scenario file is not in the documented format.
-    #[error("{file}: {problem}")]
-    Scenario {
-        /// The file.
-        file: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A scenario's configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ixn_config::ConfigError),
-    /// Writing the report failed.
-    #[error("cannot write the report: {0}")]
-    Report(std::io::Error),
-}
-
-/// One scenario's connections, as a transport provides them.
-///
-/// Connections are named by the scenario's client names; a connection is opened by its first
-/// [`Session::send`] (or other call). Every method returns `Err` with a description when the
-/// transport itself fails (a socket error, a timeout).
-pub trait Session {
-    /// Sends `msg` on the named connection.
-    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String>;
-    /// The next message received on the connection, waiting as long as the transport needs;
-    /// `None` if nothing arrives (or the connection is closed with nothing left to read).
-    fn recv(&mut self, conn: &str) -> Result<Option<Message>, String>;
-    /// `Ok(None)` when nothing more has arrived once every earlier effect is delivered;
-    /// otherwise the message that did arrive.
-    fn silent(&mut self, conn: &str) -> Result<Option<Message>, String>;
-    /// The client closes its connection; returns once the server has dropped it (R13).
-    fn disconnect(&mut self, conn: &str) -> Result<(), String>;
-    /// True when the server has closed the connection and nothing is left unread on it.
-    fn closed(&mut self, conn: &str) -> Result<bool, String>;
-}
-
-/// Starts a fresh engine or server for each scenario.
-pub trait Connector {
-    /// A session against a fresh engine or server holding only `scenario`'s configuration.
-    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, String>;
-}
 
 /// Totals of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Scenario files: reading and checking their shape.
 
-use crate::Error;
+use crate::error::Error;
 use ixn_config::Config;
 use serde_json::Value;
 use std::path::Path;

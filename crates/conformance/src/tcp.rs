@@ -1,7 +1,8 @@
 //! The TCP connector: each scenario gets a fresh server (started by a caller-supplied function)
 //! and talks to it over real sockets, with blocking std I/O and timeouts.
 
-use crate::{Connector, Scenario, Session};
+use crate::connector::{Connector, Session};
+use crate::scenario::Scenario;
 use ixn_codec::{BytesMut, Codec, Message, MessageId, attr};
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};

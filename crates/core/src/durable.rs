@@ -80,7 +80,7 @@ pub(crate) fn ids_of(change: &Message) -> Option<(u64, u64)> {
     ))
 }
 
-/// What [`Engine::restore`] did.
+/// What [`Engine::restore`](crate::Engine::restore) did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Restored {
     /// Changes applied.

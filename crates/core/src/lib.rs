@@ -25,7 +25,6 @@
 
 #![warn(missing_docs)]
 
-// Leaves first: each module uses only those above it (checked by .ci/module-cycles).
 mod access;
 pub mod durable;
 mod engine;

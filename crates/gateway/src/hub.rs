@@ -604,7 +604,7 @@ impl Registry for Hub {
 }
 
 /// Routes everything the engine sends to the gateway, until the link ends.
-pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::Delivery>) {
+pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::link::Delivery>) {
     while let Some((msg, proxy_client_id)) = deliveries.recv().await {
         hub.deliver(msg, proxy_client_id);
     }

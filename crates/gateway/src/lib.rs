@@ -15,7 +15,7 @@
 //! ```
 //!
 //! - `routes/`: one module per resource (`me`, `workbins`, `notifications`); `extract.rs`
-//!   authenticates (the [`SignedIn`](extract) extractor) and reads JSON bodies into serde
+//!   authenticates (the `SignedIn` extractor) and reads JSON bodies into serde
 //!   types; `gws.rs` holds the GWS shapes.
 //! - `bayeux/`: Bayeux without I/O (channels, a session's state machine taking `now`, the
 //!   handling of a batch); `cometd.rs` adds the transports and the waiting.
@@ -32,70 +32,29 @@
 
 #![warn(missing_docs)]
 
-// Leaves first: each module uses only those above it (checked by .ci/module-cycles).
 mod auth;
 mod bayeux;
 mod cometd;
+mod error;
 mod extract;
+/// Fuzz target bodies (test and fuzzing builds only).
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
+
+pub use error::Error;
+pub use link::{Delivery, Link};
 mod gws;
 mod hub;
+mod link;
 mod listen;
 mod routes;
 
-use ixn_codec::Message;
 use ixn_config::{AppType, Config};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tracing::info;
-
-/// One message from the engine to the gateway's connection: the message (shared with its
-/// other recipients) and, for a logical client, its ProxyClientId (which the message does not
-/// carry itself).
-pub type Delivery = (Arc<Message>, Option<i32>);
-
-/// An in-process connection to the engine, in codec types only: what the gateway sends, and
-/// what the engine delivers. Whoever runs the engine builds it (the `ixn-server` binary, from
-/// the TCP server's local link); when the engine side ends, the gateway stops with
-/// [`Error::LinkLost`].
-#[derive(Debug)]
-pub struct Link {
-    /// Requests to the engine, in order.
-    pub requests: mpsc::Sender<Message>,
-    /// Replies and notifications from the engine, in order.
-    pub deliveries: mpsc::Receiver<Delivery>,
-}
-
-/// The gateway's error type.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The HTTP listening socket could not be set up.
-    #[error(
-        "cannot listen for HTTP on {addr}: {source} (is another server using it? choose another address with --http ADDR, or --http off)"
-    )]
-    Listen {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The configuration cannot run the web API.
-    #[error("the web API cannot start: {0}")]
-    Config(String),
-    /// The engine refused or never answered the gateway's registration.
-    #[error("the web API could not register with the engine: {0}")]
-    Register(String),
-    /// Another I/O failure.
-    #[error("HTTP server I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The engine side of the link ended while the web API was serving: it cannot answer
-    /// anything any more.
-    #[error("the engine closed the web API's connection")]
-    LinkLost,
-}
 
 /// Listen backlog of the HTTP listener: clients past `[http] max_connections` wait there.
 pub const LISTEN_BACKLOG: u32 = 4096;

@@ -15,8 +15,8 @@ const VERSION: u32 = 1;
 const RECORD_MAGIC: &[u8; 4] = b"IXNR";
 const HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
-/// Largest record, written or read (a snapshot is written as many records of about [`CHUNK`]
-/// bytes; a single request's changes are far smaller, and are refused if not).
+/// Largest record, written or read (a snapshot is written as many records of about 1 MiB;
+/// a single request's changes are far smaller, and are refused if not).
 pub const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// Target size of the records a compaction writes.
 const CHUNK: usize = 1024 * 1024;

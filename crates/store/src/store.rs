@@ -3,7 +3,7 @@
 use crate::error::Error;
 use ixn_codec::Message;
 
-/// What a store does for the server. Implemented by [`Journal`]; a shared database store
+/// What a store does for the server. Implemented by [`Journal`](crate::journal::Journal); a shared database store
 /// would implement it too (docs/scaling.md).
 pub trait Store: Send {
     /// Stores each batch (one request's changes) atomically, all durably before returning.

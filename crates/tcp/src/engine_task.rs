@@ -199,7 +199,7 @@ impl EngineTask {
         self.failed.clone()
     }
 
-    /// Runs until every [`EngineHandle`] (and every connection) is gone.
+    /// Runs until every [`EngineHandle`](crate::handle::EngineHandle) (and every connection) is gone.
     pub async fn run(mut self) {
         loop {
             let link_full = self.link.as_ref().is_some_and(|l| l.is_full());

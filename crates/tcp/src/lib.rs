@@ -27,7 +27,6 @@
 
 #![warn(missing_docs)]
 
-// Leaves first: each module uses only those above it (checked by .ci/module-cycles).
 mod connection;
 mod engine_task;
 mod handle;

@@ -1,6 +1,6 @@
 //! `/api/v2/me` (the agent and its contact center session) and `/api/v2/signout`.
 
-use super::engine_error;
+use super::shared::engine_error;
 use crate::extract::{Body, COOKIE, Operation, SignedIn, cookie_token};
 use crate::gws::{ApiError, Empty, Status, Success};
 use crate::hub::Hub;

@@ -4,6 +4,7 @@
 
 mod me;
 mod notifications;
+mod shared;
 mod workbins;
 
 use crate::extract;
@@ -55,7 +56,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             post(notifications::bayeux_suffix),
         )
         .route("/api/v2/signout", post(me::sign_out))
-        .fallback(not_found)
+        .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&hub),
@@ -64,18 +65,6 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(hub)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(
-        Status::NotFound,
-        "no such resource (docs/web-api.md lists the routes)",
-    )
-}
-
-/// An engine that could not be asked (stopping, no reply): an internal error.
-fn engine_error(e: String) -> ApiError {
-    ApiError::new(Status::Internal, e)
 }
 
 /// State-changing requests (any method but GET and HEAD) and WebSocket upgrades must come from

@@ -1,7 +1,7 @@
 //! The CometD endpoint (`[http] notifications_path`): Bayeux batches over long-polling, and
 //! the WebSocket upgrade.
 
-use super::not_found;
+use super::shared::not_found;
 use crate::bayeux::protocol::parse_batch;
 use crate::cometd;
 use crate::extract::{MaybeSignedIn, SignedIn};

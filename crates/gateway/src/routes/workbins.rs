@@ -3,7 +3,7 @@
 //! whether an interaction is in one, the engine decides (RequestGetWorkbins, RequestPull with
 //! a Workbin); here the web API's names become WorkbinInfo and back.
 
-use super::engine_error;
+use super::shared::engine_error;
 use crate::extract::{Body, Operation, SignedIn};
 use crate::gws::{ApiError, Empty, Status, Success, WorkbinRef, interaction_json};
 use crate::hub::{Hub, WebSession};
