@@ -1,5 +1,5 @@
 //! Wire format of the ixn workbin server: the message model, the length-prefixed binary
-//! framing and the JSON form of `shared/spec/ixn-core.md` section 2.
+//! framing and the JSON form (docs/protocol.md).
 //!
 //! - [`Value`] and [`KvList`]: typed attribute values (int, string, binary, nested ordered
 //!   lists that keep duplicate keys).

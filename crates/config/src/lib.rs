@@ -1,4 +1,4 @@
-//! Configuration of the ixn workbin server (`shared/spec/ixn-core.md` section 1): what is
+//! Configuration of the ixn workbin server (docs/configuration.md): what is
 //! *known* (tenants, applications, agents, places, groups, workbin types, queues) and the
 //! limits.
 //!

@@ -1,4 +1,4 @@
-//! Runs conformance scenario files (the format of `shared/conformance/README.md`) against a
+//! Runs conformance scenario files (the format of `conformance/README.md`) against a
 //! fresh engine or server per scenario.
 //!
 //! - [`load_dir`] reads every `*.json` scenario of a folder (any folder of such files).

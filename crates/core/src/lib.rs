@@ -1,5 +1,5 @@
-//! The ixn workbin engine: a sans-IO, deterministic state machine that implements
-//! `shared/spec/ixn-core.md` sections 1 to 6. It does no I/O, has no clock and no randomness
+//! The ixn workbin engine: a sans-IO, deterministic state machine that implements the workbin
+//! rules of docs/protocol.md and docs/behaviour.md. It does no I/O, has no clock and no randomness
 //! of its own, and depends on no async runtime.
 //!
 //! The driver feeds [`Engine`] connection events and decoded [`ixn_codec::Message`]s and
