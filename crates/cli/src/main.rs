@@ -381,11 +381,12 @@ fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCod
         run_all(
             &scenarios,
             &mut Tcp::new(|s: &Scenario| {
+                let engine = ixn_core::Engine::new(s.config.clone(), seed());
                 let started = handle
-                    .block_on(ixn_server::start(
+                    .block_on(ixn_tcp::start(
                         SocketAddr::from(([127, 0, 0, 1], 0)),
-                        s.config.clone(),
-                        ixn_server::Options::default(),
+                        engine,
+                        std::time::Duration::from_secs(5),
                     ))
                     .map_err(|e| e.to_string())?;
                 Ok(Running {
@@ -469,4 +470,10 @@ fn spawn_server(bin: &Path, s: &Scenario) -> Result<Running, String> {
             ))
         }
     }
+}
+
+/// A seed for an in-process engine (hash flooding resistance, distinct ids across runs).
+fn seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::RandomState::new().hash_one(std::process::id())
 }

@@ -18,11 +18,13 @@ pub(crate) struct Names {
     queues: Vec<ByteString>,
 }
 
-/// Looks a name up by an index of the configuration the names were made from: the lists have
-/// one entry per configuration entry, so the fallback is never taken.
+/// Looks a name up by an index of the configuration the names were made from. The lists have
+/// one entry per configuration entry, in its order, and an index is made only by that
+/// configuration for an entry it holds (see `ixn_config::AgentIdx`): the lookup cannot fail,
+/// as indexing the configuration itself cannot.
+#[allow(clippy::indexing_slicing)]
 fn pick(names: &[ByteString], i: usize) -> &ByteString {
-    static NONE: ByteString = ByteString::from_static("");
-    names.get(i).unwrap_or(&NONE)
+    &names[i]
 }
 
 impl Names {

@@ -34,8 +34,10 @@ mod listener;
 mod local;
 mod outbox;
 mod partial;
+mod standalone;
 
 pub use engine_task::{Durability, EngineTask, Fault, Inputs, codec};
 pub use handle::EngineHandle;
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use local::{Delivery, LocalLink};
+pub use standalone::{Started, start};
