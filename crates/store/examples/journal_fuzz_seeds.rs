@@ -2,7 +2,7 @@
 //! journals written by the journal itself (appends, a compaction, a torn tail), so the fuzzer
 //! starts from valid files and mutates from there.
 //!
-//! `cargo run -p ixn-store --example fuzz_seeds` (from the workspace root) rewrites it.
+//! `cargo run -p ixn-store --example journal_fuzz_seeds` (from the workspace root) rewrites it.
 
 use ixn_codec::{Message, MessageId};
 use ixn_store::{Journal, Store};
