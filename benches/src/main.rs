@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod churn;
+mod cometd;
 mod echo;
 mod error;
 mod fanout;
@@ -117,6 +118,26 @@ enum Cmd {
         in_flight: Vec<usize>,
         #[command(flatten)]
         bounds: BoundArgs,
+    },
+    /// CometD: how long the first message of a new CometD session takes after the HTTP reply
+    /// that caused it (a REST Subscribe), over long-polling and WebSocket. Uses the demo
+    /// configuration (agent a1).
+    Cometd {
+        /// Samples per transport.
+        #[arg(short = 'n', long, default_value_t = 200)]
+        samples: usize,
+        /// Transports to measure.
+        #[arg(long, value_enum, default_values_t = [cometd::Transport::LongPolling, cometd::Transport::Websocket], value_delimiter = ',')]
+        transport: Vec<cometd::Transport>,
+        /// Spawn this ixn-server binary (demo configuration, ephemeral ports).
+        #[arg(long, value_name = "PATH", required_unless_present = "http")]
+        server_bin: Option<PathBuf>,
+        /// A running server with the demo configuration, its web API at this address.
+        #[arg(long, value_name = "ADDR", conflicts_with = "server_bin")]
+        http: Option<SocketAddr>,
+        /// Print one JSON object per run instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the configuration the workloads expect, for a server started by hand
     /// (`ixn-server --config FILE --ephemeral`) and loaded with `--addr`.
@@ -228,7 +249,7 @@ fn main() -> ExitCode {
         | Cmd::Content { common, .. }
         | Cmd::Churn { common, .. } => common.bounds.threads,
         Cmd::Echo { bounds, .. } => bounds.threads,
-        Cmd::Config { .. } => 1,
+        Cmd::Config { .. } | Cmd::Cometd { .. } => 1,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -318,6 +339,25 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                     };
                     show(&rr::run(&s, params).await?, common.bounds.json);
                 }
+            }
+            Ok(())
+        }
+        Cmd::Cometd {
+            samples,
+            transport,
+            server_bin,
+            http,
+            json,
+        } => {
+            let target = match (server_bin, http) {
+                (_, Some(addr)) => cometd::Target::Http(addr),
+                (Some(bin), None) => cometd::Target::Bin(bin),
+                (None, None) => {
+                    return Err(Error::Setup("give --server-bin PATH or --http ADDR".into()));
+                }
+            };
+            for t in transport {
+                show(&cometd::run(&target, t, samples.max(1)).await?, json);
             }
             Ok(())
         }

@@ -150,6 +150,31 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
     hub.sign_in(agent).await
 }
 
+/// The API's base URI as the client reached it, `http://{Host}/api/v2`, for the `uri` fields
+/// (the request's `Host`; `localhost` if it sent none or an odd one).
+pub(crate) struct ApiBase(pub(crate) String);
+
+impl FromRequestParts<Arc<Hub>> for ApiBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &Arc<Hub>,
+    ) -> Result<Self, std::convert::Infallible> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+            })
+            .map_or_else(|| "localhost".to_owned(), str::to_owned);
+        Ok(Self(format!("http://{host}/api/v2")))
+    }
+}
+
 /// A JSON object body read as `T`. Errors are GWS status 1 (HTTP 400, or 413 past
 /// `[http] max_body_bytes`) saying what to send.
 pub(crate) struct Body<T>(pub(crate) T);

@@ -184,16 +184,113 @@ impl WorkbinRef {
     }
 }
 
-/// The state-resource key for a media type (spec section 7; openmedia for any other).
+/// The media kinds of GWS workbin subresources and state resources. An interaction's
+/// `MediaType` picks one (`twitter` and `tweet` are Tweet; any other type is Open, GWS's
+/// openmedia).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Media {
+    Chat,
+    Email,
+    Facebook,
+    Tweet,
+    FacebookSession,
+    Workitem,
+    Open,
+}
+
+impl Media {
+    /// Every kind, in the order GWS lists them.
+    pub(crate) const ALL: [Self; 7] = [
+        Self::Chat,
+        Self::Email,
+        Self::Facebook,
+        Self::Tweet,
+        Self::FacebookSession,
+        Self::Workitem,
+        Self::Open,
+    ];
+
+    /// The kind of an interaction's media type.
+    pub(crate) fn of(media_type: &str) -> Self {
+        match media_type {
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "facebook" => Self::Facebook,
+            "twitter" | "tweet" => Self::Tweet,
+            "facebooksession" => Self::FacebookSession,
+            "workitem" => Self::Workitem,
+            _ => Self::Open,
+        }
+    }
+
+    /// Its `?subresources=` value.
+    pub(crate) fn subresource(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Facebook => "facebook",
+            Self::Tweet => "tweet",
+            Self::FacebookSession => "facebooksession",
+            Self::Workitem => "workitem",
+            Self::Open => "openmedia",
+        }
+    }
+
+    /// The array of a workbin's content holding this kind (also the media path segment).
+    pub(crate) fn array(self) -> &'static str {
+        match self {
+            Self::Chat => "chats",
+            Self::Email => "emails",
+            Self::Facebook => "facebooks",
+            Self::Tweet => "tweets",
+            Self::FacebookSession => "facebooksessions",
+            Self::Workitem => "workitems",
+            Self::Open => "openmedias",
+        }
+    }
+
+    /// The CometD state-resource key.
+    pub(crate) fn state_resource(self) -> &'static str {
+        match self {
+            Self::Chat => "chatStateResourceV2",
+            Self::Email => "emailStateResourceV2",
+            Self::Facebook => "facebookStateResourceV2",
+            Self::Tweet => "tweetStateResourceV2",
+            Self::FacebookSession => "facebooksessionStateResourceV2",
+            Self::Workitem => "workitemStateResourceV2",
+            Self::Open => "openmediaStateResourceV2",
+        }
+    }
+
+    /// The kind a `?subresources=` value names.
+    pub(crate) fn from_subresource(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.subresource() == s)
+    }
+
+    /// The kind a media path segment (`emails`, `chats`...) names.
+    pub(crate) fn from_array(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.array() == s)
+    }
+}
+
+/// The state-resource key for a media type (the CometD messages' key of the interaction).
 pub(crate) fn state_resource_key(media: &str) -> &'static str {
-    match media {
-        "chat" => "chatStateResourceV2",
-        "email" => "emailStateResourceV2",
-        "facebook" => "facebookStateResourceV2",
-        "twitter" => "tweetStateResourceV2",
-        "facebooksession" => "facebooksessionStateResourceV2",
-        "workitem" => "workitemStateResourceV2",
-        _ => "openmediaStateResourceV2",
+    Media::of(media).state_resource()
+}
+
+/// A date as GWS writes it, `2016-04-15 17:52:35.000+0000`, from the engine's RFC 3339 UTC
+/// form `2016-04-15T17:52:35Z`. Anything else is passed through unchanged.
+pub(crate) fn gws_date(rfc3339: &str) -> String {
+    let b = rfc3339.as_bytes();
+    let shape = b.len() == 20
+        && b.get(10) == Some(&b'T')
+        && b.get(19) == Some(&b'Z')
+        && rfc3339
+            .char_indices()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19) || c.is_ascii_digit());
+    match (shape, rfc3339.get(..10), rfc3339.get(11..19)) {
+        (true, Some(day), Some(time)) => format!("{day} {time}.000+0000"),
+        _ => rfc3339.to_owned(),
     }
 }
 
@@ -222,45 +319,83 @@ fn value_json(v: &Value) -> serde_json::Value {
     }
 }
 
-/// An interaction's properties as the web API shows them: `id`, `mediaType`, `state`,
-/// `interactionType`, `interactionSubtype`, `queue`, `assignedTo`, `submittedBy`,
-/// `receivedDate`, `userData`, and for e-mail `from`, `to`, `subject`, for chat `nickname`
-/// and `subject` (from UserData keys `FromAddress`, `To`, `Subject`, `Nickname`).
+/// An interaction's properties as a GWS state resource of its media (the items of a workbin's
+/// content arrays and of the CometD messages): `id`, `capabilities` (none: this server offers
+/// no interaction operations through them), `receivedDate` (GWS form) and `userData` always;
+/// for chat `chatType` and `participants`, for e-mail `from`, `to` (an array) and `subject`, for
+/// workitems `workitemType`, from the interaction and its UserData (`FromAddress`, `To`,
+/// `Subject`, `Nickname`). The project's own fields follow where no GWS field has the name:
+/// `mediaType`, `interactionType`, `interactionSubtype`, `interactionState`, `queue`,
+/// `assignedTo`, `submittedBy`, and `nickname` and `subject` for chat.
 pub(crate) fn interaction_json(props: &KvList) -> serde_json::Value {
     let mut map = Map::new();
-    let mut put = |key: &str, from: &str| {
-        if let Some(v) = props.get(from) {
-            map.insert(key.to_owned(), value_json(v));
-        }
-    };
-    put("id", attr::INTERACTION_ID);
-    put("mediaType", attr::MEDIA_TYPE);
-    put("state", attr::INTERACTION_STATE);
-    put("interactionType", attr::INTERACTION_TYPE);
-    put("interactionSubtype", attr::INTERACTION_SUBTYPE);
-    put("queue", attr::QUEUE);
-    put("assignedTo", attr::ASSIGNED_TO);
-    put("submittedBy", attr::SUBMITTED_BY);
-    put("receivedDate", attr::RECEIVED_AT);
+    let text = |key: &str| props.get_str(key).map(|s| json!(&**s));
+    let media = Media::of(props.get_str(attr::MEDIA_TYPE).map_or("", |s| s));
     let user_data = props.get_list(attr::USER_DATA);
+    let ud = |key: &str| user_data.and_then(|u| u.get(key)).map(value_json);
+    if let Some(id) = text(attr::INTERACTION_ID) {
+        map.insert("id".into(), id);
+    }
+    map.insert("capabilities".into(), json!([]));
+    match media {
+        Media::Chat => {
+            if let Some(t) = text(attr::INTERACTION_TYPE) {
+                map.insert("chatType".into(), t);
+            }
+            map.insert("participants".into(), json!([]));
+        }
+        Media::Email => {
+            if let Some(from) = ud("FromAddress") {
+                map.insert("from".into(), from);
+            }
+            if let Some(to) = user_data.and_then(|u| u.get("To")) {
+                let to = match to.as_str() {
+                    Some(s) => json!(
+                        s.split([',', ';'])
+                            .map(str::trim)
+                            .filter(|a| !a.is_empty())
+                            .collect::<Vec<_>>()
+                    ),
+                    None => value_json(to),
+                };
+                map.insert("to".into(), to);
+            }
+            if let Some(subject) = ud("Subject") {
+                map.insert("subject".into(), subject);
+            }
+        }
+        Media::Workitem => {
+            if let Some(t) = text(attr::INTERACTION_TYPE) {
+                map.insert("workitemType".into(), t);
+            }
+        }
+        _ => {}
+    }
+    if let Some(d) = props.get_str(attr::RECEIVED_AT) {
+        map.insert("receivedDate".into(), json!(gws_date(d)));
+    }
     map.insert(
         "userData".into(),
         user_data.map_or_else(|| json!({}), kv_json),
     );
-    let media = props.get_str(attr::MEDIA_TYPE).map_or("", |s| s);
-    let extra: &[(&str, &str)] = match media {
-        "email" => &[
-            ("from", "FromAddress"),
-            ("to", "To"),
-            ("subject", "Subject"),
-        ],
-        "chat" => &[("nickname", "Nickname"), ("subject", "Subject")],
-        _ => &[],
-    };
-    if let Some(ud) = user_data {
-        for (key, from) in extra {
-            if let Some(v) = ud.get(from) {
-                map.insert((*key).to_owned(), value_json(v));
+    // The project's own fields, where GWS has none of the name.
+    for (key, from) in [
+        ("mediaType", attr::MEDIA_TYPE),
+        ("interactionType", attr::INTERACTION_TYPE),
+        ("interactionSubtype", attr::INTERACTION_SUBTYPE),
+        ("interactionState", attr::INTERACTION_STATE),
+        ("queue", attr::QUEUE),
+        ("assignedTo", attr::ASSIGNED_TO),
+        ("submittedBy", attr::SUBMITTED_BY),
+    ] {
+        if let Some(v) = text(from) {
+            map.insert(key.into(), v);
+        }
+    }
+    if media == Media::Chat {
+        for (key, from) in [("nickname", "Nickname"), ("subject", "Subject")] {
+            if let Some(v) = ud(from) {
+                map.insert(key.into(), v);
             }
         }
     }
@@ -289,6 +424,16 @@ mod tests {
         assert_eq!(status_of(99), Status::Internal);
         assert_eq!(state_resource_key("email"), "emailStateResourceV2");
         assert_eq!(state_resource_key("sms"), "openmediaStateResourceV2");
+        assert_eq!(state_resource_key("twitter"), "tweetStateResourceV2");
+        for m in Media::ALL {
+            assert_eq!(Media::from_subresource(m.subresource()), Some(m));
+            assert_eq!(Media::from_array(m.array()), Some(m));
+        }
+        assert_eq!(
+            gws_date("2026-11-21T08:16:16Z"),
+            "2026-11-21 08:16:16.000+0000"
+        );
+        assert_eq!(gws_date("yesterday"), "yesterday");
     }
 
     #[test]
@@ -304,5 +449,23 @@ mod tests {
         assert_eq!(j["id"], "IX1");
         assert_eq!(j["subject"], "Hi");
         assert_eq!(j["userData"]["n"], 3);
+        assert_eq!(j["capabilities"], json!([]));
+        let chat = KvList::new()
+            .with(attr::INTERACTION_ID, "C1")
+            .with(attr::MEDIA_TYPE, "chat")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::INTERACTION_STATE, "InWorkbin")
+            .with(attr::RECEIVED_AT, "2016-04-15T17:52:35Z")
+            .with(attr::USER_DATA, KvList::new().with("To", "x"));
+        let j = interaction_json(&chat);
+        assert_eq!(j["chatType"], "Inbound");
+        assert_eq!(j["participants"], json!([]));
+        assert_eq!(j["receivedDate"], "2016-04-15 17:52:35.000+0000");
+        assert_eq!(j["interactionState"], "InWorkbin");
+        assert!(j.get("to").is_none() && j.get("state").is_none());
+        let email = KvList::new()
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::USER_DATA, KvList::new().with("To", "a@x, b@y;c@z"));
+        assert_eq!(interaction_json(&email)["to"], json!(["a@x", "b@y", "c@z"]));
     }
 }

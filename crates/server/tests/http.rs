@@ -502,8 +502,72 @@ async fn unknown_ids_and_missing_parameters() {
         names.contains(&"Drafts") && names.contains(&"Team") && names.contains(&"Desk"),
         "{names:?}"
     );
-    let r = a1.get("/api/v2/workbins").await;
+    // GetWorkbins' shape: names, id, displayName, uri and type; ?fields= narrows it.
+    let team = r.body["workbins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "Team")
+        .unwrap();
+    assert_eq!(
+        (&team["workbinName"], &team["type"], &team["agentGroup"]),
+        (&json!("Team"), &json!("AgentGroup"), &json!("Sales")),
+        "{team}"
+    );
+    assert!(team["uri"].as_str().unwrap().ends_with(&format!(
+        "/api/v2/workbins/{}",
+        team["id"].as_str().unwrap()
+    )));
+    assert!(team.get("ownerType").is_none());
+    let r = a1.get("/api/v2/workbins?fields=*").await;
     assert_eq!(r.body["workbins"].as_array().unwrap().len(), 5);
+    assert_eq!(r.body["workbins"][0]["displayName"], "Drafts");
+    let r = a1.get("/api/v2/workbins?fields=id,name").await;
+    assert_eq!(
+        r.body["workbins"][0],
+        json!({"name": "Drafts", "id": "aee812a5-7396-4dd9-b180-230f1c1fb085"})
+    );
+    let r = a1.get("/api/v2/workbins?fields=id,colour").await;
+    assert_eq!(r.body["statusCode"], 1, "{}", r.body);
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("displayName"),
+        "{}",
+        r.body
+    );
+    // Content by user and of a group workbin.
+    let sup = Agent::sign_in(s.http, "sup1").await;
+    sup.start_session("p4").await;
+    let r = sup
+        .get("/api/v2/users/802396ae32494a8b8a617a9103d968bb/workbins/Drafts?subresources=*")
+        .await;
+    assert_eq!(
+        r.body["workbin"]["workbinUserId"], "802396ae32494a8b8a617a9103d968bb",
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["workbin"]["uri"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v2/users/802396ae32494a8b8a617a9103d968bb/workbins/")
+    );
+    // GetWorkbinSubresources by User, as the GWS page writes the path (no `users/`).
+    let r = sup
+        .get("/api/v2/802396ae32494a8b8a617a9103d968bb/workbins/Drafts/emails?subresources=*")
+        .await;
+    assert_eq!(r.body["workbin"]["emails"], json!([]), "{}", r.body);
+    let r = sup
+        .get("/api/v2/me/workbins/Team?agentGroup=Sales&subresources=*")
+        .await;
+    assert_eq!(
+        (&r.body["workbin"]["type"], &r.body["workbin"]["agentGroup"]),
+        (&json!("AgentGroup"), &json!("Sales")),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -530,9 +594,84 @@ async fn content_add_and_pull_over_http() {
         )
         .await;
     assert_eq!(r.body["statusCode"], 0, "{}", r.body);
+    // GetWorkbinContent: the workbin resource; the content only with ?subresources=.
     let r = a1.get("/api/v2/me/workbins/Drafts").await;
-    assert_eq!(r.body["interactions"][0]["id"], "IX-Q");
-    assert_eq!(r.body["interactions"][0]["subject"], "Hi");
+    let wb = &r.body["workbin"];
+    assert_eq!(
+        (
+            &wb["workbinName"],
+            &wb["name"],
+            &wb["displayName"],
+            &wb["type"]
+        ),
+        (
+            &json!("Drafts"),
+            &json!("Drafts"),
+            &json!("Drafts"),
+            &json!("Agent")
+        ),
+        "{}",
+        r.body
+    );
+    assert_eq!(wb["id"], "aee812a5-7396-4dd9-b180-230f1c1fb085");
+    assert_eq!(
+        wb["uri"],
+        format!(
+            "http://{}/api/v2/workbins/aee812a5-7396-4dd9-b180-230f1c1fb085",
+            s.http
+        )
+    );
+    assert!(wb.get("emails").is_none(), "{}", r.body);
+    let r = a1.get("/api/v2/me/workbins/Drafts?subresources=*").await;
+    let email = &r.body["workbin"]["emails"][0];
+    assert_eq!(email["id"], "IX-Q", "{}", r.body);
+    assert_eq!(email["subject"], "Hi");
+    assert_eq!(email["capabilities"], json!([]));
+    assert!(
+        email["receivedDate"]
+            .as_str()
+            .unwrap()
+            .ends_with(".000+0000"),
+        "{email}"
+    );
+    assert!(
+        r.body["workbin"].get("chats").is_none(),
+        "only media with items for *"
+    );
+    let r = a1
+        .get("/api/v2/me/workbins/aee812a5-7396-4dd9-b180-230f1c1fb085?subresources=chat,email")
+        .await;
+    assert_eq!(r.body["workbin"]["chats"], json!([]), "{}", r.body);
+    assert_eq!(r.body["workbin"]["emails"][0]["id"], "IX-Q");
+    let r = a1
+        .get("/api/v2/me/workbins/Drafts/emails?subresources=*")
+        .await;
+    assert_eq!(r.body["workbin"]["emails"][0]["id"], "IX-Q", "{}", r.body);
+    assert!(r.body["workbin"].get("chats").is_none());
+    let r = a1.get("/api/v2/me/workbins/Drafts?subresources=sms").await;
+    assert_eq!((r.status, &r.body["statusCode"]), (400, &json!(1)));
+    assert!(
+        r.body["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("chat, email, facebook"),
+        "{}",
+        r.body
+    );
+    let r = a1.get("/api/v2/me/workbins/Drafts/faxes").await;
+    assert_eq!(r.body["statusCode"], 6, "{}", r.body);
+    // Several workbins at once, a repeated id once.
+    let r = a1
+        .get("/api/v2/me/workbins?workbinIds=Drafts,Review,Drafts&subresources=*")
+        .await;
+    let names: Vec<&str> = r.body["workbins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["workbinName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Drafts", "Review"], "{}", r.body);
+    assert_eq!(r.body["workbins"][0]["emails"][0]["id"], "IX-Q");
     let r = a1
         .post(
             "/api/v2/me/workbins/Review",
@@ -547,9 +686,11 @@ async fn content_add_and_pull_over_http() {
         )
         .await;
     assert_eq!(r.body["statusCode"], 0, "{}", r.body);
-    assert_eq!(r.body["interaction"]["state"], "Handling");
-    let r = a1.get("/api/v2/me/workbins/Drafts").await;
-    assert_eq!(r.body["interactions"], json!([]));
+    assert_eq!(r.body["interaction"]["interactionState"], "Handling");
+    let r = a1
+        .get("/api/v2/me/workbins/Drafts?subresources=email")
+        .await;
+    assert_eq!(r.body["workbin"]["emails"], json!([]));
     // The agent is logged in on the engine: another client cannot log it in elsewhere.
     let r = a1
         .post(
@@ -729,9 +870,9 @@ async fn a_native_burst_does_not_cut_the_web_api_off_the_engine() {
             t.await.unwrap();
         }
         // Web requests still reach the engine.
-        let r = a1.get("/api/v2/me/workbins/Drafts").await;
+        let r = a1.get("/api/v2/me/workbins/Drafts?subresources=*").await;
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.body["interactions"].as_array().unwrap().len(), 1200);
+        assert_eq!(r.body["workbin"]["emails"].as_array().unwrap().len(), 1200);
         // The CometD session overflowed on its own: its client is told to handshake again.
         let batch = a1.connect(&client, json!({})).await;
         let reply = batch

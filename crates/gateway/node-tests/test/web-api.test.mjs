@@ -210,7 +210,9 @@ for (const transport of ["long-polling", "websocket"]) {
       assert.equal(added.workbinUserId, USERS[agent]);
       assert.equal(added.emailStateResourceV2.subject, `About ${id}`);
       assert.deepEqual(added.emailStateResourceV2.userData, { Subject: `About ${id}` });
-      assert.match(added.emailStateResourceV2.receivedDate, /^\d{4}-\d\d-\d\dT/);
+      // GWS writes dates as 2016-04-15 20:52:35.000+0300.
+      assert.match(added.emailStateResourceV2.receivedDate, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.000\+0000$/);
+      assert.deepEqual(added.emailStateResourceV2.capabilities, []);
     });
 
     test("a pull arrives as ItemRemoved", async () => {
@@ -271,8 +273,70 @@ for (const transport of ["long-polling", "websocket"]) {
       await sleep(1500);
       assert.equal(data((d) => d.emailStateResourceV2?.id === id), undefined, "no notification after Unsubscribe");
       // The interaction is there all the same.
-      const content = await rest.get(`/api/v2/me/workbins/${drafts}`);
-      assert.ok(content.body.interactions.some((i) => i.id === id));
+      const content = await rest.get(`/api/v2/me/workbins/${drafts}?subresources=*`);
+      assert.ok(content.body.workbin.emails.some((i) => i.id === id));
+    });
+
+    test("GetWorkbins lists GWS workbin resources, with or without fields=*", async () => {
+      for (const path of ["/api/v2/workbins", "/api/v2/workbins?fields=*", "/api/v2/me/workbins", "/api/v2/me/workbins?fields=*"]) {
+        const list = await rest.get(path);
+        assert.equal(list.body.statusCode, 0, path);
+        const d = list.body.workbins.find((w) => w.id === drafts);
+        assert.ok(d, `${path}: Drafts listed`);
+        for (const key of ["name", "workbinName", "id", "displayName", "uri", "type"]) {
+          assert.ok(key in d, `${path}: ${key} in ${JSON.stringify(d)}`);
+        }
+        assert.equal(d.type, "Agent");
+        assert.equal(d.uri, `http://${server.http}/api/v2/workbins/${drafts}`);
+      }
+      const bad = await rest.get("/api/v2/workbins?fields=colour");
+      assert.equal(bad.body.statusCode, 1);
+    });
+
+    test("GetWorkbinContent: the workbin alone, then its subresources in GWS's state-resource shape", async () => {
+      const id = `CH-${transport}`;
+      await ixnSend(
+        server.tcp,
+        { message: "RequestSubmit", TenantId: 101, MediaType: "chat", InteractionType: "Inbound", Queue: "Inbound", InteractionId: id, UserData: { Nickname: "Bob" } },
+        { message: "RequestPlaceInWorkbin", InteractionId: id, Workbin: { WorkbinTypeId: "Team", WorkbinGroupId: "Sales" } },
+      );
+      const bare = await rest.get(`/api/v2/me/workbins/${drafts}`);
+      assert.deepEqual(Object.keys(bare.body.workbin).sort(), ["displayName", "id", "name", "type", "uri", "workbinName"]);
+      const team = (await rest.get("/api/v2/workbins")).body.workbins.find((w) => w.name === "Team").id;
+      const group = await rest.get(`/api/v2/me/workbins/${team}?subresources=*&agentGroup=Sales`);
+      assert.equal(group.body.statusCode, 0, JSON.stringify(group.body));
+      assert.equal(group.body.workbin.type, "AgentGroup");
+      assert.equal(group.body.workbin.agentGroup, "Sales");
+      const chat = group.body.workbin.chats.find((c) => c.id === id);
+      assert.ok(chat, JSON.stringify(group.body));
+      assert.equal(chat.chatType, "Inbound");
+      assert.deepEqual(chat.capabilities, []);
+      assert.deepEqual(chat.participants, []);
+      assert.match(chat.receivedDate, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.000\+0000$/);
+      assert.deepEqual(chat.userData, { Nickname: "Bob" });
+      // Several group workbins, and the media path.
+      const many = await rest.get(`/api/v2/me/workbins?workbinIds=${team},${team}&agentGroup=Sales&subresources=chat`);
+      assert.equal(many.body.workbins.length, 1, "a repeated id is one workbin");
+      assert.ok(many.body.workbins[0].chats.some((c) => c.id === id));
+      const chats = await rest.get(`/api/v2/me/workbins/${team}/chats?subresources=*&agentGroup=Sales`);
+      assert.ok(chats.body.workbin.chats.some((c) => c.id === id));
+      assert.equal(chats.body.workbin.emails, undefined);
+      const unknown = await rest.get(`/api/v2/me/workbins/${drafts}?subresources=fax`);
+      assert.equal(unknown.body.statusCode, 1);
+      assert.match(unknown.body.statusMessage, /chat, email, facebook, tweet, facebooksession, workitem, openmedia/);
+    });
+
+    test("a repeated workbin id is one subscription, one reference id, one message", async () => {
+      const other = agent === "a1" ? "a2" : "a1";
+      const sub = await rest.post(`/api/v2/users/${USERS[other]}/workbins?workbinIds=${review},${review}`, { operationName: "Subscribe" });
+      assert.equal(sub.body.statusCode, 0);
+      assert.deepEqual(Object.keys(sub.body.referenceIds), [review]);
+      const ref = sub.body.referenceIds[review];
+      await waitFor("the outcome", () => data((d) => d.referenceId === ref));
+      await sleep(300);
+      const about = messages.filter((m) => m.data.messageType === "WorkbinSubscriptionStateChangeMessage" && m.data.id === review && m.data.workbinUserId === USERS[other]);
+      assert.equal(about.length, 1, JSON.stringify(about));
+      assert.equal(about[0].data.referenceId, ref);
     });
   });
 }

@@ -32,7 +32,18 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         )
         .route(
             "/api/v2/users/{user}/workbins",
-            post(workbins::post_user_multi),
+            get(workbins::content_user_many).post(workbins::post_user_multi),
+        )
+        .route("/api/v2/me/workbins/{id}/{media}", get(workbins::media_me))
+        .route("/api/v2/workbins/{id}/{media}", get(workbins::media_any))
+        .route(
+            "/api/v2/users/{user}/workbins/{id}/{media}",
+            get(workbins::media_user),
+        )
+        // GetWorkbinSubresources by User, as the GWS page writes it (no `users/`).
+        .route(
+            "/api/v2/{user}/workbins/{id}/{media}",
+            get(workbins::media_user),
         )
         .route(
             "/api/v2/me/workbins/{id}",

@@ -4,13 +4,13 @@
 //! a Workbin); here the web API's names become WorkbinInfo and back.
 
 use super::shared::engine_error;
-use crate::extract::{Body, Operation, SignedIn};
-use crate::gws::{ApiError, Empty, Status, Success, WorkbinRef, interaction_json};
+use crate::extract::{ApiBase, Body, Operation, SignedIn};
+use crate::gws::{ApiError, Empty, Media, Status, Success, WorkbinRef, interaction_json};
 use crate::hub::{Hub, WebSession};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use ixn_codec::{ByteString, KvList, Message, MessageId, attr};
-use ixn_config::{OwnerKind, WorkbinType};
+use ixn_config::{OwnerKind, WorkbinType, WorkbinTypeIdx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -34,25 +34,33 @@ pub(super) struct WorkbinQuery {
     workbin_ids: Option<String>,
     agent_group: Option<String>,
     place_group: Option<String>,
+    /// Content arrays to include: `*` or a list of media (see [`Media`]).
+    subresources: Option<String>,
+    /// Fields of the listings: `*` or a list of field names.
+    fields: Option<String>,
 }
 
-/// A workbin the request names: its WorkbinInfo and how the web API names it.
+/// A workbin the request names: its type, its WorkbinInfo and how the web API names it.
 struct Target {
+    ty: WorkbinTypeIdx,
     info: KvList,
     workbin: WorkbinRef,
 }
 
-#[derive(Serialize)]
-pub(super) struct Listing {
-    workbins: Vec<Listed>,
-}
-
+/// A workbin as GWS describes it (the Workbin Resource): its names, id, URI and owner kind,
+/// then the owner the request named (the project's own fields), then the content arrays that
+/// were asked for.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Listed {
-    id: String,
+struct WorkbinResource {
+    workbin_name: String,
+    /// The same name: GWS's samples use both keys.
     name: String,
-    owner_type: &'static str,
+    id: String,
+    display_name: String,
+    uri: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     workbin_user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,27 +69,118 @@ struct Listed {
     agent_group: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     place_group: Option<String>,
+    #[serde(flatten)]
+    content: serde_json::Map<String, Value>,
 }
 
-impl Listed {
-    fn of(wt: &WorkbinType) -> Self {
+impl WorkbinResource {
+    fn of(wt: &WorkbinType, uri: String) -> Self {
         Self {
-            id: wt.uuid.clone(),
+            workbin_name: wt.name.clone(),
             name: wt.name.clone(),
-            owner_type: wt.owner.name(),
+            id: wt.uuid.clone(),
+            display_name: wt.name.clone(),
+            uri,
+            kind: wt.owner.name(),
             workbin_user_id: None,
             place_id: None,
             agent_group: None,
             place_group: None,
+            content: serde_json::Map::new(),
         }
     }
 }
 
+/// The fields `?fields=` may name in listings.
+const LIST_FIELDS: [&str; 10] = [
+    "workbinName",
+    "name",
+    "id",
+    "displayName",
+    "uri",
+    "type",
+    "workbinUserId",
+    "placeId",
+    "agentGroup",
+    "placeGroup",
+];
+
+/// `?fields=`: absent or `*` for every field, else the listed ones (each one of
+/// [`LIST_FIELDS`]).
+fn fields(q: &WorkbinQuery) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = q.fields.as_deref() else {
+        return Ok(None);
+    };
+    if list.trim() == "*" {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for f in list.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        if !LIST_FIELDS.contains(&f) {
+            return Err(ApiError::new(
+                Status::Missing,
+                format!(
+                    "fields: unknown field {f:?}; use * or a comma-separated list of {}",
+                    LIST_FIELDS.join(", ")
+                ),
+            ));
+        }
+        out.push(f.to_owned());
+    }
+    Ok(Some(out))
+}
+
+/// Which content arrays a reply carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Include {
+    /// None (no `?subresources=`).
+    Nothing,
+    /// `*`: every media that has items.
+    All,
+    /// These, each even when empty (`?subresources=chat,email`, or a media path).
+    Only(Vec<Media>),
+}
+
+/// `?subresources=`: absent, `*`, or media names.
+fn subresources(q: &WorkbinQuery) -> Result<Include, ApiError> {
+    let Some(list) = q.subresources.as_deref() else {
+        return Ok(Include::Nothing);
+    };
+    if list.trim() == "*" {
+        return Ok(Include::All);
+    }
+    let mut media = Vec::new();
+    for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let m = Media::from_subresource(s).ok_or_else(|| {
+            ApiError::new(
+                Status::Missing,
+                format!(
+                    "subresources: unknown value {s:?}; use * or a comma-separated list of {}",
+                    Media::ALL.map(Media::subresource).join(", ")
+                ),
+            )
+        })?;
+        if !media.contains(&m) {
+            media.push(m);
+        }
+    }
+    if media.is_empty() {
+        return Err(ApiError::new(
+            Status::Missing,
+            "subresources is empty; use * or a comma-separated list of media",
+        ));
+    }
+    Ok(Include::Only(media))
+}
+
+#[derive(Serialize)]
+pub(super) struct Listing {
+    workbins: Vec<Value>,
+}
+
 #[derive(Serialize)]
 pub(super) struct Content {
-    #[serde(flatten)]
-    workbin: WorkbinRef,
-    interactions: Vec<Value>,
+    workbin: WorkbinResource,
 }
 
 #[derive(Serialize)]
@@ -99,6 +198,15 @@ struct ReferencedMany {
 #[derive(Serialize)]
 struct Pulled {
     interaction: Value,
+}
+
+/// A listing entry with only the asked fields.
+fn listed(resource: &WorkbinResource, only: Option<&[String]>) -> Value {
+    let mut v = serde_json::to_value(resource).unwrap_or(Value::Null);
+    if let (Some(only), Some(map)) = (only, v.as_object_mut()) {
+        map.retain(|k, _| only.iter().any(|f| f == k));
+    }
+    v
 }
 
 fn need_session(web: &WebSession) -> Result<String, ApiError> {
@@ -131,15 +239,21 @@ async fn ask(
 /// `GET /api/v2/me/workbins`: the instances the agent reaches (RequestGetWorkbins): its own
 /// agent workbins (not those of agents it supervises, which it reaches by user id), its
 /// place's once a session is started, its and its supervised groups', its place's groups'.
+/// With `?workbinIds=`, the content of those workbins instead (see [`content_many`]).
 pub(super) async fn list_mine(
     SignedIn(web): SignedIn,
     State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Listing>, ApiError> {
+    if q.workbin_ids.is_some() {
+        return content_many(hub, web, Form::Me, q, base).await;
+    }
+    let only = fields(&q)?;
     let config = &hub.config;
     let me = &config[web.agent];
     let msg = Message::new(MessageId::REQUEST_GET_WORKBINS).with(attr::AGENT_ID, me.id.as_str());
     let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBINS).await?;
-    let mut workbins = Vec::new();
     let instances = reply
         .attrs
         .get_list(attr::WORKBINS)
@@ -148,34 +262,43 @@ pub(super) async fn list_mine(
         .filter_map(|(_, owners)| owners.as_list())
         .flatten()
         .filter_map(|(_, info)| info.as_list());
+    let mut workbins = Vec::new();
     for info in instances {
         let name = info.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
         let Some(ty) = config.workbin(name) else {
             continue;
         };
         let text = |key: &str| info.get_str(key).map(ByteString::to_string);
-        let mut listed = Listed::of(&config[ty]);
-        match config[ty].owner {
+        let wt = &config[ty];
+        let mut r = WorkbinResource::of(wt, format!("{base}/workbins/{}", wt.uuid));
+        match wt.owner {
             OwnerKind::Agent => {
                 if text(attr::WORKBIN_AGENT_ID).as_deref() != Some(me.id.as_str()) {
                     continue;
                 }
-                listed.workbin_user_id = Some(me.user_id.clone());
+                r.workbin_user_id = Some(me.user_id.clone());
             }
-            OwnerKind::Place => listed.place_id = text(attr::WORKBIN_PLACE_ID),
-            OwnerKind::AgentGroup => listed.agent_group = text(attr::WORKBIN_GROUP_ID),
-            OwnerKind::PlaceGroup => listed.place_group = text(attr::WORKBIN_PLACE_GROUP_ID),
+            OwnerKind::Place => r.place_id = text(attr::WORKBIN_PLACE_ID),
+            OwnerKind::AgentGroup => r.agent_group = text(attr::WORKBIN_GROUP_ID),
+            OwnerKind::PlaceGroup => r.place_group = text(attr::WORKBIN_PLACE_GROUP_ID),
         }
-        workbins.push(listed);
+        workbins.push(listed(&r, only.as_deref()));
     }
     Ok(Success::new(Listing { workbins }))
 }
 
 /// `GET /api/v2/workbins`: the workbin types of the agent's tenant (RequestWorkbinTypesInfo).
+/// With `?workbinIds=`, the content of those workbins instead.
 pub(super) async fn list_types(
     SignedIn(web): SignedIn,
     State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Listing>, ApiError> {
+    if q.workbin_ids.is_some() {
+        return content_many(hub, web, Form::Any, q, base).await;
+    }
+    let only = fields(&q)?;
     let config = &hub.config;
     let msg = Message::new(MessageId::REQUEST_WORKBIN_TYPES_INFO)
         .with(attr::TENANT_ID, config[web.agent].tenant);
@@ -186,63 +309,188 @@ pub(super) async fn list_types(
         .into_iter()
         .flatten()
         .filter_map(|(name, _)| config.workbin(name))
-        .map(|ty| Listed::of(&config[ty]))
+        .map(|ty| {
+            let wt = &config[ty];
+            listed(
+                &WorkbinResource::of(wt, format!("{base}/workbins/{}", wt.uuid)),
+                only.as_deref(),
+            )
+        })
         .collect();
+    Ok(Success::new(Listing { workbins }))
+}
+
+/// `GET /api/v2/users/{userId}/workbins?workbinIds=...`: several workbins' content by user.
+pub(super) async fn content_user_many(
+    SignedIn(web): SignedIn,
+    State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Path(user): Path<String>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Listing>, ApiError> {
+    content_many(hub, web, Form::User(user), q, base).await
+}
+
+/// Several workbins' content (`?workbinIds=`, distinct, in the order given): `workbins` holds
+/// one workbin resource each, with the asked arrays.
+async fn content_many(
+    hub: Arc<Hub>,
+    web: Arc<WebSession>,
+    form: Form,
+    q: WorkbinQuery,
+    base: String,
+) -> Result<Success<Listing>, ApiError> {
+    let ids = workbin_ids(None, &q)?;
+    let include = subresources(&q)?;
+    need_session(&web)?;
+    let mut workbins = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let r = workbin(&hub, &web, id, &form, &q, include.clone(), &base).await?;
+        workbins.push(serde_json::to_value(&r).unwrap_or(Value::Null));
+    }
     Ok(Success::new(Listing { workbins }))
 }
 
 pub(super) async fn content_me(
     signed: SignedIn,
     State(hub): Shared,
+    ApiBase(base): ApiBase,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Me, q).await
+    content(hub, signed.0, id, Form::Me, q, None, base).await
 }
 
 pub(super) async fn content_any(
     signed: SignedIn,
     State(hub): Shared,
+    ApiBase(base): ApiBase,
     Path(id): Path<String>,
     Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Any, q).await
+    content(hub, signed.0, id, Form::Any, q, None, base).await
 }
 
 pub(super) async fn content_user(
     signed: SignedIn,
     State(hub): Shared,
+    ApiBase(base): ApiBase,
     Path((user, id)): Path<(String, String)>,
     Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::User(user), q).await
+    content(hub, signed.0, id, Form::User(user), q, None, base).await
 }
 
-/// A workbin's content (RequestGetWorkbinContent).
+pub(super) async fn media_me(
+    signed: SignedIn,
+    State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Path((id, media)): Path<(String, String)>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::Me, q, Some(media), base).await
+}
+
+pub(super) async fn media_any(
+    signed: SignedIn,
+    State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Path((id, media)): Path<(String, String)>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::Any, q, Some(media), base).await
+}
+
+pub(super) async fn media_user(
+    signed: SignedIn,
+    State(hub): Shared,
+    ApiBase(base): ApiBase,
+    Path((user, id, media)): Path<(String, String, String)>,
+    Query(q): Query<WorkbinQuery>,
+) -> Result<Success<Content>, ApiError> {
+    content(hub, signed.0, id, Form::User(user), q, Some(media), base).await
+}
+
+/// One workbin's content (GetWorkbinContent): the workbin resource, with the arrays
+/// `?subresources=` asks for, or the one array of a media path (`.../{id}/emails`).
+#[allow(clippy::too_many_arguments)]
 async fn content(
     hub: Arc<Hub>,
     web: Arc<WebSession>,
     id: String,
     form: Form,
     q: WorkbinQuery,
+    media: Option<String>,
+    base: String,
 ) -> Result<Success<Content>, ApiError> {
+    let mut include = subresources(&q)?;
+    if let Some(m) = media {
+        let m = Media::from_array(&m).ok_or_else(|| {
+            ApiError::new(
+                Status::NotFound,
+                format!(
+                    "no media {m:?} in a workbin; use one of {}",
+                    Media::ALL.map(Media::array).join(", ")
+                ),
+            )
+        })?;
+        include = Include::Only(vec![m]);
+    }
     need_session(&web)?;
-    let target = resolve(&hub, &web, &id, &form, &q)?;
+    let workbin = workbin(&hub, &web, &id, &form, &q, include, &base).await?;
+    Ok(Success::new(Content { workbin }))
+}
+
+/// Reads one workbin (RequestGetWorkbinContent: the engine checks access) as a resource with
+/// the `include`d arrays.
+async fn workbin(
+    hub: &Hub,
+    web: &WebSession,
+    id: &str,
+    form: &Form,
+    q: &WorkbinQuery,
+    include: Include,
+    base: &str,
+) -> Result<WorkbinResource, ApiError> {
+    let target = resolve(hub, web, id, form, q)?;
+    let wt = &hub.config[target.ty];
+    let uri = match form {
+        Form::User(user) => format!("{base}/users/{user}/workbins/{}", wt.uuid),
+        Form::Me | Form::Any => format!("{base}/workbins/{}", wt.uuid),
+    };
+    let mut r = WorkbinResource::of(wt, uri);
+    r.workbin_user_id = target.workbin.workbin_user_id.clone();
+    r.agent_group = target.workbin.agent_group.clone();
+    r.place_group = target.workbin.place_group.clone();
     let msg = Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, target.info);
-    let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
-    let interactions = reply
+    let reply = ask(hub, web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
+    let mut arrays: Vec<(Media, Vec<Value>)> = match &include {
+        Include::Nothing => return Ok(r),
+        Include::All => Vec::new(),
+        Include::Only(media) => media.iter().map(|m| (*m, Vec::new())).collect(),
+    };
+    for props in reply
         .attrs
         .get_list(attr::INTERACTIONS)
-        .map(|l| {
-            l.iter()
-                .filter_map(|(_, v)| v.as_list().map(interaction_json))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Success::new(Content {
-        workbin: target.workbin,
-        interactions,
-    }))
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_list())
+    {
+        let media = Media::of(props.get_str(attr::MEDIA_TYPE).map_or("", |s| s));
+        match arrays.iter_mut().find(|(m, _)| *m == media) {
+            Some((_, items)) => items.push(interaction_json(props)),
+            None if include == Include::All => arrays.push((media, vec![interaction_json(props)])),
+            None => {}
+        }
+    }
+    if include == Include::All {
+        // In GWS's order of media.
+        arrays.sort_by_key(|(m, _)| Media::ALL.iter().position(|x| x == m));
+    }
+    for (m, items) in arrays {
+        r.content.insert(m.array().to_owned(), Value::Array(items));
+    }
+    Ok(r)
 }
 
 /// The WorkbinInfo a path and query name, with the web API's names for it. The engine checks
@@ -257,17 +505,17 @@ fn resolve(
 ) -> Result<Target, ApiError> {
     let config = &hub.config;
     let me = &config[web.agent];
-    let wt = config
+    let ty = config
         .workbin_by_uuid(id)
         .or_else(|| config.workbin(id))
-        .map(|t| &config[t])
-        .filter(|w| w.tenant == me.tenant)
+        .filter(|&t| config[t].tenant == me.tenant)
         .ok_or_else(|| {
             ApiError::new(
                 Status::NotFound,
                 format!("no workbin {id:?} (GET /api/v2/workbins lists them)"),
             )
         })?;
+    let wt = &config[ty];
     let mut info = KvList::new().with(attr::WORKBIN_TYPE_ID, wt.name.as_str());
     let mut workbin = WorkbinRef {
         id: Some(wt.uuid.clone()),
@@ -339,7 +587,7 @@ fn resolve(
             workbin.place_group = Some(g.to_owned());
         }
     }
-    Ok(Target { info, workbin })
+    Ok(Target { ty, info, workbin })
 }
 
 /// The group that `?{param}=` names for a workbin owned by groups of `kind`: missing is
@@ -421,24 +669,20 @@ pub(super) async fn post_user_multi(
     operation(hub, signed.0, None, Form::User(user), q, body.0).await
 }
 
-/// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`.
-async fn operation(
-    hub: Arc<Hub>,
-    web: Arc<WebSession>,
-    id: Option<String>,
-    form: Form,
-    q: WorkbinQuery,
-    op: Operation,
-) -> Result<Response, ApiError> {
-    let name = op.name()?;
-    let ids: Vec<String> = match (&id, &q.workbin_ids) {
-        (Some(id), None) => vec![id.clone()],
-        (None, Some(list)) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+/// The workbins a request names: the path's, or `?workbinIds=`'s, each once, in the order
+/// given (a repeated id is one workbin: one operation, one reference id, one message).
+fn workbin_ids(path: Option<&str>, q: &WorkbinQuery) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<String> = match (path, &q.workbin_ids) {
+        (Some(id), None) => vec![id.to_owned()],
+        (None, Some(list)) => {
+            let mut ids: Vec<String> = Vec::new();
+            for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !ids.iter().any(|i| i == id) {
+                    ids.push(id.to_owned());
+                }
+            }
+            ids
+        }
         (Some(_), Some(_)) => {
             return Err(ApiError::new(
                 Status::Missing,
@@ -459,6 +703,20 @@ async fn operation(
             "at most 64 workbinIds per request",
         ));
     }
+    Ok(ids)
+}
+
+/// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`.
+async fn operation(
+    hub: Arc<Hub>,
+    web: Arc<WebSession>,
+    id: Option<String>,
+    form: Form,
+    q: WorkbinQuery,
+    op: Operation,
+) -> Result<Response, ApiError> {
+    let name = op.name()?;
+    let ids = workbin_ids(id.as_deref(), &q)?;
     need_session(&web)?;
     let targets = ids
         .iter()
