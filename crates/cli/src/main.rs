@@ -89,12 +89,44 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         server_bin: Option<PathBuf>,
     },
+    /// Look after a data directory's journal: verify it, dump it, back it up.
+    Journal {
+        #[command(subcommand)]
+        action: JournalCmd,
+    },
     /// Print an argon2 hash of a password, for an agent's `password_hash` in the configuration
     /// (lets the agent sign in to the web API). Reads the password from the first line of
     /// standard input unless given as an argument.
     HashPassword {
         /// The password (prefer standard input: arguments end up in shell history).
         password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JournalCmd {
+    /// Read the journal of DIR and check every record's checksum and changes (nothing is
+    /// written; a running server's directory may be verified). Exit 0 when it is whole, 1 when
+    /// it ends with a torn write (never acknowledged; a start cuts it off), 2 when it is
+    /// damaged or unreadable.
+    Verify {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// Print every stored change of DIR's journal as a JSON line: {"change":N,"message":{...}}
+    /// (the change in the JSON form of docs/protocol.md; 61441 Put, 61442 Delete, 61443 Ids).
+    Dump {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// Copy DIR's journal to DEST (a new or empty directory) as a data directory a server can
+    /// start from: a consistent copy, taken while the server runs (everything acknowledged
+    /// before the copy began is in it; a record being written is left out).
+    Backup {
+        /// The data directory.
+        dir: PathBuf,
+        /// Where to write the copy.
+        dest: PathBuf,
     },
 }
 
@@ -107,6 +139,7 @@ fn main() -> ExitCode {
             server_bin,
         } => conformance(&dir, embedded, server_bin.as_deref()),
         Cmd::HashPassword { password } => hash_password(password),
+        Cmd::Journal { action } => journal(action),
         Cmd::Send { server, messages } => with_runtime(send(server.addr, server.client, messages)),
         Cmd::Watch {
             server: Server { addr, client },
@@ -124,6 +157,135 @@ fn main() -> ExitCode {
                 })
         }),
     }
+}
+
+/// The live journal of `dir` and its bytes, read once (a compaction renaming the file meanwhile
+/// does not change what was read), or the message to print.
+fn read_live(dir: &Path) -> Result<(PathBuf, Vec<u8>), String> {
+    match ixn_store::live_journal(dir) {
+        Ok(Some(path)) => std::fs::read(&path)
+            .map(|b| (path.clone(), b))
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        Ok(None) => Err(format!(
+            "{} holds no journal (journal-NNNNNNNN.log); is it a data directory?",
+            dir.display()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn journal(action: JournalCmd) -> ExitCode {
+    match action {
+        JournalCmd::Verify { dir } => {
+            let (path, bytes) = match read_live(&dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("ixn journal verify: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut changes = 0usize;
+            match ixn_store::read_journal(&path, &bytes, &mut |_| changes += 1) {
+                Ok(o) => {
+                    println!(
+                        "{}: format version {}, {} records, {changes} changes, {} bytes",
+                        path.display(),
+                        ixn_store::VERSION,
+                        o.records,
+                        o.bytes
+                    );
+                    match o.torn_tail {
+                        None => {
+                            println!("ok: every record is whole and its checksum right");
+                            ExitCode::SUCCESS
+                        }
+                        Some((offset, n)) => {
+                            println!(
+                                "torn tail: {n} bytes at offset {offset} are an unfinished write (never acknowledged); the next start cuts them off"
+                            );
+                            ExitCode::from(1)
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("ixn journal verify: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        JournalCmd::Dump { dir } => {
+            let (path, bytes) = match read_live(&dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("ixn journal dump: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            let mut n = 0usize;
+            let mut failed = false;
+            let result = ixn_store::read_journal(&path, &bytes, &mut |change| {
+                n += 1;
+                let line = match change.to_json() {
+                    Ok(json) => format!("{{\"change\":{n},\"message\":{json}}}"),
+                    Err(e) => format!("{{\"change\":{n},\"error\":{:?}}}", e.to_string()),
+                };
+                if writeln!(out, "{line}").is_err() {
+                    failed = true;
+                }
+            });
+            match result {
+                Ok(_) if !failed => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("ixn journal dump: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        JournalCmd::Backup { dir, dest } => match backup(&dir, &dest) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ixn journal backup: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Copies the complete records of `dir`'s journal into `dest`, synced.
+fn backup(dir: &Path, dest: &Path) -> Result<String, String> {
+    let (path, bytes) = read_live(dir)?;
+    let opened = ixn_store::read_journal(&path, &bytes, &mut |_| {}).map_err(|e| e.to_string())?;
+    // What a start would keep: the records before a torn tail (a write in progress).
+    let keep = opened.torn_tail.map_or(bytes.len(), |(at, _)| {
+        usize::try_from(at).unwrap_or(bytes.len())
+    });
+    if std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "{} is not empty; give a new or empty directory",
+            dest.display()
+        ));
+    }
+    std::fs::create_dir_all(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    let target = dest.join("journal-00000001.log");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&target)?;
+        f.write_all(bytes.get(..keep).unwrap_or_default())?;
+        f.sync_all()?;
+        std::fs::File::open(dest)?.sync_all()
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    Ok(format!(
+        "backed up {} ({} records, {keep} bytes) to {}; start a server from it with --data-dir {}",
+        path.display(),
+        opened.records,
+        target.display(),
+        dest.display()
+    ))
 }
 
 fn hash_password(password: Option<String>) -> ExitCode {

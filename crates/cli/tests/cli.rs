@@ -58,6 +58,11 @@ impl Drop for Killed {
 
 /// Starts `ixn-server` (demo configuration) on an ephemeral port; returns it and its address.
 fn server() -> (Killed, String) {
+    server_with(&["--ephemeral"])
+}
+
+/// Like [`server`], with `extra` arguments instead of `--ephemeral`.
+fn server_with(extra: &[&str]) -> (Killed, String) {
     let mut child = Command::new(server_bin())
         .args([
             "--listen",
@@ -66,8 +71,8 @@ fn server() -> (Killed, String) {
             "off",
             "--log-level",
             "warn",
-            "--ephemeral",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -322,4 +327,89 @@ fn readme_web_walkthrough_works_as_written() {
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ixn journal verify`, `dump` and `backup` on a running server's data directory; the backup
+/// starts a server holding what was acknowledged.
+#[test]
+fn journal_tools_verify_dump_and_back_up_a_live_directory() {
+    let base = std::env::temp_dir().join(format!("ixn-cli-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (data, copy) = (base.join("data"), base.join("copy"));
+    let (server, addr) = server_with(&["--data-dir", data.to_str().unwrap()]);
+    let (code, out, err) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        "--as",
+        "emailsrv:MediaServer",
+        SUBMIT,
+        PLACE,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let d = data.to_str().unwrap();
+    let (code, out, err) = ixn(&["journal", "verify", d]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("format version 1") && out.contains("ok:"),
+        "{out}"
+    );
+    let (code, out, err) = ixn(&["journal", "dump", d]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"]["InteractionId"] == "IX-HELLO-1"
+                && l["message"]["InteractionState"] == "InWorkbin"),
+        "{out}"
+    );
+    assert!(out.ends_with('\n'));
+    // A backup while the server runs, then a server started from it.
+    let (code, out, err) = ixn(&["journal", "backup", d, copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = ixn(&["journal", "backup", d, copy.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not empty"), "{err}");
+    drop(server);
+    let (_restored, addr) = server_with(&["--data-dir", copy.to_str().unwrap()]);
+    let (code, out, err) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        "--as",
+        "emailsrv:MediaServer",
+        r#"{"message":"RequestGetInteractionProperties","InteractionId":"IX-HELLO-1"}"#,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("\"InteractionWorkbinTypeId\":\"Drafts\""),
+        "{out}"
+    );
+    // A torn write at the end is exit 1; a damaged record in the middle exit 2.
+    let journal = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    let whole = std::fs::read(&journal).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(b"IXNR\0\0\0\x09");
+    std::fs::write(&journal, &torn).unwrap();
+    let (code, out, _) = ixn(&["journal", "verify", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("torn tail"), "{out}");
+    let mut bad = whole;
+    bad[20] ^= 0x40;
+    std::fs::write(&journal, &bad).unwrap();
+    let (code, _, err) = ixn(&["journal", "verify", d]);
+    assert_eq!(code, 2);
+    assert!(err.contains("corrupt record at byte offset 8"), "{err}");
+    let (code, _, err) = ixn(&["journal", "verify", base.join("none").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("holds no journal"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
 }

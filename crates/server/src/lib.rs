@@ -133,6 +133,59 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
     })
 }
 
+/// What [`check`] found in a data directory.
+#[derive(Debug)]
+pub struct Checked {
+    /// The live journal file, if the directory holds one.
+    pub journal: Option<std::path::PathBuf>,
+    /// What reading it found (records, bytes, a torn tail).
+    pub opened: ixn_store::Opened,
+    /// What the engine made of it.
+    pub restored: ixn_core::durable::Restored,
+}
+
+/// Reads the data directory's journal as a start would, with `config`, without locking or
+/// changing anything (a running server may hold the directory): corruption, and stored
+/// interactions the configuration can no longer hold, are errors, as they would stop a start.
+pub fn check(dir: &std::path::Path, config: Arc<Config>) -> Result<Checked, Error> {
+    let mut engine = Engine::new(config, 1);
+    let mut restored = ixn_core::durable::Restored::default();
+    let Some(path) = ixn_store::live_journal(dir)? else {
+        return Ok(Checked {
+            journal: None,
+            opened: ixn_store::Opened::default(),
+            restored,
+        });
+    };
+    let bytes = std::fs::read(&path).map_err(|source| {
+        Error::Store(ixn_store::Error::Io {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    let opened = ixn_store::read_journal(&path, &bytes, &mut |change| {
+        engine.restore_one(change, &mut restored)
+    })?;
+    restored.interactions = engine.stats().interactions;
+    if restored.dropped > 0 {
+        let example = restored
+            .warnings
+            .iter()
+            .find(|w| w.contains("dropped"))
+            .cloned()
+            .unwrap_or_default();
+        return Err(Error::Unplaceable {
+            count: restored.dropped,
+            example,
+        });
+    }
+    Ok(Checked {
+        journal: Some(path),
+        opened,
+        restored,
+    })
+}
+
 /// Settings that are not part of the configuration file.
 #[derive(Debug)]
 pub struct Options {

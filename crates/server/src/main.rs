@@ -57,6 +57,11 @@ struct Args {
     /// Seconds a closing connection may take to write what is queued (at shutdown too).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     drain_timeout: u64,
+    /// Check the configuration and the data directory's journal without starting (nothing is
+    /// written, a running server's directory may be checked); print a summary; exit 0 when a
+    /// start would succeed, 2 when it would not.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -137,6 +142,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check {
+        return check(&args, &config);
+    }
     let http_addr = match args.http.as_deref() {
         Some("off") => None,
         Some(text) => match text.parse::<SocketAddr>() {
@@ -272,6 +280,92 @@ fn fault_from_env() -> Option<ixn_server::Fault> {
         other => {
             tracing::warn!(value = other, "unknown IXN_FAULT ignored");
             None
+        }
+    }
+}
+
+/// `--check`: the configuration (already valid once loaded), what the web API needs of it,
+/// and the journal as a start would read it.
+fn check(args: &Args, config: &Arc<Config>) -> ExitCode {
+    let origin = args
+        .config
+        .as_ref()
+        .map_or("the built-in demo configuration".to_owned(), |p| {
+            p.display().to_string()
+        });
+    println!(
+        "configuration {origin}: ok (tenants {}, applications {}, agents {}, places {}, agent groups {}, place groups {}, workbin types {}, queues {})",
+        config.tenants.len(),
+        config.applications.len(),
+        config.agents().len(),
+        config.places().len(),
+        config.agent_groups().len(),
+        config.place_groups().len(),
+        config.workbins().len(),
+        config.queues().len()
+    );
+    let http = match args.http.as_deref() {
+        Some("off") => None,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                say!(
+                    "ixn-server: bad --http {text:?}: {e}; give an address such as 127.0.0.1:8080, or off"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => config.http_listen,
+    };
+    match http {
+        Some(addr) => match ixn_gateway::check_config(config) {
+            Ok(()) => println!("web API: would listen on http://{addr}"),
+            Err(e) => {
+                say!("ixn-server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => println!("web API: off"),
+    }
+    if args.ephemeral {
+        println!("data directory: none (--ephemeral)");
+        return ExitCode::SUCCESS;
+    }
+    match ixn_server::check(&args.data_dir, Arc::clone(config)) {
+        Ok(c) => {
+            match &c.journal {
+                None => println!(
+                    "data directory {}: no journal yet (a start creates one)",
+                    args.data_dir.display()
+                ),
+                Some(path) => {
+                    println!(
+                        "data directory {}: journal {}, {} records, {} bytes; {} interactions stored ({} would be put in a queue: their location is no longer configured)",
+                        args.data_dir.display(),
+                        path.display(),
+                        c.opened.records,
+                        c.opened.bytes,
+                        c.restored.interactions,
+                        c.restored.relocated
+                    );
+                    if let Some((offset, bytes)) = c.opened.torn_tail {
+                        println!(
+                            "  a torn write at byte {offset} ({bytes} bytes, never acknowledged) would be cut off"
+                        );
+                    }
+                    for w in &c.restored.warnings {
+                        println!("  {w}");
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            say!(
+                "ixn-server: the data directory {} would not start: {e}",
+                args.data_dir.display()
+            );
+            ExitCode::from(2)
         }
     }
 }

@@ -571,6 +571,25 @@ async fn unknown_ids_and_missing_parameters() {
 }
 
 #[tokio::test]
+async fn health_needs_no_sign_in() {
+    let s = start(|_, _| {}).await;
+    let r = send(s.http, "GET", "/health/live", &[], b"").await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("live")),
+        "{}",
+        r.body
+    );
+    let r = send(s.http, "GET", "/health/ready", &[], b"").await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("ready")),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
 async fn content_add_and_pull_over_http() {
     let s = start(|_, _| {}).await;
     let m = media(s.tcp).await;

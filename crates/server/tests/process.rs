@@ -486,3 +486,83 @@ fn idle_http_sockets_cannot_use_up_the_descriptors() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ixn-server --check`: a summary and exit 0 when a start would succeed, exit 2 naming the
+/// problem when it would not; it writes nothing and works beside a running server.
+#[test]
+fn check_validates_without_starting_or_writing() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The demo configuration and a directory that does not exist yet (not created by a check).
+    let dir = tmp("check");
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(&["--check", "--data-dir", d]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("agents 4") && out.contains("workbin types 5"),
+        "{out}"
+    );
+    assert!(out.contains("no journal yet"), "{out}");
+    assert!(!dir.exists(), "a check creates nothing");
+    // Beside a running server holding the directory: what it stored, and nothing changed.
+    let args = ["--listen", "127.0.0.1:0", "--http", "off", "--data-dir", d];
+    let server = Server::start("", &args, Stdio::null());
+    let rt = rt();
+    let mut c = rt.block_on(Client::connect(server.tcp.as_str())).unwrap();
+    rt.block_on(c.register("emailsrv", ClientType::MediaServer))
+        .unwrap();
+    for id in ["IX-C1", "IX-C2"] {
+        rt.block_on(
+            c.request_ok(
+                Message::new(MessageId::REQUEST_SUBMIT)
+                    .with(attr::TENANT_ID, 101)
+                    .with(attr::MEDIA_TYPE, "email")
+                    .with(attr::INTERACTION_TYPE, "Inbound")
+                    .with(attr::QUEUE, "Inbound")
+                    .with(attr::INTERACTION_ID, id),
+            ),
+        )
+        .unwrap();
+    }
+    let journal = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    let before = std::fs::read(&journal).unwrap();
+    let (code, out, err) = run(&["--check", "--http", "off", "--data-dir", d]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("2 interactions stored"), "{out}");
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        before,
+        "the check wrote nothing"
+    );
+    drop(c);
+    drop(server);
+    // A damaged record in the middle: exit 2, naming the file and the offset.
+    // (The start compacted the journal into a first record; the two submits follow it.)
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[20] ^= 0x40;
+    std::fs::write(&journal, &bytes).unwrap();
+    let (code, out, err) = run(&["--check", "--http", "off", "--data-dir", d]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("corrupt record at byte offset 8"), "{err}");
+    // A configuration with a mistake: exit 2 naming the file and the line.
+    let bad = dir.with_extension("toml");
+    std::fs::write(&bad, "[[tenant]]\nid = 101\nname = \"x\"\n[[agent]]\nid = \"\"\nuser_id = \"802396ae32494a8b8a617a9103d968bb\"\ntenant = 101\n").unwrap();
+    let (code, _, err) = run(&["--check", "--config", bad.to_str().unwrap(), "--ephemeral"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(bad.to_str().unwrap()) && err.contains("line"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&bad);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,6 +33,18 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The journal was written in a format version this program does not read.
+    #[error(
+        "{path}: journal format version {found}, but this ixn-server reads version {supported}; run the ixn-server that wrote it (or a newer one), or restore a backup made for this version"
+    )]
+    UnknownVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in its header.
+        found: u32,
+        /// The version this program reads.
+        supported: u32,
+    },
     /// A change could not be encoded.
     #[error("cannot encode a change: {0}")]
     Encode(#[from] ixn_codec::Error),

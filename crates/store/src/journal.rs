@@ -11,7 +11,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const FILE_MAGIC: &[u8; 4] = b"IXNJ";
-const VERSION: u32 = 1;
+/// The journal format version this program writes and reads (in the file header).
+pub const VERSION: u32 = 1;
 const RECORD_MAGIC: &[u8; 4] = b"IXNR";
 const HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
@@ -48,6 +49,29 @@ pub struct Journal {
     file: File,
     codec: Codec,
     buf: BytesMut,
+}
+
+/// The live journal file of a data directory (the highest generation), without locking or
+/// changing anything: `None` when the directory holds no journal (or does not exist).
+pub fn live_journal(dir: &Path) -> Result<Option<PathBuf>, Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut best: Option<u64> = None;
+    for entry in entries {
+        let name = entry.map_err(io(dir))?.file_name();
+        let generation = name
+            .to_string_lossy()
+            .strip_prefix("journal-")
+            .and_then(|r| r.strip_suffix(".log"))
+            .and_then(|g| g.parse::<u64>().ok());
+        if let Some(g) = generation {
+            best = Some(best.map_or(g, |b| b.max(g)));
+        }
+    }
+    Ok(best.map(|g| dir.join(journal_name(g))))
 }
 
 fn journal_name(generation: u64) -> String {
@@ -283,6 +307,17 @@ fn read_records(
     if bytes.get(..4) != Some(FILE_MAGIC.as_slice()) || bytes.len() < HEADER {
         return Err(Error::NotAJournal {
             path: path.to_owned(),
+        });
+    }
+    let found = bytes
+        .get(4..HEADER)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .map_or(0, u32::from_be_bytes);
+    if found != VERSION {
+        return Err(Error::UnknownVersion {
+            path: path.to_owned(),
+            found,
+            supported: VERSION,
         });
     }
     let codec = codec();

@@ -41,6 +41,6 @@ mod store;
 
 pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES, Shadow, approx_size};
 pub use error::Error;
-pub use journal::{Journal, MAX_RECORD, Opened, read_journal};
+pub use journal::{Journal, MAX_RECORD, Opened, VERSION, live_journal, read_journal};
 pub use lock::{DirLock, LOCK_FILE};
 pub use store::Store;

@@ -252,3 +252,31 @@ fn the_writer_enforces_the_readers_record_limit() {
     let (_, opened) = Journal::open(&d).unwrap();
     assert_eq!((opened.changes.len(), opened.records), (3, 3));
 }
+
+/// A journal written in another format version is refused with a message saying so, not read
+/// as if it were this one.
+#[test]
+fn an_unknown_format_version_is_refused_clearly() {
+    let d = dir("version");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    j.append(&batches(0..1)).unwrap();
+    let path = j.path();
+    drop(j);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4..8].copy_from_slice(&7u32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Journal::open(&d).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnknownVersion {
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("format version 7"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was changed");
+}

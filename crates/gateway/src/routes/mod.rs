@@ -2,6 +2,7 @@
 //! endpoint (`notifications.rs`); and what every route shares: the request guard and the
 //! not-found answer.
 
+mod health;
 mod me;
 mod notifications;
 mod shared;
@@ -67,6 +68,8 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             post(notifications::bayeux_suffix),
         )
         .route("/api/v2/signout", post(me::sign_out))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))
         .layer(axum::middleware::from_fn_with_state(
