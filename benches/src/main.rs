@@ -31,7 +31,13 @@ use target::Setup;
 
 /// Load generator for the ixn workbin server.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    name = "ixn-load",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -n 200 --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -20,7 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 
 #[derive(Debug, Parser)]
-#[command(name = "ixn", version, about = "Talk to an ixn workbin server")]
+#[command(
+    name = "ixn",
+    version,
+    about = "Talk to an ixn workbin server",
+    after_help = "Examples:\n  ixn send --as emailsrv:MediaServer '{\"message\":\"RequestSubmit\",\"TenantId\":101,\"MediaType\":\"email\",\"InteractionType\":\"Inbound\",\"Queue\":\"Inbound\"}'\n  ixn send - < requests.jsonl\n  ixn watch --agent a1 --place p1 --workbin Drafts --workbin Team:Sales\n  ixn conformance conformance/ --server-bin target/release/ixn-server\n  ixn journal verify ixn-data\n  ixn hash-password < password.txt"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -50,7 +55,8 @@ enum Cmd {
     Send {
         #[command(flatten)]
         server: Server,
-        /// The messages, each a JSON object such as '{"message":"Ping"}'.
+        /// The messages, each a JSON object such as '{"message":"Ping"}'; `-` reads them from
+        /// standard input, one per line.
         #[arg(required = true, value_name = "JSON")]
         messages: Vec<String>,
     },
@@ -353,6 +359,27 @@ async fn connect(addr: &str, client: &str) -> Result<Client, String> {
 }
 
 async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
+    // `-` reads messages from standard input, one JSON object per non-empty line.
+    let messages = if messages == ["-"] {
+        let mut lines = Vec::new();
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(l) if l.trim().is_empty() => {}
+                Ok(l) => lines.push(l),
+                Err(e) => {
+                    eprintln!("ixn send: cannot read standard input: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        if lines.is_empty() {
+            eprintln!("ixn send: no message on standard input (one JSON object per line)");
+            return ExitCode::from(2);
+        }
+        lines
+    } else {
+        messages
+    };
     let mut parsed = Vec::with_capacity(messages.len());
     for (i, text) in messages.iter().enumerate() {
         match Message::from_json(text) {

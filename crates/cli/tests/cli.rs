@@ -413,3 +413,39 @@ fn journal_tools_verify_dump_and_back_up_a_live_directory() {
     assert!(err.contains("holds no journal"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// `ixn send -` takes its messages from standard input; a mistyped message name gets a
+/// suggestion.
+#[test]
+fn send_reads_standard_input_and_suggests_names() {
+    use std::io::Write as _;
+    let (_server, addr) = server();
+    let mut child = Command::new(IXN)
+        .args(["send", "--addr", &addr, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"message\":\"Ping\"}\n\n{\"message\":\"RequestWorkbinTypesInfo\",\"TenantId\":101}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[1].contains("EventWorkbinTypesInfo"), "{stdout}");
+    assert!(stdout.ends_with('\n'));
+    let (code, _, err) = ixn(&["send", "--addr", &addr, r#"{"message":"RequestSubmitt"}"#]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean \"RequestSubmit\"?"), "{err}");
+}

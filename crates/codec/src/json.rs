@@ -200,7 +200,20 @@ impl Visitor<'_> for IdVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<MessageId, E> {
-        MessageId::from_name(v).ok_or_else(|| E::custom(format!("unknown message name {v:?}")))
+        MessageId::from_name(v).ok_or_else(|| {
+            // The closest known name, if it is close: a typo.
+            let closest = MessageId::ALL
+                .iter()
+                .map(|(_, name, _)| (strsim::damerau_levenshtein(v, name), *name))
+                .min_by_key(|(d, _)| *d)
+                .filter(|(d, name)| *d <= 3.max(name.len() / 5));
+            match closest {
+                Some((_, name)) => E::custom(format!(
+                    "unknown message name {v:?} (did you mean {name:?}?)"
+                )),
+                None => E::custom(format!("unknown message name {v:?}")),
+            }
+        })
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<MessageId, E> {
@@ -301,6 +314,10 @@ mod tests {
         let cases = [
             (r#"{"ReferenceId":1}"#, "missing field `message`"),
             (r#"{"message":"Nope"}"#, "unknown message name \"Nope\""),
+            (
+                r#"{"message":"RequestSubmitt"}"#,
+                "unknown message name \"RequestSubmitt\" (did you mean \"RequestSubmit\"?)",
+            ),
             (
                 r#"{"message":"Ping","ReferenceId":1.5}"#,
                 "a 32-bit integer",

@@ -17,14 +17,18 @@ use tracing_subscriber::EnvFilter;
 /// interactions; every request gets EventAck or EventError, every change is pushed to
 /// subscribers.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Examples:\n  ixn-server                                      the demo configuration, journal in ./ixn-data\n  ixn-server --config site.toml --data-dir /var/lib/ixn\n  ixn-server --ephemeral --listen localhost:7001 --http off\n  ixn-server --check --config site.toml --data-dir /var/lib/ixn"
+)]
 struct Args {
     /// Configuration file (TOML; `.json` for the same schema in JSON). Without it the server runs
     /// the built-in demo configuration (crates/config/demo.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
+    /// Address to listen on: HOST:PORT, the host a name (localhost) or an IP address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = parse_addr)]
     listen: SocketAddr,
     /// Log level (error, warn, info, debug, trace, off) or comma-separated target=level
     /// directives such as `warn,ixn_server=debug`; RUST_LOG overrides it. Anything else is
@@ -43,9 +47,9 @@ struct Args {
         conflicts_with = "ephemeral"
     )]
     data_dir: PathBuf,
-    /// Compact the journal while running once it passes this many bytes and twice the live
-    /// state (compaction also runs at every start).
-    #[arg(long, value_name = "BYTES", default_value_t = ixn_server::DEFAULT_COMPACT_MIN_BYTES)]
+    /// Compact the journal while running once it passes this size and twice the live state
+    /// (compaction also runs at every start): bytes, or with a unit such as 64MiB or 100MB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
     compact_at: u64,
     /// Keep everything in memory only (for tests and demos): a restart loses every interaction.
     #[arg(long)]
@@ -54,9 +58,10 @@ struct Args {
     /// of the configuration (the demo configuration has 127.0.0.1:8080), else off.
     #[arg(long, value_name = "ADDR|off")]
     http: Option<String>,
-    /// Seconds a closing connection may take to write what is queued (at shutdown too).
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    drain_timeout: u64,
+    /// How long a closing connection may take to write what is queued (at shutdown too):
+    /// seconds, or a duration such as 5s or 1500ms.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    drain_timeout: Duration,
     /// Check the configuration and the data directory's journal without starting (nothing is
     /// written, a running server's directory may be checked); print a summary; exit 0 when a
     /// start would succeed, 2 when it would not.
@@ -70,6 +75,66 @@ enum LogFormat {
     Human,
     /// One JSON object per event.
     Json,
+}
+
+/// `HOST:PORT` as a socket address: an IP address, or a name resolved now (the first address
+/// it has).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    const HINT: &str = "give HOST:PORT, such as 127.0.0.1:7000, localhost:7000 or [::1]:7000";
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{text:?} names no address; {HINT}")),
+        Err(e) => Err(format!("{text:?}: {e}; {HINT}")),
+    }
+}
+
+/// A size in bytes: a number, or a number and a unit: B, kB, MB, GB (powers of 1000), KiB,
+/// MiB, GiB (powers of 1024); K, M, G are taken as KiB, MiB, GiB.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; write bytes, or e.g. 64MiB or 100MB"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use B, kB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    let bytes = number * factor;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A duration: seconds (5, 0.5), or with units (5s, 1500ms, 1m).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.trim().parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?}: {e}; write seconds, or e.g. 5s or 1500ms"))
 }
 
 /// Writes a line to stderr, ignoring a failure (a full or closed stderr must not panic the
@@ -147,17 +212,22 @@ fn main() -> ExitCode {
     }
     let http_addr = match args.http.as_deref() {
         Some("off") => None,
-        Some(text) => match text.parse::<SocketAddr>() {
+        Some(text) => match parse_addr(text) {
             Ok(a) => Some(a),
             Err(e) => {
-                say!(
-                    "ixn-server: bad --http {text:?}: {e}; give an address such as 127.0.0.1:8080, or off"
-                );
+                say!("ixn-server: bad --http: {e}, or off");
                 return ExitCode::from(2);
             }
         },
         None => config.http_listen,
     };
+    if !args.ephemeral && args.data_dir.exists() && !args.data_dir.is_dir() {
+        say!(
+            "ixn-server: --data-dir {} is a file, not a directory; give a directory (it is created if missing), or --ephemeral",
+            args.data_dir.display()
+        );
+        return ExitCode::from(2);
+    }
     // Sockets and the store share the descriptor limit: take all the system allows, and size
     // the connection caps from it (ixn_server::serve_engine).
     match ixn_server::raise_fd_limit() {
@@ -244,10 +314,14 @@ fn main() -> ExitCode {
                 None => "--ephemeral: nothing is stored; a restart loses every interaction".to_owned(),
             }
         );
+        let _ = writeln!(
+            out,
+            "stop it with Ctrl-C or SIGTERM: connections are drained and closed, then it exits 0"
+        );
         let _ = out.flush();
         drop(out);
                 let options = ixn_server::Options {
-            drain_timeout: Duration::from_secs(args.drain_timeout),
+            drain_timeout: args.drain_timeout,
             http,
             fault: fault_from_env(),
             ..Default::default()

@@ -566,3 +566,55 @@ fn check_validates_without_starting_or_writing() {
     let _ = std::fs::remove_file(&bad);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Flags a user types: host names, sizes and durations with units; a data directory that is a
+/// file is named as such; the banner says how to stop the server.
+#[test]
+fn flags_take_host_names_units_and_say_what_is_wrong() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--ephemeral",
+            "--listen",
+            "localhost:0",
+            "--http",
+            "off",
+            "--compact-at",
+            "64MB",
+            "--drain-timeout",
+            "1500ms",
+            "--log-level",
+            "warn",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    for _ in 0..5 {
+        out.read_line(&mut banner).unwrap();
+    }
+    assert!(banner.starts_with("ixn-server listening on "), "{banner}");
+    assert!(banner.contains("Ctrl-C or SIGTERM"), "{banner}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let file = tmp("data-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(BIN).args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--http", "off", "--data-dir", file.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is a file, not a directory"), "{err}");
+    let (code, err) = run(&["--ephemeral", "--compact-at", "64XB"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown unit"), "{err}");
+    let (code, err) = run(&["--ephemeral", "--listen", "7000"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("give HOST:PORT"), "{err}");
+    let _ = std::fs::remove_file(&file);
+}
