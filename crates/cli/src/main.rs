@@ -81,6 +81,10 @@ enum Cmd {
         /// Do not ask for PropertiesChanged notifications.
         #[arg(long)]
         no_properties: bool,
+        /// When the connection ends (a server restart), connect again, log in and subscribe
+        /// again, and print {"ixn":"reconnected",...}: changes meanwhile were not notified.
+        #[arg(long)]
+        reconnect: bool,
     },
     /// Run a folder of conformance scenarios, each against a fresh server holding that
     /// scenario's configuration. Prints a line per scenario and `N passed, N failed`.
@@ -154,13 +158,23 @@ fn main() -> ExitCode {
             place,
             workbins,
             no_properties,
+            reconnect,
         } => with_runtime(async move {
-            watch(addr, client, tenant, agent, place, workbins, !no_properties)
-                .await
-                .unwrap_or_else(|e| {
-                    eprintln!("ixn watch: {e}");
-                    ExitCode::FAILURE
-                })
+            watch(
+                addr,
+                client,
+                tenant,
+                agent,
+                place,
+                workbins,
+                !no_properties,
+                reconnect,
+            )
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("ixn watch: {e}");
+                ExitCode::FAILURE
+            })
         }),
     }
 }
@@ -440,6 +454,18 @@ async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
 }
 
 /// Logs in, subscribes, prints notifications until Ctrl-C; `Err` says what went wrong.
+/// What `ixn watch` watches, as given on the command line.
+struct WatchSpec {
+    addr: String,
+    client: String,
+    tenant: i32,
+    agent: String,
+    place: String,
+    workbins: Vec<String>,
+    properties: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn watch(
     addr: String,
     client: String,
@@ -448,8 +474,91 @@ async fn watch(
     place: String,
     workbins: Vec<String>,
     properties: bool,
+    reconnect: bool,
 ) -> Result<ExitCode, String> {
-    let mut c = connect(&addr, &client).await?;
+    let spec = WatchSpec {
+        addr,
+        client,
+        tenant,
+        agent,
+        place,
+        workbins,
+        properties,
+    };
+    let mut c = watch_session(&spec).await?;
+    eprintln!(
+        "watching {} as agent {} at {} (Ctrl-C to stop)",
+        spec.workbins.join(", "),
+        spec.agent,
+        spec.place
+    );
+    loop {
+        tokio::select! {
+            n = c.next_notification() => match n {
+                Some(m) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{}", m.to_json().unwrap_or_default());
+                    let _ = out.flush();
+                }
+                None => {
+                    let why = c.failure().map_or_else(
+                        || "the server closed the connection".to_owned(),
+                        |e| format!("the connection broke: {e}"),
+                    );
+                    if !reconnect {
+                        return Err(format!("{why} (--reconnect keeps watching across restarts)"));
+                    }
+                    eprintln!("ixn watch: {why}; reconnecting");
+                    c = tokio::select! {
+                        c = reconnect_session(&spec) => c,
+                        _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                    };
+                    // Changes made while disconnected were not notified: say so, in the output.
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(
+                        out,
+                        "{{\"ixn\":\"reconnected\",\"note\":\"notifications may have been missed while disconnected: read the workbins' content again\"}}"
+                    );
+                    let _ = out.flush();
+                    eprintln!("ixn watch: reconnected and subscribed again");
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                let _ = c.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+/// Sets the watch up again until it works, waiting longer between tries (up to 2 s).
+async fn reconnect_session(spec: &WatchSpec) -> Client {
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        tokio::time::sleep(wait).await;
+        match watch_session(spec).await {
+            Ok(c) => return c,
+            Err(e) => {
+                eprintln!("ixn watch: {e}; trying again in {} ms", wait.as_millis());
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Connects, registers, logs the agent in and subscribes to the workbins.
+async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
+    let WatchSpec {
+        addr,
+        client,
+        tenant,
+        agent,
+        place,
+        workbins,
+        properties,
+    } = spec;
+    let (tenant, properties) = (*tenant, *properties);
+    let c = connect(addr, client).await?;
     let ok = |what: String| move |e: ixn_client::Error| format!("{what}: {e}");
     c.request_ok(
         Message::new(MessageId::REQUEST_AGENT_LOGIN)
@@ -472,7 +581,7 @@ async fn watch(
         .get_list(attr::WORKBIN_TYPES)
         .cloned()
         .unwrap_or_default();
-    for spec in &workbins {
+    for spec in workbins {
         let (name, owner) = match spec.split_once(':') {
             Some((n, o)) => (n, Some(o)),
             None => (spec.as_str(), None),
@@ -512,26 +621,7 @@ async fn watch(
         .await
         .map_err(ok(format!("cannot subscribe to {spec}")))?;
     }
-    eprintln!(
-        "watching {} as agent {agent} at {place} (Ctrl-C to stop)",
-        workbins.join(", ")
-    );
-    loop {
-        tokio::select! {
-            n = c.next_notification() => match n {
-                Some(m) => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{}", m.to_json().unwrap_or_default());
-                    let _ = out.flush();
-                }
-                None => return Err("the server closed the connection".into()),
-            },
-            _ = tokio::signal::ctrl_c() => {
-                let _ = c.close().await;
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
+    Ok(c)
 }
 
 fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCode {

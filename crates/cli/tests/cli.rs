@@ -63,15 +63,14 @@ fn server() -> (Killed, String) {
 
 /// Like [`server`], with `extra` arguments instead of `--ephemeral`.
 fn server_with(extra: &[&str]) -> (Killed, String) {
+    let listen: &[&str] = if extra.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(server_bin())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-            "--log-level",
-            "warn",
-        ])
+        .args(listen)
+        .args(["--http", "off", "--log-level", "warn"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -448,4 +447,77 @@ fn send_reads_standard_input_and_suggests_names() {
     let (code, _, err) = ixn(&["send", "--addr", &addr, r#"{"message":"RequestSubmitt"}"#]);
     assert_eq!(code, 2);
     assert!(err.contains("did you mean \"RequestSubmit\"?"), "{err}");
+}
+
+/// The lines of `stream`, as they come (a thread reads them).
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line containing `what` (the wait is on the line; 60 s only guard a hang).
+fn line_with(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no line with {what:?}"));
+        if line.contains(what) {
+            return line;
+        }
+    }
+}
+
+/// `ixn watch --reconnect` keeps watching across a server restart, and says that it
+/// reconnected (notifications may have been missed meanwhile).
+#[test]
+fn watch_reconnect_survives_a_server_restart() {
+    let base = std::env::temp_dir().join(format!("ixn-cli-reconnect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let data = base.to_str().unwrap().to_owned();
+    // A port that was free a moment ago, for both servers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let (first, _) = server_with(&["--listen", &addr, "--data-dir", &data]);
+    let mut args: Vec<&str> = vec!["watch", "--addr", &addr, "--reconnect"];
+    args.extend_from_slice(&WATCH[1..]);
+    let mut child = Command::new(IXN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let err = lines_of(child.stderr.take().unwrap());
+    let _watch = Killed(child);
+    line_with(&err, "watching Drafts");
+    drop(first);
+    line_with(&err, "reconnecting");
+    let (_second, _) = server_with(&["--listen", &addr, "--data-dir", &data]);
+    line_with(&err, "reconnected and subscribed again");
+    let marker = line_with(&out, "reconnected");
+    assert!(marker.contains("may have been missed"), "{marker}");
+    let (code, o, e) = ixn(&[
+        "send",
+        "--addr",
+        &addr,
+        "--as",
+        "emailsrv:MediaServer",
+        SUBMIT,
+        PLACE,
+    ]);
+    assert_eq!(code, 0, "{o}{e}");
+    let placed = line_with(&out, "IX-HELLO-1");
+    assert!(placed.contains("PlacedIn"), "{placed}");
+    let _ = std::fs::remove_dir_all(&base);
 }
