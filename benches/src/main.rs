@@ -60,7 +60,7 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         items: usize,
         /// `ping` only: load Redis at this address instead (PING, +PONG), with the same driver.
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         redis: Option<SocketAddr>,
         /// Fairness: one more connection pipelines content reads of a workbin of this many
         /// interactions (`--hog-in-flight` at once) while the others are measured.
@@ -88,7 +88,7 @@ enum Cmd {
         #[arg(long)]
         sample_every: Option<u64>,
         /// Run against Redis pub/sub at this address instead (same shape, 100-byte messages).
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         redis: Option<SocketAddr>,
         #[command(flatten)]
         common: Common,
@@ -139,7 +139,7 @@ enum Cmd {
         #[arg(long, value_name = "PATH", required_unless_present = "http")]
         server_bin: Option<PathBuf>,
         /// A running server with the demo configuration, its web API at this address.
-        #[arg(long, value_name = "ADDR", conflicts_with = "server_bin")]
+        #[arg(long, value_name = "ADDR", conflicts_with = "server_bin", value_parser = parse_addr)]
         http: Option<SocketAddr>,
         /// Print one JSON object per run instead of the table.
         #[arg(long)]
@@ -166,7 +166,7 @@ struct Common {
     #[arg(long, value_name = "PATH")]
     server_bin: Option<PathBuf>,
     /// Load the server at this address instead (start it with `ixn-load config`'s output).
-    #[arg(long, value_name = "ADDR", conflicts_with = "server_bin")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "server_bin", value_parser = parse_addr)]
     addr: Option<SocketAddr>,
     /// With --addr: the server's process id, to report its memory.
     #[arg(long, value_name = "PID", requires = "addr")]
@@ -201,6 +201,21 @@ struct BoundArgs {
     /// Load generator threads (1 = one event loop, as redis-benchmark).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+}
+
+/// `HOST:PORT`: an IP address, or a name resolved now (the first address it has).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    const HINT: &str = "give HOST:PORT, such as 127.0.0.1:7000, localhost:7000 or [::1]:7000";
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{text:?} names no address; {HINT}")),
+        Err(e) => Err(format!("{text:?}: {e}; {HINT}")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
