@@ -527,6 +527,8 @@ async fn unknown_ids_and_missing_parameters() {
         r.body["workbins"][0],
         json!({"name": "Drafts", "id": "aee812a5-7396-4dd9-b180-230f1c1fb085"})
     );
+    let r = a1.get("/api/v2/workbins?fields=").await;
+    assert_eq!(r.body["statusCode"], 1, "{}", r.body);
     let r = a1.get("/api/v2/workbins?fields=id,colour").await;
     assert_eq!(r.body["statusCode"], 1, "{}", r.body);
     assert!(

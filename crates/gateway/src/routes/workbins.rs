@@ -127,6 +127,15 @@ fn fields(q: &WorkbinQuery) -> Result<Option<Vec<String>>, ApiError> {
         }
         out.push(f.to_owned());
     }
+    if out.is_empty() {
+        return Err(ApiError::new(
+            Status::Missing,
+            format!(
+                "fields is empty; use * or a comma-separated list of {}",
+                LIST_FIELDS.join(", ")
+            ),
+        ));
+    }
     Ok(Some(out))
 }
 
