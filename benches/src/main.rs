@@ -177,6 +177,16 @@ struct Common {
     /// Spawn the server durable, its journal in DIR/ixn-load-data (emptied before each run).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Speak TLS. With --server-bin, the spawned server gets a throwaway certificate made for
+    /// the run; with --addr, give the authority of the server's certificate with --tls-ca.
+    #[arg(long)]
+    tls: bool,
+    /// With --addr and --tls: CA certificates (PEM) the server's certificate chains to.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// With --tls: the name the server's certificate carries (default localhost).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    tls_name: String,
     #[command(flatten)]
     bounds: BoundArgs,
 }
@@ -229,6 +239,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn setup(common: &Common) -> Result<Setup, Error> {
+    if common.tls && common.addr.is_some() {
+        let Some(ca) = &common.tls_ca else {
+            return Err(Error::Setup(
+                "--tls with --addr needs --tls-ca FILE: the authority of the server's certificate"
+                    .into(),
+            ));
+        };
+        wire::use_tls(ca, &common.tls_name)?;
+    }
     let spawn = match (&common.addr, &common.server_bin) {
         (Some(addr), _) => target::Spawn::Addr {
             addr: *addr,
@@ -237,6 +256,7 @@ fn setup(common: &Common) -> Result<Setup, Error> {
         (None, Some(bin)) => target::Spawn::Bin {
             bin: bin.clone(),
             data_dir: common.data_dir.as_ref().map(|d| d.join(RUN_DATA)),
+            tls: common.tls.then(throwaway_pki).transpose()?,
         },
         (None, None) => {
             return Err(Error::Setup(
@@ -249,6 +269,30 @@ fn setup(common: &Common) -> Result<Setup, Error> {
         spawn,
         bounds: bounds(&common.bounds),
     })
+}
+
+/// A throwaway authority and a certificate for localhost and 127.0.0.1, for a spawned
+/// server's `--tls-cert` and `--tls-key`; load connections trust the authority.
+fn throwaway_pki() -> Result<(PathBuf, PathBuf), Error> {
+    use ixn_tls::test_pki::Authority;
+    // One per process: load connections trust the first authority made.
+    static MADE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    if let Some(files) = MADE.get() {
+        return Ok(files.clone());
+    }
+    let dir = std::env::temp_dir().join(format!("ixn-load-tls-{}", std::process::id()));
+    let fail = |e: &dyn std::fmt::Display| Error::Setup(format!("TLS certificates: {e}"));
+    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+    let ca = Authority::new("ixn-load throwaway CA").map_err(|e| fail(&e))?;
+    let ca_path = dir.join("ca.crt");
+    ca.write(&ca_path).map_err(|e| fail(&e))?;
+    let files = ca
+        .server(&["localhost", "127.0.0.1"])
+        .map_err(|e| fail(&e))?
+        .write(&dir, "server")
+        .map_err(|e| fail(&e))?;
+    wire::use_tls(&ca_path, "localhost")?;
+    Ok(MADE.get_or_init(|| files).clone())
 }
 
 fn bounds(b: &BoundArgs) -> run::Bounds {

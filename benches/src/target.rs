@@ -46,6 +46,8 @@ pub(crate) enum Spawn {
     Bin {
         bin: PathBuf,
         data_dir: Option<PathBuf>,
+        /// TLS certificate and key for the server (`--tls`).
+        tls: Option<(PathBuf, PathBuf)>,
     },
 }
 
@@ -72,8 +74,8 @@ impl Target {
                 child: None,
                 dir: None,
             }),
-            Spawn::Bin { bin, data_dir } => {
-                start_bin(bin, data_dir.as_deref(), agents, connections)
+            Spawn::Bin { bin, data_dir, tls } => {
+                start_bin(bin, data_dir.as_deref(), tls.as_ref(), agents, connections)
             }
         }
     }
@@ -115,6 +117,7 @@ impl Drop for Target {
 fn start_bin(
     bin: &Path,
     data_dir: Option<&Path>,
+    tls: Option<&(PathBuf, PathBuf)>,
     agents: usize,
     connections: usize,
 ) -> Result<Target, Error> {
@@ -142,6 +145,9 @@ fn start_bin(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some((cert, key)) = tls {
+        cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
     let mode = match data_dir {
         Some(d) => {
             cmd.arg("--data-dir").arg(d);

@@ -22,10 +22,35 @@ pub(crate) struct Frame {
     pub(crate) bytes: BytesMut,
 }
 
+/// TLS for every load connection (`--tls`), set once at start.
+static TLS: std::sync::OnceLock<(
+    ixn_tls::TlsConnector,
+    ixn_tls::rustls::pki_types::ServerName<'static>,
+)> = std::sync::OnceLock::new();
+
+/// Makes every later [`Conn::connect`] speak TLS, trusting `ca` and checking `server_name`.
+pub(crate) fn use_tls(ca: &std::path::Path, server_name: &str) -> Result<(), Error> {
+    let connector = ixn_tls::connector(&ixn_tls::ClientFiles {
+        ca: Some(ca.to_owned()),
+        identity: None,
+    })
+    .map_err(|e| Error::Setup(format!("TLS: {e}")))?;
+    let name = ixn_tls::server_name(server_name).map_err(|e| Error::Setup(e.to_string()))?;
+    let _ = TLS.set((connector, name));
+    Ok(())
+}
+
+/// The connection's byte stream.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<ixn_tls::client::TlsStream<TcpStream>>),
+}
+
 /// A framed TCP connection to the server.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     wbuf: BytesMut,
     codec: Codec,
@@ -51,6 +76,15 @@ impl Conn {
             }
         };
         stream.set_nodelay(true).map_err(connect)?;
+        let stream = match TLS.get() {
+            None => Stream::Plain(stream),
+            Some((connector, name)) => Stream::Tls(Box::new(
+                connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(connect)?,
+            )),
+        };
         Ok(Self {
             stream,
             rbuf: BytesMut::new(),
@@ -77,10 +111,14 @@ impl Conn {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        self.stream
-            .write_all(&self.wbuf)
-            .await
-            .map_err(|e| self.lost(e))?;
+        let written = match &mut self.stream {
+            Stream::Plain(s) => s.write_all(&self.wbuf).await,
+            Stream::Tls(s) => match s.write_all(&self.wbuf).await {
+                Ok(()) => s.flush().await,
+                Err(e) => Err(e),
+            },
+        };
+        written.map_err(|e| self.lost(e))?;
         self.wbuf.clear();
         Ok(())
     }
@@ -88,7 +126,11 @@ impl Conn {
     /// Reads what the socket has (waits for at least one byte).
     pub(crate) async fn fill(&mut self) -> Result<(), Error> {
         self.rbuf.reserve(READ_CHUNK);
-        match self.stream.read_buf(&mut self.rbuf).await {
+        let read = match &mut self.stream {
+            Stream::Plain(s) => s.read_buf(&mut self.rbuf).await,
+            Stream::Tls(s) => s.read_buf(&mut self.rbuf).await,
+        };
+        match read {
             Ok(0) => Err(Error::Closed(self.peer)),
             Ok(_) => Ok(()),
             Err(e) => Err(self.lost(e)),

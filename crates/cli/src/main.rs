@@ -45,6 +45,63 @@ struct Server {
         default_value = "desk:AgentApplication"
     )]
     client: String,
+    #[command(flatten)]
+    creds: Creds,
+}
+
+/// TLS and the application's credentials.
+#[derive(Debug, Clone, clap::Args)]
+struct Creds {
+    /// Connect with TLS. The server's certificate must chain to --ca.
+    #[arg(long)]
+    tls: bool,
+    /// CA certificates (PEM) the server's certificate must chain to (implies --tls).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// A client certificate (PEM), for applications configured with client_certificate = true
+    /// (implies --tls; needs --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the host of --addr).
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+    /// The application's password, sent as `Password` in RequestRegisterClient (applications
+    /// configured with a password_hash). Prefer the environment variable to the option:
+    /// arguments are visible to other users of the machine.
+    #[arg(long, env = "IXN_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+impl Creds {
+    fn wants_tls(&self) -> bool {
+        self.tls || self.ca.is_some() || self.cert.is_some()
+    }
+
+    fn files(&self) -> Result<ixn_tls::ClientFiles, String> {
+        if self.ca.is_none() {
+            return Err(
+                "--tls needs --ca FILE: the authority (PEM) that signed the server's certificate"
+                    .to_owned(),
+            );
+        }
+        Ok(ixn_tls::ClientFiles {
+            ca: self.ca.clone(),
+            identity: self.cert.clone().zip(self.key.clone()),
+        })
+    }
+
+    /// The client library's TLS settings, when TLS is asked for.
+    fn tls(&self) -> Result<Option<ixn_client::Tls>, String> {
+        if !self.wants_tls() {
+            return Ok(None);
+        }
+        let mut tls = ixn_client::Tls::from_files(&self.files()?).map_err(|e| e.to_string())?;
+        tls.server_name.clone_from(&self.server_name);
+        Ok(Some(tls))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +155,21 @@ enum Cmd {
         /// port) instead of an in-process server.
         #[arg(long, value_name = "PATH")]
         server_bin: Option<PathBuf>,
+        /// An argument for each server started with --server-bin (repeatable), such as
+        /// --server-arg=--tls-cert=server.crt.
+        #[arg(
+            long,
+            value_name = "ARG",
+            allow_hyphen_values = true,
+            requires = "server_bin"
+        )]
+        server_arg: Vec<String>,
+        /// Connect with TLS and credentials. With --password, every application of each
+        /// scenario's configuration gets that password's hash, and each connection's first
+        /// registration carries it; with --cert, every application must present a client
+        /// certificate (the certificate must name them all).
+        #[command(flatten)]
+        creds: Creds,
     },
     /// Look after a data directory's journal: verify it, dump it, back it up.
     Journal {
@@ -147,12 +219,14 @@ fn main() -> ExitCode {
             dir,
             embedded,
             server_bin,
-        } => conformance(&dir, embedded, server_bin.as_deref()),
+            server_arg,
+            creds,
+        } => conformance(&dir, embedded, server_bin.as_deref(), &server_arg, &creds),
         Cmd::HashPassword { password } => hash_password(password),
         Cmd::Journal { action } => journal(action),
-        Cmd::Send { server, messages } => with_runtime(send(server.addr, server.client, messages)),
+        Cmd::Send { server, messages } => with_runtime(send(server, messages)),
         Cmd::Watch {
-            server: Server { addr, client },
+            server,
             tenant,
             agent,
             place,
@@ -161,8 +235,7 @@ fn main() -> ExitCode {
             reconnect,
         } => with_runtime(async move {
             watch(
-                addr,
-                client,
+                server,
                 tenant,
                 agent,
                 place,
@@ -363,16 +436,26 @@ fn parse_client(s: &str) -> Result<(String, ClientType), String> {
     Ok((name.to_owned(), kind))
 }
 
-async fn connect(addr: &str, client: &str) -> Result<Client, String> {
-    let (name, kind) = parse_client(client)?;
-    let mut c = Client::connect(addr).await.map_err(|e| e.to_string())?;
-    c.register(&name, kind)
+/// Connects to `server.addr`, over TLS when asked.
+async fn open(server: &Server) -> Result<Client, String> {
+    let tls = server.creds.tls()?;
+    let codec = ixn_codec::Codec::trusting(ixn_codec::Limits::default());
+    Client::connect_maybe_tls(server.addr.as_str(), codec, tls.as_ref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Connects and registers as `server.client` (with the password, if any).
+async fn connect(server: &Server) -> Result<Client, String> {
+    let (name, kind) = parse_client(&server.client)?;
+    let mut c = open(server).await?;
+    c.register_with_password(&name, kind, server.creds.password.as_deref())
         .await
         .map_err(|e| format!("cannot register as {name} ({kind}): {e}"))?;
     Ok(c)
 }
 
-async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
+async fn send(server: Server, messages: Vec<String>) -> ExitCode {
     // `-` reads messages from standard input, one JSON object per non-empty line.
     let messages = if messages == ["-"] {
         let mut lines = Vec::new();
@@ -410,12 +493,16 @@ async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
     let register_first = parsed
         .first()
         .is_some_and(|m| m.id == MessageId::REQUEST_REGISTER_CLIENT);
+    if register_first
+        && let (Some(p), Some(first)) = (&server.creds.password, parsed.first_mut())
+        && first.attrs.get(attr::PASSWORD).is_none()
+    {
+        *first = first.clone().with(attr::PASSWORD, p.clone());
+    }
     let conn = if register_first {
-        Client::connect(addr.as_str())
-            .await
-            .map_err(|e| e.to_string())
+        open(&server).await
     } else {
-        connect(&addr, &client).await
+        connect(&server).await
     };
     let conn = match conn {
         Ok(c) => c,
@@ -456,8 +543,7 @@ async fn send(addr: String, client: String, messages: Vec<String>) -> ExitCode {
 /// Logs in, subscribes, prints notifications until Ctrl-C; `Err` says what went wrong.
 /// What `ixn watch` watches, as given on the command line.
 struct WatchSpec {
-    addr: String,
-    client: String,
+    server: Server,
     tenant: i32,
     agent: String,
     place: String,
@@ -467,8 +553,7 @@ struct WatchSpec {
 
 #[allow(clippy::too_many_arguments)]
 async fn watch(
-    addr: String,
-    client: String,
+    server: Server,
     tenant: i32,
     agent: String,
     place: String,
@@ -477,8 +562,7 @@ async fn watch(
     reconnect: bool,
 ) -> Result<ExitCode, String> {
     let spec = WatchSpec {
-        addr,
-        client,
+        server,
         tenant,
         agent,
         place,
@@ -549,8 +633,7 @@ async fn reconnect_session(spec: &WatchSpec) -> Client {
 /// Connects, registers, logs the agent in and subscribes to the workbins.
 async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
     let WatchSpec {
-        addr,
-        client,
+        server,
         tenant,
         agent,
         place,
@@ -558,7 +641,7 @@ async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
         properties,
     } = spec;
     let (tenant, properties) = (*tenant, *properties);
-    let c = connect(addr, client).await?;
+    let c = connect(server).await?;
     let ok = |what: String| move |e: ixn_client::Error| format!("{what}: {e}");
     c.request_ok(
         Message::new(MessageId::REQUEST_AGENT_LOGIN)
@@ -624,7 +707,51 @@ async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
     Ok(c)
 }
 
-fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCode {
+/// Each scenario's configuration with every application made to authenticate: with
+/// `password_hash`, and with a client certificate when `certificates`.
+fn require_authentication(
+    scenarios: Vec<Scenario>,
+    password_hash: Option<&str>,
+    certificates: bool,
+) -> Result<Vec<Scenario>, String> {
+    if password_hash.is_none() && !certificates {
+        return Ok(scenarios);
+    }
+    scenarios
+        .into_iter()
+        .map(|mut s| {
+            if let Some(apps) = s
+                .config_json
+                .get_mut("application")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                for app in apps.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    // A scenario's own password_hash is kept (it tests passwords itself).
+                    if let Some(h) = password_hash
+                        && !app.contains_key("password_hash")
+                    {
+                        app.insert("password_hash".into(), h.into());
+                    }
+                    if certificates {
+                        app.insert("client_certificate".into(), true.into());
+                    }
+                }
+            }
+            let config = ixn_config::Config::from_json_value(s.config_json.clone(), &s.file)
+                .map_err(|e| format!("{}: {e}", s.file))?;
+            s.config = std::sync::Arc::new(config);
+            Ok(s)
+        })
+        .collect()
+}
+
+fn conformance(
+    dir: &Path,
+    embedded: bool,
+    server_bin: Option<&Path>,
+    server_args: &[String],
+    creds: &Creds,
+) -> ExitCode {
     let scenarios = match load_dir(dir) {
         Ok(s) => s,
         Err(e) => {
@@ -632,6 +759,55 @@ fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    if embedded && (creds.wants_tls() || creds.password.is_some()) {
+        eprintln!(
+            "ixn conformance: --embedded has no connections to secure; drop --tls, --ca, --cert and --password, or run over TCP"
+        );
+        return ExitCode::from(2);
+    }
+    if creds.wants_tls() && server_bin.is_none() {
+        eprintln!(
+            "ixn conformance: --tls, --ca and --cert need --server-bin (and --server-arg=--tls-cert=... for the server's side)"
+        );
+        return ExitCode::from(2);
+    }
+    let hash = match creds.password.as_deref().map(ixn_config::password::hash) {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            eprintln!("ixn conformance: cannot hash --password: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scenarios = match require_authentication(scenarios, hash.as_deref(), creds.cert.is_some()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ixn conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut credentials = ixn_conformance::Credentials {
+        tls: None,
+        password: creds.password.clone(),
+    };
+    if creds.wants_tls() {
+        let config = creds
+            .files()
+            .and_then(|f| ixn_tls::client_config(&f).map_err(|e| e.to_string()));
+        match config {
+            Ok(c) => {
+                let name = creds
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| "localhost".to_owned());
+                credentials.tls = Some((c, name));
+            }
+            Err(e) => {
+                eprintln!("ixn conformance: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut report = std::io::stdout();
     let summary = if embedded {
         run_all(&scenarios, &mut Embedded, &mut report)
@@ -645,7 +821,8 @@ fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCod
         }
         run_all(
             &scenarios,
-            &mut Tcp::new(|s: &Scenario| spawn_server(bin, s)),
+            &mut Tcp::new(|s: &Scenario| spawn_server(bin, server_args, s))
+                .with_credentials(credentials),
             &mut report,
         )
     } else {
@@ -672,7 +849,8 @@ fn conformance(dir: &Path, embedded: bool, server_bin: Option<&Path>) -> ExitCod
                     addr: started.addr,
                     guard: Box::new(started),
                 })
-            }),
+            })
+            .with_credentials(credentials),
             &mut report,
         )
     };
@@ -700,7 +878,7 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(bin: &Path, s: &Scenario) -> Result<Running, String> {
+fn spawn_server(bin: &Path, extra: &[String], s: &Scenario) -> Result<Running, String> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let config =
@@ -717,6 +895,7 @@ fn spawn_server(bin: &Path, s: &Scenario) -> Result<Running, String> {
             "warn",
             "--ephemeral",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

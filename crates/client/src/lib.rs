@@ -60,7 +60,7 @@ use ixn_codec::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -69,6 +69,46 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 /// How many unread notifications the client buffers before it stops reading from the server
 /// (the server then disconnects it as a slow consumer once its own queue is full).
 pub const NOTIFICATION_BUFFER: usize = 65_536;
+
+/// The read side of a connection (plain TCP or TLS).
+type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+/// The write side of a connection (plain TCP or TLS).
+type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// TLS to the server: the connector (trusted authorities, and a client certificate when the
+/// application must present one) and the name the server's certificate must carry.
+#[derive(Clone)]
+pub struct Tls {
+    /// From [`ixn_tls::connector`].
+    pub connector: ixn_tls::TlsConnector,
+    /// The server's name as its certificate states it; `None`: the host part of the address.
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// TLS from PEM files: the authority the server's certificate chains to and, optionally, a
+    /// client certificate and key.
+    pub fn from_files(files: &ixn_tls::ClientFiles) -> Result<Self, ixn_tls::Error> {
+        Ok(Self {
+            connector: ixn_tls::connector(files)?,
+            server_name: None,
+        })
+    }
+}
+
+/// The host part of `HOST:PORT` (`[::1]:7000` gives `::1`).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +123,15 @@ pub enum Error {
         addr: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The TLS handshake failed (an untrusted or misnamed server certificate, or the server
+    /// refused the client's certificate).
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls {
+        /// The address tried.
+        addr: String,
+        /// Why.
+        reason: String,
     },
     /// Encoding, decoding or the transport failed.
     #[error(transparent)]
@@ -130,13 +179,20 @@ impl Pending {
 }
 
 /// A connection to the server. Requests may be sent from several tasks at once through `&self`.
-#[derive(Debug)]
 pub struct Client {
-    writer: tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, Codec>>,
+    writer: tokio::sync::Mutex<FramedWrite<WriteSide, Codec>>,
     pending: Arc<Mutex<Pending>>,
     notifications: mpsc::Receiver<Message>,
     reader: JoinHandle<()>,
     proxy_client_id: Option<i32>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("proxy_client_id", &self.proxy_client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -161,6 +217,56 @@ impl Client {
             })?;
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
+        Ok(Self::over(Box::new(rd), Box::new(wr), codec))
+    }
+
+    /// Connects over TLS with the given codec.
+    pub async fn connect_tls(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        codec: Codec,
+        tls: &Tls,
+    ) -> Result<Self, Error> {
+        let shown = addr.to_string();
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Connect {
+                addr: shown.clone(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let name = tls
+            .server_name
+            .as_deref()
+            .unwrap_or_else(|| host_of(&shown));
+        let name = ixn_tls::server_name(name).map_err(|e| Error::Tls {
+            addr: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let stream = tls
+            .connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| Error::Tls {
+                addr: shown,
+                reason: e.to_string(),
+            })?;
+        let (rd, wr) = tokio::io::split(stream);
+        Ok(Self::over(Box::new(rd), Box::new(wr), codec))
+    }
+
+    /// Connects over TLS when `tls` is given, plain TCP otherwise.
+    pub async fn connect_maybe_tls(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        codec: Codec,
+        tls: Option<&Tls>,
+    ) -> Result<Self, Error> {
+        match tls {
+            Some(t) => Self::connect_tls(addr, codec, t).await,
+            None => Self::connect_with(addr, codec).await,
+        }
+    }
+
+    fn over(rd: ReadSide, wr: WriteSide, codec: Codec) -> Self {
         let pending = Arc::new(Mutex::new(Pending {
             next: 1,
             ..Pending::default()
@@ -171,26 +277,39 @@ impl Client {
             Arc::clone(&pending),
             tx,
         ));
-        Ok(Self {
+        Self {
             writer: tokio::sync::Mutex::new(FramedWrite::new(wr, codec)),
             pending,
             notifications,
             reader,
             proxy_client_id: None,
-        })
+        }
     }
 
     /// Registers this connection's client; returns its ProxyClientId. On a connection
     /// registered as `Proxy`, a further call registers a logical client (see
     /// [`Client::request_as`]).
     pub async fn register(&mut self, name: &str, kind: ClientType) -> Result<i32, Error> {
-        let reply = self
-            .request_ok(RequestRegisterClient {
-                client_name: name.into(),
-                client_type: kind,
-                ..Default::default()
-            })
-            .await?;
+        self.register_with_password(name, kind, None).await
+    }
+
+    /// [`Client::register`] with the application's password (its `Password` attribute), for
+    /// applications configured with a `password_hash`.
+    pub async fn register_with_password(
+        &mut self,
+        name: &str,
+        kind: ClientType,
+        password: Option<&str>,
+    ) -> Result<i32, Error> {
+        let mut msg = Message::from(RequestRegisterClient {
+            client_name: name.into(),
+            client_type: kind,
+            ..Default::default()
+        });
+        if let Some(p) = password {
+            msg = msg.with(attr::PASSWORD, p);
+        }
+        let reply = self.request_ok(msg).await?;
         let id = reply.proxy_client_id().unwrap_or(0);
         if self.proxy_client_id.is_none() {
             self.proxy_client_id = Some(id);
@@ -321,7 +440,7 @@ impl Client {
 }
 
 async fn read_loop(
-    mut frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
+    mut frames: FramedRead<ReadSide, Codec>,
     pending: Arc<Mutex<Pending>>,
     notifications: mpsc::Sender<Message>,
 ) {

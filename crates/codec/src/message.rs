@@ -192,6 +192,7 @@ pub mod attr {
         PROXY_CLIENT_ID = "ProxyClientId",
         CLIENT_NAME = "ClientName",
         CLIENT_TYPE = "ClientType",
+        PASSWORD = "Password",
         TENANT_ID = "TenantId",
         AGENT_ID = "AgentId",
         PLACE_ID = "PlaceId",
@@ -363,6 +364,9 @@ wire_enum! {
         LimitExceeded = 17,
         /// A well-framed message that is not a request this server handles.
         UnsupportedRequest = 18,
+        /// The application must authenticate (a client certificate naming it, or its password
+        /// in `Password`) and did not; the connection is then closed.
+        AuthenticationFailed = 19,
         /// A server fault; the request had no effect.
         Internal = 99,
     }
@@ -425,6 +429,6 @@ mod tests {
             ErrorCode::from_name("Internal").map(ErrorCode::to_int),
             Some(99)
         );
-        assert_eq!(ErrorCode::NAMED.len(), 19);
+        assert_eq!(ErrorCode::NAMED.len(), 20);
     }
 }

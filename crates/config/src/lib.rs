@@ -42,12 +42,12 @@ pub use http::Http;
 pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
-    QueueEntry, TenantEntry, WorkbinEntry,
+    QueueEntry, TenantEntry, Tls, WorkbinEntry,
 };
 pub use synthetic::SYNTHETIC_AGENT_WORKBINS;
 pub use validate::{
-    Agent, AgentGroupIdx, AgentIdx, Config, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
-    WorkbinType, WorkbinTypeIdx,
+    Agent, AgentGroupIdx, AgentIdx, AppAuth, Config, Place, PlaceGroupIdx, PlaceIdx, Queue,
+    QueueIdx, WorkbinType, WorkbinTypeIdx,
 };
 
 /// The demo configuration the server starts with when given none (also shipped as

@@ -38,6 +38,40 @@ pub struct ConfigFile {
     /// `[http]`: the web API.
     #[serde(default)]
     pub http: Http,
+    /// `[tls]`: TLS on both listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// `[tls]`: the server's certificate for both listeners (native and HTTP), and the authority
+/// that client certificates must chain to. Relative paths are relative to the configuration
+/// file's directory. The files are read again on SIGHUP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// `cert`: the certificate chain (PEM), leaf first.
+    pub cert: std::path::PathBuf,
+    /// `key`: the private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
+    /// `client_ca`: CA certificates (PEM) that client certificates must chain to. When set,
+    /// clients may present a certificate (applications with `client_certificate = true` must);
+    /// when absent, no client certificate is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+impl Tls {
+    /// Makes relative paths relative to `dir` (the configuration file's directory).
+    pub fn resolve_in(&mut self, dir: &std::path::Path) {
+        for p in [&mut self.cert, &mut self.key]
+            .into_iter()
+            .chain(self.client_ca.as_mut())
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
 }
 
 /// A tenant.
@@ -59,6 +93,15 @@ pub struct ApplicationEntry {
     /// `type`: the ClientType.
     #[serde(rename = "type")]
     pub kind: AppType,
+    /// `password_hash`: an argon2 PHC string (`ixn hash-password`). When set, the application's
+    /// RequestRegisterClient must carry the password in its `Password` attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// `client_certificate`: when true, the application must connect over TLS with a client
+    /// certificate, trusted by `[tls] client_ca`, whose subject common name or a DNS
+    /// subject-alternative name is the application's name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_certificate: bool,
 }
 
 /// An application's ClientType.

@@ -22,6 +22,8 @@ impl ConfigFile {
         let app = |name: &str, kind| ApplicationEntry {
             name: name.to_owned(),
             kind,
+            password_hash: None,
+            client_certificate: false,
         };
         let mut workbin: Vec<WorkbinEntry> = SYNTHETIC_AGENT_WORKBINS
             .iter()
@@ -45,6 +47,7 @@ impl ConfigFile {
             id: None,
         });
         Self {
+            tls: None,
             tenant: vec![TenantEntry {
                 id: 101,
                 name: "Environment".into(),

@@ -5,7 +5,6 @@ use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::schema::{AppType, ConfigFile, OwnerKind};
 use foldhash::{HashMap, HashMapExt};
-use std::collections::HashSet;
 use std::path::Path;
 
 macro_rules! arena {
@@ -97,6 +96,23 @@ pub struct WorkbinType {
     pub uuid: String,
 }
 
+/// What an application must prove when it registers (its first RequestRegisterClient on a
+/// connection; a proxy's logical clients are covered by the proxy's own registration).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppAuth {
+    /// argon2 PHC string the `Password` attribute must match.
+    pub password_hash: Option<String>,
+    /// A verified TLS client certificate must name the application.
+    pub client_certificate: bool,
+}
+
+impl AppAuth {
+    /// True when the application must prove something.
+    pub fn required(&self) -> bool {
+        self.password_hash.is_some() || self.client_certificate
+    }
+}
+
 /// A validated queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Queue {
@@ -114,8 +130,8 @@ pub struct Config {
     pub file: ConfigFile,
     /// Tenant ids with their names.
     pub tenants: HashMap<i32, String>,
-    /// Allowed (ClientName, ClientType) pairs.
-    pub applications: HashSet<(String, AppType)>,
+    /// Allowed (ClientName, ClientType) pairs, with what each must prove to register.
+    pub applications: HashMap<(String, AppType), AppAuth>,
     agents: Vec<Agent>,
     places: Vec<Place>,
     agent_groups: Vec<Box<str>>,
@@ -128,6 +144,9 @@ pub struct Config {
     pub http: crate::http::Http,
     /// `[http] listen`, parsed.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// `[tls]`, its paths relative to the configuration file's directory made whole (by
+    /// [`Config::load`]).
+    pub tls: Option<crate::schema::Tls>,
     agent_by_id: HashMap<String, AgentIdx>,
     agent_by_user_id: HashMap<String, AgentIdx>,
     place_by_id: HashMap<String, PlaceIdx>,
@@ -151,14 +170,18 @@ impl Config {
             path: origin.clone(),
             source,
         })?;
-        if path
+        let mut cfg = if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         {
             Self::from_json_str(&text, &origin)
         } else {
             Self::from_toml_str(&text, &origin)
+        }?;
+        if let (Some(tls), Some(dir)) = (&mut cfg.tls, path.parent()) {
+            tls.resolve_in(dir);
         }
+        Ok(cfg)
     }
 
     /// Reads TOML text; `origin` names it in errors (a file name).
@@ -239,7 +262,17 @@ impl Config {
 
     /// True when (name, type) may register.
     pub fn application_allowed(&self, name: &str, kind: AppType) -> bool {
-        self.applications.contains(&(name.to_owned(), kind))
+        self.application(name, kind).is_some()
+    }
+
+    /// What (name, type) must prove to register, or `None` when it may not register at all.
+    pub fn application(&self, name: &str, kind: AppType) -> Option<&AppAuth> {
+        self.applications.get(&(name.to_owned(), kind))
+    }
+
+    /// True when some application must authenticate (a password or a client certificate).
+    pub fn any_authentication(&self) -> bool {
+        self.applications.values().any(AppAuth::required)
     }
 
     fn validate_with(
@@ -371,10 +404,27 @@ impl Config {
             }
         };
 
-        let mut applications = HashSet::new();
+        let mut applications = HashMap::new();
         for (i, a) in file.application.iter().enumerate() {
             non_empty("application", i, "name", &a.name, &fail)?;
-            if !applications.insert((a.name.clone(), a.kind)) {
+            if let Some(hash) = &a.password_hash {
+                check_password_hash(hash).map_err(|problem| {
+                    fail(
+                        "application",
+                        i,
+                        format!("application {:?}", a.name),
+                        problem,
+                    )
+                })?;
+            }
+            let auth = AppAuth {
+                password_hash: a.password_hash.clone(),
+                client_certificate: a.client_certificate,
+            };
+            if applications
+                .insert((a.name.clone(), a.kind), auth)
+                .is_some()
+            {
                 return Err(fail(
                     "application",
                     i,
@@ -576,6 +626,7 @@ impl Config {
             limits: file.limits,
             http: file.http.clone(),
             http_listen,
+            tls: file.tls.clone(),
             file,
             tenants,
             applications,

@@ -68,6 +68,18 @@ impl Session for EmbeddedSession {
         }
         let mut out = Vec::new();
         self.clock += std::time::Duration::from_secs(1);
+        // As the server does before a registration reaches its engine (R15): the password is
+        // checked here, proven to the engine, and removed.
+        let mut stripped;
+        let mut msg = msg;
+        if msg.attrs.get(ixn_codec::attr::PASSWORD).is_some() {
+            if let Some(proof) = ixn_core::verify_password(self.engine.config(), msg) {
+                self.engine.prove(id, proof);
+            }
+            stripped = msg.clone();
+            stripped.attrs.remove(ixn_codec::attr::PASSWORD);
+            msg = &stripped;
+        }
         self.engine.handle(self.clock, id, msg, &mut out);
         self.deliver(out);
         Ok(())

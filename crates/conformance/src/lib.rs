@@ -28,7 +28,7 @@ pub use embedded::Embedded;
 pub use error::Error;
 pub use matching::{matches, substitute};
 pub use scenario::{Action, Scenario, Step, load_dir, load_file};
-pub use tcp::{Running, Tcp};
+pub use tcp::{Credentials, Running, Tcp};
 
 use ixn_codec::Message;
 use std::collections::HashMap;

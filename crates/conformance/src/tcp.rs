@@ -31,9 +31,78 @@ impl std::fmt::Debug for Running {
     }
 }
 
+/// TLS and credentials for every connection of a run.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// TLS: the client configuration (trusted authorities, client certificate) and the name
+    /// the server's certificate must carry.
+    pub tls: Option<(std::sync::Arc<ixn_tls::rustls::ClientConfig>, String)>,
+    /// Given as `Password` in each connection's first RequestRegisterClient that has none.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tls", &self.tls.as_ref().map(|(_, name)| name))
+            .field("password", &self.password.as_ref().map(|_| "..."))
+            .finish()
+    }
+}
+
+/// A connection's byte stream: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<ixn_tls::rustls::StreamOwned<ixn_tls::rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            Self::Tls(s) => &s.sock,
+        }
+    }
+
+    /// Ends the sending side (after TLS's close_notify).
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
+        if let Self::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        self.socket().shutdown(Shutdown::Write)
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// Runs scenarios over TCP against servers started by `start`, one per scenario.
 pub struct Tcp<F> {
     start: F,
+    credentials: Credentials,
 }
 
 impl<F> std::fmt::Debug for Tcp<F> {
@@ -45,7 +114,17 @@ impl<F> std::fmt::Debug for Tcp<F> {
 impl<F: FnMut(&Scenario) -> Result<Running, String>> Tcp<F> {
     /// A connector that calls `start` for each scenario.
     pub fn new(start: F) -> Self {
-        Self { start }
+        Self {
+            start,
+            credentials: Credentials::default(),
+        }
+    }
+
+    /// Connects with TLS and gives a password, as `credentials` say.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
     }
 }
 
@@ -59,6 +138,7 @@ impl<F: FnMut(&Scenario) -> Result<Running, String>> Connector for Tcp<F> {
         });
         Ok(Box::new(TcpSession {
             running,
+            credentials: self.credentials.clone(),
             codec,
             conns: HashMap::new(),
             next_ping: -1_000_000,
@@ -67,14 +147,17 @@ impl<F: FnMut(&Scenario) -> Result<Running, String>> Connector for Tcp<F> {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: BytesMut,
     queued: VecDeque<Message>,
     eof: bool,
+    /// A RequestRegisterClient was sent (the password goes with the first one only).
+    registered: bool,
 }
 
 struct TcpSession {
     running: Running,
+    credentials: Credentials,
     codec: Codec,
     conns: HashMap<String, Conn>,
     next_ping: i32,
@@ -86,6 +169,16 @@ impl TcpSession {
             let stream = TcpStream::connect(self.running.addr)
                 .map_err(|e| format!("cannot connect to {}: {e}", self.running.addr))?;
             let _ = stream.set_nodelay(true);
+            let stream = match &self.credentials.tls {
+                None => Stream::Plain(stream),
+                Some((config, server)) => {
+                    let name = ixn_tls::server_name(server).map_err(|e| e.to_string())?;
+                    let conn =
+                        ixn_tls::rustls::ClientConnection::new(std::sync::Arc::clone(config), name)
+                            .map_err(|e| format!("TLS: {e}"))?;
+                    Stream::Tls(Box::new(ixn_tls::rustls::StreamOwned::new(conn, stream)))
+                }
+            };
             self.conns.insert(
                 name.to_owned(),
                 Conn {
@@ -93,6 +186,7 @@ impl TcpSession {
                     buf: BytesMut::new(),
                     queued: VecDeque::new(),
                     eof: false,
+                    registered: false,
                 },
             );
         }
@@ -125,6 +219,7 @@ impl TcpSession {
                 return Ok(None);
             }
             c.stream
+                .socket()
                 .set_read_timeout(Some(left))
                 .map_err(|e| e.to_string())?;
             match c.stream.read(&mut chunk) {
@@ -143,6 +238,18 @@ impl TcpSession {
 
 impl Session for TcpSession {
     fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String> {
+        let password = self.credentials.password.clone();
+        let c = self.conn(conn)?;
+        let mut with_password = None;
+        if msg.id == MessageId::REQUEST_REGISTER_CLIENT && !c.registered {
+            c.registered = true;
+            if let Some(p) = password
+                && msg.attrs.get(attr::PASSWORD).is_none()
+            {
+                with_password = Some(msg.clone().with(attr::PASSWORD, p));
+            }
+        }
+        let msg = with_password.as_ref().unwrap_or(msg);
         let mut buf = BytesMut::new();
         self.codec
             .encode(msg, &mut buf)
@@ -189,7 +296,7 @@ impl Session for TcpSession {
     fn disconnect(&mut self, conn: &str) -> Result<(), String> {
         self.conn(conn)?
             .stream
-            .shutdown(Shutdown::Write)
+            .shutdown_write()
             .map_err(|e| format!("shutdown failed: {e}"))?;
         // The server closes only after dropping this connection's clients (R13).
         let deadline = Instant::now() + CLOSE_TIMEOUT;

@@ -83,6 +83,27 @@ enum Actor {
     Service,
 }
 
+/// What the engine holds, broken down for metrics ([`Engine::census`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// The totals.
+    pub stats: Stats,
+    /// Registered clients by ClientType: AgentApplication, MediaServer, RoutingEngine, Proxy.
+    pub clients_by_type: [usize; 4],
+    /// Interactions in a queue.
+    pub queued: usize,
+    /// Interactions in a workbin.
+    pub in_workbins: usize,
+    /// Interactions being handled by an agent (pulled).
+    pub handling: usize,
+}
+
+impl Census {
+    /// The ClientType names, in the order of [`Census::clients_by_type`].
+    pub const CLIENT_TYPES: [&'static str; 4] =
+        ["AgentApplication", "MediaServer", "RoutingEngine", "Proxy"];
+}
+
 /// Counts of what the engine holds (for logs and metrics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -127,6 +148,13 @@ impl Engine {
         self.sessions.open(conn);
     }
 
+    /// `conn` proved something about the application it speaks for (R15): a verified TLS
+    /// client certificate (given when the connection opens) or a password checked with
+    /// [`crate::verify_password`] (given before the RequestRegisterClient it came with).
+    pub fn prove(&mut self, conn: ConnId, proof: crate::Proof) {
+        self.sessions.prove(conn, proof);
+    }
+
     /// A connection ended: all its clients are unregistered (their agents logged out, their
     /// subscriptions dropped; R13). Interactions are kept. Produces no output today; the
     /// parameter keeps the contract uniform.
@@ -165,11 +193,15 @@ impl Engine {
                 }
                 Err(e) => {
                     out.push(reply.error(&e));
-                    if first && matches!(e, Error::InvalidClient { .. }) {
-                        out.push(Output::Close {
-                            conn,
-                            reason: CloseReason::InvalidClient,
-                        });
+                    let reason = match e {
+                        Error::InvalidClient { .. } => Some(CloseReason::InvalidClient),
+                        Error::AuthenticationFailed { .. } => {
+                            Some(CloseReason::AuthenticationFailed)
+                        }
+                        _ => None,
+                    };
+                    if first && let Some(reason) = reason {
+                        out.push(Output::Close { conn, reason });
                         self.sessions.drop_unregistered(conn);
                     }
                 }
@@ -225,6 +257,24 @@ impl Engine {
     /// True when `conn` has a registered client (the driver's registration timeout ends then).
     pub fn is_registered(&self, conn: ConnId) -> bool {
         self.sessions.is_registered(conn)
+    }
+
+    /// [`Engine::stats`] with clients by type and interactions by state. Walks every client
+    /// and interaction: for a metrics scrape, not for each request.
+    pub fn census(&self) -> Census {
+        let mut census = Census {
+            stats: self.stats(),
+            clients_by_type: self.sessions.clients_by_type(),
+            ..Census::default()
+        };
+        for i in self.interactions.iter() {
+            match i.loc {
+                crate::types::Location::Queued(_) => census.queued += 1,
+                crate::types::Location::InWorkbin(_) => census.in_workbins += 1,
+                crate::types::Location::Handling(_) => census.handling += 1,
+            }
+        }
+        census
     }
 
     /// Counts of what the engine holds.

@@ -19,6 +19,14 @@ pub enum Error {
         /// ClientType, as named on the wire.
         kind: String,
     },
+    /// The application must authenticate and did not (R15).
+    #[error("application {name:?} must authenticate: {reason}; closing the connection")]
+    AuthenticationFailed {
+        /// ClientName.
+        name: String,
+        /// What was missing or wrong.
+        reason: &'static str,
+    },
     /// A required attribute is absent.
     #[error("{message}: missing required attribute {attr}")]
     MissingAttribute {
@@ -99,6 +107,7 @@ impl Error {
         match self {
             Self::ClientNotRegistered(_) => ErrorCode::ClientNotRegistered,
             Self::InvalidClient { .. } => ErrorCode::InvalidClient,
+            Self::AuthenticationFailed { .. } => ErrorCode::AuthenticationFailed,
             Self::MissingAttribute { .. } => ErrorCode::MissingAttribute,
             Self::InvalidAttribute { .. } => ErrorCode::InvalidAttribute,
             Self::AgentNotLoggedIn(_) => ErrorCode::AgentNotLoggedIn,
@@ -191,10 +200,14 @@ mod tests {
                 what: "w".into(),
             },
             Error::UnsupportedRequest(MessageId(1)),
+            Error::AuthenticationFailed {
+                name: "n".into(),
+                reason: "r",
+            },
         ];
         let mut codes: Vec<i32> = samples.iter().map(|e| e.code().to_int()).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes, (1..=18).collect::<Vec<_>>());
+        assert_eq!(codes, (1..=19).collect::<Vec<_>>());
     }
 }

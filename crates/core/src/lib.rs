@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod auth;
 pub mod durable;
 mod engine;
 mod error;
@@ -43,9 +44,10 @@ mod sessions;
 mod types;
 mod workbins;
 
+pub use auth::{Proof, verify_password};
 #[cfg(any(test, fuzzing))]
 pub use engine::inspect;
-pub use engine::{Engine, Stats, ping_reply};
+pub use engine::{Census, Engine, Stats, ping_reply};
 pub use error::Error;
 pub use ids::ClientId;
 pub use output::{CloseReason, ConnId, Output};

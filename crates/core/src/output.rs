@@ -47,6 +47,8 @@ pub enum CloseReason {
     NotRegistered,
     /// The application is not configured (R2).
     InvalidClient,
+    /// The application did not authenticate (R15).
+    AuthenticationFailed,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -54,6 +56,7 @@ impl std::fmt::Display for CloseReason {
         f.write_str(match self {
             Self::NotRegistered => "first request was not RequestRegisterClient",
             Self::InvalidClient => "application not configured",
+            Self::AuthenticationFailed => "application did not authenticate",
         })
     }
 }

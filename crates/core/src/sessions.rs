@@ -19,6 +19,8 @@ struct Conn {
     proxy: bool,
     /// Logical clients of a proxy connection.
     logical: HashSet<ClientId, FixedState>,
+    /// What the connection proved (R15); boxed, since most connections prove nothing.
+    proofs: Option<Box<crate::auth::Proofs>>,
 }
 
 /// A registered client.
@@ -89,12 +91,26 @@ impl Sessions {
             client: None,
             proxy: false,
             logical: HashSet::with_hasher(hasher.clone()),
+            proofs: None,
         })
     }
 
     /// A connection was accepted (known connections are left as they are).
     pub(crate) fn open(&mut self, conn: ConnId) {
         self.conn_mut(conn);
+    }
+
+    /// Records what `conn` proved (R15).
+    pub(crate) fn prove(&mut self, conn: ConnId, proof: crate::auth::Proof) {
+        self.conn_mut(conn)
+            .proofs
+            .get_or_insert_default()
+            .add(proof);
+    }
+
+    /// What `conn` proved so far.
+    pub(crate) fn proofs(&self, conn: ConnId) -> Option<&crate::auth::Proofs> {
+        self.conns.get(&conn).and_then(|c| c.proofs.as_deref())
     }
 
     /// Forgets a connection that registered nothing (after R2/R3 the driver closes it).
@@ -311,6 +327,23 @@ impl Sessions {
 
     pub(crate) fn clients(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Clients by type: AgentApplication, MediaServer, RoutingEngine, Proxy.
+    pub(crate) fn clients_by_type(&self) -> [usize; 4] {
+        let mut by = [0usize; 4];
+        for c in self.clients.values() {
+            let i = match c.kind {
+                AppType::AgentApplication => 0,
+                AppType::MediaServer => 1,
+                AppType::RoutingEngine => 2,
+                AppType::Proxy => 3,
+            };
+            if let Some(n) = by.get_mut(i) {
+                *n += 1;
+            }
+        }
+        by
     }
 
     pub(crate) fn logins(&self) -> usize {

@@ -62,7 +62,7 @@ impl FromRequestParts<Arc<Hub>> for SignedIn {
         let (web, token) = sign_in(hub, parts).await?;
         if let (Some(slot), Ok(cookie)) = (
             parts.extensions.get::<CookieSlot>(),
-            HeaderValue::from_str(&format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax")),
+            HeaderValue::from_str(&format!("{COOKIE}={token}; {}", hub.cookie_attrs)),
         ) {
             *lock(&slot.0) = Some(cookie);
         }

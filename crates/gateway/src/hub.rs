@@ -145,12 +145,18 @@ pub(crate) struct Hub {
     /// A hash checked when the agent is unknown or has none, so that a refusal costs the same
     /// whether the agent exists or not (no user enumeration by timing).
     pub(crate) decoy_hash: String,
+    /// The session cookie's attributes (`Secure` under TLS).
+    pub(crate) cookie_attrs: &'static str,
+    /// What the web API counts.
+    pub(crate) metrics: Arc<crate::metrics::WebMetrics>,
 }
 
 impl Hub {
     pub(crate) fn new(
         config: Arc<Config>,
         requests: mpsc::Sender<Message>,
+        tls: bool,
+        metrics: Arc<crate::metrics::WebMetrics>,
     ) -> Result<Arc<Self>, String> {
         let threads = std::thread::available_parallelism()
             .map_or(2, std::num::NonZeroUsize::get)
@@ -174,6 +180,12 @@ impl Hub {
             passwords,
             sign_ins,
             decoy_hash,
+            cookie_attrs: if tls {
+                "Path=/; HttpOnly; SameSite=Lax; Secure"
+            } else {
+                "Path=/; HttpOnly; SameSite=Lax"
+            },
+            metrics,
         }))
     }
 

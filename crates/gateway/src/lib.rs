@@ -47,6 +47,10 @@ mod gws;
 mod hub;
 mod link;
 mod listen;
+mod metrics;
+pub use metrics::{
+    CONTENT_TYPE as METRICS_CONTENT_TYPE, Scrape, WebMetrics, classic as metrics_classic,
+};
 mod routes;
 
 use ixn_config::{AppType, Config};
@@ -102,6 +106,8 @@ pub async fn serve(
     config: Arc<Config>,
     link: Link,
     max_connections: usize,
+    tls: Option<ixn_tls::Acceptor>,
+    metrics: Arc<WebMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     check_config(&config)?;
@@ -109,13 +115,21 @@ pub async fn serve(
         requests,
         deliveries,
     } = link;
-    let hub = hub::Hub::new(config, requests).map_err(Error::Config)?;
+    let hub = hub::Hub::new(config, requests, tls.is_some(), Arc::clone(&metrics))
+        .map_err(Error::Config)?;
+    let weak = Arc::downgrade(&hub);
+    metrics.attach(Box::new(move || {
+        weak.upgrade().map(|h| {
+            let c = h.counts();
+            (c.web_sessions, c.cometd_sessions)
+        })
+    }));
     let pump = tokio::spawn(hub::pump(Arc::clone(&hub), deliveries));
     hub.register_proxy().await.map_err(Error::Register)?;
     let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));
     let app = routes::router(Arc::clone(&hub));
     let addr = listener.local_addr()?;
-    info!(%addr, notifications = %hub.config.http.notifications_path, max_connections, "web API listening");
+    info!(%addr, notifications = %hub.config.http.notifications_path, max_connections, tls = tls.is_some(), "web API listening");
     let stopping = hub.shutdown.clone();
     let link_lost = hub.link_lost.clone();
     tokio::spawn(async move {
@@ -132,6 +146,7 @@ pub async fn serve(
         app,
         max_connections,
         header_timeout,
+        tls,
         hub.shutdown.clone(),
     )
     .await;

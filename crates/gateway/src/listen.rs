@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,12 +25,12 @@ use tracing::{debug, warn};
 
 /// A socket that holds its connection's place under the cap until it is dropped (also after a
 /// WebSocket upgrade has taken it over).
-struct Held {
-    stream: TcpStream,
+struct Held<S> {
+    stream: S,
     _permit: OwnedSemaphorePermit,
 }
 
-impl AsyncRead for Held {
+impl<S: AsyncRead + Unpin> AsyncRead for Held<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -40,7 +40,7 @@ impl AsyncRead for Held {
     }
 }
 
-impl AsyncWrite for Held {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Held<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -71,12 +71,14 @@ impl AsyncWrite for Held {
 }
 
 /// Serves `app` on `listener` until `stop` is cancelled; then stops accepting, asks every
-/// connection to finish its current request, and returns once all have closed.
+/// connection to finish its current request, and returns once all have closed. With `tls`,
+/// each connection starts with a TLS handshake, bounded by the header read timeout.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     max_connections: usize,
     header_read_timeout: Duration,
+    tls: Option<ixn_tls::Acceptor>,
     stop: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections.max(1)));
@@ -121,38 +123,72 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
+        let acceptor = tls.as_ref().map(ixn_tls::Acceptor::current);
         tracker.spawn(async move {
-            let io = TokioIo::new(Held {
-                stream,
-                _permit: permit,
-            });
-            let service = hyper::service::service_fn(
-                move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    app.clone().oneshot(req)
-                },
-            );
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            let conn = builder.serve_connection(io, service).with_upgrades();
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                ended = conn.as_mut() => ended,
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let Some(acceptor) = acceptor else {
+                let held = Held {
+                    stream,
+                    _permit: permit,
+                };
+                return serve_connection(held, peer, app, header_read_timeout, stop).await;
             };
-            if let Err(e) = ended {
-                debug!(%peer, error = %e, "HTTP connection ended");
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(header_read_timeout, acceptor.accept(stream)) => r,
+                () = stop.cancelled() => return,
+            };
+            match handshake {
+                Ok(Ok(stream)) => {
+                    let held = Held {
+                        stream,
+                        _permit: permit,
+                    };
+                    serve_connection(held, peer, app, header_read_timeout, stop).await;
+                }
+                Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => {
+                    debug!(%peer, "TLS handshake not finished within the header read timeout")
+                }
             }
         });
     }
     drop(listener);
     tracker.close();
     tracker.wait().await;
+}
+
+/// Serves one HTTP/1.1 connection (with upgrades) until it ends or the server stops.
+async fn serve_connection<S>(
+    held: Held<S>,
+    peer: SocketAddr,
+    app: Router,
+    header_read_timeout: Duration,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(held);
+    let service = hyper::service::service_fn(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(req)
+        },
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        debug!(%peer, error = %e, "HTTP connection ended");
+    }
 }
 
 /// The client's address as the accept loop saw it.

@@ -66,6 +66,15 @@ pub enum Error {
         /// The first one's warning.
         example: String,
     },
+    /// The TLS files could not be used.
+    #[error("TLS: {0}; fix the file, or the [tls] section or --tls-* options that name it")]
+    Tls(#[from] ixn_tls::Error),
+    /// Applications must present client certificates, but no authority is configured to
+    /// verify them.
+    #[error(
+        "application {0:?} has client_certificate = true, but no client certificate can be verified: set [tls] client_ca (or --tls-client-ca) to the authority that signs them"
+    )]
+    NoClientCa(String),
     /// The web API could not start or failed.
     #[error(transparent)]
     Gateway(#[from] ixn_gateway::Error),
@@ -195,6 +204,11 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Serve the web API (HTTP + CometD, `ixn-gateway`) on this listener (see [`bind_http`]).
     pub http: Option<TcpListener>,
+    /// TLS on both listeners (see [`tls`]); read again on SIGHUP.
+    pub tls: Option<ixn_tls::Acceptor>,
+    /// Serve `GET /metrics` on this listener of its own (`--metrics`); without it, metrics are
+    /// served on the web API's listener when there is one.
+    pub metrics: Option<TcpListener>,
     /// A fault to inject, for tests of failure handling (`IXN_FAULT` in the binary).
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -206,9 +220,89 @@ impl Default for Options {
             drain_timeout: Duration::from_secs(5),
             seed: None,
             http: None,
+            tls: None,
+            metrics: None,
             fault: None,
         }
     }
+}
+
+/// The TLS identity from `files` (`[tls]` or the `--tls-*` options), checked against what the
+/// configuration's applications need: an application that must present a client certificate
+/// needs an authority to verify it.
+pub fn tls(
+    files: Option<ixn_tls::ServerFiles>,
+    config: &Config,
+) -> Result<Option<ixn_tls::Acceptor>, Error> {
+    let verifies = files.as_ref().is_some_and(|f| f.client_ca.is_some());
+    if !verifies
+        && let Some(((name, _), _)) = config
+            .applications
+            .iter()
+            .find(|(_, a)| a.client_certificate)
+    {
+        return Err(Error::NoClientCa(name.clone()));
+    }
+    Ok(files.map(ixn_tls::Acceptor::load).transpose()?)
+}
+
+/// Warns about a listener on a non-loopback address that lets applications register without
+/// authentication, or takes passwords without TLS.
+fn warn_exposure(addr: SocketAddr, config: &Config, tls: bool) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    let mut open: Vec<&str> = config
+        .applications
+        .iter()
+        .filter(|(_, a)| !a.required())
+        .map(|((name, _), _)| name.as_str())
+        .collect();
+    open.sort_unstable();
+    if !open.is_empty() {
+        warn!(
+            %addr,
+            applications = %open.join(" "),
+            "the native listener is reachable from other machines and these applications register without authentication; give them a password_hash or client_certificate = true (docs/operations.md, security)"
+        );
+    }
+    if !tls {
+        warn!(
+            %addr,
+            "the server listens on a non-loopback address without TLS: passwords (web sign-ins, application passwords) cross the network in clear; configure [tls]"
+        );
+    }
+}
+
+/// Reads the TLS files again at each SIGHUP, until `stop`. A failed reload keeps the previous
+/// identity and logs which file is wrong. Without TLS, SIGHUP is logged and ignored (it must
+/// not stop the server, as its default action would).
+fn reload_on_sighup(
+    tls: Option<ixn_tls::Acceptor>,
+    stop: tokio_util::sync::CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                got = hangups.recv() => if got.is_none() { return },
+                () = stop.cancelled() => return,
+            }
+            let Some(tls) = &tls else {
+                info!("SIGHUP: nothing to reload (no TLS configured)");
+                continue;
+            };
+            match tls.reload() {
+                Ok(()) => {
+                    info!(cert = %tls.files().cert.display(), "SIGHUP: TLS certificate and key reloaded; new connections use them")
+                }
+                Err(e) => {
+                    error!(error = %e, "SIGHUP: TLS reload failed; keeping the previous certificate")
+                }
+            }
+        }
+    }))
 }
 
 /// Descriptors kept for everything but connections: the store (journal, compaction's new file,
@@ -335,6 +429,12 @@ pub async fn serve_engine(
 ) -> Result<(), Error> {
     let config = Arc::clone(engine.config());
     let limits = config.limits;
+    if let Ok(addr) = listener.local_addr() {
+        warn_exposure(addr, &config, options.tls.is_some());
+    }
+    let hangup_stop = tokio_util::sync::CancellationToken::new();
+    let _hangups = reload_on_sighup(options.tls.clone(), hangup_stop.clone())?;
+    let _hangup_guard = hangup_stop.drop_guard();
     let (native_cap, http_cap) = connection_caps(
         limits.max_connections,
         options.http.as_ref().map(|_| config.http.max_connections),
@@ -346,11 +446,20 @@ pub async fn serve_engine(
             "the open file limit allows fewer connections than max_connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more"
         );
     }
+    // Metrics: the TCP side's and the web API's, in one registry.
+    let tcp_metrics = Arc::new(ixn_tcp::Metrics::default());
+    let web_metrics = Arc::new(ixn_gateway::WebMetrics::default());
+    let registry = {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("ixn");
+        tcp_metrics.register(&mut registry);
+        web_metrics.register(&mut registry);
+        Arc::new(registry)
+    };
     // The store, on its own thread.
     let mut store_thread = None;
     let durability = match store {
         Some(store) => {
-            let (d, thread) = Durability::start(store)?;
+            let (d, thread) = Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
             store_thread = Some(thread);
             Some(d)
         }
@@ -364,7 +473,22 @@ pub async fn serve_engine(
         inputs,
         durability,
         options.fault,
+    )
+    .with_metrics(Arc::clone(&tcp_metrics));
+    let scrape = scrape(
+        Arc::clone(&registry),
+        handle.flusher(),
+        Arc::clone(&web_metrics),
     );
+    let metrics_stop = tokio_util::sync::CancellationToken::new();
+    let _metrics_guard = metrics_stop.clone().drop_guard();
+    match options.metrics.take() {
+        Some(listener) => {
+            info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+            tokio::spawn(serve_metrics(listener, scrape, metrics_stop));
+        }
+        None => web_metrics.serve_scrape(scrape),
+    }
     let store_failed = task.failed();
     let mut engine_task = Some(tokio::spawn(task.run()));
     // The web API on an in-process link: if it or its link ends before shutdown, the server
@@ -389,11 +513,16 @@ pub async fn serve_engine(
             Arc::clone(&config),
             link,
             http_cap,
+            options.tls.clone(),
+            Arc::clone(&web_metrics),
             async move { stopping.cancelled().await },
         )));
     }
     // Native connections.
-    let mut tcp = Listener::new(listener, handle, &limits, native_cap, options.drain_timeout);
+    let security = ixn_tcp::Security::new(options.tls.clone(), &config);
+    let mut tcp = Listener::new(listener, handle, &limits, native_cap, options.drain_timeout)
+        .with_security(security)
+        .with_metrics(tcp_metrics);
     let mut failure: Option<String> = None;
     tokio::select! {
         () = tcp.run(shutdown) => {}
@@ -452,6 +581,57 @@ pub async fn serve_engine(
     }
     info!("stopped");
     Ok(())
+}
+
+/// A scrape: the engine task's counts brought up to date, the web API's gauges set, the
+/// registry encoded.
+fn scrape(
+    registry: Arc<prometheus_client::registry::Registry>,
+    flusher: ixn_tcp::Flusher,
+    web: Arc<ixn_gateway::WebMetrics>,
+) -> ixn_gateway::Scrape {
+    Arc::new(move || {
+        let (registry, flusher, web) = (Arc::clone(&registry), flusher.clone(), Arc::clone(&web));
+        Box::pin(async move {
+            flusher.flush().await;
+            web.refresh();
+            let mut text = String::new();
+            if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+                error!(error = %e, "cannot encode the metrics");
+            }
+            ixn_gateway::metrics_classic(&text)
+        })
+    })
+}
+
+/// Serves `GET /metrics` alone on `listener` until `stop`.
+async fn serve_metrics(
+    listener: TcpListener,
+    scrape: ixn_gateway::Scrape,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let scrape = Arc::clone(&scrape);
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        ixn_gateway::METRICS_CONTENT_TYPE,
+                    )],
+                    scrape().await,
+                )
+            }
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        error!(error = %e, "the metrics listener failed");
+    }
 }
 
 /// Completes when the task completes (never without one), and forgets it.

@@ -67,6 +67,52 @@ struct Args {
     /// start would succeed, 2 when it would not.
     #[arg(long)]
     check: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics on a listener of their own. Without
+    /// it, they are at /metrics on the web API's listener (when the web API is on).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    metrics: Option<SocketAddr>,
+    /// TLS on both listeners: the certificate chain (PEM). Overrides `[tls] cert`; needs
+    /// --tls-key. The files are read again on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert. Overrides `[tls] key`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to (applications with
+    /// `client_certificate = true`). Overrides `[tls] client_ca`.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+}
+
+impl Args {
+    /// The TLS files: the `--tls-*` options over `[tls]`.
+    fn tls_files(&self, config: &Config) -> Result<Option<ixn_tls::ServerFiles>, String> {
+        let from_config = config.tls.as_ref();
+        let cert = self
+            .tls_cert
+            .clone()
+            .or_else(|| from_config.map(|t| t.cert.clone()));
+        let key = self
+            .tls_key
+            .clone()
+            .or_else(|| from_config.map(|t| t.key.clone()));
+        let client_ca = self
+            .tls_client_ca
+            .clone()
+            .or_else(|| from_config.and_then(|t| t.client_ca.clone()));
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(ixn_tls::ServerFiles {
+                cert,
+                key,
+                client_ca,
+            })),
+            _ if client_ca.is_some() => Err(
+                "--tls-client-ca needs a server certificate too: give --tls-cert and --tls-key (or [tls] in the configuration)"
+                    .to_owned(),
+            ),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -207,8 +253,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match args
+        .tls_files(&config)
+        .and_then(|f| ixn_server::tls(f, &config).map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            say!("ixn-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if args.check {
-        return check(&args, &config);
+        return check(&args, &config, tls.as_ref());
     }
     let http_addr = match args.http.as_deref() {
         Some("off") => None,
@@ -283,16 +339,33 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        let metrics = match args.metrics {
+            Some(a) => match ixn_server::bind(a).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    say!("ixn-server: --metrics: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
+        let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
         let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         // The first stdout line is for programs (tests, `ixn conformance --server-bin`).
         let mut out = std::io::stdout().lock();
+        let scheme = if tls.is_some() { "https" } else { "http" };
                 let _ = writeln!(out, "ixn-server listening on {addr}");
         if let Some(h) = http_addr {
             let _ = writeln!(
                 out,
-                "web API listening on http://{h} (CometD at http://{h}{})",
+                "web API listening on {scheme}://{h} (CometD at {scheme}://{h}{})",
                 config.http.notifications_path
             );
+        }
+        if let Some(m) = metrics_addr {
+            let _ = writeln!(out, "metrics at http://{m}/metrics");
+        } else if let Some(h) = http_addr {
+            let _ = writeln!(out, "metrics at {scheme}://{h}/metrics");
         }
         if args.config.is_none() {
             let _ = writeln!(
@@ -323,6 +396,8 @@ fn main() -> ExitCode {
                 let options = ixn_server::Options {
             drain_timeout: args.drain_timeout,
             http,
+            tls,
+            metrics,
             fault: fault_from_env(),
             ..Default::default()
         };
@@ -360,7 +435,7 @@ fn fault_from_env() -> Option<ixn_server::Fault> {
 
 /// `--check`: the configuration (already valid once loaded), what the web API needs of it,
 /// and the journal as a start would read it.
-fn check(args: &Args, config: &Arc<Config>) -> ExitCode {
+fn check(args: &Args, config: &Arc<Config>, tls: Option<&ixn_tls::Acceptor>) -> ExitCode {
     let origin = args
         .config
         .as_ref()
@@ -393,7 +468,10 @@ fn check(args: &Args, config: &Arc<Config>) -> ExitCode {
     };
     match http {
         Some(addr) => match ixn_gateway::check_config(config) {
-            Ok(()) => println!("web API: would listen on http://{addr}"),
+            Ok(()) => println!(
+                "web API: would listen on {}://{addr}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             Err(e) => {
                 say!("ixn-server: {e}");
                 return ExitCode::from(2);
@@ -401,6 +479,40 @@ fn check(args: &Args, config: &Arc<Config>) -> ExitCode {
         },
         None => println!("web API: off"),
     }
+    match tls {
+        Some(t) => println!(
+            "TLS: certificate {} and key {} ok{}",
+            t.files().cert.display(),
+            t.files().key.display(),
+            t.files()
+                .client_ca
+                .as_ref()
+                .map_or(String::new(), |ca| format!(
+                    "; client certificates verified against {}",
+                    ca.display()
+                ))
+        ),
+        None => println!("TLS: off"),
+    }
+    let authenticated: Vec<&str> = {
+        let mut v: Vec<&str> = config
+            .applications
+            .iter()
+            .filter(|(_, a)| a.required())
+            .map(|((n, _), _)| n.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    println!(
+        "client authentication: {}",
+        if authenticated.is_empty() {
+            "none (every configured application registers without a password or certificate)"
+                .to_owned()
+        } else {
+            format!("required of {}", authenticated.join(" "))
+        }
+    );
     if args.ephemeral {
         println!("data directory: none (--ephemeral)");
         return ExitCode::SUCCESS;

@@ -1131,3 +1131,63 @@ async fn idle_and_slow_http_connections_are_closed() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn readiness_is_503_while_the_engine_does_not_answer() {
+    use tokio::sync::mpsc;
+    let config = Arc::new(Config::from_toml_str(DEMO_TOML, "demo").unwrap());
+    let listener = ixn_gateway::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let http = listener.local_addr().unwrap();
+    let (requests, mut to_engine) = mpsc::channel::<Message>(16);
+    let (deliver, deliveries) = mpsc::channel(16);
+    // A stalled engine: it acknowledges the web API's own registration, then answers nothing.
+    let engine = tokio::spawn(async move {
+        let register = to_engine.recv().await.unwrap();
+        let ack = Message::new(MessageId::EVENT_ACK)
+            .with(attr::REFERENCE_ID, register.reference_id().unwrap())
+            .with(attr::PROXY_CLIENT_ID, 1);
+        deliver.send((Arc::new(ack), None)).await.unwrap();
+        let mut unanswered = 0usize;
+        while to_engine.recv().await.is_some() {
+            unanswered += 1;
+        }
+        drop(deliver);
+        unanswered
+    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
+    let web = tokio::spawn(ixn_gateway::serve(
+        listener,
+        config,
+        ixn_gateway::Link {
+            requests,
+            deliveries,
+        },
+        64,
+        None,
+        Arc::new(ixn_gateway::WebMetrics::default()),
+        async move { stopping.cancelled().await },
+    ));
+    let r = send(http, "GET", "/health/live", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send(http, "GET", "/health/ready", &[], b"").await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (503, &json!("not ready")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{}",
+        r.body
+    );
+    stop.cancel();
+    let _ = web.await;
+    assert!(engine.await.unwrap() >= 1, "the probe reached the engine");
+}

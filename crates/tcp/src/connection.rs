@@ -14,10 +14,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -35,9 +34,46 @@ pub(crate) struct ConnSettings {
     pub(crate) max_bytes: usize,
 }
 
+/// TLS and client authentication for a listener's connections (R15).
+#[derive(Debug, Default)]
+pub struct Security {
+    /// TLS: every connection starts with a handshake (bounded by the registration timeout); a
+    /// verified client certificate's names are given to the engine as a proof.
+    pub tls: Option<ixn_tls::Acceptor>,
+    /// The configuration passwords are checked against; `None` when no application has one
+    /// (a `Password` attribute is then only removed).
+    pub passwords: Option<Arc<ixn_config::Config>>,
+    /// Password checks at once (argon2 takes tens of milliseconds and ~19 MiB each).
+    checks: Option<Arc<Semaphore>>,
+}
+
+/// Password checks (argon2) run at once across a listener's connections; a connection waiting
+/// for one is not read meanwhile.
+const CONCURRENT_PASSWORD_CHECKS: usize = 2;
+
+impl Security {
+    /// TLS from `tls`, passwords checked against `config` when some application has one.
+    pub fn new(tls: Option<ixn_tls::Acceptor>, config: &Arc<ixn_config::Config>) -> Self {
+        let passwords = config
+            .applications
+            .values()
+            .any(|a| a.password_hash.is_some())
+            .then(|| Arc::clone(config));
+        Self {
+            tls,
+            checks: passwords
+                .is_some()
+                .then(|| Arc::new(Semaphore::new(CONCURRENT_PASSWORD_CHECKS))),
+            passwords,
+        }
+    }
+}
+
 /// One accepted connection and what serving it needs (the listener makes one per accept).
 pub(crate) struct Handler {
     pub(crate) stream: TcpStream,
+    pub(crate) security: Arc<Security>,
+    pub(crate) metrics: Arc<crate::Metrics>,
     pub(crate) conn: ConnId,
     pub(crate) peer: SocketAddr,
     pub(crate) inputs: mpsc::Sender<Input>,
@@ -45,6 +81,18 @@ pub(crate) struct Handler {
     pub(crate) partials: Arc<Partials>,
     /// Cancelled when the server stops: the connection drains and closes.
     pub(crate) shutdown: CancellationToken,
+}
+
+/// What serving a connection needs besides its socket.
+struct Parts {
+    conn: ConnId,
+    peer: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+    settings: ConnSettings,
+    partials: Arc<Partials>,
+    shutdown: CancellationToken,
+    security: Arc<Security>,
+    metrics: Arc<crate::Metrics>,
 }
 
 impl Handler {
@@ -57,6 +105,8 @@ impl Handler {
 async fn serve(handler: Handler) {
     let Handler {
         stream,
+        security,
+        metrics,
         conn,
         peer,
         inputs,
@@ -65,7 +115,63 @@ async fn serve(handler: Handler) {
         shutdown,
     } = handler;
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let acceptor = security.tls.as_ref().map(ixn_tls::Acceptor::current);
+    let parts = Parts {
+        conn,
+        peer,
+        inputs,
+        settings,
+        partials,
+        shutdown,
+        security,
+        metrics,
+    };
+    let Some(acceptor) = acceptor else {
+        let (rd, wr) = stream.into_split();
+        return serve_io(rd, wr, None, parts).await;
+    };
+    // The handshake is bounded like registration: a peer that never finishes it is dropped.
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(parts.settings.registration_timeout, acceptor.accept(stream)) => r,
+        () = parts.shutdown.cancelled() => return,
+    };
+    let stream = match handshake {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            parts.metrics.disconnect("tls_handshake");
+            info!(conn = parts.conn.0, peer = %parts.peer, error = %e, "TLS handshake failed; closing the connection");
+            return;
+        }
+        Err(_) => {
+            parts.metrics.disconnect("tls_handshake");
+            info!(conn = parts.conn.0, peer = %parts.peer, "TLS handshake not finished within the registration timeout; closing the connection");
+            return;
+        }
+    };
+    let names = ixn_tls::peer_names(stream.get_ref().1);
+    let proof = (!names.is_empty()).then(|| {
+        debug!(conn = parts.conn.0, ?names, "client certificate verified");
+        ixn_core::Proof::Certificate(names)
+    });
+    let (rd, wr) = tokio::io::split(stream);
+    serve_io(rd, wr, proof, parts).await;
+}
+
+async fn serve_io<R, W>(rd: R, wr: W, proof: Option<ixn_core::Proof>, parts: Parts)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Parts {
+        conn,
+        peer,
+        inputs,
+        settings,
+        partials,
+        shutdown,
+        security,
+        metrics,
+    } = parts;
     let outbox = Arc::new(Outbox::new(settings.max_messages, settings.max_bytes));
     if inputs
         .send(Input::Open {
@@ -73,6 +179,7 @@ async fn serve(handler: Handler) {
             peer,
             outbox: Arc::clone(&outbox),
             link: false,
+            proof,
         })
         .await
         .is_err()
@@ -80,6 +187,7 @@ async fn serve(handler: Handler) {
         return; // the engine task is gone: the server is stopping
     }
     info!(conn = conn.0, %peer, "connection opened");
+    metrics.connections_open.inc();
     let writer = tokio::spawn(write_loop(
         wr,
         Arc::clone(&outbox),
@@ -134,6 +242,9 @@ async fn serve(handler: Handler) {
                     }
                     *frames.read_buffer_mut() = buf;
                     let bytes = frames.decoder_mut().take_decoded();
+                    if batch.iter().any(carries_password) {
+                        check_passwords(&mut batch, &security, conn, &inputs).await;
+                    }
                     let batch = answer_pings(batch, &outbox, &settings.codec, &mut pongs);
                     if !batch.is_empty() {
                         outbox.sent_to_engine(batch.len());
@@ -143,10 +254,10 @@ async fn serve(handler: Handler) {
                         }
                     }
                     if let Some(e) = failed {
-                        break read_failed(&outbox, conn, peer, e);
+                        break read_failed(&outbox, conn, peer, e, &metrics);
                     }
                 }
-                Some(Err(e)) => break read_failed(&outbox, conn, peer, e),
+                Some(Err(e)) => break read_failed(&outbox, conn, peer, e, &metrics),
                 None => break "peer closed the connection".to_owned(),
             },
             () = outbox.room.notified(), if allowance == 0 => {}
@@ -157,6 +268,7 @@ async fn serve(handler: Handler) {
                     awaiting_registration = false;
                     continue;
                 }
+                metrics.disconnect("registration_timeout");
                 break format!(
                     "not registered within {} s (registration_timeout_secs)",
                     settings.registration_timeout.as_secs()
@@ -169,7 +281,9 @@ async fn serve(handler: Handler) {
     // R13: the engine drops this connection's clients before the socket closes, so a peer that
     // sees the close can rely on it.
     crate::engine_task::close(&inputs, conn).await;
+    metrics.connections_open.dec();
     if outbox.is_overflowed() {
+        metrics.disconnect("slow_consumer");
         // A slow consumer is cut off at once: draining to a peer that does not read would only
         // hold its queue longer.
         writer.abort();
@@ -183,6 +297,41 @@ async fn serve(handler: Handler) {
         }
     }
     info!(conn = conn.0, %peer, %reason, "connection closed");
+}
+
+/// True for a RequestRegisterClient with a `Password` attribute.
+fn carries_password(m: &Message) -> bool {
+    m.id == MessageId::REQUEST_REGISTER_CLIENT && m.attrs.get(attr::PASSWORD).is_some()
+}
+
+/// Checks the password of each registration in `batch` that carries one (off the async
+/// threads, a few at once), tells the engine task what it proves, and removes the attribute:
+/// a password never reaches the engine, its logs or its journal.
+async fn check_passwords(
+    batch: &mut [Message],
+    security: &Security,
+    conn: ConnId,
+    inputs: &mpsc::Sender<Input>,
+) {
+    for msg in batch.iter_mut().filter(|m| carries_password(m)) {
+        let checked = match (&security.passwords, &security.checks) {
+            (Some(cfg), Some(checks)) => {
+                let Ok(_permit) = Arc::clone(checks).acquire_owned().await else {
+                    continue;
+                };
+                let (cfg, copy) = (Arc::clone(cfg), msg.clone());
+                tokio::task::spawn_blocking(move || ixn_core::verify_password(&cfg, &copy))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
+        msg.attrs.remove(attr::PASSWORD);
+        if let Some(proof) = checked {
+            let _ = inputs.send(Input::Prove { conn, proof }).await;
+        }
+    }
 }
 
 /// Most messages of one read handed to the engine task together.
@@ -226,11 +375,21 @@ fn answer_pings(
 
 /// Queues the EventError for a frame that could not be read (malformed, or refused by the
 /// budget of incomplete frames); returns the reason to close.
-fn read_failed(outbox: &Outbox, conn: ConnId, peer: SocketAddr, e: ReadError) -> String {
+fn read_failed(
+    outbox: &Outbox,
+    conn: ConnId,
+    peer: SocketAddr,
+    e: ReadError,
+    metrics: &crate::Metrics,
+) -> String {
     match e {
-        ReadError::Codec(e) if e.is_malformed_frame() => malformed_frame(outbox, conn, peer, &e),
+        ReadError::Codec(e) if e.is_malformed_frame() => {
+            metrics.disconnect("malformed_frame");
+            malformed_frame(outbox, conn, peer, &e)
+        }
         ReadError::Codec(e) => format!("read error: {e}"),
         e @ ReadError::Budget { .. } => {
+            metrics.disconnect("incomplete_frames");
             warn!(conn = conn.0, %peer, error = %e, "incomplete frames over budget; closing the connection");
             crate::partial::refuse(
                 outbox,
@@ -267,8 +426,8 @@ fn malformed_frame(
 /// Writes everything queued, as one buffer per wake-up, until a close is due. When the engine
 /// task deferred this connection's requests (its queue was past the soft bound), tells it to
 /// resume once what was queued is written: the engine builds no faster than the peer reads.
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     outbox: Arc<Outbox>,
     codec: Codec,
     conn: ConnId,

@@ -24,6 +24,13 @@ pub(crate) enum Input {
         peer: SocketAddr,
         outbox: Arc<Outbox>,
         link: bool,
+        /// What the connection proved when it opened (a TLS client certificate).
+        proof: Option<ixn_core::Proof>,
+    },
+    /// The connection proved a password, before the registration it came with (R15).
+    Prove {
+        conn: ConnId,
+        proof: ixn_core::Proof,
     },
     /// Messages that arrived together, in order (one read of a TCP connection, or one message
     /// of the in-process one), `bytes` of frames. Each was counted in its outbox's pending
@@ -35,6 +42,9 @@ pub(crate) enum Input {
     },
     /// The connection's writer wrote its queue after the engine task deferred its requests.
     Resume { conn: ConnId },
+    /// Add the engine task's own counts to the shared metrics and take the census; `done`
+    /// fires once they are there.
+    Flush { done: oneshot::Sender<()> },
     /// The connection is over; `done` fires once its clients are dropped (R13).
     Close {
         conn: ConnId,
@@ -77,11 +87,19 @@ impl Durability {
     /// written goes into the next write, with one sync). The thread ends when the engine task
     /// does (or at the store's first failure); join it to release the store.
     pub fn start(store: Box<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        Self::start_with_metrics(store, Arc::new(crate::Metrics::default()))
+    }
+
+    /// [`Durability::start`], timing each sync and counting its changes into `metrics`.
+    pub fn start_with_metrics(
+        store: Box<dyn Store>,
+        metrics: Arc<crate::Metrics>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (to_store, batches) = std::sync::mpsc::channel();
         let (synced_tx, synced) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("ixn-store".into())
-            .spawn(move || store_thread(store, batches, synced_tx))?;
+            .spawn(move || store_thread(store, batches, synced_tx, &metrics))?;
         Ok((Self { to_store, synced }, thread))
     }
 }
@@ -160,6 +178,11 @@ pub struct EngineTask {
     synced: u64,
     /// The store failed: nothing may be acknowledged any more.
     broken: bool,
+    metrics: Arc<crate::Metrics>,
+    /// Requests handled since the last flush, by (request, reply, error code).
+    counts: HashMap<(MessageId, MessageId, i32), u64>,
+    /// Notifications queued since the last flush.
+    notified: u64,
 }
 
 impl EngineTask {
@@ -190,7 +213,17 @@ impl EngineTask {
             issued: 0,
             synced: 0,
             broken: false,
+            metrics: Arc::new(crate::Metrics::default()),
+            counts: HashMap::new(),
+            notified: 0,
         }
+    }
+
+    /// Counts into `metrics` (shared with the listener and the store thread).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Cancelled if the store fails: nothing more can be acknowledged, and the server should
@@ -282,12 +315,25 @@ impl EngineTask {
                 peer,
                 outbox,
                 link,
+                proof,
             } => {
                 self.engine.open(conn);
+                if link {
+                    // In-process: the gateway's link speaks with the server's own authority.
+                    self.engine.prove(conn, ixn_core::Proof::InProcess);
+                }
+                if let Some(proof) = proof {
+                    self.engine.prove(conn, proof);
+                }
                 if link {
                     self.link = Some(Arc::clone(&outbox));
                 }
                 self.conns.insert(conn, Conn { peer, outbox });
+            }
+            Input::Prove { conn, proof } => self.engine.prove(conn, proof),
+            Input::Flush { done } => {
+                self.flush_metrics();
+                let _ = done.send(());
             }
             Input::Close { conn, done } => {
                 self.deferred.remove(&conn);
@@ -378,6 +424,7 @@ impl EngineTask {
         if let Some(c) = self.conns.get(&conn) {
             log_milestones(conn, c, msg, &self.out);
         }
+        self.count(conn, msg);
         if let Some(d) = &self.durability {
             self.engine.drain_changes(&mut self.changes);
             if !self.changes.is_empty() {
@@ -407,6 +454,91 @@ impl EngineTask {
                 outputs: std::mem::take(&mut self.out),
             });
         }
+    }
+
+    /// Counts `msg`'s outcome and the notifications it caused (in the task's own map).
+    fn count(&mut self, conn: ConnId, msg: &Message) {
+        let mut reply = None;
+        let mut sent = 0u64;
+        for o in &self.out {
+            match o {
+                Output::Send {
+                    conn: c, msg: m, ..
+                } => {
+                    if reply.is_none() && *c == conn {
+                        reply = Some(m);
+                    } else {
+                        sent += 1;
+                    }
+                }
+                Output::Close { reason, .. } => self.metrics.disconnect(match reason {
+                    ixn_core::CloseReason::NotRegistered => "not_registered",
+                    ixn_core::CloseReason::InvalidClient => "invalid_client",
+                    ixn_core::CloseReason::AuthenticationFailed => "authentication_failed",
+                    _ => "other",
+                }),
+            }
+        }
+        self.notified += sent;
+        if let Some(r) = reply {
+            let code = if r.id == MessageId::EVENT_ERROR {
+                r.attrs.get_int(attr::ERROR_CODE).unwrap_or(0)
+            } else {
+                0
+            };
+            *self.counts.entry((msg.id, r.id, code)).or_default() += 1;
+        }
+    }
+
+    /// Adds the task's counts to the shared metrics, and sets the census gauges.
+    fn flush_metrics(&mut self) {
+        let m = &self.metrics;
+        for ((request, reply, code), n) in self.counts.drain() {
+            let outcome = if reply == MessageId::EVENT_ERROR {
+                format!("EventError:{}", ixn_codec::ErrorCode::from_int(code))
+            } else {
+                reply.to_string()
+            };
+            m.requests
+                .get_or_create(&crate::metrics::RequestLabels {
+                    message: request.to_string(),
+                    outcome,
+                })
+                .inc_by(n);
+        }
+        m.notifications.inc_by(std::mem::take(&mut self.notified));
+        let census = self.engine.census();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        for (kind, n) in ixn_core::Census::CLIENT_TYPES
+            .iter()
+            .zip(census.clients_by_type)
+        {
+            m.clients
+                .get_or_create(&crate::metrics::TypeLabels { r#type: kind })
+                .set(gauge(n));
+        }
+        m.logins.set(gauge(census.stats.logins));
+        m.subscriptions.set(gauge(census.stats.subscriptions));
+        for (state, n) in [
+            ("queued", census.queued),
+            ("in_workbin", census.in_workbins),
+            ("handling", census.handling),
+        ] {
+            m.interactions
+                .get_or_create(&crate::metrics::StateLabels { state })
+                .set(gauge(n));
+        }
+        m.stored_bytes.set(gauge(census.stats.stored_bytes));
+        let (mut messages, mut bytes, mut longest) = (0usize, 0usize, 0usize);
+        for c in self.conns.values() {
+            let (n, b) = c.outbox.depth();
+            messages += n;
+            bytes += b;
+            longest = longest.max(n);
+        }
+        m.outbox_messages.set(gauge(messages));
+        m.outbox_bytes.set(gauge(bytes));
+        m.outbox_max_messages.set(gauge(longest));
     }
 
     /// Forgets the link if `conn` is it (closing: its queue no longer holds inputs back).
@@ -467,6 +599,7 @@ fn store_thread(
     mut store: Box<dyn Store>,
     batches: std::sync::mpsc::Receiver<(u64, Vec<Message>)>,
     synced: mpsc::UnboundedSender<Result<u64, String>>,
+    metrics: &crate::Metrics,
 ) {
     /// Most batches written with one sync (bounds the write buffer).
     const GROUP: usize = 8192;
@@ -483,10 +616,17 @@ fn store_thread(
                 Err(_) => break,
             }
         }
+        let changes: usize = group.iter().map(Vec::len).sum();
+        let started = std::time::Instant::now();
         let result = store
             .append_owned(std::mem::take(&mut group))
             .map(|()| last)
             .map_err(|e| e.to_string());
+        metrics
+            .sync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        #[allow(clippy::cast_precision_loss)] // a count of changes, far below 2^52
+        metrics.batch_changes.observe(changes as f64);
         let failed = result.is_err();
         if synced.send(result).is_err() || failed {
             return;

@@ -34,6 +34,12 @@ impl EngineHandle {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// What a metrics scrape calls to bring the engine task's counts up to date. It does not
+    /// keep the engine task alive.
+    pub fn flusher(&self) -> Flusher {
+        Flusher(self.inputs.downgrade())
+    }
+
     pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
         self.inputs.clone()
     }
@@ -59,5 +65,25 @@ impl EngineHandle {
             max_messages,
             max_bytes,
         )
+    }
+}
+
+/// Brings the engine task's counts into the shared metrics (see [`EngineHandle::flusher`]).
+#[derive(Clone, Debug)]
+pub struct Flusher(mpsc::WeakSender<Input>);
+
+impl Flusher {
+    /// Asks the engine task to add its own counts to the shared metrics and take the census;
+    /// completes once it has (at once if the engine task is gone). Call before encoding a
+    /// scrape.
+    pub async fn flush(&self) {
+        let Some(inputs) = self.0.upgrade() else {
+            return;
+        };
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if inputs.send(Input::Flush { done }).await.is_ok() {
+            drop(inputs);
+            let _ = flushed.await;
+        }
     }
 }

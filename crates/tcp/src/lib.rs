@@ -32,12 +32,15 @@ mod engine_task;
 mod handle;
 mod listener;
 mod local;
+mod metrics;
 mod outbox;
 mod partial;
 mod standalone;
 
+pub use connection::Security;
 pub use engine_task::{Durability, EngineTask, Fault, Inputs, codec};
-pub use handle::EngineHandle;
+pub use handle::{EngineHandle, Flusher};
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use local::{Delivery, LocalLink};
+pub use metrics::Metrics;
 pub use standalone::{Started, start};

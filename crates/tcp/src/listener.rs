@@ -3,7 +3,7 @@
 //! each accepted connection runs as a [`Handler`] until it ends. At shutdown the listener stops
 //! accepting, lets every connection drain (bounded) and waits for them.
 
-use crate::connection::{ConnSettings, Handler};
+use crate::connection::{ConnSettings, Handler, Security};
 use crate::engine_task::codec;
 use crate::handle::EngineHandle;
 use crate::partial::Partials;
@@ -49,6 +49,8 @@ pub struct Listener {
     permits: Arc<Semaphore>,
     refusing: Arc<Semaphore>,
     partials: Arc<Partials>,
+    security: Arc<Security>,
+    metrics: Arc<crate::Metrics>,
     /// Cancelled at shutdown: connections drain and close.
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -87,9 +89,26 @@ impl Listener {
             permits: Arc::new(Semaphore::new(cap)),
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
             partials,
+            security: Arc::new(Security::default()),
+            metrics: Arc::new(crate::Metrics::default()),
             stop,
             tracker,
         }
+    }
+
+    /// Counts connections and disconnects into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Serves connections with TLS and client authentication (plain TCP and no password
+    /// check otherwise).
+    #[must_use]
+    pub fn with_security(mut self, security: Security) -> Self {
+        self.security = Arc::new(security);
+        self
     }
 
     /// The address it listens on.
@@ -101,7 +120,12 @@ impl Listener {
     /// accepting and loses no connection already accepted.
     pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        info!(addr = ?self.listener.local_addr().ok(), max_connections = self.cap, "listening");
+        info!(
+            addr = ?self.listener.local_addr().ok(),
+            max_connections = self.cap,
+            tls = self.security.tls.is_some(),
+            "listening"
+        );
         loop {
             let accepted = tokio::select! {
                 () = &mut shutdown => return,
@@ -122,9 +146,14 @@ impl Listener {
 
     /// Serves an accepted connection as a [`Handler`], or refuses it past the cap.
     fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        self.metrics.connections_accepted.inc();
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            self.metrics.disconnect("max_connections");
             warn!(%peer, max_connections = self.cap, "refusing connection: max_connections reached");
-            if let Ok(slot) = Arc::clone(&self.refusing).try_acquire_owned() {
+            // Under TLS the refusal would need a handshake first: the connection is closed.
+            if self.security.tls.is_none()
+                && let Ok(slot) = Arc::clone(&self.refusing).try_acquire_owned()
+            {
                 let (codec, cap) = (self.settings.codec, self.cap);
                 self.tracker.spawn(async move {
                     refuse_full(stream, codec, cap).await;
@@ -135,6 +164,8 @@ impl Listener {
         };
         let handler = Handler {
             stream,
+            security: Arc::clone(&self.security),
+            metrics: Arc::clone(&self.metrics),
             conn: self.engine.next_conn(),
             peer,
             inputs: self.engine.sender(),

@@ -54,6 +54,7 @@ pub(crate) fn open(
         let outbox = Arc::new(Outbox::for_link(max_messages, max_bytes));
         if inputs
             .send(Input::Open {
+                proof: None,
                 conn,
                 peer,
                 outbox: Arc::clone(&outbox),

@@ -130,6 +130,15 @@ impl Outbox {
     }
 
     /// At or past the hard bound (only a link's queue can be: others overflow first).
+    /// Messages and bytes queued now (for metrics).
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (s.items.len(), s.bytes)
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         let s = self.lock();
         s.items.len() >= self.max_messages || s.bytes >= self.max_bytes

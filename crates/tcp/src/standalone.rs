@@ -50,6 +50,8 @@ pub async fn start(
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     let limits = engine.config().limits;
+    // No TLS; application passwords are checked as the full server checks them.
+    let security = crate::connection::Security::new(None, engine.config());
     let (handle, inputs) = EngineHandle::channel();
     let task = tokio::spawn(EngineTask::new(engine, codec(&limits), inputs, None, None).run());
     let mut tcp = Listener::new(
@@ -58,7 +60,8 @@ pub async fn start(
         &limits,
         limits.max_connections,
         drain_timeout,
-    );
+    )
+    .with_security(security);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         tcp.run(async move {

@@ -1,12 +1,12 @@
 //! Registration, login and the tenant's workbin types (R1-R4).
 
 use super::{Ctx, Engine};
+use crate::auth::Proofs;
 use crate::error::Error;
 use crate::ids::ClientId;
 use crate::output::ConnId;
 use crate::types::Login;
-use ixn_codec::{ByteString, ClientType, KvList, Message, MessageId, attr, typed};
-use ixn_config::AppType;
+use ixn_codec::{ByteString, KvList, Message, MessageId, attr, typed};
 
 impl Engine {
     pub(super) fn register(
@@ -18,15 +18,21 @@ impl Engine {
             name: r.client_name.to_string(),
             kind: r.client_type.to_string(),
         };
-        let kind = match r.client_type {
-            ClientType::AgentApplication => AppType::AgentApplication,
-            ClientType::MediaServer => AppType::MediaServer,
-            ClientType::RoutingEngine => AppType::RoutingEngine,
-            ClientType::Proxy => AppType::Proxy,
-            ClientType::Unknown(_) => return Err(invalid()),
-        };
-        if !self.cfg.application_allowed(&r.client_name, kind) {
-            return Err(invalid());
+        let kind = crate::auth::app_type(r.client_type).ok_or_else(invalid)?;
+        let auth = self
+            .cfg
+            .application(&r.client_name, kind)
+            .ok_or_else(invalid)?;
+        // R15: the connection's own registration proves the application; a proxy's logical
+        // clients are covered by the proxy's.
+        if !self.sessions.is_registered(conn)
+            && let Some(reason) =
+                Proofs::refusal(self.sessions.proofs(conn), &r.client_name, kind, auth)
+        {
+            return Err(Error::AuthenticationFailed {
+                name: r.client_name.to_string(),
+                reason,
+            });
         }
         self.sessions.register(
             conn,

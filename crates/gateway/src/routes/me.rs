@@ -132,9 +132,9 @@ pub(super) async fn sign_out(State(hub): State<Arc<Hub>>, headers: HeaderMap) ->
     };
     hub.end_web_session(&web, "signed out").await;
     let mut response = Success::new(Empty {}).into_response();
-    if let Ok(expired) = HeaderValue::from_str(&format!(
-        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-    )) {
+    if let Ok(expired) =
+        HeaderValue::from_str(&format!("{COOKIE}=; {}; Max-Age=0", hub.cookie_attrs))
+    {
         response.headers_mut().append(header::SET_COOKIE, expired);
     }
     response

@@ -5,6 +5,7 @@
 mod health;
 mod me;
 mod notifications;
+mod scrape;
 mod shared;
 mod workbins;
 
@@ -70,6 +71,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/api/v2/signout", post(me::sign_out))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(scrape::metrics))
         .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))
         .layer(axum::middleware::from_fn_with_state(
@@ -77,6 +79,10 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             guard,
         ))
         .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&hub),
+            scrape::count,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(hub)
 }

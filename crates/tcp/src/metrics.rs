@@ -1,0 +1,180 @@
+//! The TCP side's metrics (Prometheus, with prometheus-client): connections, disconnects by
+//! reason, requests by message and outcome, notifications, what the engine holds, outbound
+//! queues, and the journal's syncs.
+//!
+//! Counting costs the engine task no shared write per request: it counts in a map of its own
+//! and adds the counts to the shared metrics when a scrape asks ([`Flusher::flush`],
+//! which also takes the census of clients, logins, subscriptions and interactions).
+//!
+//! [`Flusher::flush`]: crate::Flusher::flush
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// A request's message and outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    /// The request's message name (`RequestSubmit`), or `message N` when unknown.
+    pub(crate) message: String,
+    /// `EventAck`, the data event that answered it, or `EventError:<ErrorCode name>`.
+    pub(crate) outcome: String,
+}
+
+/// Why the server closed a connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReasonLabels {
+    /// `slow_consumer`, `max_connections`, `registration_timeout`, `malformed_frame`,
+    /// `incomplete_frames`, `tls_handshake`, `not_registered`, `invalid_client`,
+    /// `authentication_failed`.
+    pub(crate) reason: &'static str,
+}
+
+/// A ClientType.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TypeLabels {
+    /// `AgentApplication`, `MediaServer`, `RoutingEngine` or `Proxy`.
+    pub(crate) r#type: &'static str,
+}
+
+/// An interaction's state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StateLabels {
+    /// `queued`, `in_workbin` or `handling`.
+    pub(crate) state: &'static str,
+}
+
+/// The TCP side's metrics, shared by the listener, its connections, the engine task and the
+/// store thread.
+#[derive(Debug)]
+pub struct Metrics {
+    pub(crate) connections_accepted: Counter,
+    pub(crate) connections_open: Gauge,
+    pub(crate) disconnects: Family<ReasonLabels, Counter>,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) notifications: Counter,
+    pub(crate) clients: Family<TypeLabels, Gauge>,
+    pub(crate) logins: Gauge,
+    pub(crate) subscriptions: Gauge,
+    pub(crate) interactions: Family<StateLabels, Gauge>,
+    pub(crate) stored_bytes: Gauge,
+    pub(crate) outbox_messages: Gauge,
+    pub(crate) outbox_bytes: Gauge,
+    pub(crate) outbox_max_messages: Gauge,
+    pub(crate) sync_seconds: Histogram,
+    pub(crate) batch_changes: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            connections_accepted: Counter::default(),
+            connections_open: Gauge::default(),
+            disconnects: Family::default(),
+            requests: Family::default(),
+            notifications: Counter::default(),
+            clients: Family::default(),
+            logins: Gauge::default(),
+            subscriptions: Gauge::default(),
+            interactions: Family::default(),
+            stored_bytes: Gauge::default(),
+            outbox_messages: Gauge::default(),
+            outbox_bytes: Gauge::default(),
+            outbox_max_messages: Gauge::default(),
+            // 10 us to ~5 s.
+            sync_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 15)),
+            // 1 to ~16k changes per sync.
+            batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+        }
+    }
+}
+
+impl Metrics {
+    /// Adds every metric to `registry` (names are prefixed by the registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "connections_accepted",
+            "Native connections accepted",
+            self.connections_accepted.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Native connections open now",
+            self.connections_open.clone(),
+        );
+        registry.register(
+            "disconnects",
+            "Connections the server closed or refused, by reason",
+            self.disconnects.clone(),
+        );
+        registry.register(
+            "requests",
+            "Requests handled by the engine, by message and outcome",
+            self.requests.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notifications queued to subscribers (one per recipient)",
+            self.notifications.clone(),
+        );
+        registry.register(
+            "clients",
+            "Registered clients by ClientType (logical clients of proxies included)",
+            self.clients.clone(),
+        );
+        registry.register("agents_logged_in", "Agents logged in", self.logins.clone());
+        registry.register(
+            "subscriptions",
+            "Workbin subscriptions",
+            self.subscriptions.clone(),
+        );
+        registry.register(
+            "interactions",
+            "Interactions stored, by state",
+            self.interactions.clone(),
+        );
+        registry.register_with_unit(
+            "interactions_stored",
+            "Size of the stored interactions as counted for max_stored_bytes",
+            Unit::Bytes,
+            self.stored_bytes.clone(),
+        );
+        registry.register(
+            "outbox_queued_messages",
+            "Messages queued to be written, all connections together",
+            self.outbox_messages.clone(),
+        );
+        registry.register_with_unit(
+            "outbox_queued",
+            "Bytes queued to be written, all connections together",
+            Unit::Bytes,
+            self.outbox_bytes.clone(),
+        );
+        registry.register(
+            "outbox_max_queued_messages",
+            "The longest outbound queue of one connection, in messages",
+            self.outbox_max_messages.clone(),
+        );
+        registry.register_with_unit(
+            "journal_sync",
+            "Time to write and sync one group commit of the journal",
+            Unit::Seconds,
+            self.sync_seconds.clone(),
+        );
+        registry.register(
+            "journal_batch_changes",
+            "Changes written by one group commit (one sync)",
+            self.batch_changes.clone(),
+        );
+    }
+
+    /// Counts a connection closed or refused for `reason`.
+    pub(crate) fn disconnect(&self, reason: &'static str) {
+        self.disconnects
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+}
