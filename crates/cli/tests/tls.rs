@@ -513,3 +513,39 @@ fn sighup_without_tls_is_logged_and_does_not_stop_the_server() {
     let (code, out, err) = ixn(&["send", "--addr", &addr, PING], &[]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn a_listener_open_to_other_machines_without_authentication_is_warned_about() {
+    let mut child = Command::new(server_bin())
+        .args(["--listen", "0.0.0.0:0", "--http", "off", "--ephemeral"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = lines_of(child.stderr.take().unwrap());
+    let _server = Killed(child);
+    let open = line_with(&logs, "register without authentication");
+    assert!(open.contains("desk") && open.contains("emailsrv"), "{open}");
+    line_with(&logs, "without TLS");
+
+    // On loopback (the default), neither warning.
+    let mut child = Command::new(server_bin())
+        .args(["--listen", "127.0.0.1:0", "--http", "off", "--ephemeral"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    out.recv().unwrap();
+    let server = Killed(child);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut text = String::new();
+    BufReader::new(stderr).read_to_string(&mut text).unwrap();
+    assert!(!text.contains("without authentication"), "{text}");
+    assert!(!text.contains("without TLS"), "{text}");
+}

@@ -164,7 +164,13 @@ async fn metrics_move_with_requests_and_pass_promtool_under_load() {
     let media = load.await.unwrap();
     promtool_check(&under_load);
 
-    // An unknown application: refused and counted.
+    // An unknown application, and a malformed frame: refused and counted.
+    let mut garbage = TcpStream::connect(addr).await.unwrap();
+    garbage
+        .write_all(b"\x00\x00\x00\x08garbage!")
+        .await
+        .unwrap();
+    assert_eq!(common::read_until_closed(&mut garbage).await.len(), 1);
     let mut rogue = ixn_client::Client::connect(addr).await.unwrap();
     assert!(
         rogue
@@ -192,6 +198,7 @@ async fn metrics_move_with_requests_and_pass_promtool_under_load() {
         1.0
     );
     assert_eq!(v(r#"ixn_disconnects_total{reason="invalid_client"}"#), 1.0);
+    assert_eq!(v(r#"ixn_disconnects_total{reason="malformed_frame"}"#), 1.0);
     assert!(v("ixn_notifications_total") >= n, "{after}");
     assert_eq!(v(r#"ixn_interactions{state="in_workbin"}"#), n);
     assert_eq!(v(r#"ixn_interactions{state="queued"}"#), 0.0);
@@ -216,7 +223,7 @@ async fn metrics_move_with_requests_and_pass_promtool_under_load() {
 
 #[tokio::test]
 async fn metrics_on_their_own_listener() {
-    let config = common::demo(|_| {});
+    let config = common::demo(|l| l.max_connections = 1);
     let http = ixn_server::bind_http("127.0.0.1:0".parse().unwrap(), &config)
         .await
         .unwrap();
@@ -240,6 +247,18 @@ async fn metrics_on_their_own_listener() {
     assert_eq!(code, 200);
     assert!(scrape.contains("ixn_connections_open 0"), "{scrape}");
     promtool_check(&scrape);
+    // One connection is the cap: a second is refused, and counted.
+    let held = common::media(started.addr, "emailsrv").await;
+    let mut extra = TcpStream::connect(started.addr).await.unwrap();
+    let refused = common::read_until_closed(&mut extra).await;
+    assert_eq!(refused.len(), 1);
+    let (_, _, scrape) = get(at, "/metrics").await;
+    assert!(
+        scrape.contains("ixn_disconnects_total{reason=\"max_connections\"} 1\n"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("ixn_connections_open 1\n"), "{scrape}");
+    drop(held);
     // Not on the web API's listener then.
     let (code, _, body) = get(web, "/metrics").await;
     assert_eq!(code, 404, "{body}");
