@@ -54,6 +54,12 @@ struct Pki {
     ca: Authority,
 }
 
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Pki {
     fn new(tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("ixn-cli-tls-{tag}-{}", std::process::id()));

@@ -213,6 +213,9 @@ where
     tokio::pin!(closing);
     let stopping = shutdown.cancelled();
     tokio::pin!(stopping);
+    // Only the connection's first registration needs a proof (R15): one password check per
+    // connection, so that pipelined registrations cannot keep the check threads busy.
+    let mut password_checked = false;
     let reason = loop {
         // Backpressure: while this connection has its fill of requests at the engine task
         // (or its replies pile up, which defers them there), it is not read.
@@ -243,7 +246,8 @@ where
                     *frames.read_buffer_mut() = buf;
                     let bytes = frames.decoder_mut().take_decoded();
                     if batch.iter().any(carries_password) {
-                        check_passwords(&mut batch, &security, conn, &inputs).await;
+                        check_passwords(&mut batch, &security, conn, &inputs, &mut password_checked)
+                            .await;
                     }
                     let batch = answer_pings(batch, &outbox, &settings.codec, &mut pongs);
                     if !batch.is_empty() {
@@ -304,18 +308,20 @@ fn carries_password(m: &Message) -> bool {
     m.id == MessageId::REQUEST_REGISTER_CLIENT && m.attrs.get(attr::PASSWORD).is_some()
 }
 
-/// Checks the password of each registration in `batch` that carries one (off the async
-/// threads, a few at once), tells the engine task what it proves, and removes the attribute:
-/// a password never reaches the engine, its logs or its journal.
+/// Checks the password of the connection's first registration that carries one (off the async
+/// threads, a few at once), tells the engine task what it proves, and removes the attribute
+/// from every registration: a password never reaches the engine, its logs or its journal.
 async fn check_passwords(
     batch: &mut [Message],
     security: &Security,
     conn: ConnId,
     inputs: &mpsc::Sender<Input>,
+    checked_once: &mut bool,
 ) {
     for msg in batch.iter_mut().filter(|m| carries_password(m)) {
+        let first = !std::mem::replace(checked_once, true);
         let checked = match (&security.passwords, &security.checks) {
-            (Some(cfg), Some(checks)) => {
+            (Some(cfg), Some(checks)) if first => {
                 let Ok(_permit) = Arc::clone(checks).acquire_owned().await else {
                     continue;
                 };

@@ -499,11 +499,10 @@ impl EngineTask {
             } else {
                 reply.to_string()
             };
+            // Unknown message ids share one label: a peer cannot make series without bound.
+            let message = request.name().unwrap_or("unknown").to_owned();
             m.requests
-                .get_or_create(&crate::metrics::RequestLabels {
-                    message: request.to_string(),
-                    outcome,
-                })
+                .get_or_create(&crate::metrics::RequestLabels { message, outcome })
                 .inc_by(n);
         }
         m.notifications.inc_by(std::mem::take(&mut self.notified));

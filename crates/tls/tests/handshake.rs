@@ -13,6 +13,12 @@ struct Pki {
     ca: Authority,
 }
 
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn pki(tag: &str) -> Pki {
     let dir = std::env::temp_dir().join(format!("ixn-tls-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
