@@ -34,7 +34,8 @@ struct Cli {
 /// Where to connect and who to be.
 #[derive(Debug, clap::Args)]
 struct Server {
-    /// Server address.
+    /// Server address, or several separated by commas (servers sharing a store: the active
+    /// one is found, following a standby's answer, and found again after a failover).
     #[arg(long, default_value = "127.0.0.1:7000")]
     addr: String,
     /// The client to register as, NAME:TYPE (TYPE: AgentApplication, MediaServer,
@@ -436,23 +437,40 @@ fn parse_client(s: &str) -> Result<(String, ClientType), String> {
     Ok((name.to_owned(), kind))
 }
 
-/// Connects to `server.addr`, over TLS when asked.
+/// Connects to (the first of) `server.addr`, over TLS when asked.
 async fn open(server: &Server) -> Result<Client, String> {
     let tls = server.creds.tls()?;
     let codec = ixn_codec::Codec::trusting(ixn_codec::Limits::default());
-    Client::connect_maybe_tls(server.addr.as_str(), codec, tls.as_ref())
+    let addrs = ixn_client::address_list(&server.addr);
+    let first = addrs.first().map_or(server.addr.as_str(), String::as_str);
+    Client::connect_maybe_tls(first, codec, tls.as_ref())
         .await
         .map_err(|e| e.to_string())
 }
 
-/// Connects and registers as `server.client` (with the password, if any).
+/// How long `connect` waits for a server of the list to be active (a takeover in progress).
+const ACTIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the active server of `server.addr` and registers as `server.client` (with the
+/// password, if any).
 async fn connect(server: &Server) -> Result<Client, String> {
     let (name, kind) = parse_client(&server.client)?;
-    let mut c = open(server).await?;
-    c.register_with_password(&name, kind, server.creds.password.as_deref())
+    let tls = server.creds.tls()?;
+    let codec = ixn_codec::Codec::trusting(ixn_codec::Limits::default());
+    let addrs = ixn_client::address_list(&server.addr);
+    let who = ixn_client::Registration {
+        name: &name,
+        kind,
+        password: server.creds.password.as_deref(),
+    };
+    Client::connect_active(&addrs, codec, tls.as_ref(), who, ACTIVE_PATIENCE)
         .await
-        .map_err(|e| format!("cannot register as {name} ({kind}): {e}"))?;
-    Ok(c)
+        .map_err(|e| match e {
+            e @ ixn_client::Error::EventError { .. } => {
+                format!("cannot register as {name} ({kind}): {e}")
+            }
+            e => e.to_string(),
+        })
 }
 
 async fn send(server: Server, messages: Vec<String>) -> ExitCode {

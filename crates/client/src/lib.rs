@@ -157,6 +157,57 @@ pub enum Error {
     /// The request's ReferenceId is already awaiting a reply.
     #[error("ReferenceId {0} is already in flight")]
     ReferenceInUse(i32),
+    /// No server of the list was active within the time allowed ([`Client::connect_active`]).
+    #[error(
+        "no active server among {addrs} within {waited:?} (last: {last}); are the servers running, and does one hold the store?"
+    )]
+    NoActiveServer {
+        /// The addresses tried, comma-separated.
+        addrs: String,
+        /// How long it tried.
+        waited: std::time::Duration,
+        /// The last answer or failure.
+        last: String,
+    },
+}
+
+/// How long [`Client::connect_active`] gives one server to connect and answer the registration.
+const ATTEMPT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Who to register as, for [`Client::connect_active`].
+#[derive(Clone, Copy, Debug)]
+pub struct Registration<'a> {
+    /// ClientName.
+    pub name: &'a str,
+    /// ClientType.
+    pub kind: ClientType,
+    /// The application's password, if it has one.
+    pub password: Option<&'a str>,
+}
+
+/// The active server named by an EventError NotActive (a standby's answer), if any.
+pub fn active_server_of(e: &Error) -> Option<String> {
+    match e {
+        Error::EventError {
+            code: ErrorCode::NotActive,
+            reply,
+            ..
+        } => reply
+            .attrs
+            .get_str(attr::ACTIVE_SERVER)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty()),
+        _ => None,
+    }
+}
+
+/// Splits `a,b,c` (an address list as given on a command line) into addresses.
+pub fn address_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -263,6 +314,85 @@ impl Client {
         match tls {
             Some(t) => Self::connect_tls(addr, codec, t).await,
             None => Self::connect_with(addr, codec).await,
+        }
+    }
+
+    /// Connects to whichever server of `addrs` is active and registers there, for servers
+    /// sharing a store (one active, the others standing by). A standby's answer (EventError
+    /// NotActive) names the active server: it is tried next, then the rest of the list; a
+    /// server that cannot be reached is skipped. While none is active (a takeover in
+    /// progress), tries again every 100 ms for up to `patience`. Any other refusal (an unknown
+    /// application, a wrong password) is returned at once.
+    pub async fn connect_active(
+        addrs: &[String],
+        codec: Codec,
+        tls: Option<&Tls>,
+        who: Registration<'_>,
+        patience: std::time::Duration,
+    ) -> Result<Self, Error> {
+        let started = std::time::Instant::now();
+        let mut last = String::from("nothing tried");
+        let mut followed: Option<String> = None;
+        loop {
+            let first = followed.take();
+            let order: Vec<String> = first
+                .iter()
+                .cloned()
+                .chain(addrs.iter().filter(|a| first.as_ref() != Some(*a)).cloned())
+                .collect();
+            for addr in &order {
+                // A frozen or unreachable server must not hold the search up.
+                let attempt = tokio::time::timeout(ATTEMPT, async {
+                    let mut c = Self::connect_maybe_tls(addr.as_str(), codec, tls).await?;
+                    let registered = c
+                        .register_with_password(who.name, who.kind, who.password)
+                        .await;
+                    Ok::<_, Error>((c, registered))
+                })
+                .await;
+                let (c, registered) = match attempt {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        last = e.to_string();
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{addr}: no answer within {ATTEMPT:?}");
+                        continue;
+                    }
+                };
+                match registered {
+                    Ok(_) => return Ok(c),
+                    Err(
+                        e @ Error::EventError {
+                            code: ErrorCode::NotActive,
+                            ..
+                        },
+                    ) => {
+                        last = format!("{addr}: {e}");
+                        let _ = c.close().await;
+                        if let Some(active) = active_server_of(&e)
+                            && &active != addr
+                        {
+                            followed = Some(active);
+                            break;
+                        }
+                    }
+                    Err(e @ Error::EventError { .. }) => return Err(e),
+                    Err(e) => last = format!("{addr}: {e}"),
+                }
+            }
+            if started.elapsed() >= patience {
+                return Err(Error::NoActiveServer {
+                    addrs: addrs.join(","),
+                    waited: started.elapsed(),
+                    last,
+                });
+            }
+            if followed.is_some() {
+                continue; // try the named active server at once
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 

@@ -193,6 +193,7 @@ pub mod attr {
         CLIENT_NAME = "ClientName",
         CLIENT_TYPE = "ClientType",
         PASSWORD = "Password",
+        ACTIVE_SERVER = "ActiveServer",
         TENANT_ID = "TenantId",
         AGENT_ID = "AgentId",
         PLACE_ID = "PlaceId",
@@ -367,6 +368,10 @@ wire_enum! {
         /// The application must authenticate (a client certificate naming it, or its password
         /// in `Password`) and did not; the connection is then closed.
         AuthenticationFailed = 19,
+        /// This server is a standby (it shares its store with an active server, or none is
+        /// active yet): it serves nothing. `ActiveServer`, when present, is the active
+        /// server's address (HOST:PORT): connect there.
+        NotActive = 20,
         /// A server fault; the request had no effect.
         Internal = 99,
     }
@@ -429,6 +434,6 @@ mod tests {
             ErrorCode::from_name("Internal").map(ErrorCode::to_int),
             Some(99)
         );
-        assert_eq!(ErrorCode::NAMED.len(), 20);
+        assert_eq!(ErrorCode::NAMED.len(), 21);
     }
 }

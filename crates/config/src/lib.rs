@@ -42,7 +42,7 @@ pub use http::Http;
 pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
-    QueueEntry, TenantEntry, Tls, WorkbinEntry,
+    QueueEntry, StoreKind, StoreSection, TenantEntry, Tls, WorkbinEntry,
 };
 pub use synthetic::SYNTHETIC_AGENT_WORKBINS;
 pub use validate::{

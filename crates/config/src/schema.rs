@@ -41,6 +41,43 @@ pub struct ConfigFile {
     /// `[tls]`: TLS on both listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// `[store]`: where interactions are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSection>,
+}
+
+/// `[store]`: where interactions are kept. Without it (or with `kind = "journal"`), in the
+/// journal of the data directory; with `kind = "postgres"`, in a PostgreSQL database that
+/// several servers may share (one active, the others standing by).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `kind`: `"journal"` (the default) or `"postgres"`.
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// `url`: the database, a libpq URL (`postgres://user:password@host:5432/db`) or
+    /// key-value string. Required with `kind = "postgres"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `lease_ms`: how long the active server may go without renewing its lease before a
+    /// standby takes over (default 2000; at least 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// `advertise`: the address (HOST:PORT) that a standby gives clients for this server while
+    /// it is active. Default: the native listener's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+}
+
+/// `[store] kind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The journal in the data directory.
+    #[default]
+    Journal,
+    /// A PostgreSQL database.
+    Postgres,
 }
 
 /// `[tls]`: the server's certificate for both listeners (native and HTTP), and the authority

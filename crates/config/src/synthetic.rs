@@ -48,6 +48,7 @@ impl ConfigFile {
         });
         Self {
             tls: None,
+            store: None,
             tenant: vec![TenantEntry {
                 id: 101,
                 name: "Environment".into(),

@@ -147,6 +147,8 @@ pub struct Config {
     /// `[tls]`, its paths relative to the configuration file's directory made whole (by
     /// [`Config::load`]).
     pub tls: Option<crate::schema::Tls>,
+    /// `[store]`, as written.
+    pub store: Option<crate::schema::StoreSection>,
     agent_by_id: HashMap<String, AgentIdx>,
     agent_by_user_id: HashMap<String, AgentIdx>,
     place_by_id: HashMap<String, PlaceIdx>,
@@ -357,6 +359,32 @@ impl Config {
                     "allowed_origins",
                     format!(
                         "{o:?} is not an origin: write scheme://host[:port], such as \"https://desk.example.com\" (no path)"
+                    ),
+                ));
+            }
+        }
+        if let Some(store) = &file.store {
+            let store_fail = |key: &str, problem: String| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                line: line_of("store", usize::MAX),
+                entry: format!("store.{key}"),
+                problem,
+            };
+            if store.kind == crate::schema::StoreKind::Postgres
+                && store.url.as_deref().is_none_or(|u| u.trim().is_empty())
+            {
+                return Err(store_fail(
+                    "url",
+                    "kind = \"postgres\" needs the database's url, such as \"postgres://ixn@db.example.com/ixn\"".to_owned(),
+                ));
+            }
+            if let Some(ms) = store.lease_ms
+                && ms < 200
+            {
+                return Err(store_fail(
+                    "lease_ms",
+                    format!(
+                        "{ms} is too short: use at least 200 (or remove it for the default, 2000)"
                     ),
                 ));
             }
@@ -627,6 +655,7 @@ impl Config {
             http: file.http.clone(),
             http_listen,
             tls: file.tls.clone(),
+            store: file.store.clone(),
             file,
             tenants,
             applications,

@@ -66,6 +66,9 @@ pub struct Engine {
     notes: Vec<Output>,
     /// Durable changes of the request being handled (when recording).
     changes: Changes,
+    /// `Some` while this engine stands by (see [`Engine::stand_by`]): the active server's
+    /// address, if known.
+    standby: Option<Option<String>>,
 }
 
 /// The request being handled: who asked, and how to address the reply.
@@ -134,8 +137,22 @@ impl Engine {
             interactions: Interactions::new(seed, hasher),
             notes: Vec::new(),
             changes: Changes::default(),
+            standby: None,
             cfg,
         }
+    }
+
+    /// Makes this engine a standby's: every message, `Ping` included, is answered with
+    /// EventError NotActive naming `active` (the active server's address, when one is known),
+    /// and nothing changes. A server sharing its store with an active one runs such an engine
+    /// until it takes over with an engine loaded from the store.
+    pub fn stand_by(&mut self, active: Option<String>) {
+        self.standby = Some(active);
+    }
+
+    /// While standing by: the active server's address given to clients, if any.
+    pub fn standby(&self) -> Option<Option<&str>> {
+        self.standby.as_ref().map(Option::as_deref)
     }
 
     /// The configuration in force.
@@ -172,6 +189,13 @@ impl Engine {
             reference_id: msg.reference_id(),
             proxy_client_id: None,
         };
+        if let Some(active) = &self.standby {
+            reply.proxy_client_id = msg.proxy_client_id().and_then(ClientId::from_wire);
+            out.push(reply.error(&Error::NotActive {
+                active: active.clone(),
+            }));
+            return;
+        }
         if msg.id == MessageId::PING {
             out.push(Output::Send {
                 conn,
@@ -386,10 +410,27 @@ impl Reply {
     }
 
     fn error(&self, e: &Error) -> Output {
-        self.to(Message::new(MessageId::EVENT_ERROR)
-            .with(attr::ERROR_CODE, e.code().to_int())
-            .with(attr::ERROR_DESCRIPTION, e.to_string()))
+        match e {
+            Error::NotActive { active } => self.to(not_active_notice(active.clone())),
+            _ => self.to(Message::new(MessageId::EVENT_ERROR)
+                .with(attr::ERROR_CODE, e.code().to_int())
+                .with(attr::ERROR_DESCRIPTION, e.to_string())),
+        }
     }
+}
+
+/// What a server that stepped down tells the clients it keeps (the web gateway's link): an
+/// EventError NotActive with no ReferenceId, naming the active server if known. Every client
+/// registered before is gone.
+pub fn not_active_notice(active: Option<String>) -> Message {
+    let e = Error::NotActive { active };
+    let mut msg = Message::new(MessageId::EVENT_ERROR)
+        .with(attr::ERROR_CODE, e.code().to_int())
+        .with(attr::ERROR_DESCRIPTION, e.to_string());
+    if let Error::NotActive { active: Some(a) } = e {
+        msg = msg.with(attr::ACTIVE_SERVER, a);
+    }
+    msg
 }
 
 /// The reply to a `Ping`: `Ping` with the same ReferenceId (and ProxyClientId, if any). Ping

@@ -99,6 +99,16 @@ pub enum Error {
     /// A well-framed message that is not a request this server handles.
     #[error("{0} is not a request this server handles")]
     UnsupportedRequest(MessageId),
+    /// This server is a standby: another server (or none, for a moment) is active on the
+    /// shared store.
+    #[error("{}", match active {
+        Some(a) => format!("this server is a standby: the active server is at {a}; connect there"),
+        None => "this server is a standby and no server is active at the moment (one takes over within seconds); try again shortly".to_owned(),
+    })]
+    NotActive {
+        /// The active server's advertised address, when one is active.
+        active: Option<String>,
+    },
 }
 
 impl Error {
@@ -124,6 +134,7 @@ impl Error {
             Self::DuplicateInteraction(_) => ErrorCode::DuplicateInteraction,
             Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             Self::UnsupportedRequest(_) => ErrorCode::UnsupportedRequest,
+            Self::NotActive { .. } => ErrorCode::NotActive,
         }
     }
 

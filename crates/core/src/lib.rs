@@ -47,7 +47,7 @@ mod workbins;
 pub use auth::{Proof, verify_password};
 #[cfg(any(test, fuzzing))]
 pub use engine::inspect;
-pub use engine::{Census, Engine, Stats, ping_reply};
+pub use engine::{Census, Engine, Stats, not_active_notice, ping_reply};
 pub use error::Error;
 pub use ids::ClientId;
 pub use output::{CloseReason, ConnId, Output};

@@ -62,7 +62,12 @@ impl ApiError {
     /// The engine answered EventError: its code becomes the closest GWS status.
     pub(crate) fn from_engine(reply: &Message) -> Self {
         let code = reply.attrs.get_int(attr::ERROR_CODE).unwrap_or(99);
-        Self::new(status_of(code), engine_reason(reply))
+        let e = Self::new(status_of(code), engine_reason(reply));
+        if ErrorCode::from_int(code) == ErrorCode::NotActive {
+            // A standby: a load balancer or client should go to the active server.
+            return e.with_http(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        e
     }
 }
 

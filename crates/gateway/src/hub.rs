@@ -138,6 +138,9 @@ pub(crate) struct Hub {
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the engine ends the link while the gateway is serving.
     pub(crate) link_lost: CancellationToken,
+    /// Signalled when the link's proxy registration is gone (a standby, a server that stepped
+    /// down): [`proxy_keeper`] registers again until the engine accepts.
+    proxy_lost: tokio::sync::Notify,
     /// Password checks, on their own threads.
     pub(crate) passwords: auth::Checker,
     /// Sign-ins checked per client address (`[http] sign_ins_per_second`).
@@ -177,6 +180,7 @@ impl Hub {
             state: Mutex::new(State::default()),
             shutdown: CancellationToken::new(),
             link_lost: CancellationToken::new(),
+            proxy_lost: tokio::sync::Notify::new(),
             passwords,
             sign_ins,
             decoy_hash,
@@ -255,7 +259,9 @@ impl Hub {
     }
 
     /// Registers the gateway's proxy connection.
-    pub(crate) async fn register_proxy(&self) -> Result<(), String> {
+    /// Registers the link as a proxy. `Ok(false)`: the engine is a standby's (NotActive); the
+    /// caller lets [`proxy_keeper`] try again.
+    pub(crate) async fn register_proxy(&self) -> Result<bool, String> {
         let msg = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
             .with(
                 attr::CLIENT_NAME,
@@ -264,10 +270,19 @@ impl Hub {
             .with(attr::CLIENT_TYPE, ClientType::Proxy.to_int());
         let reply = self.request(None, msg).await?;
         if reply.id == MessageId::EVENT_ACK {
-            Ok(())
+            Ok(true)
+        } else if reply.attrs.get_int(attr::ERROR_CODE)
+            == Some(ixn_codec::ErrorCode::NotActive.to_int())
+        {
+            Ok(false)
         } else {
             Err(gws::engine_reason(&reply))
         }
+    }
+
+    /// The proxy registration is gone: [`proxy_keeper`] registers again.
+    pub(crate) fn proxy_lost(&self) {
+        self.proxy_lost.notify_one();
     }
 
     /// The live web session holding `token`.
@@ -397,6 +412,29 @@ impl Hub {
         }
     }
 
+    /// Ends every web session at once, without unregistering (the engine no longer knows
+    /// their clients): their tokens stop working and their CometD sessions are dropped, so that
+    /// CometD clients get 402 and handshake again (then sign in again).
+    fn forget_all_sessions(&self, why: &str) {
+        let dropped: Vec<Arc<Live>> = {
+            let mut st = lock(&self.state);
+            for web in st.web_by_agent.values() {
+                let mut inner = lock(&web.inner);
+                inner.ended = true;
+                inner.tokens.clear();
+                inner.cometd.clear();
+            }
+            st.web.clear();
+            st.web_by_agent.clear();
+            st.web_by_client.clear();
+            st.cometd.drain().map(|(_, s)| s).collect()
+        };
+        for s in &dropped {
+            s.close(Closed::Dropped);
+        }
+        warn!(%why, cometd_sessions = dropped.len(), "every web session ended: the server stepped down");
+    }
+
     /// Removes a CometD session (disconnect, overflow, expiry).
     pub(crate) fn remove_cometd(&self, id: &str) -> Option<Arc<Live>> {
         let mut st = lock(&self.state);
@@ -477,6 +515,16 @@ impl Hub {
                 }
                 None => {}
             }
+        }
+        if msg.id == MessageId::EVENT_ERROR
+            && msg.reference_id().is_none()
+            && msg.attrs.get_int(attr::ERROR_CODE) == Some(ixn_codec::ErrorCode::NotActive.to_int())
+        {
+            // The server stepped down (another took the shared store over): every logical
+            // client of the link is gone, so every web session ends.
+            self.forget_all_sessions(&gws::engine_reason(&msg));
+            self.proxy_lost();
+            return;
         }
         if msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED {
             if let Some(client) = proxy_client_id
@@ -626,6 +674,33 @@ pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::li
     }
     // Fail whatever waits for a reply.
     lock(&hub.state).pending.clear();
+}
+
+/// Registers the link as a proxy again whenever it was lost (a standby takes the store over,
+/// a server steps down), trying every 200 ms until the engine accepts, until the gateway stops.
+pub(crate) async fn proxy_keeper(hub: Arc<Hub>) {
+    loop {
+        tokio::select! {
+            () = hub.proxy_lost.notified() => {}
+            () = hub.shutdown.cancelled() => return,
+        }
+        loop {
+            match hub.register_proxy().await {
+                Ok(true) => {
+                    info!("the web API is registered with the engine: serving");
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(error = %e, "the web API cannot register with the engine; retrying")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                () = hub.shutdown.cancelled() => return,
+            }
+        }
+    }
 }
 
 /// Runs the sweep every [`SWEEP_PERIOD`] until the gateway stops.

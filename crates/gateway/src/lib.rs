@@ -125,7 +125,11 @@ pub async fn serve(
         })
     }));
     let pump = tokio::spawn(hub::pump(Arc::clone(&hub), deliveries));
-    hub.register_proxy().await.map_err(Error::Register)?;
+    if !hub.register_proxy().await.map_err(Error::Register)? {
+        // A standby: registered once this server takes the store over.
+        hub.proxy_lost();
+    }
+    let keeper = tokio::spawn(hub::proxy_keeper(Arc::clone(&hub)));
     let sweeper = tokio::spawn(hub::sweeper(Arc::clone(&hub)));
     let app = routes::router(Arc::clone(&hub));
     let addr = listener.local_addr()?;
@@ -151,6 +155,7 @@ pub async fn serve(
     )
     .await;
     sweeper.abort();
+    keeper.abort();
     if hub.link_lost.is_cancelled() {
         pump.abort();
         return Err(Error::LinkLost);

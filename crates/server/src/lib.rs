@@ -22,6 +22,9 @@
 #![warn(missing_docs)]
 
 pub use ixn_store::{Compacting, DEFAULT_COMPACT_MIN_BYTES, Store};
+pub use shared::{DEFAULT_LEASE, SharedStore};
+
+mod shared;
 pub use ixn_tcp::{Fault, LISTEN_BACKLOG};
 
 use ixn_config::Config;
@@ -75,6 +78,9 @@ pub enum Error {
         "application {0:?} has client_certificate = true, but no client certificate can be verified: set [tls] client_ca (or --tls-client-ca) to the authority that signs them"
     )]
     NoClientCa(String),
+    /// The PostgreSQL store could not be opened or read.
+    #[error(transparent)]
+    Postgres(#[from] ixn_pgstore::Error),
     /// The web API could not start or failed.
     #[error(transparent)]
     Gateway(#[from] ixn_gateway::Error),
@@ -424,10 +430,84 @@ pub async fn serve_engine(
     listener: TcpListener,
     engine: Engine,
     store: Option<Box<dyn Store>>,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    serve_mode(listener, Mode::Single { engine, store }, options, shutdown).await
+}
+
+/// Who this server is for `holder` in the shared store: host name and process id.
+fn holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host} pid {}", std::process::id())
+}
+
+/// Serves `listener` as one of several servers sharing the PostgreSQL store `shared`
+/// (migrating its schema first): standing by (every request answered with EventError
+/// NotActive naming the active server, `/health/ready` 503) until this server takes the store
+/// over, then active until it stops, loses the store or is replaced; then standing by again.
+/// See docs/scaling.md.
+pub async fn serve_shared(
+    listener: TcpListener,
+    config: Arc<Config>,
+    shared: SharedStore,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let lead = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            ixn_pgstore::Leadership::connect(
+                &shared.url,
+                &holder(),
+                &shared.advertised,
+                shared.lease,
+            )
+        })
+        .await
+        .map_err(|e| Error::Failed(format!("connecting to the shared store: {e}")))??
+        .0
+    };
+    serve_mode(
+        listener,
+        Mode::Shared {
+            config,
+            shared,
+            lead,
+        },
+        options,
+        shutdown,
+    )
+    .await
+}
+
+/// One server alone (its own store, or none), or one of several on a shared store.
+enum Mode {
+    Single {
+        engine: Engine,
+        store: Option<Box<dyn Store>>,
+    },
+    Shared {
+        config: Arc<Config>,
+        shared: SharedStore,
+        lead: ixn_pgstore::Leadership,
+    },
+}
+
+async fn serve_mode(
+    listener: TcpListener,
+    mode: Mode,
     mut options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let config = Arc::clone(engine.config());
+    let config = match &mode {
+        Mode::Single { engine, .. } => Arc::clone(engine.config()),
+        Mode::Shared { config, .. } => Arc::clone(config),
+    };
     let limits = config.limits;
     if let Ok(addr) = listener.local_addr() {
         warn_exposure(addr, &config, options.tls.is_some());
@@ -455,25 +535,52 @@ pub async fn serve_engine(
         web_metrics.register(&mut registry);
         Arc::new(registry)
     };
-    // The store, on its own thread.
-    let mut store_thread = None;
-    let durability = match store {
-        Some(store) => {
-            let (d, thread) = Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
-            store_thread = Some(thread);
-            Some(d)
-        }
-        None => None,
-    };
-    // The engine task.
+    // The engine task; the store on its own thread, or the leadership loop on its own.
     let (handle, inputs) = EngineHandle::channel();
-    let task = EngineTask::new(
-        engine,
-        ixn_tcp::codec(&limits),
-        inputs,
-        durability,
-        options.fault,
-    )
+    let mut store_thread = None;
+    let mut leadership = None;
+    let task = match mode {
+        Mode::Single { engine, store } => {
+            let durability = match store {
+                Some(store) => {
+                    let (d, thread) =
+                        Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
+                    store_thread = Some(thread);
+                    Some(d)
+                }
+                None => None,
+            };
+            EngineTask::new(
+                engine,
+                ixn_tcp::codec(&limits),
+                inputs,
+                durability,
+                options.fault,
+            )
+        }
+        Mode::Shared {
+            config,
+            shared,
+            lead,
+        } => {
+            let task = EngineTask::standby(
+                Arc::clone(&config),
+                ixn_tcp::codec(&limits),
+                inputs,
+                options.fault,
+            );
+            let roles = handle.roles();
+            let metrics = Arc::clone(&tcp_metrics);
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name("ixn-leadership".into())
+                .spawn(move || {
+                    shared::leadership_loop(&shared, lead, &config, &roles, &metrics, &stopped);
+                })?;
+            leadership = Some((stop, thread));
+            task
+        }
+    }
     .with_metrics(Arc::clone(&tcp_metrics));
     let scrape = scrape(
         Arc::clone(&registry),
@@ -563,6 +670,11 @@ pub async fn serve_engine(
     tcp.shutdown().await;
     if let Some(engine) = engine_task.take() {
         let _ = engine.await;
+    }
+    // A shared store is given up (a standby takes over at once).
+    if let Some((stop, thread)) = leadership.take() {
+        drop(stop);
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     // The store (and its lock on the data directory) is released before this returns, so that
     // the directory can be opened again at once.

@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 #[command(
     version,
     about,
-    after_help = "Examples:\n  ixn-server                                      the demo configuration, journal in ./ixn-data\n  ixn-server --config site.toml --data-dir /var/lib/ixn\n  ixn-server --ephemeral --listen localhost:7001 --http off\n  ixn-server --check --config site.toml --data-dir /var/lib/ixn"
+    after_help = "Examples:\n  ixn-server                                      the demo configuration, journal in ./ixn-data\n  ixn-server --config site.toml --data-dir /var/lib/ixn\n  ixn-server --ephemeral --listen localhost:7001 --http off\n  ixn-server --check --config site.toml --data-dir /var/lib/ixn\n  ixn-server --store postgres://ixn@db/ixn --listen 0.0.0.0:7000 --advertise ixn1.example.com:7000"
 )]
 struct Args {
     /// Configuration file (TOML; `.json` for the same schema in JSON). Without it the server runs
@@ -54,6 +54,16 @@ struct Args {
     /// Keep everything in memory only (for tests and demos): a restart loses every interaction.
     #[arg(long)]
     ephemeral: bool,
+    /// Where interactions are kept: `journal` (the data directory's journal, the default) or a
+    /// PostgreSQL URL such as postgres://ixn:secret@db.example.com/ixn, which several servers
+    /// may share: one is active, the others stand by and take over when it stops or dies.
+    /// Overrides `[store]`.
+    #[arg(long, value_name = "journal|URL", conflicts_with = "ephemeral")]
+    store: Option<String>,
+    /// With a shared store: the address (HOST:PORT) that standbys give clients for this server
+    /// while it is active. Overrides `[store] advertise`; default: the --listen address.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
     /// Serve the web API (HTTP + CometD) on this address, or `off`. Default: `[http] listen`
     /// of the configuration (the demo configuration has 127.0.0.1:8080), else off.
     #[arg(long, value_name = "ADDR|off")]
@@ -85,6 +95,20 @@ struct Args {
 }
 
 impl Args {
+    /// The shared store's URL, when interactions are kept in PostgreSQL: `--store` over
+    /// `[store]`.
+    fn postgres(&self, config: &Config) -> Option<String> {
+        match self.store.as_deref() {
+            Some("journal") => None,
+            Some(url) => Some(url.to_owned()),
+            None => config
+                .store
+                .as_ref()
+                .filter(|s| s.kind == ixn_config::StoreKind::Postgres)
+                .and_then(|s| s.url.clone()),
+        }
+    }
+
     /// The TLS files: the `--tls-*` options over `[tls]`.
     fn tls_files(&self, config: &Config) -> Result<Option<ixn_tls::ServerFiles>, String> {
         let from_config = config.tls.as_ref();
@@ -253,6 +277,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(store) = args.store.as_deref()
+        && store != "journal"
+        && !(store.starts_with("postgres://")
+            || store.starts_with("postgresql://")
+            || store.contains("host="))
+    {
+        say!(
+            "ixn-server: --store {store:?} is neither `journal` nor a PostgreSQL URL; give e.g. --store postgres://ixn:secret@localhost/ixn"
+        );
+        return ExitCode::from(2);
+    }
     let tls = match args
         .tls_files(&config)
         .and_then(|f| ixn_server::tls(f, &config).map_err(|e| e.to_string()))
@@ -277,7 +312,12 @@ fn main() -> ExitCode {
         },
         None => config.http_listen,
     };
-    if !args.ephemeral && args.data_dir.exists() && !args.data_dir.is_dir() {
+    let postgres = if args.ephemeral {
+        None
+    } else {
+        args.postgres(&config)
+    };
+    if postgres.is_none() && !args.ephemeral && args.data_dir.exists() && !args.data_dir.is_dir() {
         say!(
             "ixn-server: --data-dir {} is a file, not a directory; give a directory (it is created if missing), or --ephemeral",
             args.data_dir.display()
@@ -291,7 +331,7 @@ fn main() -> ExitCode {
         Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
     }
     // Recovery first, so that "listening" means ready.
-    let recovered = if args.ephemeral {
+    let recovered = if args.ephemeral || postgres.is_some() {
         None
     } else {
         let seed =
@@ -375,16 +415,25 @@ fn main() -> ExitCode {
                  try: ixn watch --addr {addr} --agent a1 --place p1 --workbin Drafts"
             );
         }
+        let advertised = args
+            .advertise
+            .clone()
+            .or_else(|| config.store.as_ref().and_then(|s| s.advertise.clone()))
+            .unwrap_or_else(|| addr.to_string());
         let _ = writeln!(
             out,
             "{}",
-            match &recovered {
-                Some(r) => format!(
+            match (&recovered, &postgres) {
+                (_, Some(url)) => format!(
+                    "store: PostgreSQL {} (shared: active while this server holds the lease, else standing by; clients are sent to {advertised} while it is active)",
+                    ixn_pgstore::redact(url)
+                ),
+                (Some(r), None) => format!(
                     "data directory: {} ({} interactions loaded)",
                     args.data_dir.display(),
                     r.restored.interactions
                 ),
-                None => "--ephemeral: nothing is stored; a restart loses every interaction".to_owned(),
+                (None, None) => "--ephemeral: nothing is stored; a restart loses every interaction".to_owned(),
             }
         );
         let _ = writeln!(
@@ -401,12 +450,25 @@ fn main() -> ExitCode {
             fault: fault_from_env(),
             ..Default::default()
         };
-        let served = match recovered {
-            Some(r) => {
+        let served = match (recovered, postgres) {
+            (_, Some(url)) => {
+                let lease = config
+                    .store
+                    .as_ref()
+                    .and_then(|s| s.lease_ms)
+                    .map_or(ixn_server::DEFAULT_LEASE, Duration::from_millis);
+                let shared = ixn_server::SharedStore {
+                    url,
+                    lease,
+                    advertised,
+                };
+                ixn_server::serve_shared(listener, config, shared, options, shutdown_signal()).await
+            }
+            (Some(r), None) => {
                                 let store: Box<dyn ixn_server::Store> = Box::new(r.store.with_min_bytes(args.compact_at));
                 ixn_server::serve_engine(listener, r.engine, Some(store), options, shutdown_signal()).await
             }
-            None => {
+            (None, None) => {
                 tracing::warn!("--ephemeral: interactions are kept in memory only and are lost when the server stops");
                 ixn_server::serve(listener, config, options, shutdown_signal()).await
             }
@@ -516,6 +578,40 @@ fn check(args: &Args, config: &Arc<Config>, tls: Option<&ixn_tls::Acceptor>) -> 
     if args.ephemeral {
         println!("data directory: none (--ephemeral)");
         return ExitCode::SUCCESS;
+    }
+    if let Some(url) = args.postgres(config) {
+        let lease = config
+            .store
+            .as_ref()
+            .and_then(|s| s.lease_ms)
+            .map_or(ixn_server::DEFAULT_LEASE, Duration::from_millis);
+        return match ixn_pgstore::inspect(&url, lease) {
+            Ok(i) => {
+                let redacted = ixn_pgstore::redact(&url);
+                match (i.schema, &i.leader) {
+                    (0, _) | (_, None) => println!(
+                        "store: PostgreSQL {redacted}: reachable, no ixn schema yet (a start creates it)"
+                    ),
+                    (schema, Some(l)) => println!(
+                        "store: PostgreSQL {redacted}: schema version {schema}, {} interactions stored; {}",
+                        i.interactions,
+                        if l.expired {
+                            "no server active".to_owned()
+                        } else {
+                            format!(
+                                "active server {} ({}, epoch {}): a start here would stand by",
+                                l.advertised, l.holder, l.epoch
+                            )
+                        }
+                    ),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                say!("ixn-server: the store would not open: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     match ixn_server::check(&args.data_dir, Arc::clone(config)) {
         Ok(c) => {

@@ -59,6 +59,19 @@ pub enum Error {
         /// The largest record.
         max: usize,
     },
+    /// A store other than the journal (a database) failed; the text says what and why.
+    #[error("{0}")]
+    Backend(String),
+    /// Another server took the store over (a higher epoch): this one may not write any more.
+    #[error(
+        "another ixn-server took the store over (its epoch {current} is newer than this server's {mine}); this server no longer writes or acknowledges"
+    )]
+    Fenced {
+        /// This server's epoch.
+        mine: i64,
+        /// The epoch in the store now.
+        current: i64,
+    },
     /// Another process (or another store in this one) holds the data directory.
     #[error(
         "the data directory {dir} is in use by another ixn-server ({holder}); stop that server first, or give this one another --data-dir"

@@ -8,8 +8,8 @@ use ixn_store::Store;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -50,12 +50,104 @@ pub(crate) enum Input {
         conn: ConnId,
         done: oneshot::Sender<()>,
     },
+    /// Take over: serve `engine` (loaded from the shared store), durable with `durability`,
+    /// while `lease` is valid.
+    Activate {
+        engine: Box<Engine>,
+        durability: Durability,
+        lease: Lease,
+    },
+    /// Stand by (stepping down if active): refuse every request, naming `active`.
+    StandBy { active: Option<String> },
+}
+
+/// This server's hold on a shared store, as the engine task sees it: valid until a deadline
+/// that the leadership loop moves forward with each renewal. Once it has passed, the engine
+/// task acknowledges nothing more: it steps down and says so ([`Lease::stepped_down`]).
+#[derive(Clone, Debug)]
+pub struct Lease(Arc<LeaseState>);
+
+#[derive(Debug)]
+struct LeaseState {
+    base: Instant,
+    /// Nanoseconds after `base`.
+    valid_until: AtomicU64,
+    stepped_down: AtomicBool,
+}
+
+impl Lease {
+    /// A lease valid until `until`.
+    pub fn new(until: Instant) -> Self {
+        let base = Instant::now();
+        let lease = Self(Arc::new(LeaseState {
+            base,
+            valid_until: AtomicU64::new(0),
+            stepped_down: AtomicBool::new(false),
+        }));
+        lease.extend_to(until);
+        lease
+    }
+
+    /// Moves the deadline to `until` (never back).
+    pub fn extend_to(&self, until: Instant) {
+        let nanos = u64::try_from(until.saturating_duration_since(self.0.base).as_nanos())
+            .unwrap_or(u64::MAX);
+        self.0.valid_until.fetch_max(nanos, Ordering::AcqRel);
+    }
+
+    /// Whether the lease is still valid at `now`.
+    pub fn is_valid(&self, now: Instant) -> bool {
+        let nanos = u64::try_from(now.saturating_duration_since(self.0.base).as_nanos())
+            .unwrap_or(u64::MAX);
+        nanos < self.0.valid_until.load(Ordering::Acquire)
+    }
+
+    /// True once the engine task stepped down under this lease (it lapsed, or the store
+    /// failed): the leadership loop must take the store over again before serving.
+    pub fn stepped_down(&self) -> bool {
+        self.0.stepped_down.load(Ordering::Acquire)
+    }
+
+    fn mark_stepped_down(&self) {
+        self.0.stepped_down.store(true, Ordering::Release);
+    }
+}
+
+/// Tells the engine task which role to play (see [`EngineHandle::roles`](crate::EngineHandle::roles)).
+/// Blocking: for the leadership loop's thread. It does not keep the engine task alive.
+#[derive(Clone, Debug)]
+pub struct Roles(pub(crate) mpsc::WeakSender<Input>);
+
+impl Roles {
+    /// Serve `engine` with `durability` while `lease` holds. False when the engine task is gone.
+    pub fn activate(&self, engine: Engine, durability: Durability, lease: Lease) -> bool {
+        self.send(Input::Activate {
+            engine: Box::new(engine),
+            durability,
+            lease,
+        })
+    }
+
+    /// Stand by, naming the active server (if any); an active engine task steps down first.
+    /// False when the engine task is gone.
+    pub fn stand_by(&self, active: Option<String>) -> bool {
+        self.send(Input::StandBy { active })
+    }
+
+    fn send(&self, input: Input) -> bool {
+        match self.0.upgrade() {
+            Some(inputs) => inputs.blocking_send(input).is_ok(),
+            None => false,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Conn {
     peer: SocketAddr,
     outbox: Arc<Outbox>,
+    /// What the connection proved (kept to open it again in an engine that takes over).
+    proofs: Vec<ixn_core::Proof>,
 }
 
 /// Requests of one connection put aside while its replies pile up, in order.
@@ -183,6 +275,11 @@ pub struct EngineTask {
     counts: HashMap<(MessageId, MessageId, i32), u64>,
     /// Notifications queued since the last flush.
     notified: u64,
+    /// With a shared store: this server's hold on it while active.
+    lease: Option<Lease>,
+    /// Whether this task changes roles (a shared store): a store failure then steps down
+    /// instead of stopping the server.
+    roles: bool,
 }
 
 impl EngineTask {
@@ -216,7 +313,26 @@ impl EngineTask {
             metrics: Arc::new(crate::Metrics::default()),
             counts: HashMap::new(),
             notified: 0,
+            lease: None,
+            roles: false,
         }
+    }
+
+    /// A task that starts as a standby (answering every request with EventError NotActive)
+    /// and takes its role from a leadership loop through
+    /// [`EngineHandle::roles`](crate::EngineHandle::roles): a server sharing its store with
+    /// others.
+    pub fn standby(
+        config: Arc<ixn_config::Config>,
+        codec: Codec,
+        inputs: Inputs,
+        fault: Option<Fault>,
+    ) -> Self {
+        let mut engine = Engine::new(config, 0);
+        engine.stand_by(None);
+        let mut task = Self::new(engine, codec, inputs, None, fault);
+        task.roles = true;
+        task
     }
 
     /// Counts into `metrics` (shared with the listener and the store thread).
@@ -268,6 +384,16 @@ impl EngineTask {
     fn on_synced(&mut self, s: Option<Result<u64, String>>) {
         match s {
             Some(Ok(n)) => {
+                if self
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| !l.is_valid(Instant::now()))
+                {
+                    // Committed, but the lease lapsed meanwhile: another server may be serving
+                    // already, so nothing more is acknowledged here.
+                    self.step_down(None, "the lease on the store lapsed");
+                    return;
+                }
                 self.synced = n;
                 while self.held.front().is_some_and(|h| h.after() <= n) {
                     if let Some(h) = self.held.pop_front() {
@@ -275,9 +401,19 @@ impl EngineTask {
                     }
                 }
             }
+            Some(Err(e)) if self.roles => {
+                error!(error = %e, "the store failed: nothing more is acknowledged; standing by until this server can take the store over again");
+                self.step_down(None, "the store failed");
+            }
             Some(Err(e)) => {
                 error!(error = %e, "the store failed: nothing more can be acknowledged; stopping the server");
                 self.break_down();
+            }
+            None if self.roles => {
+                error!(
+                    "the store thread stopped: standing by until this server can take the store over again"
+                );
+                self.step_down(None, "the store thread stopped");
             }
             None => {
                 error!(
@@ -286,6 +422,96 @@ impl EngineTask {
                 self.break_down();
             }
         }
+    }
+
+    /// Stops serving (a lapsed lease, a failed store, or another server took over): nothing
+    /// held is acknowledged, every network connection is closed so that its clients find the
+    /// active server, and a standby engine answers from now on (the in-process link stays, its
+    /// clients dropped).
+    fn step_down(&mut self, active: Option<String>, why: &str) {
+        let was_active = self.engine.standby().is_none();
+        abandon(&mut self.held, &mut self.conns);
+        self.durability = None;
+        self.issued = 0;
+        self.synced = 0;
+        self.deferred.clear();
+        if let Some(lease) = self.lease.take() {
+            lease.mark_stepped_down();
+        }
+        let mut engine = Engine::new(Arc::clone(self.engine.config()), 0);
+        engine.stand_by(active.clone());
+        let mut closed = 0usize;
+        for (conn, c) in &self.conns {
+            engine.open(*conn);
+            for p in &c.proofs {
+                engine.prove(*conn, p.clone());
+            }
+            let is_link = self
+                .link
+                .as_ref()
+                .is_some_and(|l| Arc::ptr_eq(l, &c.outbox));
+            if was_active && !is_link {
+                c.outbox.close_after_queued();
+                closed += 1;
+            }
+        }
+        self.engine = engine;
+        if was_active
+            && let Some(link) = &self.link
+            && let Some((&conn, _)) = self
+                .conns
+                .iter()
+                .find(|(_, c)| Arc::ptr_eq(&c.outbox, link))
+        {
+            // The web gateway's clients are gone: it ends their sessions (CometD clients get
+            // 402 and handshake again).
+            self.out.push(Output::Send {
+                conn,
+                proxy_client_id: None,
+                msg: Arc::new(ixn_core::not_active_notice(active.clone())),
+            });
+            route(
+                &self.codec,
+                &self.conns,
+                conn,
+                &mut self.out,
+                &mut self.woken,
+            );
+        }
+        if was_active {
+            warn!(
+                why,
+                active = active.as_deref().unwrap_or("none yet"),
+                closed,
+                "stepped down: standing by; clients were disconnected to find the active server"
+            );
+        }
+    }
+
+    /// Takes over with `engine` (loaded from the shared store): connections opened meanwhile
+    /// are opened in it, with what they proved.
+    fn activate(&mut self, mut engine: Engine, durability: Durability, lease: Lease) {
+        if self.engine.standby().is_none() {
+            // Already active (a second takeover without a step-down): step down first so that
+            // nothing of the old engine survives.
+            self.step_down(None, "taking the store over again");
+        }
+        for (conn, c) in &self.conns {
+            engine.open(*conn);
+            for p in &c.proofs {
+                engine.prove(*conn, p.clone());
+            }
+        }
+        engine.record_changes(true);
+        self.engine = engine;
+        self.durability = Some(durability);
+        self.lease = Some(lease);
+        self.issued = 0;
+        self.synced = 0;
+        info!(
+            interactions = self.engine.stats().interactions,
+            "active: serving"
+        );
     }
 
     fn break_down(&mut self) {
@@ -318,19 +544,45 @@ impl EngineTask {
                 proof,
             } => {
                 self.engine.open(conn);
+                let mut proofs = Vec::new();
                 if link {
                     // In-process: the gateway's link speaks with the server's own authority.
-                    self.engine.prove(conn, ixn_core::Proof::InProcess);
+                    proofs.push(ixn_core::Proof::InProcess);
                 }
-                if let Some(proof) = proof {
-                    self.engine.prove(conn, proof);
+                proofs.extend(proof);
+                for p in &proofs {
+                    self.engine.prove(conn, p.clone());
                 }
                 if link {
                     self.link = Some(Arc::clone(&outbox));
                 }
-                self.conns.insert(conn, Conn { peer, outbox });
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        peer,
+                        outbox,
+                        proofs,
+                    },
+                );
             }
-            Input::Prove { conn, proof } => self.engine.prove(conn, proof),
+            Input::Prove { conn, proof } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.proofs.push(proof.clone());
+                }
+                self.engine.prove(conn, proof);
+            }
+            Input::Activate {
+                engine,
+                durability,
+                lease,
+            } => self.activate(*engine, durability, lease),
+            Input::StandBy { active } => {
+                if self.engine.standby().is_none() {
+                    self.step_down(active, "another server took the store over");
+                } else {
+                    self.engine.stand_by(active);
+                }
+            }
             Input::Flush { done } => {
                 self.flush_metrics();
                 let _ = done.send(());
@@ -414,6 +666,16 @@ impl EngineTask {
 
     /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
     fn message(&mut self, conn: ConnId, msg: &Message, outbox: &Outbox) {
+        if self
+            .lease
+            .as_ref()
+            .is_some_and(|l| !l.is_valid(Instant::now()))
+        {
+            // No renewal for too long (a frozen process, an unreachable database): another
+            // server may be active. Nothing more is acknowledged; this request is answered as
+            // a standby would.
+            self.step_down(None, "the lease on the store lapsed");
+        }
         let was_registered = self.engine.is_registered(conn);
         self.engine
             .handle(SystemTime::now(), conn, msg, &mut self.out);
@@ -616,7 +878,7 @@ fn store_thread(
             }
         }
         let changes: usize = group.iter().map(Vec::len).sum();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let result = store
             .append_owned(std::mem::take(&mut group))
             .map(|()| last)

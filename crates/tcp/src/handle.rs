@@ -40,6 +40,13 @@ impl EngineHandle {
         Flusher(self.inputs.downgrade())
     }
 
+    /// What a leadership loop uses to switch the engine task between standby and active
+    /// (an [`EngineTask::standby`](crate::EngineTask::standby)). It does not keep the engine
+    /// task alive.
+    pub fn roles(&self) -> crate::engine_task::Roles {
+        crate::engine_task::Roles(self.inputs.downgrade())
+    }
+
     pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
         self.inputs.clone()
     }

@@ -21,7 +21,8 @@ pub(super) async fn live() -> Response {
 }
 
 /// `GET /health/ready`: 200 when the engine answers a Ping through the link within 2 s; 503
-/// with the reason while stopping, when the link is down or the engine does not answer.
+/// with the reason while stopping, when the link is down, when the engine does not answer, or
+/// on a standby (its engine answers NotActive, naming the active server).
 pub(super) async fn ready(State(hub): State<Arc<Hub>>) -> Response {
     let not_ready = |why: String| {
         (
@@ -36,6 +37,10 @@ pub(super) async fn ready(State(hub): State<Arc<Hub>>) -> Response {
     match tokio::time::timeout(PROBE, hub.request(None, Message::new(MessageId::PING))).await {
         Ok(Ok(reply)) if reply.id == MessageId::PING => {
             Json(json!({"status": "ready"})).into_response()
+        }
+        Ok(Ok(reply)) if reply.id == MessageId::EVENT_ERROR => {
+            // A standby says so, and names the active server.
+            not_ready(crate::gws::engine_reason(&reply))
         }
         Ok(Ok(reply)) => not_ready(format!("the engine answered {}", reply.id)),
         Ok(Err(e)) => not_ready(e),

@@ -69,8 +69,6 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             post(notifications::bayeux_suffix),
         )
         .route("/api/v2/signout", post(me::sign_out))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
         .route("/metrics", get(scrape::metrics))
         .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))
@@ -84,6 +82,22 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             scrape::count,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Probes are counted but not traced: a standby answers 503 to every probe of its load
+        // balancer, which is no error worth a log line.
+        .route(
+            "/health/live",
+            get(health::live).layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&hub),
+                scrape::count,
+            )),
+        )
+        .route(
+            "/health/ready",
+            get(health::ready).layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&hub),
+                scrape::count,
+            )),
+        )
         .with_state(hub)
 }
 

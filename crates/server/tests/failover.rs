@@ -1,0 +1,614 @@
+//! High availability on PostgreSQL, with the real `ixn-server` binary and a real PostgreSQL (a
+//! throwaway cluster; without PostgreSQL installed these tests say that they did not run, and
+//! fail when IXN_REQUIRE_POSTGRES is set, as in `.ci/run`):
+//!
+//! - failover: two servers on one database, agents placing, moving, changing and stopping
+//!   interactions; the active server is killed (SIGKILL) at random moments, 20 times; the
+//!   clients find the new active server on their own, and every acknowledged change is there;
+//! - fencing: the active server frozen (SIGSTOP) until the standby takes over, then thawed:
+//!   it acknowledges nothing more and stands by, naming the new active server;
+//! - the database restarting under load: nothing is acknowledged while it is down, and the
+//!   server serves again once it is back.
+
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use ixn_client::{Client, Registration};
+use ixn_codec::{ClientType, Codec, ErrorCode, KvList, Message, MessageId, attr};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
+const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
+/// How long a client waits for a server of the list to be active.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+/// A free loopback port (so that a server restarts on the address its clients know).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(url: &str, port: u16, log: &std::path::Path) -> Server {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--http", "off"])
+        .args(["--store", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("ixn-server listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    Server { child, addr }
+}
+
+fn log_path(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("ixn-failover-{name}-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+async fn connect(
+    addrs: &[String],
+    name: &str,
+    kind: ClientType,
+) -> Result<Client, ixn_client::Error> {
+    Client::connect_active(
+        addrs,
+        Codec::trusting(ixn_codec::Limits::default()),
+        None,
+        Registration {
+            name,
+            kind,
+            password: None,
+        },
+        PATIENCE,
+    )
+    .await
+}
+
+/// Which address holds the store now (the leader row), once it is not expired.
+fn active_addr(url: &str) -> Option<String> {
+    let (mut lead, _) =
+        ixn_pgstore::Leadership::connect(url, "test", "", Duration::from_secs(2)).unwrap();
+    let row = lead.observe().unwrap();
+    (!row.expired && !row.advertised.is_empty()).then_some(row.advertised)
+}
+
+/// Where an interaction is and its UserData version, as the test observes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    loc: String,
+    v: i32,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    acked: HashMap<String, Option<State>>,
+    pending: Option<(String, Option<State>)>,
+    next: usize,
+    ops: usize,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn submit(id: String) -> Message {
+    Message::new(MessageId::REQUEST_SUBMIT)
+        .with(attr::TENANT_ID, 101)
+        .with(attr::MEDIA_TYPE, "email")
+        .with(attr::INTERACTION_TYPE, "Inbound")
+        .with(attr::QUEUE, "Inbound")
+        .with(attr::INTERACTION_ID, id)
+        .with(attr::USER_DATA, KvList::new().with("v", 0))
+}
+
+/// The next request of an agent, its interaction, and the state it leaves if acknowledged.
+fn next_request(t: &mut Track, agent: &str, rng: &mut Rng) -> (Message, String, Option<State>) {
+    let live: Vec<(String, State)> = t
+        .acked
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|s| (k.clone(), s)))
+        .collect();
+    if live.len() < 3 || rng.below(6) == 0 {
+        t.next += 1;
+        let id = format!("{agent}-{}", t.next);
+        let state = State {
+            loc: "queue".into(),
+            v: 0,
+        };
+        return (submit(id.clone()), id, Some(state));
+    }
+    let (id, s) = live[rng.below(live.len() as u64) as usize].clone();
+    let base = |m: MessageId| Message::new(m).with(attr::INTERACTION_ID, id.clone());
+    let at = |loc: &str| {
+        Some(State {
+            loc: loc.into(),
+            ..s.clone()
+        })
+    };
+    match rng.below(5) {
+        0 => (
+            base(MessageId::REQUEST_PLACE_IN_WORKBIN).with(
+                attr::WORKBIN,
+                KvList::new()
+                    .with(attr::WORKBIN_TYPE_ID, "Drafts")
+                    .with(attr::WORKBIN_AGENT_ID, agent.to_owned()),
+            ),
+            id.clone(),
+            at("workbin"),
+        ),
+        1 => (
+            base(MessageId::REQUEST_PLACE_IN_QUEUE).with(attr::QUEUE, "Inbound"),
+            id.clone(),
+            at("queue"),
+        ),
+        2 => (
+            base(MessageId::REQUEST_CHANGE_PROPERTIES)
+                .with(attr::ADDED_PROPERTIES, KvList::new().with("v", s.v + 1)),
+            id.clone(),
+            Some(State {
+                v: s.v + 1,
+                ..s.clone()
+            }),
+        ),
+        3 => (
+            Message::new(MessageId::REQUEST_PULL)
+                .with(attr::VIEW_ID, "_system_")
+                .with(
+                    attr::PULL_PARAMETERS,
+                    KvList::new().with(attr::PULL_ID, id.clone()),
+                ),
+            id.clone(),
+            at("agent"),
+        ),
+        _ => (base(MessageId::REQUEST_STOP_PROCESSING), id, None),
+    }
+}
+
+/// Registers as the agent's desktop on the active server and logs the agent in.
+async fn desk(addrs: &[String], agent: &str, place: &str) -> Result<Client, ixn_client::Error> {
+    let c = connect(addrs, "desk", ClientType::AgentApplication).await?;
+    c.request_ok(
+        Message::new(MessageId::REQUEST_AGENT_LOGIN)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::AGENT_ID, agent.to_owned())
+            .with(attr::PLACE_ID, place.to_owned()),
+    )
+    .await?;
+    Ok(c)
+}
+
+/// The state an observer finds for `id`.
+async fn observe(c: &Client, id: &str) -> Option<State> {
+    let reply = c
+        .request(
+            Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
+                .with(attr::INTERACTION_ID, id.to_owned()),
+        )
+        .await
+        .unwrap();
+    if reply.id == MessageId::EVENT_ERROR {
+        assert_eq!(reply.attrs.get_int(attr::ERROR_CODE), Some(12), "{reply:?}");
+        return None;
+    }
+    let p = reply.attrs.get_list(attr::INTERACTION).unwrap();
+    let loc = match p.get_str(attr::INTERACTION_STATE).map(|s| &**s) {
+        Some("Queued") => "queue",
+        Some("InWorkbin") => "workbin",
+        Some("Handling") => "agent",
+        other => panic!("{id}: state {other:?}"),
+    };
+    let v = p
+        .get_list(attr::USER_DATA)
+        .and_then(|u| u.get_int("v"))
+        .unwrap();
+    Some(State { loc: loc.into(), v })
+}
+
+/// Checks every acknowledged state against the active server; an in-flight request may or may
+/// not have happened (never half). Returns how many interactions were checked.
+async fn verify(addrs: &[String], tracks: &[Arc<Mutex<Track>>], round: usize) -> usize {
+    let m = connect(addrs, "emailsrv", ClientType::MediaServer)
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for t in tracks {
+        let (acked, pending) = {
+            let t = t.lock().unwrap();
+            (t.acked.clone(), t.pending.clone())
+        };
+        let mut settled = acked.clone();
+        for (id, want) in &acked {
+            let got = observe(&m, id).await;
+            checked += 1;
+            match &pending {
+                Some((pid, after)) if pid == id && &got == after => {
+                    settled.insert(id.clone(), got);
+                }
+                _ => assert_eq!(
+                    &got, want,
+                    "round {round}: {id} lost an acknowledged change"
+                ),
+            }
+        }
+        if let Some((pid, after)) = &pending
+            && !acked.contains_key(pid)
+        {
+            let got = observe(&m, pid).await;
+            assert!(
+                got.is_none() || &got == after,
+                "round {round}: {pid} half-submitted: {got:?}"
+            );
+            if got.is_some() {
+                settled.insert(pid.clone(), got);
+            }
+        }
+        let mut t = t.lock().unwrap();
+        t.acked = settled;
+        t.pending = None;
+    }
+    m.close().await.unwrap();
+    checked
+}
+
+/// One agent working until told to stop. After a broken connection it finds the active server
+/// on its own (the address list), logs in again, reports the moment, and waits for the
+/// checker's go-ahead (a round number) before going on.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    addrs: Vec<String>,
+    agent: &'static str,
+    place: &'static str,
+    track: Arc<Mutex<Track>>,
+    acked: tokio::sync::watch::Sender<usize>,
+    reconnected: tokio::sync::mpsc::UnboundedSender<Instant>,
+    mut go: tokio::sync::watch::Receiver<usize>,
+    seed: u64,
+) {
+    let mut rng = Rng(seed | 1);
+    let mut c = desk(&addrs, agent, place).await.unwrap();
+    let mut round = 0usize;
+    loop {
+        let (msg, id, after) = next_request(&mut track.lock().unwrap(), agent, &mut rng);
+        track.lock().unwrap().pending = Some((id.clone(), after.clone()));
+        match c.request(msg).await {
+            Ok(reply) if reply.id != MessageId::EVENT_ERROR => {
+                let mut t = track.lock().unwrap();
+                t.acked.insert(id, after);
+                t.pending = None;
+                t.ops += 1;
+                drop(t);
+                acked.send_modify(|n| *n += 1);
+            }
+            Ok(reply)
+                if reply.attrs.get_int(attr::ERROR_CODE) == Some(ErrorCode::NotActive.to_int()) => {
+            }
+            Ok(reply) => panic!("{agent}: unexpected {reply:?}"),
+            Err(_) => {
+                // The server went away: `pending` stays in flight. Find the active one.
+                c = desk(&addrs, agent, place).await.unwrap();
+                let _ = reconnected.send(Instant::now());
+                round += 1;
+                if go.wait_for(|r| *r >= round).await.is_err() {
+                    return;
+                }
+                if *go.borrow() == usize::MAX {
+                    return;
+                }
+            }
+        }
+        if *go.borrow() == usize::MAX {
+            return;
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[test]
+fn no_acknowledged_change_is_lost_across_failovers() {
+    const ROUNDS: usize = 20;
+    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("failover") else {
+        return;
+    };
+    let url = cluster.database("failover").unwrap();
+    let log = log_path("kills");
+    let ports = [free_port(), free_port()];
+    let mut servers: Vec<Option<Server>> = vec![Some(start(&url, ports[0], &log))];
+    servers.push(Some(start(&url, ports[1], &log)));
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!(
+        "failover test seed {seed}; server logs in {}",
+        log.display()
+    );
+    let mut rng = Rng(seed | 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tracks: Vec<Arc<Mutex<Track>>> = AGENTS
+        .iter()
+        .map(|_| Arc::new(Mutex::new(Track::default())))
+        .collect();
+    let (acked, _) = tokio::sync::watch::channel(0usize);
+    let (go, _) = tokio::sync::watch::channel(0usize);
+    let (reconnected_tx, mut reconnected) = tokio::sync::mpsc::unbounded_channel();
+    let drivers: Vec<_> = AGENTS
+        .iter()
+        .zip(&tracks)
+        .map(|((agent, place), t)| {
+            rt.spawn(drive(
+                addrs.clone(),
+                agent,
+                place,
+                Arc::clone(t),
+                acked.clone(),
+                reconnected_tx.clone(),
+                go.subscribe(),
+                rng.next(),
+            ))
+        })
+        .collect();
+    let mut failovers = Vec::new();
+    let mut checked = 0;
+    for round in 1..=ROUNDS {
+        // Load, then a kill of the active server once a number of requests (drawn from the
+        // seed) were acknowledged: an event, not a wall-clock moment.
+        let goal = *acked.borrow() + 100 + rng.below(300) as usize;
+        rt.block_on(async {
+            let mut seen = acked.subscribe();
+            tokio::time::timeout(Duration::from_secs(60), seen.wait_for(|n| *n >= goal))
+                .await
+                .expect("the drivers stopped making progress")
+                .unwrap();
+        });
+        let active = active_addr(&url).expect("a server is active");
+        let i = addrs.iter().position(|a| *a == active).unwrap();
+        let killed = Instant::now();
+        servers[i] = None; // SIGKILL
+        // Every driver finds the new active server on its own.
+        let mut last = killed;
+        for _ in AGENTS {
+            let at = rt
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(60), reconnected.recv()).await
+                })
+                .expect("a driver did not reconnect")
+                .unwrap();
+            last = last.max(at);
+        }
+        let first_served = last.duration_since(killed);
+        failovers.push(first_served);
+        // The killed server comes back, as a standby.
+        servers[i] = Some(start(&url, ports[i], &log));
+        // The drivers wait while the checker looks at every acknowledged state.
+        checked += rt.block_on(verify(&addrs, &tracks, round));
+        go.send_replace(round);
+    }
+    go.send_replace(usize::MAX);
+    rt.block_on(async {
+        for d in drivers {
+            tokio::time::timeout(Duration::from_secs(60), d)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    });
+    checked += rt.block_on(verify(&addrs, &tracks, ROUNDS + 1));
+    failovers.sort();
+    let ops: usize = tracks.iter().map(|t| t.lock().unwrap().ops).sum();
+    eprintln!(
+        "{ROUNDS} failovers; every client served again after p50 {:?}, max {:?}; {ops} acknowledged requests; {checked} interaction checks; nothing acknowledged was lost",
+        percentile(&failovers, 0.5),
+        failovers[failovers.len() - 1]
+    );
+    assert!(
+        failovers[failovers.len() - 1] < Duration::from_secs(5),
+        "a standby takes over within 5 s: {failovers:?}"
+    );
+    drop(servers);
+    drop(cluster);
+}
+
+/// The fencing test: a frozen active server that a standby replaced acknowledges nothing more
+/// when it wakes up, and stands by naming the new active server.
+#[test]
+fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
+    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("fencing") else {
+        return;
+    };
+    let url = cluster.database("fencing").unwrap();
+    let log = log_path("fencing");
+    let a = start(&url, free_port(), &log);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let old = rt.block_on(async {
+        let c = connect(
+            std::slice::from_ref(&a.addr),
+            "emailsrv",
+            ClientType::MediaServer,
+        )
+        .await
+        .unwrap();
+        c.request_ok(submit("before".into())).await.unwrap();
+        c
+    });
+    let b = start(&url, free_port(), &log);
+    assert_eq!(active_addr(&url).as_deref(), Some(a.addr.as_str()));
+    a.signal("-STOP");
+    // B takes over (its clients are served)...
+    let new = rt.block_on(connect(
+        std::slice::from_ref(&b.addr),
+        "emailsrv",
+        ClientType::MediaServer,
+    ));
+    let new = new.expect("the standby took over");
+    a.signal("-CONT");
+    // ...and A, woken, acknowledges nothing: its old client's request fails or is refused.
+    let reply = rt.block_on(old.request(submit("after".into())));
+    match &reply {
+        Err(_) => {}
+        Ok(r) => assert!(
+            r.id == MessageId::EVENT_ERROR
+                && r.attrs.get_int(attr::ERROR_CODE) == Some(ErrorCode::NotActive.to_int()),
+            "a fenced server acknowledged: {r:?}"
+        ),
+    }
+    rt.block_on(async {
+        assert!(
+            observe(&new, "before").await.is_some(),
+            "acknowledged before the freeze"
+        );
+        assert!(
+            observe(&new, "after").await.is_none(),
+            "nothing written by the fenced server"
+        );
+        // A stands by and names B.
+        let mut c = Client::connect(a.addr.as_str()).await.unwrap();
+        let e = c
+            .register("emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            ixn_client::active_server_of(&e).as_deref(),
+            Some(b.addr.as_str()),
+            "{e}"
+        );
+    });
+    drop(cluster);
+}
+
+/// The database restarts under load: nothing is acknowledged while it is down; the server
+/// serves again once it is back, with every acknowledged change.
+#[test]
+fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
+    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("db-restart") else {
+        return;
+    };
+    let url = cluster.database("restart").unwrap();
+    let log = log_path("db-restart");
+    let a = start(&url, free_port(), &log);
+    let addrs = vec![a.addr.clone()];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = rt.block_on(async {
+        let c = connect(&addrs, "emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        for i in 0..50 {
+            c.request_ok(submit(format!("up-{i}"))).await.unwrap();
+        }
+        c
+    });
+    // --check reads the database without changing it.
+    let out = Command::new(BIN)
+        .args(["--check", "--store", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("schema version 1, 50 interactions stored")
+            && text.contains(&format!("active server {}", a.addr)),
+        "{text}"
+    );
+    cluster.stop().unwrap();
+    // While it is down, no request that changes something is acknowledged.
+    let reply = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), c.request(submit("down".into()))).await
+    });
+    match reply {
+        Ok(Err(_)) => {}
+        Ok(Ok(r)) => assert_eq!(
+            r.id,
+            MessageId::EVENT_ERROR,
+            "acknowledged without a database: {r:?}"
+        ),
+        Err(_) => panic!("the request neither failed nor was answered within 30 s"),
+    }
+    let out = Command::new(BIN)
+        .args(["--check", "--store", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--check without a database");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    cluster.restart().unwrap();
+    rt.block_on(async {
+        // The client finds the server serving again on its own.
+        let c = connect(&addrs, "emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        for i in 0..50 {
+            assert!(
+                observe(&c, &format!("up-{i}")).await.is_some(),
+                "up-{i} lost"
+            );
+        }
+        c.request_ok(submit("back".into())).await.unwrap();
+        assert!(observe(&c, "back").await.is_some());
+    });
+    drop(a);
+    drop(cluster);
+}
