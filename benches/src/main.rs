@@ -165,9 +165,17 @@ struct Common {
     /// configuration sized to the run.
     #[arg(long, value_name = "PATH")]
     server_bin: Option<PathBuf>,
-    /// Load the server at this address instead (start it with `ixn-load config`'s output).
-    #[arg(long, value_name = "ADDR", conflicts_with = "server_bin", value_parser = parse_addr)]
-    addr: Option<SocketAddr>,
+    /// Load the server at this address instead (start it with `ixn-load config`'s output); or
+    /// several, comma-separated, of servers sharing a store: the active one is found (a
+    /// standby's answer names it) and loaded.
+    #[arg(
+        long,
+        value_name = "ADDR[,ADDR...]",
+        conflicts_with = "server_bin",
+        value_parser = parse_addr,
+        value_delimiter = ','
+    )]
+    addr: Vec<SocketAddr>,
     /// With --addr: the server's process id, to report its memory.
     #[arg(long, value_name = "PID", requires = "addr")]
     server_pid: Option<u32>,
@@ -238,8 +246,65 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 10s, 500ms or 2m)"))
 }
 
-fn setup(common: &Common) -> Result<Setup, Error> {
-    if common.tls && common.addr.is_some() {
+/// The active server among `addrs` (servers sharing a store): each is asked to register the
+/// load's media server; a standby answers EventError NotActive, naming the active server (tried
+/// next). Tries for up to 10 s (a takeover in progress).
+async fn find_active(addrs: &[SocketAddr]) -> Result<SocketAddr, Error> {
+    use ixn_codec::{ClientType, ErrorCode, MessageId, attr};
+    let started = std::time::Instant::now();
+    let mut last = String::from("nothing tried");
+    let mut next: Option<SocketAddr> = None;
+    loop {
+        let order: Vec<SocketAddr> = next
+            .take()
+            .into_iter()
+            .chain(addrs.iter().copied())
+            .collect();
+        for addr in order {
+            let probe = async {
+                let mut conn = wire::Conn::connect(addr, None).await?;
+                conn.call(&wire::register("media", ClientType::MediaServer))
+                    .await
+            };
+            match tokio::time::timeout(Duration::from_secs(3), probe).await {
+                Ok(Ok(reply)) if reply.id == MessageId::EVENT_ACK => return Ok(addr),
+                Ok(Ok(reply))
+                    if reply.attrs.get_int(attr::ERROR_CODE)
+                        == Some(ErrorCode::NotActive.to_int()) =>
+                {
+                    last = format!("{addr} stands by");
+                    if let Some(active) = reply
+                        .attrs
+                        .get_str(attr::ACTIVE_SERVER)
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                        .filter(|a| *a != addr)
+                    {
+                        next = Some(active);
+                        break;
+                    }
+                }
+                Ok(Ok(reply)) => {
+                    return Err(Error::Setup(format!(
+                        "{addr} refused the load's media server: {reply:?}; start the servers with `ixn-load config`'s configuration"
+                    )));
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("{addr}: no answer within 3 s"),
+            }
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(Error::Setup(format!(
+                "no active server among the --addr list within 10 s (last: {last})"
+            )));
+        }
+        if next.is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn setup(common: &Common) -> Result<Setup, Error> {
+    if common.tls && !common.addr.is_empty() {
         let Some(ca) = &common.tls_ca else {
             return Err(Error::Setup(
                 "--tls with --addr needs --tls-ca FILE: the authority of the server's certificate"
@@ -248,17 +313,21 @@ fn setup(common: &Common) -> Result<Setup, Error> {
         };
         wire::use_tls(ca, &common.tls_name)?;
     }
-    let spawn = match (&common.addr, &common.server_bin) {
-        (Some(addr), _) => target::Spawn::Addr {
+    let spawn = match (common.addr.as_slice(), &common.server_bin) {
+        ([addr], _) => target::Spawn::Addr {
             addr: *addr,
             pid: common.server_pid,
         },
-        (None, Some(bin)) => target::Spawn::Bin {
+        ([_, _, ..], _) => target::Spawn::Addr {
+            addr: find_active(&common.addr).await?,
+            pid: common.server_pid,
+        },
+        ([], Some(bin)) => target::Spawn::Bin {
             bin: bin.clone(),
             data_dir: common.data_dir.as_ref().map(|d| d.join(RUN_DATA)),
             tls: common.tls.then(throwaway_pki).transpose()?,
         },
-        (None, None) => {
+        ([], None) => {
             return Err(Error::Setup(
                 "give --server-bin PATH (spawn a server) or --addr ADDR (load a running one)"
                     .into(),
@@ -390,7 +459,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 }
                 return Ok(());
             }
-            let s = setup(&common)?;
+            let s = setup(&common).await?;
             for &c in &connections {
                 for &p in &in_flight {
                     clean(&common);
@@ -431,7 +500,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             in_flight,
             common,
         } => {
-            let s = setup(&common)?;
+            let s = setup(&common).await?;
             for &n in &items {
                 clean(&common);
                 let params = rr::Params {
@@ -462,7 +531,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                     },
                     bounds: bounds(&common.bounds),
                 },
-                None => setup(&common)?,
+                None => setup(&common).await?,
             };
             for &n in &subscribers {
                 clean(&common);
@@ -485,7 +554,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             concurrency,
             common,
         } => {
-            let s = setup(&common)?;
+            let s = setup(&common).await?;
             for &k in &clients {
                 clean(&common);
                 let params = churn::Params {

@@ -177,12 +177,41 @@ enum Cmd {
         #[command(subcommand)]
         action: JournalCmd,
     },
+    /// Move interactions between stores: a data directory's journal and a PostgreSQL database.
+    Store {
+        #[command(subcommand)]
+        action: StoreCmd,
+    },
     /// Print an argon2 hash of a password, for an agent's `password_hash` in the configuration
     /// (lets the agent sign in to the web API). Reads the password from the first line of
     /// standard input unless given as an argument.
     HashPassword {
         /// The password (prefer standard input: arguments end up in shell history).
         password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Copy every interaction (and the id generator's state) from one store to the other: a data
+    /// directory to a PostgreSQL database (postgres://...), or back. Stop the servers on the
+    /// source first (a data directory is locked while a server runs on it; a database is read in
+    /// one consistent snapshot). The destination must be empty (a new database or one without
+    /// interactions, with no server active on it; a directory without a journal) unless
+    /// --replace is given for a database.
+    #[command(
+        after_help = "Examples:\n  ixn store migrate --from ixn-data --to postgres://ixn:secret@db/ixn\n  ixn store migrate --from postgres://ixn:secret@db/ixn --to ixn-data-copy"
+    )]
+    Migrate {
+        /// The source: a data directory or a PostgreSQL URL.
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// The destination: a PostgreSQL URL or a data directory.
+        #[arg(long, value_name = "URL|DIR")]
+        to: String,
+        /// Replace the interactions a destination database already holds.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -225,6 +254,18 @@ fn main() -> ExitCode {
         } => conformance(&dir, embedded, server_bin.as_deref(), &server_arg, &creds),
         Cmd::HashPassword { password } => hash_password(password),
         Cmd::Journal { action } => journal(action),
+        Cmd::Store {
+            action: StoreCmd::Migrate { from, to, replace },
+        } => match migrate(&from, &to, replace) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ixn store migrate: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Send { server, messages } => with_runtime(send(server, messages)),
         Cmd::Watch {
             server,
@@ -255,6 +296,100 @@ fn main() -> ExitCode {
 
 /// The live journal of `dir` and its bytes, read once (a compaction renaming the file meanwhile
 /// does not change what was read), or the message to print.
+/// Whether a store argument names a PostgreSQL database rather than a data directory.
+fn is_postgres(store: &str) -> bool {
+    store.starts_with("postgres://")
+        || store.starts_with("postgresql://")
+        || store.contains("host=")
+}
+
+/// `ixn store migrate`: returns the summary line, or what went wrong.
+fn migrate(from: &str, to: &str, replace: bool) -> Result<String, String> {
+    use ixn_store::Store as _;
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(2);
+    let is_put = |m: &Message| m.id == ixn_core::durable::PUT;
+    match (is_postgres(from), is_postgres(to)) {
+        (false, true) => {
+            let shown = ixn_pgstore::redact(to);
+            if ixn_store::live_journal(Path::new(from))
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!(
+                    "{from} holds no journal (journal-NNNNNNNN.log); is it a data directory?"
+                ));
+            }
+            // Locking the directory makes sure no server writes to it meanwhile.
+            let mut changes = Vec::new();
+            let (journal, opened) = ixn_store::Journal::open_with(from, &mut |m| changes.push(m))
+                .map_err(|e| e.to_string())?;
+            let target = ixn_pgstore::inspect(to, LEASE).map_err(|e| e.to_string())?;
+            if let Some(l) = &target.leader
+                && !l.expired
+            {
+                return Err(format!(
+                    "a server is active on {shown} ({}, clients at {}); stop every ixn-server on that database first",
+                    l.holder, l.advertised
+                ));
+            }
+            if target.interactions > 0 && !replace {
+                return Err(format!(
+                    "{shown} already holds {} interactions; give --replace to replace them, or choose an empty database",
+                    target.interactions
+                ));
+            }
+            let holder = format!("ixn store migrate (pid {})", std::process::id());
+            let (mut store, taken) =
+                ixn_pgstore::PgStore::open(to, &holder, "").map_err(|e| e.to_string())?;
+            store.compact(&changes).map_err(|e| e.to_string())?;
+            drop(store);
+            drop(journal);
+            // Give the lease up, so that the first server started on the database takes over
+            // at once.
+            if let Ok((mut lead, _)) = ixn_pgstore::Leadership::connect(to, &holder, "", LEASE) {
+                let _ = lead.release(taken.epoch);
+            }
+            let moved = ixn_pgstore::inspect(to, LEASE)
+                .map_err(|e| e.to_string())?
+                .interactions;
+            Ok(format!(
+                "moved {moved} interactions from {} ({} records) to PostgreSQL {shown}{}",
+                opened.path.display(),
+                opened.records,
+                if replace && target.interactions > 0 {
+                    format!(" (replacing the {} it held)", target.interactions)
+                } else {
+                    String::new()
+                }
+            ))
+        }
+        (true, false) => {
+            let dir = Path::new(to);
+            if ixn_store::live_journal(dir)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!(
+                    "{to} already holds a journal; give a new or empty directory"
+                ));
+            }
+            let mut changes = Vec::new();
+            ixn_pgstore::read_all(from, &mut |m| changes.push(m)).map_err(|e| e.to_string())?;
+            let moved = changes.iter().filter(|m| is_put(m)).count();
+            let (mut journal, opened) = ixn_store::Journal::open(dir).map_err(|e| e.to_string())?;
+            journal.compact(&changes).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "moved {moved} interactions from PostgreSQL {} to {}",
+                ixn_pgstore::redact(from),
+                opened.path.display()
+            ))
+        }
+        _ => Err(format!(
+            "--from {from:?} and --to {to:?}: one must be a data directory and the other a PostgreSQL URL (postgres://...)"
+        )),
+    }
+}
+
 fn read_live(dir: &Path) -> Result<(PathBuf, Vec<u8>), String> {
     match ixn_store::live_journal(dir) {
         Ok(Some(path)) => std::fs::read(&path)

@@ -11,10 +11,10 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-const IXN: &str = env!("CARGO_BIN_EXE_ixn");
+mod common;
+use common::*;
 
 /// The README's watch and send arguments (the test checks the README shows exactly these).
 const WATCH: &[&str] = &[
@@ -28,74 +28,6 @@ const WATCH: &[&str] = &[
 ];
 const SUBMIT: &str = r#"{"message":"RequestSubmit","TenantId":101,"MediaType":"email","InteractionType":"Inbound","Queue":"Inbound","InteractionId":"IX-HELLO-1","UserData":{"Subject":"Hello"}}"#;
 const PLACE: &str = r#"{"message":"RequestPlaceInWorkbin","InteractionId":"IX-HELLO-1","Workbin":{"WorkbinTypeId":"Drafts","WorkbinAgentId":"a1"}}"#;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The ixn-server binary next to ixn (built on demand when the test runs alone).
-fn server_bin() -> PathBuf {
-    let bin = Path::new(IXN).with_file_name("ixn-server");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "ixn-server"])
-            .current_dir(workspace())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    bin
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `ixn-server` (demo configuration) on an ephemeral port; returns it and its address.
-fn server() -> (Killed, String) {
-    server_with(&["--ephemeral"])
-}
-
-/// Like [`server`], with `extra` arguments instead of `--ephemeral`.
-fn server_with(extra: &[&str]) -> (Killed, String) {
-    let listen: &[&str] = if extra.contains(&"--listen") {
-        &[]
-    } else {
-        &["--listen", "127.0.0.1:0"]
-    };
-    let mut child = Command::new(server_bin())
-        .args(listen)
-        .args(["--http", "off", "--log-level", "warn"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .to_owned();
-    (Killed(child), addr)
-}
-
-fn ixn(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(IXN).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn readme_walkthrough_watch_shows_what_send_places() {
@@ -450,30 +382,6 @@ fn send_reads_standard_input_and_suggests_names() {
 }
 
 /// The lines of `stream`, as they come (a thread reads them).
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// The next line containing `what` (the wait is on the line; 60 s only guard a hang).
-fn line_with(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no line with {what:?}"));
-        if line.contains(what) {
-            return line;
-        }
-    }
-}
-
 /// `ixn watch --reconnect` keeps watching across a server restart, and says that it
 /// reconnected (notifications may have been missed meanwhile).
 #[test]

@@ -14,38 +14,13 @@
 )]
 
 use ixn_tls::test_pki::Authority;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-const IXN: &str = env!("CARGO_BIN_EXE_ixn");
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn server_bin() -> PathBuf {
-    let bin = Path::new(IXN).with_file_name("ixn-server");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "ixn-server"])
-            .current_dir(workspace())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    bin
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{IXN, Killed, line_with, lines_of, server_bin, workspace};
 
 /// A temporary directory with a CA, a server certificate for localhost, and client
 /// certificates.
@@ -182,32 +157,6 @@ fn ixn_conformance_names(dir: &Path) -> Vec<String> {
         }
     }
     names.into_iter().collect()
-}
-
-/// Reads a child's stream line by line on a thread.
-fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The first line containing `what` (waits for it; the test's own timeout bounds the wait).
-fn line_with(lines: &mpsc::Receiver<String>, what: &str) -> String {
-    loop {
-        let line = lines
-            .recv()
-            .unwrap_or_else(|_| panic!("the stream ended before a line with {what:?}"));
-        if line.contains(what) {
-            return line;
-        }
-    }
 }
 
 /// The demo configuration with `desk` made to authenticate with a certificate and a password.

@@ -303,3 +303,28 @@ fn password_hashes_must_be_argon2_phc_strings() {
         .unwrap();
     Config::from_toml_str(&agent(&good), "x.toml").unwrap();
 }
+
+#[test]
+fn the_store_section_is_checked_and_named() {
+    let e = err(&format!("{BASE}\n[store]\nkind = \"postgres\"\n"));
+    assert!(e.contains("store.url") && e.contains("postgres://"), "{e}");
+    let e = err(&format!(
+        "{BASE}\n[store]\nkind = \"postgres\"\nurl = \"postgres://db/ixn\"\nlease_ms = 50\n"
+    ));
+    assert!(
+        e.contains("store.lease_ms") && e.contains("at least 200"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}\n[store]\nkind = \"sqlite\"\n"));
+    assert!(e.contains("sqlite") && e.contains("postgres"), "{e}");
+    let ok = Config::from_toml_str(
+        &format!(
+            "{BASE}\n[store]\nkind = \"postgres\"\nurl = \"postgres://db/ixn\"\nadvertise = \"a:7000\"\n"
+        ),
+        "test.toml",
+    )
+    .unwrap();
+    let store = ok.store.unwrap();
+    assert_eq!(store.kind, ixn_config::StoreKind::Postgres);
+    assert_eq!(store.advertise.as_deref(), Some("a:7000"));
+}

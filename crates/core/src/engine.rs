@@ -2,7 +2,7 @@
 //! themselves are in the child modules, by subject.
 
 mod durability;
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "model"))]
 pub mod inspect;
 mod interaction_requests;
 mod session_requests;

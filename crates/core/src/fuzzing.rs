@@ -675,8 +675,36 @@ fn request(op: Op, model: &Model, reference: i32) -> Option<Message> {
     })
 }
 
+/// A store under test: it keeps each request's changes and gives back what it stored.
+pub trait Keeper {
+    /// Keeps one request's changes (the first call gets the new engine's snapshot).
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String>;
+    /// Everything kept, as a store gives it back at start.
+    fn reload(&mut self) -> Result<Vec<Message>, String>;
+}
+
+/// The journal's shape: every change, in order.
+#[derive(Debug, Default)]
+struct InMemory(Vec<Message>);
+
+impl Keeper for InMemory {
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String> {
+        self.0.extend_from_slice(changes);
+        Ok(())
+    }
+    fn reload(&mut self) -> Result<Vec<Message>, String> {
+        Ok(std::mem::take(&mut self.0))
+    }
+}
+
 /// Runs `ops` against a fresh engine and the model; `Err` describes the first broken invariant.
 pub fn check_ops(ops: &[Op]) -> Result<(), String> {
+    check_ops_with(ops, &mut InMemory::default())
+}
+
+/// [`check_ops`], keeping every request's changes in `store` as well: what it reloads must
+/// rebuild the same interactions and id generator as the engine holds at the end.
+pub fn check_ops_with(ops: &[Op], store: &mut dyn Keeper) -> Result<(), String> {
     // Parsed once per process: the fuzzer calls this hundreds of thousands of times.
     static CONFIG: std::sync::OnceLock<Result<Arc<Config>, String>> = std::sync::OnceLock::new();
     let config = CONFIG
@@ -690,6 +718,7 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
     engine.record_changes(true);
     // A new store starts with the engine's snapshot (it pins the id generator's prefix).
     let mut journal: Vec<Message> = engine.snapshot();
+    store.keep(&journal)?;
     let mut model = Model::default();
     let now = SystemTime::UNIX_EPOCH;
     for (i, &op) in ops.iter().enumerate() {
@@ -713,6 +742,13 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
         engine.handle(now, conn, &req, &mut out);
         let journal_before = journal.len();
         engine.drain_changes(&mut journal);
+        if let Some(new) = journal.get(journal_before..)
+            && !new.is_empty()
+        {
+            store
+                .keep(new)
+                .map_err(|e| at(format!("the store failed: {e}")))?;
+        }
 
         // Exactly one reply, first among what the requester gets, with the ReferenceId.
         let to_me: Vec<&Output> = out.iter().filter(|o| o.conn() == conn).collect();
@@ -883,7 +919,12 @@ pub fn check_ops(ops: &[Op]) -> Result<(), String> {
     }
     // Durability: the journal, and a snapshot, each rebuild the same interactions.
     let want = engine.durable_state();
-    for (what, changes) in [("journal", journal), ("snapshot", engine.snapshot())] {
+    let kept = store.reload()?;
+    for (what, changes) in [
+        ("journal", journal),
+        ("snapshot", engine.snapshot()),
+        ("store", kept),
+    ] {
         let mut fresh = Engine::new(config.clone(), 1);
         let restored = fresh.restore(changes);
         let got = fresh.durable_state();

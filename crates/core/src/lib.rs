@@ -31,7 +31,7 @@ pub mod durable;
 mod engine;
 mod error;
 /// The reference model of the property tests and the `core_ops` fuzz target (test builds only).
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "model"))]
 #[allow(missing_docs)]
 pub mod fuzzing;
 mod ids;
@@ -45,7 +45,7 @@ mod types;
 mod workbins;
 
 pub use auth::{Proof, verify_password};
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "model"))]
 pub use engine::inspect;
 pub use engine::{Census, Engine, Stats, not_active_notice, ping_reply};
 pub use error::Error;

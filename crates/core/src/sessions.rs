@@ -356,7 +356,7 @@ impl Sessions {
 
     /// Every connection (own client, proxy, logical clients) and client (for inspection in
     /// tests).
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "model"))]
     pub(crate) fn inspect(&self) -> (Vec<ConnView>, Vec<(ClientId, &Client)>) {
         let conns = self
             .conns
@@ -373,10 +373,10 @@ impl Sessions {
 }
 
 /// A connection for inspection: id, own client, proxy or not, logical clients (sorted).
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "model"))]
 pub(crate) type ConnView = (ConnId, Option<ClientId>, bool, Vec<ClientId>);
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, feature = "model"))]
 impl Client {
     pub(crate) fn conn(&self) -> ConnId {
         self.conn

@@ -105,7 +105,7 @@ impl Workbins {
     }
 
     /// Every live instance with its items and subscribers (for inspection in tests).
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, feature = "model"))]
     pub(crate) fn all(
         &self,
     ) -> impl Iterator<Item = (BinKey, Vec<&ByteString>, Vec<(ClientId, bool)>)> + '_ {

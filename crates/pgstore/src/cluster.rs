@@ -74,6 +74,11 @@ impl Cluster {
                     .to_owned(),
             )
         })?;
+        // The tag names a directory that PostgreSQL's options carry: letters, digits and dashes.
+        let tag: String = tag
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         let dir = std::env::temp_dir().join(format!("ixn-pg-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)

@@ -149,6 +149,8 @@ pub struct PgStore {
     client: Client,
     epoch: i64,
     codec: Codec,
+    /// [`APPEND_SQL`], prepared at the first append.
+    append_statement: Option<postgres::Statement>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -178,6 +180,7 @@ impl PgStore {
                 client,
                 epoch,
                 codec: codec(),
+                append_statement: None,
             },
             Opened {
                 epoch,
@@ -201,6 +204,7 @@ impl PgStore {
             client,
             epoch,
             codec: codec(),
+            append_statement: None,
         })
     }
 
@@ -212,40 +216,7 @@ impl PgStore {
     /// Reads every stored change (the id generator's state first, then one Put per
     /// interaction) into `each`; returns how many.
     pub fn load(&mut self, each: &mut dyn FnMut(Message)) -> Result<usize, Error> {
-        let mut n = 0;
-        if let Some(row) = self
-            .client
-            .query_opt("SELECT value FROM ixn_meta WHERE key = $1", &[&IDS_KEY])
-            .map_err(query("reading the id generator's state"))?
-        {
-            let bytes: Vec<u8> = row.get(0);
-            let change = self
-                .codec
-                .decode_frame(&Bytes::from(bytes))
-                .map_err(|source| Error::Decode {
-                    id: "(id generator)".to_owned(),
-                    source,
-                })?;
-            each(change);
-            n += 1;
-        }
-        let rows = self
-            .client
-            .query("SELECT id, change FROM ixn_interactions ORDER BY id", &[])
-            .map_err(query("reading the interactions"))?;
-        for row in rows {
-            let bytes: Vec<u8> = row.get(1);
-            let change = self
-                .codec
-                .decode_frame(&Bytes::from(bytes))
-                .map_err(|source| Error::Decode {
-                    id: row.get(0),
-                    source,
-                })?;
-            each(change);
-            n += 1;
-        }
-        Ok(n)
+        read_changes(&mut self.client, &self.codec, each)
     }
 
     /// Writes `changes` (in order; later ones win) in one transaction that first checks this
@@ -309,6 +280,39 @@ impl PgStore {
             None => None,
         };
         let epoch = self.epoch;
+        if !replace_all {
+            // The common path: one prepared statement, one round trip, its own transaction.
+            let statement = match &self.append_statement {
+                Some(s) => s.clone(),
+                None => {
+                    let s = self
+                        .client
+                        .prepare(APPEND_SQL)
+                        .map_err(query("preparing the append statement"))?;
+                    self.append_statement = Some(s.clone());
+                    s
+                }
+            };
+            let row = self
+                .client
+                .query_one(
+                    &statement,
+                    &[
+                        &epoch, &put_ids, &states, &locations, &props, &frames, &deleted, &IDS_KEY,
+                        &ids_frame,
+                    ],
+                )
+                .map_err(query("writing interactions"))?;
+            let fenced: i64 = row.get(0);
+            if fenced == 0 {
+                let current: Option<i64> = row.get(1);
+                return Err(ixn_store::Error::Fenced {
+                    mine: epoch,
+                    current: current.unwrap_or_default(),
+                });
+            }
+            return Ok(());
+        }
         let mut tx = self
             .client
             .transaction()
@@ -360,6 +364,118 @@ impl PgStore {
     }
 }
 
+/// One group commit as one statement (so one round trip, one transaction): the leader row is
+/// locked first and every write is conditional on the epoch still being this server's, so a
+/// replaced server writes nothing (the first column is then 0). Each interaction is in the
+/// upsert or in the delete, never both (the last state of each is computed first).
+const APPEND_SQL: &str = "\
+WITH fence AS ( \
+    SELECT epoch FROM ixn_leader WHERE id = 1 AND epoch = $1 FOR UPDATE \
+), put AS ( \
+    INSERT INTO ixn_interactions (id, state, location, properties, change) \
+    SELECT u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[]) AS u \
+    WHERE EXISTS (SELECT 1 FROM fence) \
+    ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, location = EXCLUDED.location, \
+        properties = EXCLUDED.properties, change = EXCLUDED.change, \
+        version = ixn_interactions.version + 1 \
+), del AS ( \
+    DELETE FROM ixn_interactions WHERE id = ANY($7::text[]) AND EXISTS (SELECT 1 FROM fence) \
+), ids AS ( \
+    INSERT INTO ixn_meta (key, value) \
+    SELECT $8::text, $9::bytea WHERE $9::bytea IS NOT NULL AND EXISTS (SELECT 1 FROM fence) \
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
+) \
+SELECT (SELECT count(*) FROM fence), (SELECT epoch FROM ixn_leader WHERE id = 1)";
+
+/// Streams every stored change (the id generator's state first, then one Put per interaction,
+/// by id) into `each`; returns how many.
+fn read_changes(
+    client: &mut impl postgres::GenericClient,
+    codec: &Codec,
+    each: &mut dyn FnMut(Message),
+) -> Result<usize, Error> {
+    use postgres::fallible_iterator::FallibleIterator as _;
+    let mut n = 0;
+    if let Some(row) = client
+        .query_opt("SELECT value FROM ixn_meta WHERE key = $1", &[&IDS_KEY])
+        .map_err(query("reading the id generator's state"))?
+    {
+        let bytes: Vec<u8> = row.get(0);
+        let change = codec
+            .decode_frame(&Bytes::from(bytes))
+            .map_err(|source| Error::Decode {
+                id: "(id generator)".to_owned(),
+                source,
+            })?;
+        each(change);
+        n += 1;
+    }
+    let mut rows = client
+        .query_raw(
+            "SELECT id, change FROM ixn_interactions ORDER BY id",
+            std::iter::empty::<i32>(),
+        )
+        .map_err(query("reading the interactions"))?;
+    while let Some(row) = rows.next().map_err(query("reading the interactions"))? {
+        let bytes: Vec<u8> = row.get(1);
+        let change = codec
+            .decode_frame(&Bytes::from(bytes))
+            .map_err(|source| Error::Decode {
+                id: row.get(0),
+                source,
+            })?;
+        each(change);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Reads every stored change of the database at `url` into `each` (as [`PgStore::load`]) from
+/// one consistent snapshot, without taking the store over: for copying a database out while a
+/// server runs on it. Returns how many changes.
+pub fn read_all(url: &str, each: &mut dyn FnMut(Message)) -> Result<usize, Error> {
+    let mut client = connect(url, std::time::Duration::from_secs(10))?;
+    let found = inspect_schema(&mut client)?;
+    if found == 0 {
+        return Ok(0);
+    }
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(query("starting a read-only transaction"))?;
+    let n = read_changes(&mut tx, &codec(), each)?;
+    tx.commit()
+        .map_err(query("ending the read-only transaction"))?;
+    Ok(n)
+}
+
+/// The schema version of the database (0: none), refusing one newer than this program.
+fn inspect_schema(client: &mut Client) -> Result<i32, Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('ixn_schema_version') IS NOT NULL", &[])
+        .map_err(query("looking for the ixn schema"))?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let schema: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM ixn_schema_version",
+            &[],
+        )
+        .map_err(query("reading the schema version"))?
+        .get(0);
+    if schema > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: schema,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(schema)
+}
+
 /// Connects with a connect timeout of `timeout` and TCP keepalives.
 fn connect(url: &str, timeout: std::time::Duration) -> Result<Client, Error> {
     let mut config: postgres::Config = url.parse().map_err(|source| Error::Connect {
@@ -393,30 +509,7 @@ pub struct Inspected {
 /// program is an error, as at start.
 pub fn inspect(url: &str, lease: std::time::Duration) -> Result<Inspected, Error> {
     let mut client = connect(url, std::time::Duration::from_secs(10))?;
-    let exists: bool = client
-        .query_one("SELECT to_regclass('ixn_schema_version') IS NOT NULL", &[])
-        .map_err(query("looking for the ixn schema"))?
-        .get(0);
-    if !exists {
-        return Ok(Inspected {
-            schema: 0,
-            interactions: 0,
-            leader: None,
-        });
-    }
-    let schema: i32 = client
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM ixn_schema_version",
-            &[],
-        )
-        .map_err(query("reading the schema version"))?
-        .get(0);
-    if schema > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found: schema,
-            known: SCHEMA_VERSION,
-        });
-    }
+    let schema = inspect_schema(&mut client)?;
     if schema == 0 {
         return Ok(Inspected {
             schema,

@@ -392,6 +392,41 @@ pub async fn start_engine(
     })
 }
 
+/// Like [`start`], as one of the servers sharing the PostgreSQL store `shared` (see
+/// [`serve_shared`]): it listens at once, standing by until it holds the store.
+pub async fn start_shared(
+    addr: SocketAddr,
+    config: Arc<Config>,
+    shared: SharedStore,
+    options: Options,
+) -> Result<Started, Error> {
+    let listener = bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = SharedStore {
+        advertised: if shared.advertised.is_empty() {
+            addr.to_string()
+        } else {
+            shared.advertised
+        },
+        ..shared
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(serve_shared(
+        listener,
+        config,
+        shared,
+        options,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Ok(Started {
+        addr,
+        stop: Some(stop),
+        done: Some(done),
+    })
+}
+
 fn random_seed() -> u64 {
     RandomState::new().hash_one(std::process::id())
 }

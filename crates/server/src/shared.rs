@@ -207,13 +207,21 @@ pub(crate) fn leadership_loop(
                     warned = false;
                 }
                 Ok(false) => {
+                    // Name the new active server at once, so that clients are sent there.
+                    let active = lead
+                        .observe()
+                        .ok()
+                        .filter(|row| !row.expired && !row.advertised.is_empty())
+                        .map(|row| row.advertised);
                     warn!(
                         epoch,
+                        active = active.as_deref().unwrap_or("unknown"),
                         "another server took the shared store over; stepping down"
                     );
-                    if !roles.stand_by(None) {
+                    if !roles.stand_by(active.clone()) {
                         return;
                     }
+                    told = Some(active);
                     break;
                 }
                 Err(e) => {

@@ -69,6 +69,71 @@ fn run_mode(dir: &Path, durable: bool) {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Waits until the server at `addr` is active: a registration of an application no
+/// configuration has gets InvalidClient from an active server, NotActive from a standby.
+fn wait_active(handle: &tokio::runtime::Handle, addr: std::net::SocketAddr) {
+    handle.block_on(async {
+        loop {
+            let mut c = ixn_client::Client::connect(addr).await.unwrap();
+            match c
+                .register("no-such-application", ixn_codec::ClientType::MediaServer)
+                .await
+            {
+                Err(ixn_client::Error::EventError {
+                    code: ixn_codec::ErrorCode::NotActive,
+                    ..
+                }) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                _ => return,
+            }
+        }
+    });
+}
+
+/// Each scenario against a fresh server on a fresh PostgreSQL database (a throwaway cluster;
+/// skipped, saying so, without PostgreSQL unless IXN_REQUIRE_POSTGRES is set).
+fn run_postgres(dir: &Path) {
+    let Some(pg) = ixn_pgstore::cluster::start_or_skip("conformance") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let handle = rt.handle().clone();
+    let mut n = 0;
+    let mut tcp = Tcp::new(|s: &Scenario| {
+        n += 1;
+        let url = pg.database(&format!("c{n}")).map_err(|e| e.to_string())?;
+        let shared = ixn_server::SharedStore {
+            url,
+            lease: ixn_server::DEFAULT_LEASE,
+            advertised: String::new(),
+        };
+        let started = handle
+            .block_on(ixn_server::start_shared(
+                "127.0.0.1:0".parse().unwrap(),
+                s.config.clone(),
+                shared,
+                ixn_server::Options::default(),
+            ))
+            .map_err(|e| e.to_string())?;
+        wait_active(&handle, started.addr);
+        Ok(Running {
+            addr: started.addr,
+            guard: Box::new(started),
+        })
+    });
+    let scenarios = load_dir(dir).unwrap();
+    let mut report = Vec::new();
+    let summary = run_all(&scenarios, &mut tcp, &mut report).unwrap();
+    let text = String::from_utf8(report).unwrap();
+    eprintln!("{} over TCP (PostgreSQL store):\n{text}", dir.display());
+    assert_eq!(summary.failed, 0, "{text}");
+    assert!(summary.passed >= 18, "{text}");
+}
+
+#[test]
+fn project_copy_passes_on_the_postgres_store() {
+    run_postgres(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"));
+}
+
 #[test]
 fn project_copy_passes_over_tcp() {
     run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"));

@@ -525,17 +525,33 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
             observe(&new, "after").await.is_none(),
             "nothing written by the fenced server"
         );
-        // A stands by and names B.
-        let mut c = Client::connect(a.addr.as_str()).await.unwrap();
-        let e = c
-            .register("emailsrv", ClientType::MediaServer)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            ixn_client::active_server_of(&e).as_deref(),
-            Some(b.addr.as_str()),
-            "{e}"
-        );
+        // A stands by and names B (as soon as its leadership loop has read who holds the
+        // store: until then it may say that it knows of no active server).
+        let named = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let mut c = Client::connect(a.addr.as_str()).await.unwrap();
+                let e = c
+                    .register("emailsrv", ClientType::MediaServer)
+                    .await
+                    .unwrap_err();
+                match ixn_client::active_server_of(&e) {
+                    Some(active) => return active,
+                    None => assert!(
+                        matches!(
+                            e,
+                            ixn_client::Error::EventError {
+                                code: ErrorCode::NotActive,
+                                ..
+                            }
+                        ),
+                        "{e}"
+                    ),
+                }
+            }
+        })
+        .await
+        .expect("the woken server never named the active one");
+        assert_eq!(named, b.addr);
     });
     drop(cluster);
 }
@@ -611,4 +627,31 @@ fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
     });
     drop(a);
     drop(cluster);
+}
+
+/// Mistakes with `--store` say what is wrong and what to give, never showing a password.
+#[test]
+fn a_bad_or_unreachable_store_is_refused_clearly() {
+    let out = Command::new(BIN)
+        .args(["--store", "mysql://db/ixn"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("neither `journal` nor a PostgreSQL URL") && err.contains("postgres://"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["--store", "postgres://ixn:secret@127.0.0.1:1/ixn"])
+        .args(["--listen", "127.0.0.1:0", "--http", "off"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect to PostgreSQL at postgres://ixn:***@127.0.0.1:1/ixn")
+            && !err.contains("secret"),
+        "{err}"
+    );
 }
