@@ -340,13 +340,15 @@ async fn setup(common: &Common) -> Result<Setup, Error> {
     })
 }
 
+/// The throwaway certificate and key of [`throwaway_pki`], removed when ixn-load ends.
+static PKI: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+
 /// A throwaway authority and a certificate for localhost and 127.0.0.1, for a spawned
 /// server's `--tls-cert` and `--tls-key`; load connections trust the authority.
 fn throwaway_pki() -> Result<(PathBuf, PathBuf), Error> {
     use ixn_tls::test_pki::Authority;
     // One per process: load connections trust the first authority made.
-    static MADE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
-    if let Some(files) = MADE.get() {
+    if let Some(files) = PKI.get() {
         return Ok(files.clone());
     }
     let dir = std::env::temp_dir().join(format!("ixn-load-tls-{}", std::process::id()));
@@ -361,7 +363,7 @@ fn throwaway_pki() -> Result<(PathBuf, PathBuf), Error> {
         .write(&dir, "server")
         .map_err(|e| fail(&e))?;
     wire::use_tls(&ca_path, "localhost")?;
-    Ok(MADE.get_or_init(|| files).clone())
+    Ok(PKI.get_or_init(|| files).clone())
 }
 
 fn bounds(b: &BoundArgs) -> run::Bounds {
@@ -402,7 +404,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli.cmd)) {
+    let result = rt.block_on(run(cli.cmd));
+    drop(rt); // spawned servers are stopped before their certificates go
+    if let Some((cert, _)) = PKI.get()
+        && let Some(dir) = cert.parent()
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
         Ok(()) => {
             let problems = PROBLEMS
                 .lock()

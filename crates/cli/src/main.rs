@@ -738,18 +738,15 @@ async fn watch(
                     let _ = out.flush();
                 }
                 None => {
-                    let why = c.failure().map_or_else(
-                        || "the server closed the connection".to_owned(),
-                        |e| format!("the connection broke: {e}"),
-                    );
+                    let why = c.broken_why();
                     if !reconnect {
                         return Err(format!("{why} (--reconnect keeps watching across restarts)"));
                     }
                     eprintln!("ixn watch: {why}; reconnecting");
-                    c = tokio::select! {
-                        c = reconnect_session(&spec) => c,
+                    tokio::select! {
+                        () = reconnect_session(&mut c) => {}
                         _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-                    };
+                    }
                     // Changes made while disconnected were not notified: say so, in the output.
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(
@@ -768,13 +765,14 @@ async fn watch(
     }
 }
 
-/// Sets the watch up again until it works, waiting longer between tries (up to 2 s).
-async fn reconnect_session(spec: &WatchSpec) -> Client {
+/// Connects again (to the active server of the list), logs in and subscribes again, until it
+/// works, waiting longer between tries (up to 2 s).
+async fn reconnect_session(c: &mut ixn_client::Resilient) {
     let mut wait = std::time::Duration::from_millis(100);
     loop {
         tokio::time::sleep(wait).await;
-        match watch_session(spec).await {
-            Ok(c) => return c,
+        match c.reconnect().await {
+            Ok(()) => return,
             Err(e) => {
                 eprintln!("ixn watch: {e}; trying again in {} ms", wait.as_millis());
                 wait = (wait * 2).min(std::time::Duration::from_secs(2));
@@ -784,7 +782,7 @@ async fn reconnect_session(spec: &WatchSpec) -> Client {
 }
 
 /// Connects, registers, logs the agent in and subscribes to the workbins.
-async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
+async fn watch_session(spec: &WatchSpec) -> Result<ixn_client::Resilient, String> {
     let WatchSpec {
         server,
         tenant,
@@ -794,9 +792,28 @@ async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
         properties,
     } = spec;
     let (tenant, properties) = (*tenant, *properties);
-    let c = connect(server).await?;
+    let (name, kind) = parse_client(&server.client)?;
+    let who = ixn_client::Registration {
+        name: &name,
+        kind,
+        password: server.creds.password.as_deref(),
+    };
+    let mut c = ixn_client::Resilient::connect(
+        &ixn_client::address_list(&server.addr),
+        ixn_codec::Codec::trusting(ixn_codec::Limits::default()),
+        server.creds.tls()?,
+        who,
+        ACTIVE_PATIENCE,
+    )
+    .await
+    .map_err(|e| match e {
+        e @ ixn_client::Error::EventError { .. } => {
+            format!("cannot register as {name} ({kind}): {e}")
+        }
+        e => e.to_string(),
+    })?;
     let ok = |what: String| move |e: ixn_client::Error| format!("{what}: {e}");
-    c.request_ok(
+    c.setup(
         Message::new(MessageId::REQUEST_AGENT_LOGIN)
             .with(attr::TENANT_ID, tenant)
             .with(attr::AGENT_ID, agent.clone())
@@ -805,6 +822,7 @@ async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
     .await
     .map_err(ok(format!("cannot log in agent {agent} at {place}")))?;
     let types = c
+        .client()
         .request_ok(
             Message::new(MessageId::REQUEST_WORKBIN_TYPES_INFO).with(attr::TENANT_ID, tenant),
         )
@@ -849,7 +867,7 @@ async fn watch_session(spec: &WatchSpec) -> Result<Client, String> {
                 ));
             }
         }
-        c.request_ok(
+        c.setup(
             Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
                 .with(attr::WORKBIN, wb)
                 .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(properties)),

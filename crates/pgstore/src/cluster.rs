@@ -8,6 +8,7 @@
 //! print that they did not run, unless `IXN_REQUIRE_POSTGRES` is set (`.ci/run` sets it), when
 //! that is a failure.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -243,10 +244,13 @@ pub fn start_or_skip(tag: &str) -> Option<Cluster> {
                 std::env::var_os("IXN_REQUIRE_POSTGRES").is_none(),
                 "PostgreSQL is required (IXN_REQUIRE_POSTGRES) but cannot start: {why}"
             );
-            #[allow(clippy::print_stderr)] // the point: say plainly what did not run
-            {
-                eprintln!("NOT RUN: the PostgreSQL tests of {tag} ({why})");
-            }
+            // Straight to the process's stderr: the test harness does not capture it, so the
+            // line shows in a plain `cargo test` run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT RUN: the PostgreSQL tests of {tag} ({})",
+                why.0.trim()
+            );
             None
         }
     }

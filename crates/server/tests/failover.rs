@@ -471,6 +471,8 @@ fn no_acknowledged_change_is_lost_across_failovers() {
     );
     drop(servers);
     drop(cluster);
+    // The servers' log is kept only when the test fails.
+    let _ = std::fs::remove_file(&log);
 }
 
 /// The fencing test: a frozen active server that a standby replaced acknowledges nothing more
@@ -554,6 +556,8 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
         assert_eq!(named, b.addr);
     });
     drop(cluster);
+    // The servers' log is kept only when the test fails.
+    let _ = std::fs::remove_file(&log);
 }
 
 /// The database restarts under load: nothing is acknowledged while it is down; the server
@@ -627,6 +631,8 @@ fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
     });
     drop(a);
     drop(cluster);
+    // The servers' log is kept only when the test fails.
+    let _ = std::fs::remove_file(&log);
 }
 
 /// Mistakes with `--store` say what is wrong and what to give, never showing a password.
@@ -654,4 +660,92 @@ fn a_bad_or_unreachable_store_is_refused_clearly() {
             && !err.contains("secret"),
         "{err}"
     );
+}
+
+/// The client library's `Resilient`: after the active server dies, it finds the new one on its
+/// own, logs in and subscribes again, says so, and hears what happens next.
+#[test]
+fn a_resilient_client_logs_in_and_subscribes_again_after_a_failover() {
+    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("resilient") else {
+        return;
+    };
+    let url = cluster.database("resilient").unwrap();
+    let log = log_path("resilient");
+    let ports = [free_port(), free_port()];
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let first = start(&url, ports[0], &log);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut desk = rt.block_on(async {
+        let mut desk = ixn_client::Resilient::connect(
+            &addrs,
+            Codec::trusting(ixn_codec::Limits::default()),
+            None,
+            Registration {
+                name: "desk",
+                kind: ClientType::AgentApplication,
+                password: None,
+            },
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+        desk.setup(
+            Message::new(MessageId::REQUEST_AGENT_LOGIN)
+                .with(attr::TENANT_ID, 101)
+                .with(attr::AGENT_ID, "a1")
+                .with(attr::PLACE_ID, "p1"),
+        )
+        .await
+        .unwrap();
+        desk.setup(
+            Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS).with(
+                attr::WORKBIN,
+                KvList::new()
+                    .with(attr::WORKBIN_TYPE_ID, "Drafts")
+                    .with(attr::WORKBIN_AGENT_ID, "a1"),
+            ),
+        )
+        .await
+        .unwrap();
+        desk
+    });
+    let _second = start(&url, ports[1], &log);
+    drop(first); // SIGKILL of the active server
+    rt.block_on(async {
+        match desk.next_event().await {
+            ixn_client::Event::Reconnected { why } => eprintln!("reconnected after: {why}"),
+            other => panic!("expected a reconnection, got {other:?}"),
+        }
+        let media = connect(&addrs, "emailsrv", ClientType::MediaServer)
+            .await
+            .unwrap();
+        media.request_ok(submit("IX-R".into())).await.unwrap();
+        media
+            .request_ok(
+                Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+                    .with(attr::INTERACTION_ID, "IX-R")
+                    .with(
+                        attr::WORKBIN,
+                        KvList::new()
+                            .with(attr::WORKBIN_TYPE_ID, "Drafts")
+                            .with(attr::WORKBIN_AGENT_ID, "a1"),
+                    ),
+            )
+            .await
+            .unwrap();
+        match desk.next_event().await {
+            ixn_client::Event::Notification(m) => {
+                assert_eq!(m.id, MessageId::EVENT_WORKBIN_CONTENT_CHANGED, "{m:?}");
+                let json = m.to_json().unwrap();
+                assert!(
+                    json.contains("\"IX-R\"") && json.contains("PlacedIn"),
+                    "{json}"
+                );
+            }
+            other => panic!("expected the PlacedIn notification, got {other:?}"),
+        }
+    });
+    drop(cluster);
+    // The servers' log is kept only when the test fails.
+    let _ = std::fs::remove_file(&log);
 }

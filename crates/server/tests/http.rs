@@ -1191,3 +1191,78 @@ async fn readiness_is_503_while_the_engine_does_not_answer() {
     let _ = web.await;
     assert!(engine.await.unwrap() >= 1, "the probe reached the engine");
 }
+
+/// A server sharing a PostgreSQL store that loses it (another takes it over) ends every web
+/// session: CometD clients get 402::session_unknown (and handshake again after signing in),
+/// and /health/ready turns 503 naming the new active server. Against a real PostgreSQL (a
+/// throwaway cluster; skipped, saying so, without PostgreSQL unless IXN_REQUIRE_POSTGRES).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_down_ends_web_sessions_and_cometd_answers_402() {
+    // The cluster's helpers use the blocking client: off the runtime.
+    let Some((pg, url)) = std::thread::spawn(|| {
+        ixn_pgstore::cluster::start_or_skip("web step-down").map(|pg| {
+            let url = pg.database("web").unwrap();
+            (pg, url)
+        })
+    })
+    .join()
+    .unwrap() else {
+        return;
+    };
+    let config = Arc::new(Config::from_toml_str(DEMO_TOML, "demo").unwrap());
+    let listener = ixn_server::bind_http("127.0.0.1:0".parse().unwrap(), &config)
+        .await
+        .unwrap();
+    let http = listener.local_addr().unwrap();
+    let _started = ixn_server::start_shared(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        ixn_server::SharedStore {
+            url: url.clone(),
+            lease: ixn_server::DEFAULT_LEASE,
+            advertised: String::new(),
+        },
+        ixn_server::Options {
+            http: Some(listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Ready once it holds the store (and the web API registered with its engine).
+    timeout(Duration::from_secs(30), async {
+        while send(http, "GET", "/health/ready", &[], b"").await.status != 200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the server never became ready");
+    let agent = Agent::sign_in(http, "a1").await;
+    agent.start_session("p1").await;
+    let client = agent.cometd(false).await;
+    // Another holder takes the store over (the next epoch).
+    let taker = url.clone();
+    std::thread::spawn(move || {
+        ixn_pgstore::PgStore::open(&taker, "the test", "10.9.9.9:7000").unwrap();
+    })
+    .join()
+    .unwrap();
+    // The server notices at its next renewal and stands by, naming the new holder.
+    let reason = timeout(Duration::from_secs(30), async {
+        loop {
+            let r = send(http, "GET", "/health/ready", &[], b"").await;
+            if r.status == 503 {
+                return r.body["reason"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the server never stepped down");
+    assert!(reason.contains("NotActive"), "{reason}");
+    let r = agent.connect(&client, json!({})).await;
+    assert_eq!(r[0]["error"], "402::session_unknown", "{r}");
+    let r = agent.get("/api/v2/me").await;
+    assert_eq!(r.status, 401, "the web session ended: {}", r.body);
+    drop(pg);
+}

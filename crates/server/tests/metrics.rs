@@ -57,7 +57,9 @@ fn promtool_check(scrape: &str) {
                 std::env::var_os("IXN_REQUIRE_PROMTOOL").is_none(),
                 "promtool is required (IXN_REQUIRE_PROMTOOL) but cannot run: {e}"
             );
-            eprintln!(
+            // Straight to stderr: the harness does not capture it, so a plain run shows it.
+            let _ = writeln!(
+                std::io::stderr(),
                 "NOT RUN: promtool check metrics (promtool cannot run: {e}; on Debian: apt install prometheus)"
             );
             return;

@@ -12,12 +12,34 @@
 
 use ixn_codec::{Message, MessageId};
 use ixn_store::{Error, Journal, Store};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-fn dir(name: &str) -> PathBuf {
+/// A test's directory, removed when the test ends (some hold 100 MB).
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Dir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn dir(name: &str) -> Dir {
     let d = std::env::temp_dir().join(format!("ixn-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    Dir(d)
 }
 
 fn change(n: i32) -> Message {
@@ -178,7 +200,7 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
     let before = std::fs::read(first.path()).unwrap();
     match Journal::open(&d) {
         Err(Error::Locked { dir, holder }) => {
-            assert_eq!(dir, d);
+            assert_eq!(dir, d.to_path_buf());
             assert_eq!(holder, format!("pid {}", std::process::id()));
         }
         other => panic!("expected Locked, got {other:?}"),
