@@ -375,17 +375,17 @@ pub(crate) async fn run_redis(
     setup: &Setup,
     redis: SocketAddr,
     p: Params,
+    payload: usize,
 ) -> Result<Report, Error> {
     const CHANNEL: &str = "ixnload";
-    const PAYLOAD: usize = 100;
     let base = Instant::now();
     let window = Window::new();
     let push_len = format!(
-        "*3\r\n$7\r\nmessage\r\n${}\r\n{CHANNEL}\r\n${PAYLOAD}\r\n",
+        "*3\r\n$7\r\nmessage\r\n${}\r\n{CHANNEL}\r\n${payload}\r\n",
         CHANNEL.len()
     )
     .len()
-        + PAYLOAD
+        + payload
         + 2;
     let mut listeners = JoinSet::new();
     for _ in 0..p.subscribers {
@@ -412,7 +412,7 @@ pub(crate) async fn run_redis(
         listeners.spawn(listen_redis(
             s,
             push_len,
-            PAYLOAD,
+            payload,
             Arc::clone(&window),
             base,
             p.sample_every,
@@ -438,8 +438,8 @@ pub(crate) async fn run_redis(
         loop {
             let now = tokio::time::Instant::now();
             while in_flight < p.in_flight.max(1) && interval.is_none_or(|_| now >= due) {
-                let payload = format!("{:<PAYLOAD$}", micros_since(base));
-                wbuf.extend(resp(&["PUBLISH", CHANNEL, &payload]));
+                let stamp = format!("{:<payload$}", micros_since(base));
+                wbuf.extend(resp(&["PUBLISH", CHANNEL, &stamp]));
                 in_flight += 1;
                 if let Some(i) = interval {
                     due += i;
@@ -482,7 +482,7 @@ pub(crate) async fn run_redis(
         "redis",
         |paced, secs| {
             format!(
-                "fanout over Redis pub/sub at {redis}: {} subscriber(s), {} PUBLISH in flight, {PAYLOAD}-byte messages, {paced}{secs:.1} s",
+                "fanout over Redis pub/sub at {redis}: {} subscriber(s), {} PUBLISH in flight, {payload}-byte messages, {paced}{secs:.1} s",
                 p.subscribers, p.in_flight
             )
         },

@@ -87,9 +87,14 @@ enum Cmd {
         /// Decode every Nth notification for the latency figures (default 1 when paced, else 8).
         #[arg(long)]
         sample_every: Option<u64>,
-        /// Run against Redis pub/sub at this address instead (same shape, 100-byte messages).
+        /// Run against Redis pub/sub at this address instead (same shape, `--size`-byte messages).
         #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         redis: Option<SocketAddr>,
+        /// With --redis: each PUBLISH payload's size in bytes (at least 24: it carries the
+        /// send time). To compare like with like, give the `notification size` an ixn run of
+        /// the same shape reports (each delivery adds Redis's own framing, reported too).
+        #[arg(long, value_name = "BYTES", default_value_t = 100, requires = "redis", value_parser = clap::value_parser!(u32).range(24..=1_048_576))]
+        size: u32,
         #[command(flatten)]
         common: Common,
     },
@@ -530,6 +535,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             rate,
             sample_every,
             redis,
+            size,
             common,
         } => {
             let s = match redis {
@@ -551,7 +557,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                     sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
                 };
                 let report = match redis {
-                    Some(r) => fanout::run_redis(&s, r, params).await?,
+                    Some(r) => fanout::run_redis(&s, r, params, size as usize).await?,
                     None => fanout::run(&s, params).await?,
                 };
                 show(&report, common.bounds.json);
