@@ -296,19 +296,12 @@ fn main() -> ExitCode {
 
 /// The live journal of `dir` and its bytes, read once (a compaction renaming the file meanwhile
 /// does not change what was read), or the message to print.
-/// Whether a store argument names a PostgreSQL database rather than a data directory.
-fn is_postgres(store: &str) -> bool {
-    store.starts_with("postgres://")
-        || store.starts_with("postgresql://")
-        || store.contains("host=")
-}
-
 /// `ixn store migrate`: returns the summary line, or what went wrong.
 fn migrate(from: &str, to: &str, replace: bool) -> Result<String, String> {
     use ixn_store::Store as _;
     const LEASE: std::time::Duration = std::time::Duration::from_secs(2);
     let is_put = |m: &Message| m.id == ixn_core::durable::PUT;
-    match (is_postgres(from), is_postgres(to)) {
+    match (ixn_pgstore::is_url(from), ixn_pgstore::is_url(to)) {
         (false, true) => {
             let shown = ixn_pgstore::redact(to);
             if ixn_store::live_journal(Path::new(from))

@@ -105,6 +105,14 @@ fn query(what: &'static str) -> impl FnOnce(postgres::Error) -> Error {
     move |source| Error::Query { what, source }
 }
 
+/// Whether a store given on a command line names a PostgreSQL database (a `postgres://` or
+/// `postgresql://` URL, or a libpq key-value string) rather than a data directory.
+pub fn is_url(store: &str) -> bool {
+    store.starts_with("postgres://")
+        || store.starts_with("postgresql://")
+        || store.contains("host=")
+}
+
 /// `url` with any password replaced by `***` (for messages and logs).
 pub fn redact(url: &str) -> String {
     // URL form: postgres://user:password@host/db
@@ -521,23 +529,28 @@ pub fn inspect(url: &str, lease: std::time::Duration) -> Result<Inspected, Error
         .query_one("SELECT count(*) FROM ixn_interactions", &[])
         .map_err(query("counting the interactions"))?
         .get(0);
+    Ok(Inspected {
+        schema,
+        interactions,
+        leader: Some(leader_row(&mut client, lease.as_secs_f64())?),
+    })
+}
+
+/// Reads the leader row; `lease` (seconds) decides whether it expired.
+fn leader_row(client: &mut Client, lease: f64) -> Result<Leader, Error> {
     let row = client
         .query_one(
             "SELECT epoch, holder, advertised, \
              (holder = '' OR renewed_at < now() - $1::float8 * interval '1 second') \
              FROM ixn_leader WHERE id = 1",
-            &[&lease.as_secs_f64()],
+            &[&lease],
         )
         .map_err(query("reading the leader row"))?;
-    Ok(Inspected {
-        schema,
-        interactions,
-        leader: Some(Leader {
-            epoch: row.get(0),
-            holder: row.get(1),
-            advertised: row.get(2),
-            expired: row.get(3),
-        }),
+    Ok(Leader {
+        epoch: row.get(0),
+        holder: row.get(1),
+        advertised: row.get(2),
+        expired: row.get(3),
     })
 }
 
@@ -639,22 +652,7 @@ impl Leadership {
 
     /// Reads the leader row.
     pub fn observe(&mut self) -> Result<Leader, Error> {
-        self.with(|c, lease| {
-            let row = c
-                .query_one(
-                    "SELECT epoch, holder, advertised, \
-                     (holder = '' OR renewed_at < now() - $1::float8 * interval '1 second') \
-                     FROM ixn_leader WHERE id = 1",
-                    &[&lease],
-                )
-                .map_err(query("reading the leader row"))?;
-            Ok(Leader {
-                epoch: row.get(0),
-                holder: row.get(1),
-                advertised: row.get(2),
-                expired: row.get(3),
-            })
-        })
+        self.with(leader_row)
     }
 
     /// Takes the store over if `seen` is still the epoch and its lease expired: returns the

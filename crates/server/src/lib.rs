@@ -121,19 +121,8 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
         engine.restore_one(change, &mut restored)
     })?;
     restored.interactions = engine.stats().interactions;
-    if restored.dropped > 0 {
-        // Compacting now would erase them: refuse before touching the journal.
-        let example = restored
-            .warnings
-            .iter()
-            .find(|w| w.contains("dropped"))
-            .cloned()
-            .unwrap_or_default();
-        return Err(Error::Unplaceable {
-            count: restored.dropped,
-            example,
-        });
-    }
+    // Compacting now would erase them: refuse before touching the journal.
+    refuse_dropped(&restored)?;
     // Compacting also pins a new store's id-generator state.
     let snapshot = engine.snapshot();
     store.compact(&snapshot)?;
@@ -145,6 +134,24 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
         restored,
         opened,
         elapsed: started.elapsed(),
+    })
+}
+
+/// Refuses to serve stored interactions that the configuration can no longer place (a start
+/// would drop them): [`Error::Unplaceable`] with the first one's warning.
+fn refuse_dropped(restored: &ixn_core::durable::Restored) -> Result<(), Error> {
+    if restored.dropped == 0 {
+        return Ok(());
+    }
+    let example = restored
+        .warnings
+        .iter()
+        .find(|w| w.contains("dropped"))
+        .cloned()
+        .unwrap_or_default();
+    Err(Error::Unplaceable {
+        count: restored.dropped,
+        example,
     })
 }
 
@@ -182,18 +189,7 @@ pub fn check(dir: &std::path::Path, config: Arc<Config>) -> Result<Checked, Erro
         engine.restore_one(change, &mut restored)
     })?;
     restored.interactions = engine.stats().interactions;
-    if restored.dropped > 0 {
-        let example = restored
-            .warnings
-            .iter()
-            .find(|w| w.contains("dropped"))
-            .cloned()
-            .unwrap_or_default();
-        return Err(Error::Unplaceable {
-            count: restored.dropped,
-            example,
-        });
-    }
+    refuse_dropped(&restored)?;
     Ok(Checked {
         journal: Some(path),
         opened,

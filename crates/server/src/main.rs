@@ -279,9 +279,7 @@ fn main() -> ExitCode {
     };
     if let Some(store) = args.store.as_deref()
         && store != "journal"
-        && !(store.starts_with("postgres://")
-            || store.starts_with("postgresql://")
-            || store.contains("host="))
+        && !ixn_pgstore::is_url(store)
     {
         say!(
             "ixn-server: --store {store:?} is neither `journal` nor a PostgreSQL URL; give e.g. --store postgres://ixn:secret@localhost/ixn"

@@ -53,18 +53,7 @@ pub(crate) fn load(
     let mut restored = ixn_core::durable::Restored::default();
     store.load(&mut |change| engine.restore_one(change, &mut restored))?;
     restored.interactions = engine.stats().interactions;
-    if restored.dropped > 0 {
-        let example = restored
-            .warnings
-            .iter()
-            .find(|w| w.contains("dropped"))
-            .cloned()
-            .unwrap_or_default();
-        return Err(Error::Unplaceable {
-            count: restored.dropped,
-            example,
-        });
-    }
+    crate::refuse_dropped(&restored)?;
     let snapshot = engine.snapshot();
     if restored.relocated > 0 {
         // Write the new locations before serving.

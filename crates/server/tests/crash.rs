@@ -14,8 +14,7 @@
 )]
 
 use ixn_client::Client;
-use ixn_codec::{ClientType, KvList, Message, MessageId, attr};
-use std::collections::HashMap;
+use ixn_codec::{ClientType, Message, MessageId, attr};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,27 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::workload::{Rng, Track, check, next_request, submit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 const ROUNDS: usize = 20;
 const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
-
-/// Where an interaction is and its UserData version, as the test observes them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct State {
-    loc: String,
-    v: i32,
-}
-
-#[derive(Debug, Default)]
-struct Track {
-    /// Last acknowledged state (None: stopped).
-    acked: HashMap<String, Option<State>>,
-    /// The one request in flight: its interaction and the state it would leave.
-    pending: Option<(String, Option<State>)>,
-    next: usize,
-    ops: usize,
-}
 
 struct Server(Child);
 
@@ -104,36 +87,6 @@ fn journal_file(dir: &Path) -> PathBuf {
         .unwrap()
 }
 
-/// RequestSubmit of an e-mail into Inbound with the given id.
-fn submit(id: impl Into<String>) -> Message {
-    Message::new(MessageId::REQUEST_SUBMIT)
-        .with(attr::TENANT_ID, 101)
-        .with(attr::MEDIA_TYPE, "email")
-        .with(attr::INTERACTION_TYPE, "Inbound")
-        .with(attr::QUEUE, "Inbound")
-        .with(attr::INTERACTION_ID, id.into())
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn drafts(agent: &str) -> KvList {
-    KvList::new()
-        .with(attr::WORKBIN_TYPE_ID, "Drafts")
-        .with(attr::WORKBIN_AGENT_ID, agent.to_owned())
-}
-
 /// One agent working on its own interactions until the connection breaks.
 async fn drive(
     addr: String,
@@ -161,69 +114,7 @@ async fn drive(
     }
     let mut rng = Rng(seed | 1);
     loop {
-        let (msg, id, after) = {
-            let mut t = track.lock().unwrap();
-            let live: Vec<(String, State)> = t
-                .acked
-                .iter()
-                .filter_map(|(k, v)| v.clone().map(|s| (k.clone(), s)))
-                .collect();
-            if live.len() < 3 || rng.below(6) == 0 {
-                t.next += 1;
-                let id = format!("{agent}-{}", t.next);
-                let msg = submit(id.clone()).with(attr::USER_DATA, KvList::new().with("v", 0));
-                (
-                    msg,
-                    id,
-                    Some(State {
-                        loc: "queue".into(),
-                        v: 0,
-                    }),
-                )
-            } else {
-                let (id, s) = live[rng.below(live.len() as u64) as usize].clone();
-                let base = |m: MessageId| Message::new(m).with(attr::INTERACTION_ID, id.clone());
-                match rng.below(5) {
-                    0 => (
-                        base(MessageId::REQUEST_PLACE_IN_WORKBIN)
-                            .with(attr::WORKBIN, drafts(agent)),
-                        id,
-                        Some(State {
-                            loc: "workbin".into(),
-                            ..s
-                        }),
-                    ),
-                    1 => (
-                        base(MessageId::REQUEST_PLACE_IN_QUEUE).with(attr::QUEUE, "Inbound"),
-                        id,
-                        Some(State {
-                            loc: "queue".into(),
-                            ..s
-                        }),
-                    ),
-                    2 => (
-                        base(MessageId::REQUEST_CHANGE_PROPERTIES)
-                            .with(attr::ADDED_PROPERTIES, KvList::new().with("v", s.v + 1)),
-                        id,
-                        Some(State { v: s.v + 1, ..s }),
-                    ),
-                    3 => (
-                        Message::new(MessageId::REQUEST_PULL)
-                            .with(attr::VIEW_ID, "_system_")
-                            .with(
-                                attr::PULL_PARAMETERS,
-                                KvList::new().with(attr::PULL_ID, id.clone()),
-                            ),
-                        id,
-                        Some(State {
-                            loc: "agent".into(),
-                            ..s
-                        }),
-                    ),
-                    _ => (base(MessageId::REQUEST_STOP_PROCESSING), id, None),
-                }
-            }
-        };
+        let (msg, id, after) = next_request(&mut track.lock().unwrap(), agent, &mut rng);
         track.lock().unwrap().pending = Some((id.clone(), after.clone()));
         match c.request(msg).await {
             Ok(reply) if reply.id != MessageId::EVENT_ERROR => {
@@ -238,33 +129,6 @@ async fn drive(
             Err(_) => return, // the server went away; `pending` stays in flight
         }
     }
-}
-
-/// What the restarted server holds for `id`.
-async fn observe(c: &Client, id: &str) -> Option<State> {
-    let reply = c
-        .request(
-            Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
-                .with(attr::INTERACTION_ID, id.to_owned()),
-        )
-        .await
-        .unwrap();
-    if reply.id == MessageId::EVENT_ERROR {
-        assert_eq!(reply.attrs.get_int(attr::ERROR_CODE), Some(12), "{reply:?}");
-        return None;
-    }
-    let p = reply.attrs.get_list(attr::INTERACTION).unwrap();
-    let loc = match p.get_str(attr::INTERACTION_STATE).map(|s| &**s) {
-        Some("Queued") => "queue",
-        Some("InWorkbin") => "workbin",
-        Some("Handling") => "agent",
-        other => panic!("{id}: state {other:?}"),
-    };
-    let v = p
-        .get_list(attr::USER_DATA)
-        .and_then(|u| u.get_int("v"))
-        .unwrap();
-    Some(State { loc: loc.into(), v })
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -306,44 +170,9 @@ fn no_acknowledged_change_is_lost_across_kills() {
             m.register("emailsrv", ClientType::MediaServer)
                 .await
                 .unwrap();
-            for (i, t) in tracks.iter().enumerate() {
-                let (acked, pending) = {
-                    let t = t.lock().unwrap();
-                    (t.acked.clone(), t.pending.clone())
-                };
-                let mut settled = acked.clone();
-                for (id, want) in &acked {
-                    let got = observe(&m, id).await;
-                    checked += 1;
-                    match &pending {
-                        Some((pid, after)) if pid == id && &got == after && &got != want => {
-                            in_flight_applied += 1;
-                            settled.insert(id.clone(), got);
-                        }
-                        _ => assert_eq!(
-                            &got, want,
-                            "round {round}, {}: {id} lost an acknowledged change (seed {seed})",
-                            AGENTS[i].0
-                        ),
-                    }
-                }
-                // A submit in flight: either there, as submitted, or not at all.
-                if let Some((pid, after)) = &pending
-                    && !acked.contains_key(pid)
-                {
-                    let got = observe(&m, pid).await;
-                    assert!(
-                        got.is_none() || &got == after,
-                        "round {round}: {pid} half-submitted: {got:?}"
-                    );
-                    if got.is_some() {
-                        settled.insert(pid.clone(), got);
-                    }
-                }
-                let mut t = t.lock().unwrap();
-                t.acked = settled;
-                t.pending = None;
-            }
+            let found = check(&m, &tracks, &format!("round {round} (seed {seed})")).await;
+            checked += found.interactions;
+            in_flight_applied += found.in_flight_applied;
             m.close().await.unwrap();
         });
         if round == ROUNDS {

@@ -21,11 +21,13 @@
 
 use ixn_client::{Client, Registration};
 use ixn_codec::{ClientType, Codec, ErrorCode, KvList, Message, MessageId, attr};
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::workload::{Rng, Track, check, next_request, observe, submit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
@@ -122,108 +124,6 @@ fn active_addr(url: &str) -> Option<String> {
     (!row.expired && !row.advertised.is_empty()).then_some(row.advertised)
 }
 
-/// Where an interaction is and its UserData version, as the test observes them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct State {
-    loc: String,
-    v: i32,
-}
-
-#[derive(Debug, Default)]
-struct Track {
-    acked: HashMap<String, Option<State>>,
-    pending: Option<(String, Option<State>)>,
-    next: usize,
-    ops: usize,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn submit(id: String) -> Message {
-    Message::new(MessageId::REQUEST_SUBMIT)
-        .with(attr::TENANT_ID, 101)
-        .with(attr::MEDIA_TYPE, "email")
-        .with(attr::INTERACTION_TYPE, "Inbound")
-        .with(attr::QUEUE, "Inbound")
-        .with(attr::INTERACTION_ID, id)
-        .with(attr::USER_DATA, KvList::new().with("v", 0))
-}
-
-/// The next request of an agent, its interaction, and the state it leaves if acknowledged.
-fn next_request(t: &mut Track, agent: &str, rng: &mut Rng) -> (Message, String, Option<State>) {
-    let live: Vec<(String, State)> = t
-        .acked
-        .iter()
-        .filter_map(|(k, v)| v.clone().map(|s| (k.clone(), s)))
-        .collect();
-    if live.len() < 3 || rng.below(6) == 0 {
-        t.next += 1;
-        let id = format!("{agent}-{}", t.next);
-        let state = State {
-            loc: "queue".into(),
-            v: 0,
-        };
-        return (submit(id.clone()), id, Some(state));
-    }
-    let (id, s) = live[rng.below(live.len() as u64) as usize].clone();
-    let base = |m: MessageId| Message::new(m).with(attr::INTERACTION_ID, id.clone());
-    let at = |loc: &str| {
-        Some(State {
-            loc: loc.into(),
-            ..s.clone()
-        })
-    };
-    match rng.below(5) {
-        0 => (
-            base(MessageId::REQUEST_PLACE_IN_WORKBIN).with(
-                attr::WORKBIN,
-                KvList::new()
-                    .with(attr::WORKBIN_TYPE_ID, "Drafts")
-                    .with(attr::WORKBIN_AGENT_ID, agent.to_owned()),
-            ),
-            id.clone(),
-            at("workbin"),
-        ),
-        1 => (
-            base(MessageId::REQUEST_PLACE_IN_QUEUE).with(attr::QUEUE, "Inbound"),
-            id.clone(),
-            at("queue"),
-        ),
-        2 => (
-            base(MessageId::REQUEST_CHANGE_PROPERTIES)
-                .with(attr::ADDED_PROPERTIES, KvList::new().with("v", s.v + 1)),
-            id.clone(),
-            Some(State {
-                v: s.v + 1,
-                ..s.clone()
-            }),
-        ),
-        3 => (
-            Message::new(MessageId::REQUEST_PULL)
-                .with(attr::VIEW_ID, "_system_")
-                .with(
-                    attr::PULL_PARAMETERS,
-                    KvList::new().with(attr::PULL_ID, id.clone()),
-                ),
-            id.clone(),
-            at("agent"),
-        ),
-        _ => (base(MessageId::REQUEST_STOP_PROCESSING), id, None),
-    }
-}
-
 /// Registers as the agent's desktop on the active server and logs the agent in.
 async fn desk(addrs: &[String], agent: &str, place: &str) -> Result<Client, ixn_client::Error> {
     let c = connect(addrs, "desk", ClientType::AgentApplication).await?;
@@ -237,77 +137,15 @@ async fn desk(addrs: &[String], agent: &str, place: &str) -> Result<Client, ixn_
     Ok(c)
 }
 
-/// The state an observer finds for `id`.
-async fn observe(c: &Client, id: &str) -> Option<State> {
-    let reply = c
-        .request(
-            Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
-                .with(attr::INTERACTION_ID, id.to_owned()),
-        )
-        .await
-        .unwrap();
-    if reply.id == MessageId::EVENT_ERROR {
-        assert_eq!(reply.attrs.get_int(attr::ERROR_CODE), Some(12), "{reply:?}");
-        return None;
-    }
-    let p = reply.attrs.get_list(attr::INTERACTION).unwrap();
-    let loc = match p.get_str(attr::INTERACTION_STATE).map(|s| &**s) {
-        Some("Queued") => "queue",
-        Some("InWorkbin") => "workbin",
-        Some("Handling") => "agent",
-        other => panic!("{id}: state {other:?}"),
-    };
-    let v = p
-        .get_list(attr::USER_DATA)
-        .and_then(|u| u.get_int("v"))
-        .unwrap();
-    Some(State { loc: loc.into(), v })
-}
-
-/// Checks every acknowledged state against the active server; an in-flight request may or may
-/// not have happened (never half). Returns how many interactions were checked.
+/// Checks every acknowledged state against the active server (see `workload::check`);
+/// returns how many interactions were checked.
 async fn verify(addrs: &[String], tracks: &[Arc<Mutex<Track>>], round: usize) -> usize {
     let m = connect(addrs, "emailsrv", ClientType::MediaServer)
         .await
         .unwrap();
-    let mut checked = 0;
-    for t in tracks {
-        let (acked, pending) = {
-            let t = t.lock().unwrap();
-            (t.acked.clone(), t.pending.clone())
-        };
-        let mut settled = acked.clone();
-        for (id, want) in &acked {
-            let got = observe(&m, id).await;
-            checked += 1;
-            match &pending {
-                Some((pid, after)) if pid == id && &got == after => {
-                    settled.insert(id.clone(), got);
-                }
-                _ => assert_eq!(
-                    &got, want,
-                    "round {round}: {id} lost an acknowledged change"
-                ),
-            }
-        }
-        if let Some((pid, after)) = &pending
-            && !acked.contains_key(pid)
-        {
-            let got = observe(&m, pid).await;
-            assert!(
-                got.is_none() || &got == after,
-                "round {round}: {pid} half-submitted: {got:?}"
-            );
-            if got.is_some() {
-                settled.insert(pid.clone(), got);
-            }
-        }
-        let mut t = t.lock().unwrap();
-        t.acked = settled;
-        t.pending = None;
-    }
+    let found = check(&m, tracks, &format!("round {round}")).await;
     m.close().await.unwrap();
-    checked
+    found.interactions
 }
 
 /// One agent working until told to stop. After a broken connection it finds the active server
@@ -494,7 +332,7 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
         )
         .await
         .unwrap();
-        c.request_ok(submit("before".into())).await.unwrap();
+        c.request_ok(submit("before")).await.unwrap();
         c
     });
     let b = start(&url, free_port(), &log);
@@ -509,7 +347,7 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
     let new = new.expect("the standby took over");
     a.signal("-CONT");
     // ...and A, woken, acknowledges nothing: its old client's request fails or is refused.
-    let reply = rt.block_on(old.request(submit("after".into())));
+    let reply = rt.block_on(old.request(submit("after")));
     match &reply {
         Err(_) => {}
         Ok(r) => assert!(
@@ -596,7 +434,7 @@ fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
     cluster.stop().unwrap();
     // While it is down, no request that changes something is acknowledged.
     let reply = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), c.request(submit("down".into()))).await
+        tokio::time::timeout(Duration::from_secs(30), c.request(submit("down"))).await
     });
     match reply {
         Ok(Err(_)) => {}
@@ -626,7 +464,7 @@ fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
                 "up-{i} lost"
             );
         }
-        c.request_ok(submit("back".into())).await.unwrap();
+        c.request_ok(submit("back")).await.unwrap();
         assert!(observe(&c, "back").await.is_some());
     });
     drop(a);
@@ -719,7 +557,7 @@ fn a_resilient_client_logs_in_and_subscribes_again_after_a_failover() {
         let media = connect(&addrs, "emailsrv", ClientType::MediaServer)
             .await
             .unwrap();
-        media.request_ok(submit("IX-R".into())).await.unwrap();
+        media.request_ok(submit("IX-R")).await.unwrap();
         media
             .request_ok(
                 Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)

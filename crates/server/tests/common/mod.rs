@@ -3,6 +3,8 @@
 // Each test binary uses some of these helpers, not all.
 #![allow(dead_code)]
 
+pub(crate) mod workload;
+
 use ixn_client::Client;
 use ixn_codec::{BytesMut, ClientType, Codec, Message, MessageId, attr};
 use ixn_config::{Config, DEMO_TOML, Limits};
