@@ -334,7 +334,9 @@ fn migrate(from: &str, to: &str, replace: bool) -> Result<String, String> {
             let holder = format!("ixn store migrate (pid {})", std::process::id());
             let (mut store, taken) =
                 ixn_pgstore::PgStore::open(to, &holder, "").map_err(|e| e.to_string())?;
-            store.compact(&changes).map_err(|e| e.to_string())?;
+            // The journal may hold Moves: fold them into each interaction's Put first.
+            let snapshot = ixn_store::Shadow::new(&changes).snapshot();
+            store.compact(&snapshot).map_err(|e| e.to_string())?;
             drop(store);
             drop(journal);
             // Give the lease up, so that the first server started on the database takes over
@@ -410,11 +412,12 @@ fn journal(action: JournalCmd) -> ExitCode {
             match ixn_store::read_journal(&path, &bytes, &mut |_| changes += 1) {
                 Ok(o) => {
                     println!(
-                        "{}: format version {}, {} records, {changes} changes, {} bytes",
+                        "{}: format version {}, {} records, {changes} changes, {} bytes ({} of them preallocated)",
                         path.display(),
-                        ixn_store::VERSION,
+                        o.version,
                         o.records,
-                        o.bytes
+                        o.bytes,
+                        o.bytes - o.used
                     );
                     match o.torn_tail {
                         None => {
@@ -482,10 +485,9 @@ fn journal(action: JournalCmd) -> ExitCode {
 fn backup(dir: &Path, dest: &Path) -> Result<String, String> {
     let (path, bytes) = read_live(dir)?;
     let opened = ixn_store::read_journal(&path, &bytes, &mut |_| {}).map_err(|e| e.to_string())?;
-    // What a start would keep: the records before a torn tail (a write in progress).
-    let keep = opened.torn_tail.map_or(bytes.len(), |(at, _)| {
-        usize::try_from(at).unwrap_or(bytes.len())
-    });
+    // What a start would keep: the records before a torn tail (a write in progress), without
+    // the preallocated space after them.
+    let keep = usize::try_from(opened.used).unwrap_or(bytes.len());
     if std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
         return Err(format!(
             "{} is not empty; give a new or empty directory",

@@ -14,9 +14,9 @@
 
 use crate::inspect::{State, Where};
 use crate::{ConnId, Engine, Output};
-use ixn_codec::{ErrorCode, KvList, Message, MessageId, attr};
+use ixn_codec::{ByteString, ErrorCode, KvList, Message, MessageId, attr};
 use ixn_config::Config;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -681,6 +681,10 @@ pub trait Keeper {
     fn keep(&mut self, changes: &[Message]) -> Result<(), String>;
     /// Everything kept, as a store gives it back at start.
     fn reload(&mut self) -> Result<Vec<Message>, String>;
+    /// Whether it applies Move changes (see [`Engine::record_moves`]); by default it gets Puts.
+    fn moves(&self) -> bool {
+        false
+    }
 }
 
 /// The journal's shape: every change, in order.
@@ -694,6 +698,9 @@ impl Keeper for InMemory {
     }
     fn reload(&mut self) -> Result<Vec<Message>, String> {
         Ok(std::mem::take(&mut self.0))
+    }
+    fn moves(&self) -> bool {
+        true
     }
 }
 
@@ -716,6 +723,7 @@ pub fn check_ops_with(ops: &[Op], store: &mut dyn Keeper) -> Result<(), String> 
         .clone()?;
     let mut engine = Engine::new(config.clone(), 0x5eed);
     engine.record_changes(true);
+    engine.record_moves(store.moves());
     // A new store starts with the engine's snapshot (it pins the id generator's prefix).
     let mut journal: Vec<Message> = engine.snapshot();
     store.keep(&journal)?;
@@ -919,6 +927,7 @@ pub fn check_ops_with(ops: &[Op], store: &mut dyn Keeper) -> Result<(), String> 
     }
     // Durability: the journal, and a snapshot, each rebuild the same interactions.
     let want = engine.durable_state();
+    follow_without_engine(&journal, &engine.snapshot())?;
     let kept = store.reload()?;
     for (what, changes) in [
         ("journal", journal),
@@ -941,6 +950,45 @@ pub fn check_ops_with(ops: &[Op], store: &mut dyn Keeper) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// What a store that follows the changes without an engine (keeping each interaction's latest
+/// Put and applying Moves to it, as the journal's compaction does) ends with: exactly the Puts of
+/// the engine's snapshot.
+fn follow_without_engine(journal: &[Message], snapshot: &[Message]) -> Result<(), String> {
+    use crate::durable::{DELETE, MOVE, PUT, apply_move};
+    let id_of = |m: &Message| m.attrs.get_str(attr::INTERACTION_ID).cloned();
+    let mut held: HashMap<ByteString, KvList> = HashMap::new();
+    for change in journal {
+        let Some(id) = id_of(change) else { continue };
+        match change.id {
+            PUT => {
+                held.insert(id, change.attrs.clone());
+            }
+            DELETE => {
+                held.remove(&id);
+            }
+            MOVE => {
+                let put = held
+                    .get_mut(&id)
+                    .ok_or_else(|| format!("a Move of {id:?} before any Put"))?;
+                *put = apply_move(put, &change.attrs);
+            }
+            _ => {}
+        }
+    }
+    let want: HashMap<ByteString, KvList> = snapshot
+        .iter()
+        .filter(|m| m.id == PUT)
+        .filter_map(|m| Some((id_of(m)?, m.attrs.clone())))
+        .collect();
+    if held == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "following the changes without an engine gives {held:#?}\nnot the snapshot's {want:#?}"
+        ))
+    }
 }
 
 /// The model's location (`queue Inbound`, `workbin Type/owner`, `agent a1`) as the engine

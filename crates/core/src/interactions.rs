@@ -69,34 +69,40 @@ impl Interaction {
         if let Some(s) = &self.subtype {
             p.push(attr::INTERACTION_SUBTYPE, s.clone());
         }
-        match self.loc {
-            Location::Queued(q) => {
-                p.push(attr::INTERACTION_STATE, ByteString::from_static("Queued"));
-                p.push(attr::QUEUE, names.queue(q).clone());
-            }
-            Location::InWorkbin(key) => {
-                p.push(
-                    attr::INTERACTION_STATE,
-                    ByteString::from_static("InWorkbin"),
-                );
-                p.push(
-                    attr::INTERACTION_WORKBIN_TYPE_ID,
-                    names.workbin(key.ty).clone(),
-                );
-                p.push(
-                    interaction_owner_key(key.owner),
-                    names.owner(key.owner).clone(),
-                );
-            }
-            Location::Handling(a) => {
-                p.push(attr::INTERACTION_STATE, ByteString::from_static("Handling"));
-                p.push(attr::ASSIGNED_TO, names.agent(a).clone());
-            }
-        }
+        push_location(&mut p, self.loc, names);
         p.push(attr::SUBMITTED_BY, self.submitted_by.clone());
         p.push(attr::RECEIVED_AT, self.received_at.clone());
         p.push(attr::USER_DATA, self.user_data.clone());
         p
+    }
+}
+
+/// Appends a location's properties (InteractionState, then where: Queue, the workbin type and
+/// its owner, or AssignedTo), as a Put or a Move change and EventInteractionProperties carry it.
+pub(crate) fn push_location(p: &mut KvList, loc: Location, names: &Names) {
+    match loc {
+        Location::Queued(q) => {
+            p.push(attr::INTERACTION_STATE, ByteString::from_static("Queued"));
+            p.push(attr::QUEUE, names.queue(q).clone());
+        }
+        Location::InWorkbin(key) => {
+            p.push(
+                attr::INTERACTION_STATE,
+                ByteString::from_static("InWorkbin"),
+            );
+            p.push(
+                attr::INTERACTION_WORKBIN_TYPE_ID,
+                names.workbin(key.ty).clone(),
+            );
+            p.push(
+                interaction_owner_key(key.owner),
+                names.owner(key.owner).clone(),
+            );
+        }
+        Location::Handling(a) => {
+            p.push(attr::INTERACTION_STATE, ByteString::from_static("Handling"));
+            p.push(attr::ASSIGNED_TO, names.agent(a).clone());
+        }
     }
 }
 

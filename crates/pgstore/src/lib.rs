@@ -251,7 +251,13 @@ impl PgStore {
                     last.insert(id, (c.id == ixn_core_ids::PUT).then_some(c));
                 }
                 ixn_core_ids::IDS => ids = Some(c),
-                _ => {}
+                other => {
+                    // A Move (the journal's compact form) or anything newer: this store keeps
+                    // whole interactions, so the engine must record Puts for it.
+                    return Err(ixn_store::Error::Backend(format!(
+                        "PostgreSQL store: cannot apply a change of kind {other}; it keeps whole interactions (Put, Delete, Ids), so the engine must record Puts for it (Engine::record_moves off)"
+                    )));
+                }
             }
         }
         let mut put_ids = Vec::new();

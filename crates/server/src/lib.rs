@@ -128,6 +128,8 @@ pub fn recover(dir: &std::path::Path, config: Arc<Config>, seed: u64) -> Result<
     store.compact(&snapshot)?;
     let store = Compacting::new(store, &snapshot, DEFAULT_COMPACT_MIN_BYTES);
     engine.record_changes(true);
+    // The journal (through its shadow) applies Moves: a move costs its id and new location.
+    engine.record_moves(true);
     Ok(Recovered {
         engine,
         store,

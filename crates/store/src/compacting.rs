@@ -5,10 +5,11 @@
 use crate::error::Error;
 use crate::store::Store;
 use ixn_codec::{ByteString, KvList, Message, Value, attr};
-use ixn_core::durable::{DELETE, IDS, PUT};
+use ixn_core::durable::{DELETE, IDS, MOVE, PUT, apply_move};
 
 /// The latest stored state of every interaction, kept from the stream of changes alone (no
-/// engine): what a store needs to compact itself while the server runs.
+/// engine): what a store needs to compact itself while the server runs. A Move is applied to
+/// the interaction's Put, so a compaction writes Puts only.
 #[derive(Clone, Debug, Default)]
 pub struct Shadow {
     ids: Option<Message>,
@@ -47,6 +48,16 @@ impl Shadow {
                 };
                 if let Some(old) = old {
                     self.bytes = self.bytes.saturating_sub(approx_size(&old));
+                }
+            }
+            MOVE => {
+                let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) else {
+                    return;
+                };
+                if let Some(put) = self.puts.get_mut(id) {
+                    let old = approx_size(put);
+                    put.attrs = apply_move(&put.attrs, &change.attrs);
+                    self.bytes = self.bytes.saturating_sub(old) + approx_size(put);
                 }
             }
             _ => {}

@@ -13,6 +13,22 @@ pub fn journal_read(data: &[u8]) {
     match read_journal(path, data, &mut |m| first.push(m)) {
         Ok(opened) => {
             assert_eq!(opened.bytes, data.len() as u64);
+            let used = usize::try_from(opened.used).unwrap_or(usize::MAX);
+            assert!(used <= data.len());
+            if opened.torn_tail.is_none() {
+                // After the records, only preallocated space; without it the same records.
+                assert!(data.get(used..).unwrap_or_default().iter().all(|b| *b == 0));
+                let mut again = Vec::new();
+                let head = read_journal(path, data.get(..used).unwrap_or_default(), &mut |m| {
+                    again.push(m)
+                });
+                assert!(
+                    head.as_ref()
+                        .is_ok_and(|h| h.records == opened.records && h.used == opened.used),
+                    "the records without the zeros after them: {head:?}"
+                );
+                assert_eq!(again, first);
+            }
             if let Some((at, dropped)) = opened.torn_tail {
                 let at = usize::try_from(at).unwrap_or(usize::MAX);
                 assert!(at <= data.len() && at as u64 + dropped == data.len() as u64);

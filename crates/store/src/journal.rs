@@ -11,8 +11,13 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const FILE_MAGIC: &[u8; 4] = b"IXNJ";
-/// The journal format version this program writes and reads (in the file header).
-pub const VERSION: u32 = 1;
+/// The journal format version this program writes (in the file header). Version 2 adds
+/// preallocated space (zero bytes after the last record) and Move changes; it reads version 1
+/// too, and upgrades a version-1 journal's header when it opens it for writing (every version-1
+/// file is a valid version-2 file).
+pub const VERSION: u32 = 2;
+/// The oldest journal format version this program reads.
+pub const OLDEST_VERSION: u32 = 1;
 const RECORD_MAGIC: &[u8; 4] = b"IXNR";
 const HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
@@ -21,6 +26,13 @@ const RECORD_HEADER: usize = 12;
 pub const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// Target size of the records a compaction writes.
 const CHUNK: usize = 1024 * 1024;
+/// The most the journal file is extended by at a time, ahead of its records, written with zeros
+/// and synced once: a sync of the records that follow then writes data blocks only (`fdatasync`
+/// on a file that does not grow needs no inode update), which on ext4 makes it about a third
+/// faster. A small journal is extended by as much as it holds (at least 64 KiB), so an idle or
+/// young journal stays small.
+pub const PREALLOCATE: u64 = 4 * 1024 * 1024;
+const MIN_PREALLOCATE: u64 = 64 * 1024;
 
 /// What [`Journal::open`] found.
 #[derive(Debug, Default)]
@@ -29,8 +41,13 @@ pub struct Opened {
     pub changes: Vec<Message>,
     /// Records read.
     pub records: usize,
-    /// Bytes of journal read.
+    /// Bytes of journal read (the file's length).
     pub bytes: u64,
+    /// Bytes holding the header and the good records; after them come preallocated space
+    /// (zeros) or a torn tail.
+    pub used: u64,
+    /// The format version found in the file's header (a new journal: [`VERSION`]).
+    pub version: u32,
     /// A torn tail that was cut off: (offset, bytes dropped).
     pub torn_tail: Option<(u64, u64)>,
     /// The journal file used (created if the directory was empty).
@@ -47,6 +64,10 @@ pub struct Journal {
     dir: PathBuf,
     generation: u64,
     file: File,
+    /// Where the next record goes (the end of the good records; the file cursor stays there).
+    end: u64,
+    /// The file's length: zeros from `end` to here.
+    allocated: u64,
     codec: Codec,
     buf: BytesMut,
 }
@@ -172,6 +193,8 @@ impl Journal {
                 dir,
                 generation: 1,
                 file,
+                end: HEADER as u64,
+                allocated: HEADER as u64,
                 codec: codec(),
                 buf: BytesMut::new(),
             };
@@ -181,6 +204,8 @@ impl Journal {
                     path,
                     created: true,
                     bytes: HEADER as u64,
+                    used: HEADER as u64,
+                    version: VERSION,
                     ..Opened::default()
                 },
             ));
@@ -200,19 +225,30 @@ impl Journal {
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
+        let mut allocated = opened.bytes;
         if let Some((at, _)) = opened.torn_tail {
             file.set_len(at)
                 .and_then(|()| file.sync_all())
                 .map_err(io(&path))?;
+            allocated = at;
         }
         let mut file = file;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
+        if opened.version < VERSION {
+            // Upgraded in place: what follows may use the new version's records.
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(4))
+                .and_then(|_| file.write_all(&VERSION.to_be_bytes()))
+                .and_then(|()| file.sync_data())
+                .map_err(io(&path))?;
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(opened.used)).map_err(io(&path))?;
         Ok((
             Self {
                 _lock: lock,
                 dir,
                 generation,
                 file,
+                end: opened.used,
+                allocated,
                 codec: codec(),
                 buf: BytesMut::new(),
             },
@@ -223,6 +259,33 @@ impl Journal {
     /// The live journal file.
     pub fn path(&self) -> PathBuf {
         self.dir.join(journal_name(self.generation))
+    }
+
+    /// Makes room for `len` more bytes after the records: if the preallocated space is too
+    /// small, extends the file with zeros past what is needed (see [`PREALLOCATE`]) and syncs
+    /// its new length, then puts the cursor back at the end of the records.
+    fn reserve(&mut self, len: u64) -> Result<(), Error> {
+        let needed = self.end + len;
+        if needed <= self.allocated {
+            return Ok(());
+        }
+        let target = needed + self.end.clamp(MIN_PREALLOCATE, PREALLOCATE);
+        let path = self.path();
+        let zeros = vec![0u8; 256 * 1024];
+        let mut at = self.allocated;
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(at)).map_err(io(&path))?;
+        while at < target {
+            let n = usize::try_from(target - at).map_or(zeros.len(), |n| n.min(zeros.len()));
+            self.file
+                .write_all(zeros.get(..n).unwrap_or_default())
+                .map_err(io(&path))?;
+            at += n as u64;
+        }
+        self.file.sync_all().map_err(io(&path))?;
+        self.allocated = target;
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.end))
+            .map_err(io(&path))?;
+        Ok(())
     }
 }
 
@@ -240,11 +303,14 @@ impl Store for Journal {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.reserve(self.buf.len() as u64)?;
         let path = self.path();
         self.file
             .write_all(&self.buf)
             .and_then(|()| self.file.sync_data())
-            .map_err(io(&path))
+            .map_err(io(&path))?;
+        self.end += self.buf.len() as u64;
+        Ok(())
     }
 
     fn compact(&mut self, snapshot: &[Message]) -> Result<(), Error> {
@@ -277,10 +343,14 @@ impl Store for Journal {
         fs::rename(&tmp, &path).map_err(io(&path))?;
         sync_dir(&self.dir)?;
         let old = self.path();
-        self.file = OpenOptions::new()
-            .append(true)
+        let mut file = OpenOptions::new()
+            .write(true)
             .open(&path)
             .map_err(io(&path))?;
+        let end = std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
+        self.file = file;
+        self.end = end;
+        self.allocated = end;
         self.generation = next;
         let _ = fs::remove_file(old);
         sync_dir(&self.dir)
@@ -313,7 +383,7 @@ fn read_records(
         .get(4..HEADER)
         .and_then(|v| <[u8; 4]>::try_from(v).ok())
         .map_or(0, u32::from_be_bytes);
-    if found != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&found) {
         return Err(Error::UnknownVersion {
             path: path.to_owned(),
             found,
@@ -323,11 +393,20 @@ fn read_records(
     let codec = codec();
     let mut opened = Opened {
         bytes: bytes.len() as u64,
+        version: found,
         ..Opened::default()
     };
     let mut pos = HEADER;
     let mut decoded = Vec::new();
-    while pos < bytes.len() {
+    loop {
+        opened.used = pos as u64;
+        // The end of the records: the end of the file, or preallocated space (only zeros).
+        if bytes
+            .get(pos..)
+            .is_none_or(|rest| rest.iter().all(|b| *b == 0))
+        {
+            break;
+        }
         match record_at(bytes, pos) {
             Ok(payload) => {
                 // The whole record decodes before any of it is applied: a record is one

@@ -9,18 +9,24 @@
 //! journal.
 //!
 //! ```text
-//! file   = "IXNJ" version:u32be record*
+//! file   = "IXNJ" version:u32be record* zero*
 //! record = "IXNR" len:u32be crc:u32be payload[len]       crc = CRC-32(len:u32be ++ payload)
 //! payload = frame*                                       frames of the wire codec (docs/protocol.md)
 //! ```
 //!
 //! A record holds one request's changes, so a request's changes are applied all or not at all.
 //! [`Journal::append`] writes many records (many requests: group commit) with one `write` and one
-//! `fdatasync`.
+//! `fdatasync`. The file is extended ahead of its records with zeros ([`PREALLOCATE`] bytes at a
+//! time, synced once), so that the sync of an append writes data blocks only.
+//!
+//! Version 2 (this program's) added the zeros after the records and Move changes (a moved
+//! interaction's id and new location, instead of its whole Put). Version-1 journals are read,
+//! and upgraded in place when opened for writing: their records are valid in version 2.
 //!
 //! # Recovery
 //!
-//! [`Journal::open`] reads every record. A record cut off at the end of the file, or a bad last
+//! [`Journal::open`] reads every record, up to the end of the file or to preallocated space (only
+//! zeros from there on). A record cut off at the end of the file, or a bad last
 //! record, is a torn tail: the write that made it was never acknowledged (its sync did not
 //! complete), so it is reported, cut off and ignored. A bad record followed by a good one is
 //! corruption: opening fails with the file and the offset.
@@ -41,6 +47,8 @@ mod store;
 
 pub use compacting::{Compacting, DEFAULT_COMPACT_MIN_BYTES, Shadow, approx_size};
 pub use error::Error;
-pub use journal::{Journal, MAX_RECORD, Opened, VERSION, live_journal, read_journal};
+pub use journal::{
+    Journal, MAX_RECORD, OLDEST_VERSION, Opened, PREALLOCATE, VERSION, live_journal, read_journal,
+};
 pub use lock::{DirLock, LOCK_FILE};
 pub use store::Store;

@@ -48,6 +48,14 @@ fn change(n: i32) -> Message {
         .with("N", n)
 }
 
+/// Where a journal file's good records end (its preallocated space, or torn tail, follows).
+fn used(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    ixn_store::read_journal(path, &bytes, &mut |_| {})
+        .unwrap()
+        .used
+}
+
 fn batches(range: std::ops::Range<i32>) -> Vec<Vec<Message>> {
     range.map(|n| vec![change(n), change(n + 1000)]).collect()
 }
@@ -74,17 +82,34 @@ fn a_torn_tail_is_cut_off_at_every_cut_point() {
     let (mut j, _) = Journal::open(&d).unwrap();
     j.append(&batches(0..2)).unwrap();
     let path = j.path();
-    let good = std::fs::metadata(&path).unwrap().len();
+    let good = used(&path);
     j.append(&batches(2..3)).unwrap();
     drop(j);
     let full = std::fs::read(&path).unwrap();
-    for cut in good as usize + 1..full.len() {
-        std::fs::write(&path, &full[..cut]).unwrap();
+    let end = used(&path) as usize;
+    assert!(
+        full[end..].iter().all(|b| *b == 0) && full.len() > end,
+        "preallocated space follows the records"
+    );
+    // Each cut point twice: the file ending there, and (what a crash in preallocated space
+    // leaves) zeros after it.
+    for (cut, zeros) in (good as usize + 1..end).flat_map(|c| [(c, false), (c, true)]) {
+        let mut torn = full[..cut].to_vec();
+        if zeros {
+            torn.resize(end + 4096, 0);
+        }
+        std::fs::write(&path, &torn).unwrap();
         let (mut j, opened) = Journal::open(&d).unwrap();
+        if zeros && full[cut..end].iter().all(|b| *b == 0) {
+            // The bytes cut off were zeros: the record is whole.
+            assert_eq!(opened.changes, batches(0..3).concat(), "cut at {cut}");
+            assert!(opened.torn_tail.is_none());
+            continue;
+        }
         assert_eq!(opened.changes, batches(0..2).concat(), "cut at {cut}");
         assert_eq!(
             opened.torn_tail,
-            Some((good, cut as u64 - good)),
+            Some((good, torn.len() as u64 - good)),
             "cut at {cut}"
         );
         assert_eq!(
@@ -101,7 +126,6 @@ fn a_torn_tail_is_cut_off_at_every_cut_point() {
             [batches(0..2).concat(), batches(7..8).concat()].concat()
         );
         assert!(again.torn_tail.is_none());
-        std::fs::write(&path, &full[..good as usize]).unwrap();
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -114,7 +138,7 @@ fn a_garbled_last_record_is_a_torn_tail() {
     let path = j.path();
     drop(j);
     let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 3;
+    let last = used(&path) as usize - 3;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let (_, opened) = Journal::open(&d).unwrap();
@@ -129,7 +153,7 @@ fn corruption_in_the_middle_stops_the_open_and_names_file_and_offset() {
     let (mut j, _) = Journal::open(&d).unwrap();
     j.append(&batches(0..1)).unwrap();
     let path = j.path();
-    let second = std::fs::metadata(&path).unwrap().len();
+    let second = used(&path);
     j.append(&batches(1..4)).unwrap();
     drop(j);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -293,7 +317,7 @@ fn an_unknown_format_version_is_refused_clearly() {
             err,
             Error::UnknownVersion {
                 found: 7,
-                supported: 1,
+                supported: ixn_store::VERSION,
                 ..
             }
         ),
@@ -301,4 +325,76 @@ fn an_unknown_format_version_is_refused_clearly() {
     );
     assert!(err.to_string().contains("format version 7"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was changed");
+}
+
+/// A version-1 journal (no preallocated space, the previous release's format) is read, and
+/// upgraded in place when opened for writing: what is appended after reads back with it.
+#[test]
+fn a_version_1_journal_is_read_and_upgraded() {
+    let d = dir("v1");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut bytes = b"IXNJ".to_vec();
+    bytes.extend_from_slice(&1u32.to_be_bytes());
+    let codec = ixn_codec::Codec::trusting(ixn_codec::Limits::default());
+    for batch in batches(0..3) {
+        let mut frames = ixn_codec::BytesMut::new();
+        for m in &batch {
+            codec.encode(m, &mut frames).unwrap();
+        }
+        let len = u32::try_from(frames.len()).unwrap();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&len.to_be_bytes());
+        h.update(&frames);
+        bytes.extend_from_slice(b"IXNR");
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(&h.finalize().to_be_bytes());
+        bytes.extend_from_slice(&frames);
+    }
+    let path = d.join("journal-00000001.log");
+    std::fs::write(&path, &bytes).unwrap();
+    let (mut j, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.version, 1);
+    assert_eq!(opened.changes, batches(0..3).concat());
+    assert_eq!(opened.used, bytes.len() as u64);
+    assert!(opened.torn_tail.is_none());
+    j.append(&batches(3..4)).unwrap();
+    drop(j);
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(
+        &on_disk[4..8],
+        &ixn_store::VERSION.to_be_bytes(),
+        "upgraded"
+    );
+    let (_, again) = Journal::open(&d).unwrap();
+    assert_eq!(again.version, ixn_store::VERSION);
+    assert_eq!(again.changes, batches(0..4).concat());
+}
+
+/// The file is extended ahead of its records, in steps, not at every append: appends in between
+/// write inside it (so their syncs need not change the file's length).
+#[test]
+fn appends_write_into_preallocated_space() {
+    let d = dir("prealloc");
+    let (mut j, _) = Journal::open(&d).unwrap();
+    let path = j.path();
+    let mut lengths = Vec::new();
+    for n in 0..2000 {
+        j.append(&batches(n..n + 1)).unwrap();
+        lengths.push(std::fs::metadata(&path).unwrap().len());
+    }
+    drop(j);
+    let end = used(&path);
+    let len = *lengths.last().unwrap();
+    assert!(len > end, "zeros follow the records ({len} > {end})");
+    assert!(len - end <= ixn_store::PREALLOCATE + 64 * 1024);
+    lengths.dedup();
+    assert!(
+        lengths.len() < 10,
+        "2,000 appends grew the file {} times",
+        lengths.len()
+    );
+    let (_, opened) = Journal::open(&d).unwrap();
+    assert_eq!(opened.changes, batches(0..2000).concat());
+    assert!(opened.torn_tail.is_none());
+    assert_eq!(opened.bytes, len);
 }

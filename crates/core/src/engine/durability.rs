@@ -3,7 +3,8 @@
 
 use super::Engine;
 use crate::durable::{
-    self, DELETE, IDS, PUT, Restored, delete_change, ids_change, ids_of, put_change,
+    self, DELETE, IDS, MOVE, PUT, Restored, delete_change, ids_change, ids_of, move_change,
+    put_change,
 };
 use crate::types::Location;
 use ixn_codec::{ByteString, Message, attr};
@@ -14,6 +15,14 @@ impl Engine {
     /// for [`Engine::drain_changes`].
     pub fn record_changes(&mut self, on: bool) {
         self.changes.recording = on;
+    }
+
+    /// Records a request that only moved an interaction as a Move change (its id and new
+    /// location) instead of a Put of the whole interaction (off by default). For a store that
+    /// applies Moves to what it holds, as the journal does; one that keeps whole interactions
+    /// leaves it off.
+    pub fn record_moves(&mut self, on: bool) {
+        self.changes.moves = on;
     }
 
     /// Moves the durable changes made since the last call into `out`, in order. Call it after
@@ -28,6 +37,19 @@ impl Engine {
             && let Some(ix) = self.interactions.get(id)
         {
             let change = put_change(ix.properties(&self.names));
+            self.changes.push(change);
+        }
+    }
+
+    /// Records that `id` moved: a Move, or a Put when Moves are off.
+    pub(super) fn record_move(&mut self, id: &str) {
+        if !self.changes.moves {
+            return self.record_put(id);
+        }
+        if self.changes.recording
+            && let Some(ix) = self.interactions.get(id)
+        {
+            let change = move_change(&ix.id, ix.loc, &self.names);
             self.changes.push(change);
         }
     }
@@ -83,6 +105,7 @@ impl Engine {
                     self.forget(id);
                 }
             }
+            MOVE => self.restore_move(&change, r),
             PUT => {
                 match durable::interaction_from_properties(&self.cfg, &self.names, &change.attrs, r)
                 {
@@ -99,6 +122,39 @@ impl Engine {
                 }
             }
             other => r.warnings.push(format!("unknown change {other}, ignored")),
+        }
+    }
+
+    /// Applies a stored Move: the interaction goes where it names (or, if that no longer
+    /// exists, where a Put's location would go); a Move of an interaction not held is ignored
+    /// with a warning.
+    fn restore_move(&mut self, change: &Message, r: &mut Restored) {
+        let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) else {
+            r.warnings
+                .push("a Move without an InteractionId, ignored".to_owned());
+            return;
+        };
+        let Some(tenant) = self.interactions.get(id).map(|ix| ix.tenant) else {
+            r.warnings.push(format!(
+                "a Move of interaction {:?}, which is not held, ignored",
+                &**id
+            ));
+            return;
+        };
+        let to = durable::stored_location(&self.cfg, &self.names, &change.attrs, tenant, id, r);
+        match to {
+            Some(to) => {
+                if let Some(Location::InWorkbin(key)) = self.interactions.set_location(id, to) {
+                    self.workbins.take_out(key, id);
+                }
+                if let Location::InWorkbin(key) = to {
+                    self.workbins.put(key, id.clone());
+                }
+            }
+            None => {
+                self.forget(id);
+                r.dropped += 1;
+            }
         }
     }
 

@@ -72,7 +72,7 @@ impl Engine {
             self.workbins.put(new, id.clone());
             self.notify(new, WorkbinContentOperation::PlacedIn, |e| e.props_of(id));
         }
-        self.record_put(id);
+        self.record_move(id);
     }
 
     pub(super) fn submit(
