@@ -3,7 +3,7 @@
 //! the live state.
 
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{Flush, Store};
 use ixn_codec::{ByteString, KvList, Message, Value, attr};
 use ixn_core::durable::{DELETE, IDS, MOVE, PUT, apply_move};
 
@@ -160,13 +160,10 @@ impl<S: Store> Compacting<S> {
     }
 }
 
-impl<S: Store> Store for Compacting<S> {
-    fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
-        self.append_owned(batches.to_vec())
-    }
-
-    fn append_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<(), Error> {
-        self.inner.append(&batches)?;
+impl<S: Store> Compacting<S> {
+    /// Follows appended batches with the shadow; compacts when the store has grown past twice
+    /// the live state. True when it compacted (everything written so far is then durable).
+    fn follow(&mut self, batches: Vec<Vec<Message>>) -> Result<bool, Error> {
         for change in batches.into_iter().flatten() {
             self.written += 12 + approx_size(&change) as u64;
             self.shadow.apply_owned(change);
@@ -183,8 +180,33 @@ impl<S: Store> Store for Compacting<S> {
                 millis = started.elapsed().as_millis() as u64,
                 "journal compacted"
             );
+            return Ok(true);
         }
+        Ok(false)
+    }
+}
+
+impl<S: Store> Store for Compacting<S> {
+    fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
+        self.append_owned(batches.to_vec())
+    }
+
+    fn append_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<(), Error> {
+        self.inner.append(&batches)?;
+        self.follow(batches)?;
         Ok(())
+    }
+
+    fn write_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<Option<Flush>, Error> {
+        // The shadow follows only once the write succeeded; the flush may run after a
+        // compaction, which made those batches durable already (it then syncs the old file).
+        let flush = self.inner.write(&batches)?;
+        let compacted = self.follow(batches)?;
+        Ok(if compacted { None } else { flush })
+    }
+
+    fn write(&mut self, batches: &[Vec<Message>]) -> Result<Option<Flush>, Error> {
+        self.write_owned(batches.to_vec())
     }
 
     fn compact(&mut self, snapshot: &[Message]) -> Result<(), Error> {

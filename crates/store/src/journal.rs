@@ -3,12 +3,13 @@
 
 use crate::error::{Error, io};
 use crate::lock::DirLock;
-use crate::store::Store;
+use crate::store::{FLUSH_LANES, Flush, Store};
 use crc32fast::Hasher;
 use ixn_codec::{BytesMut, Codec, Limits, Message};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const FILE_MAGIC: &[u8; 4] = b"IXNJ";
 /// The journal format version this program writes (in the file header). Version 2 adds
@@ -68,6 +69,8 @@ pub struct Journal {
     end: u64,
     /// The file's length: zeros from `end` to here.
     allocated: u64,
+    /// The file opened once more per flush lane (see [`Flush`]).
+    lanes: Arc<[File; FLUSH_LANES]>,
     codec: Codec,
     buf: BytesMut,
 }
@@ -132,6 +135,12 @@ fn put_record(buf: &mut BytesMut, frames: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The journal file opened once per flush lane (each its own open file description).
+fn open_lanes(path: &Path) -> Result<Arc<[File; FLUSH_LANES]>, Error> {
+    let open = || OpenOptions::new().write(true).open(path).map_err(io(path));
+    Ok(Arc::new([open()?, open()?]))
+}
+
 fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
@@ -188,6 +197,7 @@ impl Journal {
                 .and_then(|()| file.sync_all())
                 .map_err(io(&path))?;
             sync_dir(&dir)?;
+            let lanes = open_lanes(&path)?;
             let journal = Self {
                 _lock: lock,
                 dir,
@@ -195,6 +205,7 @@ impl Journal {
                 file,
                 end: HEADER as u64,
                 allocated: HEADER as u64,
+                lanes,
                 codec: codec(),
                 buf: BytesMut::new(),
             };
@@ -241,6 +252,7 @@ impl Journal {
                 .map_err(io(&path))?;
         }
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(opened.used)).map_err(io(&path))?;
+        let lanes = open_lanes(&path)?;
         Ok((
             Self {
                 _lock: lock,
@@ -249,6 +261,7 @@ impl Journal {
                 file,
                 end: opened.used,
                 allocated,
+                lanes,
                 codec: codec(),
                 buf: BytesMut::new(),
             },
@@ -289,8 +302,10 @@ impl Journal {
     }
 }
 
-impl Store for Journal {
-    fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
+impl Journal {
+    /// Encodes `batches` as records and writes them after the last one, without syncing;
+    /// false when there was nothing to write.
+    fn write_records(&mut self, batches: &[Vec<Message>]) -> Result<bool, Error> {
         self.buf.clear();
         let mut frames = BytesMut::new();
         for batch in batches.iter().filter(|b| !b.is_empty()) {
@@ -301,16 +316,33 @@ impl Store for Journal {
             put_record(&mut self.buf, &frames)?;
         }
         if self.buf.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         self.reserve(self.buf.len() as u64)?;
         let path = self.path();
-        self.file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.sync_data())
-            .map_err(io(&path))?;
+        self.file.write_all(&self.buf).map_err(io(&path))?;
         self.end += self.buf.len() as u64;
+        Ok(true)
+    }
+}
+
+impl Store for Journal {
+    fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), Error> {
+        if self.write_records(batches)? {
+            let path = self.path();
+            self.file.sync_data().map_err(io(&path))?;
+        }
         Ok(())
+    }
+
+    fn write(&mut self, batches: &[Vec<Message>]) -> Result<Option<Flush>, Error> {
+        Ok(self
+            .write_records(batches)?
+            .then(|| Flush::new(Arc::clone(&self.lanes), self.path())))
+    }
+
+    fn write_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<Option<Flush>, Error> {
+        self.write(&batches)
     }
 
     fn compact(&mut self, snapshot: &[Message]) -> Result<(), Error> {
@@ -351,6 +383,7 @@ impl Store for Journal {
         self.file = file;
         self.end = end;
         self.allocated = end;
+        self.lanes = open_lanes(&path)?;
         self.generation = next;
         let _ = fs::remove_file(old);
         sync_dir(&self.dir)

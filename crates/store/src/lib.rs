@@ -51,4 +51,4 @@ pub use journal::{
     Journal, MAX_RECORD, OLDEST_VERSION, Opened, PREALLOCATE, VERSION, live_journal, read_journal,
 };
 pub use lock::{DirLock, LOCK_FILE};
-pub use store::Store;
+pub use store::{FLUSH_LANES, Flush, Store};

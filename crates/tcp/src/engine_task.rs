@@ -4,7 +4,7 @@
 use crate::outbox::{Item, Outbox, Pushed};
 use ixn_codec::{Bytes, Codec, Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
-use ixn_store::Store;
+use ixn_store::{FLUSH_LANES, Flush, Store};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -175,8 +175,9 @@ pub struct Durability {
 }
 
 impl Durability {
-    /// Starts the thread that runs `store` (group commit: every batch queued while one is
-    /// written goes into the next write, with one sync). The thread ends when the engine task
+    /// Starts the thread that runs `store` (pipelined group commit: every batch queued while a
+    /// group is written goes into the next group, which is written while up to
+    /// [`FLUSH_LANES`] syncs of the groups before it run). The thread ends when the engine task
     /// does (or at the store's first failure); join it to release the store.
     pub fn start(store: Box<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         Self::start_with_metrics(store, Arc::new(crate::Metrics::default()))
@@ -854,18 +855,42 @@ async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> 
     }
 }
 
-/// Runs the store: takes every batch queued so far, appends them with one sync, reports the
-/// highest number synced. Stops at the first failure, after reporting it.
+/// Runs the store, pipelined: takes every batch queued so far and writes them as one group;
+/// the sync that makes the group durable runs on one of [`FLUSH_LANES`] flush threads while the
+/// next group is written, so up to that many syncs are in flight (each covers every group written
+/// before it began, so a flush thread takes only the newest group waiting). Reports the highest
+/// number synced, never lower than one already reported. Stops at the first failure, after
+/// reporting it; nothing is reported as synced after a failure.
 fn store_thread(
     mut store: Box<dyn Store>,
     batches: std::sync::mpsc::Receiver<(u64, Vec<Message>)>,
     synced: mpsc::UnboundedSender<Result<u64, String>>,
-    metrics: &crate::Metrics,
+    metrics: &Arc<crate::Metrics>,
 ) {
-    /// Most batches written with one sync (bounds the write buffer).
+    /// Most batches written as one group (bounds the write buffer).
     const GROUP: usize = 8192;
+    let shared = Arc::new(Pipeline {
+        state: std::sync::Mutex::new(PipelineState::default()),
+        ready: std::sync::Condvar::new(),
+        synced,
+    });
+    let flushers: Vec<_> = (0..FLUSH_LANES)
+        .filter_map(|lane| {
+            let (shared, metrics) = (Arc::clone(&shared), Arc::clone(metrics));
+            std::thread::Builder::new()
+                .name(format!("ixn-store-sync-{lane}"))
+                .spawn(move || flush_thread(lane, &shared, &metrics))
+                .ok()
+        })
+        .collect();
+    if flushers.len() < FLUSH_LANES {
+        shared.report(Err("cannot start the store's sync threads".to_owned()));
+    }
     let mut group = Vec::with_capacity(GROUP);
-    while let Ok((mut last, first)) = batches.recv() {
+    while !shared.failed() {
+        let Ok((mut last, first)) = batches.recv() else {
+            break;
+        };
         group.clear();
         group.push(first);
         while group.len() < GROUP {
@@ -878,20 +903,122 @@ fn store_thread(
             }
         }
         let changes: usize = group.iter().map(Vec::len).sum();
+        #[allow(clippy::cast_precision_loss)] // a count of changes, far below 2^52
+        metrics.batch_changes.observe(changes as f64);
         let started = Instant::now();
-        let result = store
-            .append_owned(std::mem::take(&mut group))
-            .map(|()| last)
-            .map_err(|e| e.to_string());
+        match store.write_owned(std::mem::take(&mut group)) {
+            Ok(Some(flush)) => shared.hand_over(last, flush),
+            Ok(None) => {
+                metrics
+                    .sync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                shared.report(Ok(last));
+            }
+            Err(e) => shared.report(Err(e.to_string())),
+        }
+    }
+    shared.close();
+    for f in flushers {
+        let _ = f.join();
+    }
+}
+
+/// The store thread's hand-over to its flush threads, and the one place syncs are reported.
+struct Pipeline {
+    state: std::sync::Mutex<PipelineState>,
+    ready: std::sync::Condvar,
+    synced: mpsc::UnboundedSender<Result<u64, String>>,
+}
+
+#[derive(Default)]
+struct PipelineState {
+    /// The newest group written and not yet being synced: its number and its flush.
+    waiting: Option<(u64, Flush)>,
+    /// The highest number reported synced.
+    reported: u64,
+    /// A failure was reported (nothing more is), or the store thread ended.
+    failed: bool,
+    closed: bool,
+}
+
+impl Pipeline {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PipelineState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn failed(&self) -> bool {
+        self.lock().failed
+    }
+
+    /// A group up to `last` was written: the next free flush thread syncs it (replacing an
+    /// older group still waiting, which its sync covers).
+    fn hand_over(&self, last: u64, flush: Flush) {
+        self.lock().waiting = Some((last, flush));
+        self.ready.notify_one();
+    }
+
+    /// Reports a sync (only if it raises what was reported) or a failure (once; then nothing).
+    fn report(&self, r: Result<u64, String>) {
+        let mut s = self.lock();
+        if s.failed {
+            return;
+        }
+        match r {
+            Ok(n) if n > s.reported => {
+                s.reported = n;
+                if self.synced.send(Ok(n)).is_err() {
+                    s.failed = true;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                s.failed = true;
+                let _ = self.synced.send(Err(e));
+            }
+        }
+        if s.failed {
+            drop(s);
+            self.ready.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next group to sync; `None` once the store thread ended (and nothing waits) or failed.
+    fn next(&self) -> Option<(u64, Flush)> {
+        let mut s = self.lock();
+        loop {
+            if s.failed {
+                return None;
+            }
+            if let Some(w) = s.waiting.take() {
+                return Some(w);
+            }
+            if s.closed {
+                return None;
+            }
+            s = self
+                .ready
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// A flush thread: syncs the newest group waiting, reports it, and again.
+fn flush_thread(lane: usize, shared: &Pipeline, metrics: &crate::Metrics) {
+    while let Some((last, flush)) = shared.next() {
+        let started = Instant::now();
+        let r = flush.run(lane);
         metrics
             .sync_seconds
             .observe(started.elapsed().as_secs_f64());
-        #[allow(clippy::cast_precision_loss)] // a count of changes, far below 2^52
-        metrics.batch_changes.observe(changes as f64);
-        let failed = result.is_err();
-        if synced.send(result).is_err() || failed {
-            return;
-        }
+        shared.report(r.map(|()| last).map_err(|e| e.to_string()));
     }
 }
 
@@ -1051,5 +1178,76 @@ fn log_milestones(conn: ConnId, c: &Conn, msg: &Message, out: &[Output]) {
         );
     } else if msg.id == MessageId::REQUEST_AGENT_LOGOUT {
         info!(conn = conn.0, peer = %c.peer, "agent logged out");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)] // test code: a panic is how a check fails
+mod tests {
+    use super::{Pipeline, PipelineState};
+    use tokio::sync::mpsc;
+
+    fn pipeline() -> (Pipeline, mpsc::UnboundedReceiver<Result<u64, String>>) {
+        let (synced, rx) = mpsc::unbounded_channel();
+        let p = Pipeline {
+            state: std::sync::Mutex::new(PipelineState::default()),
+            ready: std::sync::Condvar::new(),
+            synced,
+        };
+        (p, rx)
+    }
+
+    fn reports(rx: &mut mpsc::UnboundedReceiver<Result<u64, String>>) -> Vec<Result<u64, String>> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// Two syncs in flight may finish in either order: what is reported never goes down.
+    #[test]
+    fn reports_only_raise_the_synced_number() {
+        let (p, mut rx) = pipeline();
+        p.report(Ok(5));
+        p.report(Ok(3));
+        p.report(Ok(5));
+        p.report(Ok(9));
+        assert_eq!(reports(&mut rx), vec![Ok(5), Ok(9)]);
+    }
+
+    /// After a failure, a sync that succeeded on the other lane is not reported: what it
+    /// covered may have been lost with the failed one.
+    #[test]
+    fn nothing_is_reported_synced_after_a_failure() {
+        let (p, mut rx) = pipeline();
+        p.report(Ok(1));
+        p.report(Err("disk gone".into()));
+        p.report(Ok(7));
+        p.report(Err("again".into()));
+        assert_eq!(reports(&mut rx), vec![Ok(1), Err("disk gone".into())]);
+        assert!(p.failed());
+        assert!(p.next().is_none(), "the flush threads stop");
+    }
+
+    /// A flush thread takes the newest group waiting; once the store thread ended, it still
+    /// syncs what waits, then stops.
+    #[test]
+    fn the_newest_group_waiting_is_synced_even_after_close() {
+        let dir = std::env::temp_dir().join(format!("ixn-tcp-pipeline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut journal, _) = ixn_store::Journal::open(&dir).expect("journal");
+        let change = |n: i32| {
+            vec![ixn_codec::Message::new(ixn_codec::MessageId(0xF002)).with("InteractionId", n)]
+        };
+        let (p, _rx) = pipeline();
+        for n in 1..=3u64 {
+            let flush = ixn_store::Store::write_owned(&mut journal, vec![change(n as i32)])
+                .expect("write")
+                .expect("the journal splits writing from syncing");
+            p.hand_over(n, flush);
+        }
+        p.close();
+        let (n, flush) = p.next().expect("the newest group");
+        assert_eq!(n, 3);
+        flush.run(1).expect("sync");
+        assert!(p.next().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
