@@ -40,7 +40,7 @@ pub(crate) struct Params {
 
 impl Params {
     /// Time between changes when paced: `rate` deliveries/s over `subscribers` recipients each.
-    fn interval(&self) -> Option<Duration> {
+    pub(crate) fn interval(&self) -> Option<Duration> {
         self.rate
             .map(|r| Duration::from_secs_f64(self.subscribers.max(1) as f64 / r.max(1.0)))
     }
@@ -78,7 +78,7 @@ impl Heard {
     }
 }
 
-fn micros_since(base: Instant) -> i64 {
+pub(crate) fn micros_since(base: Instant) -> i64 {
     base.elapsed().as_micros() as i64
 }
 
@@ -112,36 +112,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         listeners.spawn(listen(conn, Arc::clone(&window), base, p.sample_every));
     }
 
-    // The media server: W interactions, queued.
-    let mut media = Conn::connect(addr, None).await?;
-    media.register("media", ClientType::MediaServer).await?;
-    let slots = p.in_flight.max(1);
-    let ids: Vec<String> = (0..slots).map(|k| format!("F{k:06}")).collect();
-    let submits: Vec<_> = ids
-        .iter()
-        .map(|id| wire::submit(id, KvList::new().with("t", 0)))
-        .collect();
-    media.call_all(&submits).await?;
-    let mut place = Vec::with_capacity(slots);
-    let mut take_out = Vec::with_capacity(slots);
-    for id in &ids {
-        // `t` is the last value of the frame: its four bytes are patched before each send.
-        let mut frame = wire::encode(&wire::change_properties(id, KvList::new().with("t", 0)))?;
-        frame.extend(wire::encode(&wire::place(id, wire::team()))?);
-        let t_at = wire::encode(&wire::change_properties(id, KvList::new().with("t", 0)))?
-            .len()
-            .saturating_sub(4);
-        place.push((frame, t_at));
-        take_out.push(wire::encode(&wire::place_in_queue(id))?);
-    }
-    let publisher = tokio::spawn(publish(
-        media,
-        place,
-        take_out,
-        p,
-        Arc::clone(&window),
-        base,
-    ));
+    let publisher = start_media(addr, p, Arc::clone(&window), base, None).await?;
 
     let mut report = finish(
         &window,
@@ -163,6 +134,93 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
     }
     Ok(report)
+}
+
+/// Starts the media server at `addr`: W interactions submitted to the queue, then moved into
+/// and out of `Team` (see the module documentation) until the window stops; the task returns the
+/// changes completed while recording.
+pub(crate) async fn start_media(
+    addr: SocketAddr,
+    p: Params,
+    window: Arc<Window>,
+    base: Instant,
+    gate: Option<Arc<Gate>>,
+) -> Result<tokio::task::JoinHandle<Result<u64, Error>>, Error> {
+    let mut media = Conn::connect(addr, None).await?;
+    media.register("media", ClientType::MediaServer).await?;
+    let slots = p.in_flight.max(1);
+    let ids: Vec<String> = (0..slots).map(|k| format!("F{k:06}")).collect();
+    let submits: Vec<_> = ids
+        .iter()
+        .map(|id| wire::submit(id, KvList::new().with("t", 0)))
+        .collect();
+    media.call_all(&submits).await?;
+    let mut place = Vec::with_capacity(slots);
+    let mut take_out = Vec::with_capacity(slots);
+    for id in &ids {
+        // `t` is the last value of the frame: its four bytes are patched before each send.
+        let mut frame = wire::encode(&wire::change_properties(id, KvList::new().with("t", 0)))?;
+        frame.extend(wire::encode(&wire::place(id, wire::team()))?);
+        let t_at = wire::encode(&wire::change_properties(id, KvList::new().with("t", 0)))?
+            .len()
+            .saturating_sub(4);
+        place.push((frame, t_at));
+        take_out.push(wire::encode(&wire::place_in_queue(id))?);
+    }
+    Ok(tokio::spawn(publish(
+        media, place, take_out, p, window, base, gate,
+    )))
+}
+
+/// End-to-end flow control: a change may start only while fewer than W changes are not yet
+/// delivered to every subscriber (counted as deliveries over subscribers), so that a transport
+/// slower than the engine is measured at what it delivers, not at a queue that grows.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    delivered: std::sync::atomic::AtomicU64,
+    subscribers: u64,
+    in_flight: u64,
+    notify: tokio::sync::Notify,
+}
+
+impl Gate {
+    pub(crate) fn new(subscribers: usize, in_flight: usize) -> Arc<Self> {
+        Arc::new(Self {
+            delivered: std::sync::atomic::AtomicU64::new(0),
+            subscribers: subscribers.max(1) as u64,
+            in_flight: in_flight.max(1) as u64,
+            notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// A subscriber received `n` changes.
+    pub(crate) fn delivered(&self, n: u64) {
+        let before = self
+            .delivered
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        // Wake the publisher when a whole change is complete.
+        if (before + n) / self.subscribers != before / self.subscribers {
+            self.notify.notify_one();
+        }
+    }
+
+    /// May change number `started + 1` start?
+    pub(crate) fn allows(&self, started: u64) -> bool {
+        let done = self.delivered.load(std::sync::atomic::Ordering::Relaxed) / self.subscribers;
+        started < done + self.in_flight
+    }
+
+    /// Completes at the next wake-up [`Gate::delivered`] gives.
+    pub(crate) async fn opened_once(&self) {
+        self.notify.notified().await;
+    }
+
+    async fn opened(gate: Option<&Arc<Self>>) {
+        match gate {
+            Some(g) => g.notify.notified().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Ends a run: measures, then gathers the publisher's count of changes and every subscriber's
@@ -301,7 +359,9 @@ async fn publish(
     p: Params,
     window: Arc<Window>,
     base: Instant,
+    gate: Option<Arc<Gate>>,
 ) -> Result<u64, Error> {
+    let mut started = 0u64;
     let slots = place.len().max(1);
     // Changes per second when paced.
     let interval = p.interval();
@@ -315,7 +375,11 @@ async fn publish(
     loop {
         // Start changes while there is room (and, when paced, while they are due).
         let now = tokio::time::Instant::now();
-        while pending.len() < p.in_flight.max(1) && interval.is_none_or(|_| now >= due) {
+        while pending.len() < p.in_flight.max(1)
+            && interval.is_none_or(|_| now >= due)
+            && gate.as_ref().is_none_or(|g| g.allows(started))
+        {
+            started += 1;
             let k = next % slots;
             if next < slots {
                 if let Some((frame, t_at)) = place.get_mut(k) {
@@ -337,11 +401,13 @@ async fn publish(
         }
         media.flush().await?;
         let paced_wait = interval.is_some() && pending.len() < p.in_flight.max(1);
+        let gated = gate.as_ref().filter(|g| !g.allows(started));
         tokio::select! {
             biased;
             () = &mut stop => break,
             r = media.fill() => r?,
             () = tokio::time::sleep_until(due), if paced_wait => continue,
+            () = Gate::opened(gated), if gated.is_some() => continue,
         }
         while let Some(id) = media.peek_id() {
             if id != MessageId::EVENT_ACK {

@@ -11,6 +11,7 @@
 
 mod churn;
 mod cometd;
+mod cometd_fanout;
 mod echo;
 mod error;
 mod fanout;
@@ -36,7 +37,7 @@ use target::Setup;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -n 200 --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
+    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --faye benches/faye/server.js --size 700\n  ixn-load cometd-first -n 200 --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -130,10 +131,39 @@ enum Cmd {
         #[command(flatten)]
         bounds: BoundArgs,
     },
+    /// CometD fan-out: N agents signed in to the web API, each with one CometD session and
+    /// subscribed to one agent-group workbin; the media server moves interactions in and out of
+    /// it. Or the same shape against Faye (`--faye SCRIPT`).
+    Cometd {
+        /// Sessions (one agent each); several, comma-separated, run one after another.
+        #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
+        sessions: Vec<usize>,
+        /// Transports, each measured in turn.
+        #[arg(long, value_enum, default_values_t = [cometd_fanout::Transport::LongPolling, cometd_fanout::Transport::Websocket], value_delimiter = ',')]
+        transport: Vec<cometd_fanout::Transport>,
+        /// Changes in flight.
+        #[arg(short = 'w', long, default_value_t = 16)]
+        in_flight: usize,
+        /// Pace the changes to this many delivered messages per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Decode every Nth message for the latency figures (default 1 when paced, else 8).
+        #[arg(long)]
+        sample_every: Option<u64>,
+        /// Run against Faye instead: `node SCRIPT` (benches/faye/server.js, after `npm ci` there).
+        #[arg(long, value_name = "SCRIPT", conflicts_with = "server_bin")]
+        faye: Option<PathBuf>,
+        /// With --faye: each message's size in bytes of JSON (give the `message size` an ixn run
+        /// of the same shape reports).
+        #[arg(long, value_name = "BYTES", default_value_t = 600, requires = "faye")]
+        size: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// CometD: how long the first message of a new CometD session takes after the HTTP reply
     /// that caused it (a REST Subscribe), over long-polling and WebSocket. Uses the demo
     /// configuration (agent a1).
-    Cometd {
+    CometdFirst {
         /// Samples per transport.
         #[arg(short = 'n', long, default_value_t = 200)]
         samples: usize,
@@ -388,9 +418,10 @@ fn main() -> ExitCode {
         Cmd::Rr { common, .. }
         | Cmd::Fanout { common, .. }
         | Cmd::Content { common, .. }
-        | Cmd::Churn { common, .. } => common.bounds.threads,
+        | Cmd::Churn { common, .. }
+        | Cmd::Cometd { common, .. } => common.bounds.threads,
         Cmd::Echo { bounds, .. } => bounds.threads,
-        Cmd::Config { .. } | Cmd::Cometd { .. } => 1,
+        Cmd::Config { .. } | Cmd::CometdFirst { .. } => 1,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -491,6 +522,49 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Cometd {
+            sessions,
+            transport,
+            in_flight,
+            rate,
+            sample_every,
+            faye,
+            size,
+            common,
+        } => {
+            let side = match faye {
+                Some(script) => cometd_fanout::Side::Faye(script),
+                None => cometd_fanout::Side::Ixn,
+            };
+            let s = match side {
+                cometd_fanout::Side::Ixn => setup(&common).await?,
+                cometd_fanout::Side::Faye(_) => Setup {
+                    spawn: target::Spawn::Addr {
+                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                        pid: None,
+                    },
+                    bounds: bounds(&common.bounds),
+                },
+            };
+            for &n in &sessions {
+                for &t in &transport {
+                    clean(&common);
+                    let params = cometd_fanout::Params {
+                        sessions: n.max(1),
+                        transport: t,
+                        in_flight: in_flight.max(1),
+                        rate,
+                        sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
+                        size,
+                    };
+                    show(
+                        &cometd_fanout::run(&s, &side, params).await?,
+                        common.bounds.json,
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::CometdFirst {
             samples,
             transport,
             server_bin,

@@ -37,6 +37,34 @@ pub(crate) fn config_toml(agents: usize, connections: usize) -> Result<String, E
         .map_err(|e| Error::Setup(format!("cannot write the configuration as TOML: {e}")))
 }
 
+/// The password of every agent of a web configuration ([`web_config`]).
+pub(crate) const WEB_PASSWORD: &str = "load";
+
+/// [`config`] for the web API: every agent signs in with [`WEB_PASSWORD`] (an argon2id hash with
+/// the smallest costs: sign-in speed is not what is measured), no sign-in rate limit, and room
+/// for `sessions` web and CometD sessions and their HTTP connections.
+pub(crate) fn web_config(sessions: usize) -> Result<ConfigFile, Error> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"ixn-load-salt!!!")
+        .map_err(|e| Error::Setup(format!("argon2 salt: {e}")))?;
+    let params = argon2::Params::new(8, 1, 1, None)
+        .map_err(|e| Error::Setup(format!("argon2 parameters: {e}")))?;
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(WEB_PASSWORD.as_bytes(), &salt)
+        .map_err(|e| Error::Setup(format!("argon2: {e}")))?
+        .to_string();
+    let mut c = config(sessions, 16);
+    for a in &mut c.agent {
+        a.password_hash = Some(hash.clone());
+    }
+    c.http.max_web_sessions = sessions + 16;
+    c.http.max_cometd_sessions = sessions + 16;
+    c.http.max_connections = 2 * sessions + 64;
+    c.http.sign_ins_per_second = 1_000_000;
+    c.http.cometd_queue_messages = 100_000;
+    Ok(c)
+}
+
 /// How to start the server.
 #[derive(Clone, Debug)]
 pub(crate) enum Spawn {
@@ -66,16 +94,44 @@ impl Target {
     /// Starts (or reaches) the server with a configuration for `agents` agents and
     /// `connections` connections.
     pub(crate) fn start(spawn: &Spawn, agents: usize, connections: usize) -> Result<Self, Error> {
+        Ok(Self::start_inner(spawn, agents, connections, false)?.0)
+    }
+
+    /// Spawns the server with its web API on (the [`web_config`] for `sessions` agents);
+    /// also returns where the web API listens.
+    pub(crate) fn start_web(spawn: &Spawn, sessions: usize) -> Result<(Self, SocketAddr), Error> {
+        let (target, web) = Self::start_inner(spawn, sessions, 0, true)?;
+        web.map(|w| (target, w))
+            .ok_or_else(|| Error::Setup("the server did not say where its web API listens".into()))
+    }
+
+    fn start_inner(
+        spawn: &Spawn,
+        agents: usize,
+        connections: usize,
+        web: bool,
+    ) -> Result<(Self, Option<SocketAddr>), Error> {
         match spawn {
-            Spawn::Addr { addr, pid } => Ok(Self {
-                addr: *addr,
-                pid: *pid,
-                mode: "external",
-                child: None,
-                dir: None,
-            }),
+            Spawn::Addr { .. } if web => Err(Error::Setup(
+                "the CometD workload spawns its server: give --server-bin, not --addr".into(),
+            )),
+            Spawn::Addr { addr, pid } => Ok((
+                Self {
+                    addr: *addr,
+                    pid: *pid,
+                    mode: "external",
+                    child: None,
+                    dir: None,
+                },
+                None,
+            )),
             Spawn::Bin { bin, data_dir, tls } => {
-                start_bin(bin, data_dir.as_deref(), tls.as_ref(), agents, connections)
+                let config = if web {
+                    web_config(agents)?
+                } else {
+                    config(agents, connections)
+                };
+                start_bin(bin, data_dir.as_deref(), tls.as_ref(), &config, web)
             }
         }
     }
@@ -118,9 +174,9 @@ fn start_bin(
     bin: &Path,
     data_dir: Option<&Path>,
     tls: Option<&(PathBuf, PathBuf)>,
-    agents: usize,
-    connections: usize,
-) -> Result<Target, Error> {
+    config: &ConfigFile,
+    web: bool,
+) -> Result<(Target, Option<SocketAddr>), Error> {
     let dir = std::env::temp_dir().join(format!(
         "ixn-load-{}-{}",
         std::process::id(),
@@ -129,7 +185,9 @@ fn start_bin(
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::Setup(format!("cannot create {}: {e}", dir.display())))?;
     let config_path = dir.join("config.toml");
-    std::fs::write(&config_path, config_toml(agents, connections)?)
+    let text = toml::to_string(config)
+        .map_err(|e| Error::Setup(format!("cannot write the configuration as TOML: {e}")))?;
+    std::fs::write(&config_path, text)
         .map_err(|e| Error::Setup(format!("cannot write {}: {e}", config_path.display())))?;
     let mut cmd = Command::new(bin);
     cmd.arg("--config")
@@ -138,7 +196,7 @@ fn start_bin(
             "--listen",
             "127.0.0.1:0",
             "--http",
-            "off",
+            if web { "127.0.0.1:0" } else { "off" },
             "--log-level",
             "warn",
         ])
@@ -166,13 +224,19 @@ fn start_bin(
     let Some(stdout) = child.stdout.take() else {
         return Err(Error::Setup("the server's stdout is not piped".into()));
     };
-    // The first line says where it listens; the rest is drained so the server never blocks.
+    // The first line says where it listens (and, with the web API on, a later one where that
+    // listens); the rest is drained so the server never blocks.
     let (tx, rx) = std::sync::mpsc::channel();
+    let (web_tx, web_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok);
         let _ = tx.send(first);
-        for _ in lines {}
+        for line in lines.map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("web API listening on http://") {
+                let _ = web_tx.send(rest.split_whitespace().next().and_then(|a| a.parse().ok()));
+            }
+        }
     });
     let mut target = Target {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -189,7 +253,12 @@ fn start_bin(
     match addr {
         Some(a) => {
             target.addr = a;
-            Ok(target)
+            let web_addr = if web {
+                web_rx.recv_timeout(Duration::from_secs(60)).ok().flatten()
+            } else {
+                None
+            };
+            Ok((target, web_addr))
         }
         None => Err(Error::Setup(format!(
             "{} did not say where it listens (first stdout line: {first:?}); is it an ixn-server binary? See its messages above",

@@ -5,11 +5,11 @@
 
 use crate::auth::random_token;
 use crate::bayeux::protocol::{self, Connect, Settings, Transport};
-use crate::bayeux::reply::failure;
+use crate::bayeux::reply::{Raw, batch_text, failure, raw};
 use crate::bayeux::{Live, lock};
 use crate::hub::{Hub, WebSession};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -52,7 +52,7 @@ fn begin(c: &Connect, s: Settings) -> u64 {
 }
 
 /// The reply to the connect of generation `g`, built now.
-fn finish(c: &Connect, g: u64, s: Settings) -> Vec<Value> {
+fn finish(c: &Connect, g: u64, s: Settings) -> Vec<Raw> {
     lock(&c.session.state).finish_connect(
         crate::hub::now(),
         g,
@@ -94,9 +94,10 @@ pub(crate) async fn long_poll(
     hub: &Hub,
     web: Option<&Arc<WebSession>>,
     batch: Vec<Value>,
-) -> Vec<Value> {
+) -> Vec<Raw> {
     let s = settings(hub);
-    let (mut replies, connect) = process(hub, web, batch, Transport::LongPolling);
+    let (meta, connect) = process(hub, web, batch, Transport::LongPolling);
+    let mut replies: Vec<Raw> = meta.iter().map(raw).collect();
     if let Some(c) = connect {
         let g = begin(&c, s);
         if !c.timeout.is_zero() {
@@ -129,12 +130,13 @@ pub(crate) async fn websocket(hub: Arc<Hub>, web: Arc<WebSession>, mut socket: W
                 let batch = match protocol::parse_batch(text.as_bytes()) {
                     Ok(b) => b,
                     Err(e) => {
-                        let reply = json!([failure(&Value::Null, "/meta/unknown", &format!("400::{e}"))]);
-                        if send(&mut socket, &reply).await.is_err() { break; }
+                        let reply = raw(&failure(&Value::Null, "/meta/unknown", &format!("400::{e}")));
+                        if send(&mut socket, &[reply]).await.is_err() { break; }
                         continue;
                     }
                 };
-                let (mut replies, connect) = process(&hub, Some(&web), batch, Transport::WebSocket);
+                let (meta, connect) = process(&hub, Some(&web), batch, Transport::WebSocket);
+                let mut replies: Vec<Raw> = meta.iter().map(raw).collect();
                 if let Some(c) = connect {
                     let g = begin(&c, s);
                     if let Some((old, og, _)) = held.take() {
@@ -157,7 +159,7 @@ pub(crate) async fn websocket(hub: Arc<Hub>, web: Arc<WebSession>, mut socket: W
                 }
             }
         };
-        if !replies.is_empty() && send(&mut socket, &Value::Array(replies)).await.is_err() {
+        if !replies.is_empty() && send(&mut socket, &replies).await.is_err() {
             break;
         }
         if hub.shutdown.is_cancelled() && held.is_none() {
@@ -167,8 +169,8 @@ pub(crate) async fn websocket(hub: Arc<Hub>, web: Arc<WebSession>, mut socket: W
     let _ = socket.send(WsMessage::Close(None)).await;
 }
 
-async fn send(socket: &mut WebSocket, value: &Value) -> Result<(), ()> {
-    let text = value.to_string();
+async fn send(socket: &mut WebSocket, messages: &[Raw]) -> Result<(), ()> {
+    let text = batch_text(messages);
     match tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Text(text.into()))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),

@@ -8,6 +8,7 @@
 //! holds a later one never waits for an earlier one; most take one at a time.
 
 use crate::auth;
+use crate::bayeux::reply::{Raw, raw};
 use crate::bayeux::session::{Closed, Offer};
 use crate::bayeux::{Live, Registry, lock};
 use crate::gws::{self, WorkbinRef};
@@ -456,6 +457,13 @@ impl Hub {
 
     /// Publishes `data` on `channel` to every CometD session of the web session of `client`.
     fn publish(&self, client: i32, channel: &str, data: &impl Serialize) {
+        let message = raw(&serde_json::json!({"channel": channel, "data": data}));
+        self.publish_raw(client, channel, &message);
+    }
+
+    /// Publishes a message already written (see [`Raw`]) to every CometD session of the web
+    /// session of `client`.
+    fn publish_raw(&self, client: i32, channel: &str, message: &Raw) {
         let sessions: Vec<Arc<Live>> = {
             let st = lock(&self.state);
             let Some(web) = st.web_by_client.get(&client) else {
@@ -469,10 +477,9 @@ impl Hub {
         if sessions.is_empty() {
             return;
         }
-        let message = serde_json::json!({"channel": channel, "data": data});
         let cap = self.config.http.cometd_queue_messages;
         for s in sessions {
-            if s.offer(channel, &message, cap) == Offer::Full {
+            if s.offer(channel, message, cap) == Offer::Full {
                 warn!(
                     session = %s.id,
                     limit = cap,
@@ -484,8 +491,10 @@ impl Hub {
         }
     }
 
-    /// Handles one delivery from the engine.
-    fn deliver(&self, msg: Arc<Message>, proxy_client_id: Option<i32>) {
+    /// Handles one delivery from the engine. `last` keeps the CometD message written for the
+    /// last notification: the engine sends one notification to many logical clients as the
+    /// same shared message, so it is written once for all of them.
+    fn deliver(&self, msg: Arc<Message>, proxy_client_id: Option<i32>, last: &mut Rendered) {
         if let Some(reference) = msg.reference_id() {
             let pending = lock(&self.state).pending.remove(&reference);
             match pending {
@@ -527,10 +536,19 @@ impl Hub {
             return;
         }
         if msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED {
-            if let Some(client) = proxy_client_id
-                && let Some(change) = self.content_changed(&msg)
-            {
-                self.publish(client, WORKBINS_CHANNEL, &change);
+            let Some(client) = proxy_client_id else {
+                return;
+            };
+            let message = match last {
+                Some((m, r)) if Arc::ptr_eq(m, &msg) => Some(Arc::clone(r)),
+                _ => self.content_changed(&msg).map(|change| {
+                    let r = raw(&serde_json::json!({"channel": WORKBINS_CHANNEL, "data": change}));
+                    *last = Some((Arc::clone(&msg), Arc::clone(&r)));
+                    r
+                }),
+            };
+            if let Some(message) = message {
+                self.publish_raw(client, WORKBINS_CHANNEL, &message);
             }
             return;
         }
@@ -663,10 +681,14 @@ impl Registry for Hub {
     }
 }
 
+/// The last notification delivered and the CometD message written for it.
+type Rendered = Option<(Arc<Message>, Raw)>;
+
 /// Routes everything the engine sends to the gateway, until the link ends.
 pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::link::Delivery>) {
+    let mut last: Rendered = None;
     while let Some((msg, proxy_client_id)) = deliveries.recv().await {
-        hub.deliver(msg, proxy_client_id);
+        hub.deliver(msg, proxy_client_id, &mut last);
     }
     if !hub.shutdown.is_cancelled() {
         error!("the engine closed the web API's connection; the web API stops");

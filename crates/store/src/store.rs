@@ -52,7 +52,11 @@ impl Flush {
     /// returns `Ok`, every batch written before it began is durable.
     pub fn run(&self, lane: usize) -> Result<(), Error> {
         let [a, b] = &*self.files;
-        let file = if lane.is_multiple_of(FLUSH_LANES) { a } else { b };
+        let file = if lane.is_multiple_of(FLUSH_LANES) {
+            a
+        } else {
+            b
+        };
         file.sync_data().map_err(io(&self.path))
     }
 }

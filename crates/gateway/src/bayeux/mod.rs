@@ -7,6 +7,7 @@ pub(crate) mod protocol;
 pub(crate) mod reply;
 pub(crate) mod session;
 
+use reply::Raw;
 use session::{Closed, Offer, Session};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
@@ -40,7 +41,7 @@ impl Live {
     }
 
     /// Offers a published message (see [`Session::offer`]), waking a held connect.
-    pub(crate) fn offer(&self, channel: &str, message: &serde_json::Value, cap: usize) -> Offer {
+    pub(crate) fn offer(&self, channel: &str, message: &Raw, cap: usize) -> Offer {
         let offer = lock(&self.state).offer(channel, message, cap);
         if offer == Offer::Queued {
             self.wake.notify_waiters();

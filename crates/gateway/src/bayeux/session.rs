@@ -12,9 +12,10 @@
 //!   `max_interval` after a reply.
 
 use super::channels;
-use super::reply::{put, set_id, unknown_session};
+use super::reply::{Raw, put, raw, set_id, unknown_session};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a session ended.
@@ -44,9 +45,9 @@ pub(crate) const MAX_SUBSCRIPTIONS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Session {
     subscriptions: Vec<String>,
-    queue: VecDeque<Value>,
+    queue: VecDeque<Raw>,
     /// The last batch sent and not yet acknowledged (ack extension).
-    unacked: Option<(u64, Vec<Value>)>,
+    unacked: Option<(u64, Vec<Raw>)>,
     batch: u64,
     ack: bool,
     closed: Option<Closed>,
@@ -71,7 +72,7 @@ impl Session {
 
     /// Offers a message published on `channel`; at most `cap` messages wait (queued and
     /// unacknowledged together).
-    pub(crate) fn offer(&mut self, channel: &str, message: &Value, cap: usize) -> Offer {
+    pub(crate) fn offer(&mut self, channel: &str, message: &Raw, cap: usize) -> Offer {
         if self.closed.is_some()
             || !self
                 .subscriptions
@@ -84,7 +85,7 @@ impl Session {
         if self.queue.len() + held >= cap {
             return Offer::Full;
         }
-        self.queue.push_back(message.clone());
+        self.queue.push_back(Arc::clone(message));
         Offer::Queued
     }
 
@@ -155,14 +156,14 @@ impl Session {
         id: &Value,
         timeout_ms: u64,
         max_interval: Duration,
-    ) -> Vec<Value> {
+    ) -> Vec<Raw> {
         let mut reply = json!({"channel": "/meta/connect", "successful": true});
         set_id(&mut reply, id);
         match self.closed {
-            Some(Closed::Dropped) => return vec![unknown_session(id, "/meta/connect")],
+            Some(Closed::Dropped) => return vec![raw(&unknown_session(id, "/meta/connect"))],
             Some(Closed::Disconnected) => {
                 put(&mut reply, "advice", json!({"reconnect": "none"}));
-                return vec![reply];
+                return vec![raw(&reply)];
             }
             None => {}
         }
@@ -173,10 +174,10 @@ impl Session {
         );
         if self.connect_gen != g {
             // Superseded by a newer connect: answered at once, empty.
-            return vec![reply];
+            return vec![raw(&reply)];
         }
         self.expires = now + max_interval;
-        let mut out: Vec<Value> = self.unacked.take().map(|(_, m)| m).unwrap_or_default();
+        let mut out: Vec<Raw> = self.unacked.take().map(|(_, m)| m).unwrap_or_default();
         out.extend(self.queue.drain(..));
         if self.ack {
             self.batch += 1;
@@ -186,7 +187,7 @@ impl Session {
                 self.unacked = Some((batch, out.clone()));
             }
         }
-        out.push(reply);
+        out.push(raw(&reply));
         out
     }
 }
@@ -204,9 +205,14 @@ mod tests {
         s
     }
 
-    fn channels(out: &[Value]) -> Vec<&str> {
+    /// A message as JSON again.
+    fn v(m: &Raw) -> Value {
+        serde_json::from_str(m.get()).unwrap_or_default()
+    }
+
+    fn channels(out: &[Raw]) -> Vec<String> {
         out.iter()
-            .map(|m| m["channel"].as_str().unwrap_or(""))
+            .map(|m| v(m)["channel"].as_str().unwrap_or("").to_owned())
             .collect()
     }
 
@@ -224,7 +230,7 @@ mod tests {
         let t1 = t0 + Duration::from_secs(20);
         let out = s.finish_connect(t1, g, &json!("5"), 30_000, MAX_INTERVAL);
         assert_eq!(channels(&out), ["/meta/connect"]);
-        assert_eq!(out[0]["id"], "5");
+        assert_eq!(v(&out[0])["id"], "5");
         assert!(!s.expired(t1 + MAX_INTERVAL));
         assert!(s.expired(t1 + MAX_INTERVAL + Duration::from_millis(1)));
     }
@@ -233,7 +239,7 @@ mod tests {
     fn messages_go_before_the_connect_reply_and_only_when_subscribed() {
         let t0 = Instant::now();
         let mut s = Session::new(t0, false, MAX_INTERVAL);
-        let m = json!({"channel": "/v2/me/workbins", "data": 1});
+        let m = raw(&json!({"channel": "/v2/me/workbins", "data": 1}));
         assert_eq!(s.offer("/v2/me/workbins", &m, 10), Offer::Ignored);
         s.set_subscriptions(&["/v2/me/workbins".to_owned()], true);
         assert_eq!(s.offer("/v2/me/workbins", &m, 10), Offer::Queued);
@@ -249,7 +255,7 @@ mod tests {
     fn a_full_queue_asks_for_a_close_and_a_dropped_session_answers_402() {
         let t0 = Instant::now();
         let mut s = subscribed(t0, false);
-        let m = json!({"data": 1});
+        let m = raw(&json!({"data": 1}));
         assert_eq!(s.offer("/v2/me/workbins", &m, 2), Offer::Queued);
         assert_eq!(s.offer("/v2/me/workbins", &m, 2), Offer::Queued);
         assert_eq!(s.offer("/v2/me/workbins", &m, 2), Offer::Full);
@@ -259,8 +265,8 @@ mod tests {
         assert!(s.ready(g));
         let out = s.finish_connect(t0, g, &Value::Null, 30_000, MAX_INTERVAL);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0]["error"], "402::session_unknown");
-        assert_eq!(out[0]["advice"]["reconnect"], "handshake");
+        assert_eq!(v(&out[0])["error"], "402::session_unknown");
+        assert_eq!(v(&out[0])["advice"]["reconnect"], "handshake");
     }
 
     #[test]
@@ -270,7 +276,10 @@ mod tests {
         let old = s.begin_connect(t0, HOLD, MAX_INTERVAL, None);
         let new = s.begin_connect(t0, HOLD, MAX_INTERVAL, None);
         assert!(s.ready(old) && !s.ready(new));
-        assert_eq!(s.offer("/v2/me/workbins", &json!(1), 10), Offer::Queued);
+        assert_eq!(
+            s.offer("/v2/me/workbins", &raw(&json!(1)), 10),
+            Offer::Queued
+        );
         let superseded = s.finish_connect(t0, old, &Value::Null, 30_000, MAX_INTERVAL);
         assert_eq!(channels(&superseded), ["/meta/connect"], "empty");
         let out = s.finish_connect(t0, new, &Value::Null, 30_000, MAX_INTERVAL);
@@ -281,17 +290,20 @@ mod tests {
     fn unacknowledged_batches_are_sent_again() {
         let t0 = Instant::now();
         let mut s = subscribed(t0, true);
-        assert_eq!(s.offer("/v2/me/workbins", &json!(1), 10), Offer::Queued);
+        assert_eq!(
+            s.offer("/v2/me/workbins", &raw(&json!(1)), 10),
+            Offer::Queued
+        );
         let g = s.begin_connect(t0, HOLD, MAX_INTERVAL, None);
         let first = s.finish_connect(t0, g, &Value::Null, 30_000, MAX_INTERVAL);
         assert_eq!(first.len(), 2);
-        assert_eq!(first[1]["ext"]["ack"], 1);
+        assert_eq!(v(&first[1])["ext"]["ack"], 1);
         // The reply was lost: the next connect does not acknowledge batch 1.
         let g = s.begin_connect(t0, HOLD, MAX_INTERVAL, Some(0));
         assert!(s.ready(g), "the unacknowledged batch is due again");
         let again = s.finish_connect(t0, g, &Value::Null, 30_000, MAX_INTERVAL);
         assert_eq!(again.len(), 2);
-        assert_eq!(again[0], json!(1));
+        assert_eq!(v(&again[0]), json!(1));
         // Acknowledged: nothing is sent again, and the queue bound counts only what waits.
         let g = s.begin_connect(t0, HOLD, MAX_INTERVAL, Some(2));
         assert!(!s.ready(g));

@@ -13,7 +13,7 @@ use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// `POST {base}`, `{base}/`: a long-polling batch.
@@ -60,7 +60,11 @@ async fn batch(
         Err(e) => return bad(StatusCode::BAD_REQUEST, e),
     };
     let replies = cometd::long_poll(&hub, web.as_ref(), batch).await;
-    axum::Json(Value::Array(replies)).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::bayeux::reply::batch_text(&replies),
+    )
+        .into_response()
 }
 
 /// `GET {base}` with a WebSocket upgrade: CometD over WebSocket.
