@@ -97,6 +97,8 @@ pub(crate) enum Side {
 #[derive(Debug)]
 struct Heard {
     deliveries: u64,
+    /// Replies (long-polling) or frames (WebSocket) that carried messages.
+    batches: u64,
     bytes: u64,
     latency: Histogram<u64>,
     lost: u64,
@@ -107,6 +109,7 @@ impl Heard {
     fn new() -> Self {
         Self {
             deliveries: 0,
+            batches: 0,
             bytes: 0,
             latency: run::histogram(),
             lost: 0,
@@ -116,6 +119,7 @@ impl Heard {
 
     fn merge(&mut self, o: Self) {
         self.deliveries += o.deliveries;
+        self.batches += o.batches;
         self.bytes += o.bytes;
         let _ = self.latency.add(&o.latency);
         self.lost += o.lost;
@@ -309,7 +313,20 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
         "",
     );
     if let Some(size) = heard.bytes.checked_div(heard.deliveries) {
-        report.figure("message_bytes", "message size (JSON)", size, "B");
+        report.figure(
+            "message_bytes",
+            "bytes per message (JSON, with its reply's share)",
+            size,
+            "B",
+        );
+    }
+    if heard.batches > 0 {
+        report.figure(
+            "messages_per_batch",
+            "messages per reply or frame",
+            round3(heard.deliveries as f64 / heard.batches as f64),
+            "",
+        );
     }
     report.latency("latency", "change-to-delivery", &heard.latency);
     report.figure("subscribers_lost", "sessions lost", heard.lost, "");
@@ -675,6 +692,7 @@ impl Session {
                 continue;
             }
             h.bytes += batch.len() as u64;
+            h.batches += 1;
             let before = seen;
             seen += ours;
             h.deliveries += ours;

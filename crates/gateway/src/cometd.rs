@@ -82,7 +82,11 @@ async fn wait(
             return;
         }
         tokio::select! {
-            () = notified => {}
+            () = notified => {
+                // Let the delivery that woke us finish its round (it may be queuing more
+                // messages for this session) before the reply takes the queue: fuller replies.
+                tokio::task::yield_now().await;
+            }
             () = tokio::time::sleep_until(deadline) => return,
             () = shutdown.cancelled() => return,
         }

@@ -456,14 +456,15 @@ impl Hub {
     }
 
     /// Publishes `data` on `channel` to every CometD session of the web session of `client`.
-    fn publish(&self, client: i32, channel: &str, data: &impl Serialize) {
+    fn publish(&self, client: i32, channel: &str, data: &impl Serialize, woken: &mut Woken) {
         let message = raw(&serde_json::json!({"channel": channel, "data": data}));
-        self.publish_raw(client, channel, &message);
+        self.publish_raw(client, channel, &message, woken);
     }
 
     /// Publishes a message already written (see [`Raw`]) to every CometD session of the web
-    /// session of `client`.
-    fn publish_raw(&self, client: i32, channel: &str, message: &Raw) {
+    /// session of `client`; the sessions that queued it go into `woken`, to be woken at the end
+    /// of the round.
+    fn publish_raw(&self, client: i32, channel: &str, message: &Raw, woken: &mut Woken) {
         let sessions: Vec<Arc<Live>> = {
             let st = lock(&self.state);
             let Some(web) = st.web_by_client.get(&client) else {
@@ -479,7 +480,12 @@ impl Hub {
         }
         let cap = self.config.http.cometd_queue_messages;
         for s in sessions {
-            if s.offer(channel, message, cap) == Offer::Full {
+            let offer = s.offer(channel, message, cap);
+            if offer == Offer::Queued {
+                woken.push(s);
+                continue;
+            }
+            if offer == Offer::Full {
                 warn!(
                     session = %s.id,
                     limit = cap,
@@ -494,7 +500,13 @@ impl Hub {
     /// Handles one delivery from the engine. `last` keeps the CometD message written for the
     /// last notification: the engine sends one notification to many logical clients as the
     /// same shared message, so it is written once for all of them.
-    fn deliver(&self, msg: Arc<Message>, proxy_client_id: Option<i32>, last: &mut Rendered) {
+    fn deliver(
+        &self,
+        msg: Arc<Message>,
+        proxy_client_id: Option<i32>,
+        last: &mut Rendered,
+        woken: &mut Woken,
+    ) {
         if let Some(reference) = msg.reference_id() {
             let pending = lock(&self.state).pending.remove(&reference);
             match pending {
@@ -519,7 +531,7 @@ impl Hub {
                             (false, _) => "RequestFailed",
                         },
                     };
-                    self.publish(client, WORKBINS_CHANNEL, &state);
+                    self.publish(client, WORKBINS_CHANNEL, &state, woken);
                     return;
                 }
                 None => {}
@@ -548,7 +560,7 @@ impl Hub {
                 }),
             };
             if let Some(message) = message {
-                self.publish_raw(client, WORKBINS_CHANNEL, &message);
+                self.publish_raw(client, WORKBINS_CHANNEL, &message, woken);
             }
             return;
         }
@@ -684,11 +696,34 @@ impl Registry for Hub {
 /// The last notification delivered and the CometD message written for it.
 type Rendered = Option<(Arc<Message>, Raw)>;
 
-/// Routes everything the engine sends to the gateway, until the link ends.
+/// CometD sessions that queued messages this round, woken at its end.
+type Woken = Vec<Arc<Live>>;
+
+/// Deliveries handled in one round at most (then the sessions are woken).
+const ROUND: usize = 1024;
+
+/// Routes everything the engine sends to the gateway, until the link ends. Deliveries already
+/// waiting are handled as one round (up to [`ROUND`]) before the sessions they queued messages
+/// for are woken, each once: a change sent to many, or several changes in a row, then leave in
+/// one reply per session instead of one each.
 pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::link::Delivery>) {
     let mut last: Rendered = None;
-    while let Some((msg, proxy_client_id)) = deliveries.recv().await {
-        hub.deliver(msg, proxy_client_id, &mut last);
+    let mut woken: Woken = Vec::new();
+    while let Some(first) = deliveries.recv().await {
+        let mut next = Some(first);
+        let mut handled = 0usize;
+        while let Some((msg, proxy_client_id)) = next.take() {
+            hub.deliver(msg, proxy_client_id, &mut last, &mut woken);
+            handled += 1;
+            if handled < ROUND {
+                next = deliveries.try_recv().ok();
+            }
+        }
+        woken.sort_unstable_by_key(|s| Arc::as_ptr(s) as usize);
+        woken.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for s in woken.drain(..) {
+            s.wake();
+        }
     }
     if !hub.shutdown.is_cancelled() {
         error!("the engine closed the web API's connection; the web API stops");

@@ -40,13 +40,16 @@ impl Live {
         }
     }
 
-    /// Offers a published message (see [`Session::offer`]), waking a held connect.
+    /// Offers a published message (see [`Session::offer`]). A held connect is not woken:
+    /// [`Live::wake`] it once every message of the round is offered (one reply carries them
+    /// all).
     pub(crate) fn offer(&self, channel: &str, message: &Raw, cap: usize) -> Offer {
-        let offer = lock(&self.state).offer(channel, message, cap);
-        if offer == Offer::Queued {
-            self.wake.notify_waiters();
-        }
-        offer
+        lock(&self.state).offer(channel, message, cap)
+    }
+
+    /// Wakes a held connect (messages were queued).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_waiters();
     }
 
     /// Ends the session; a held connect is answered at once.

@@ -85,7 +85,12 @@ pub(super) async fn upgrade(
         Err(e) => return e.into_response(),
     };
     let max = hub.config.http.max_body_bytes;
+    // Small buffers: a thousand idle sessions must not hold tungstenite's 128 KiB defaults
+    // each. A frame is written when sent (one reply each), and a read buffer grows for a
+    // larger frame (up to max_body_bytes).
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| cometd::websocket(hub, web, socket))
 }
