@@ -63,8 +63,8 @@ pub(crate) struct WebInner {
     /// The place of the contact center session, once started.
     pub(crate) place: Option<String>,
     pub(crate) last_seen: Instant,
-    /// Its CometD sessions' ids, oldest first.
-    pub(crate) cometd: Vec<String>,
+    /// Its CometD sessions, oldest first (also in `State::cometd`, by id).
+    pub(crate) cometd: Vec<Arc<Live>>,
     /// Its session tokens (cookies), oldest first: each sign-in with credentials adds one.
     pub(crate) tokens: Vec<String>,
     pub(crate) ended: bool,
@@ -396,7 +396,7 @@ impl Hub {
             inner.ended = true;
             std::mem::take(&mut inner.cometd)
                 .iter()
-                .filter_map(|id| st.cometd.remove(id))
+                .filter_map(|c| st.cometd.remove(&c.id))
                 .collect::<Vec<_>>()
         };
         for c in cometd {
@@ -441,7 +441,7 @@ impl Hub {
         let mut st = lock(&self.state);
         let removed = st.cometd.remove(id)?;
         if let Some(web) = st.web_by_client.get(&removed.owner) {
-            lock(&web.inner).cometd.retain(|c| c != id);
+            lock(&web.inner).cometd.retain(|c| c.id != id);
         }
         Some(removed)
     }
@@ -465,35 +465,33 @@ impl Hub {
     /// session of `client`; the sessions that queued it go into `woken`, to be woken at the end
     /// of the round.
     fn publish_raw(&self, client: i32, channel: &str, message: &Raw, woken: &mut Woken) {
-        let sessions: Vec<Arc<Live>> = {
+        let cap = self.config.http.cometd_queue_messages;
+        // Offered under the locks (the lock order allows a CometD session's lock inside a web
+        // session's): no copy of the session list per message.
+        let full: Vec<Arc<Live>> = {
             let st = lock(&self.state);
             let Some(web) = st.web_by_client.get(&client) else {
                 return;
             };
-            let ids = lock(&web.inner).cometd.clone();
-            ids.iter()
-                .filter_map(|id| st.cometd.get(id).cloned())
-                .collect()
+            let inner = lock(&web.inner);
+            let mut full = Vec::new();
+            for s in &inner.cometd {
+                match s.offer(channel, message, cap) {
+                    Offer::Queued => woken.push(Arc::clone(s)),
+                    Offer::Full => full.push(Arc::clone(s)),
+                    Offer::Ignored => {}
+                }
+            }
+            full
         };
-        if sessions.is_empty() {
-            return;
-        }
-        let cap = self.config.http.cometd_queue_messages;
-        for s in sessions {
-            let offer = s.offer(channel, message, cap);
-            if offer == Offer::Queued {
-                woken.push(s);
-                continue;
-            }
-            if offer == Offer::Full {
-                warn!(
-                    session = %s.id,
-                    limit = cap,
-                    "CometD session queue full (cometd_queue_messages): closing the session; its client will handshake again"
-                );
-                self.remove_cometd(&s.id);
-                s.close(Closed::Dropped);
-            }
+        for s in full {
+            warn!(
+                session = %s.id,
+                limit = cap,
+                "CometD session queue full (cometd_queue_messages): closing the session; its client will handshake again"
+            );
+            self.remove_cometd(&s.id);
+            s.close(Closed::Dropped);
         }
     }
 
@@ -664,11 +662,11 @@ impl Registry for Hub {
             let mut evicted = Vec::new();
             while inner.cometd.len() >= http.max_cometd_sessions_per_agent {
                 let oldest = inner.cometd.remove(0);
-                if let Some(s) = st.cometd.remove(&oldest) {
+                if let Some(s) = st.cometd.remove(&oldest.id) {
                     evicted.push(s);
                 }
             }
-            inner.cometd.push(session.id.clone());
+            inner.cometd.push(Arc::clone(&session));
             inner.last_seen = now();
             drop(inner);
             st.cometd.insert(session.id.clone(), session);
