@@ -169,7 +169,7 @@ pub enum Fault {
 #[derive(Debug)]
 pub struct Durability {
     /// Each request's changes, numbered in engine order.
-    to_store: std::sync::mpsc::Sender<(u64, Vec<Message>)>,
+    to_store: std::sync::mpsc::Sender<Vec<(u64, Vec<Message>)>>,
     /// The highest number synced to disk, or the store's failure.
     synced: mpsc::UnboundedReceiver<Result<u64, String>>,
 }
@@ -263,6 +263,9 @@ pub struct EngineTask {
     out: Vec<Output>,
     /// Durable changes of the message being handled.
     changes: Vec<Message>,
+    /// Requests' changes of this round of inputs, sent to the store thread together at its end
+    /// (one channel operation and at most one wake-up per round, not per request).
+    to_store: Vec<(u64, Vec<Message>)>,
     /// Outboxes whose writers must be woken.
     woken: Vec<Arc<Outbox>>,
     held: VecDeque<Held>,
@@ -306,6 +309,7 @@ impl EngineTask {
             link: None,
             out: Vec::with_capacity(64),
             changes: Vec::new(),
+            to_store: Vec::new(),
             woken: Vec::new(),
             held: VecDeque::new(),
             issued: 0,
@@ -358,6 +362,7 @@ impl EngineTask {
                 () = link_taken(self.link.as_deref()), if link_full => continue,
                 s = next_synced(&mut self.durability), if !self.broken => {
                     self.on_synced(s);
+                    self.send_to_store();
                     wake_all(&mut self.woken);
                     continue;
                 }
@@ -377,7 +382,20 @@ impl EngineTask {
                     next = self.inputs.try_recv().ok();
                 }
             }
+            self.send_to_store();
             wake_all(&mut self.woken);
+        }
+    }
+
+    /// Hands this round's changes to the store thread.
+    fn send_to_store(&mut self) {
+        if self.to_store.is_empty() {
+            return;
+        }
+        let round = std::mem::take(&mut self.to_store);
+        if let Some(d) = &self.durability {
+            // A store thread that is gone is reported by `next_synced`.
+            let _ = d.to_store.send(round);
         }
     }
 
@@ -433,6 +451,7 @@ impl EngineTask {
         let was_active = self.engine.standby().is_none();
         abandon(&mut self.held, &mut self.conns);
         self.durability = None;
+        self.to_store.clear();
         self.issued = 0;
         self.synced = 0;
         self.deferred.clear();
@@ -688,17 +707,12 @@ impl EngineTask {
             log_milestones(conn, c, msg, &self.out);
         }
         self.count(conn, msg);
-        if let Some(d) = &self.durability {
+        if self.durability.is_some() {
             self.engine.drain_changes(&mut self.changes);
             if !self.changes.is_empty() {
                 self.issued += 1;
-                if d.to_store
-                    .send((self.issued, std::mem::take(&mut self.changes)))
-                    .is_err()
-                {
-                    // The store thread is gone; `next_synced` reports it.
-                    self.changes.clear();
-                }
+                self.to_store
+                    .push((self.issued, std::mem::take(&mut self.changes)));
             }
         }
         if self.held.is_empty() && self.issued <= self.synced {
@@ -863,7 +877,7 @@ async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> 
 /// reporting it; nothing is reported as synced after a failure.
 fn store_thread(
     mut store: Box<dyn Store>,
-    batches: std::sync::mpsc::Receiver<(u64, Vec<Message>)>,
+    batches: std::sync::mpsc::Receiver<Vec<(u64, Vec<Message>)>>,
     synced: mpsc::UnboundedSender<Result<u64, String>>,
     metrics: &Arc<crate::Metrics>,
 ) {
@@ -888,19 +902,26 @@ fn store_thread(
     }
     let mut group = Vec::with_capacity(GROUP);
     while !shared.failed() {
-        let Ok((mut last, first)) = batches.recv() else {
+        let Ok(first) = batches.recv() else {
             break;
         };
         group.clear();
-        group.push(first);
+        let mut last = 0;
+        let mut take = |round: Vec<(u64, Vec<Message>)>, group: &mut Vec<Vec<Message>>| {
+            for (n, b) in round {
+                last = n;
+                group.push(b);
+            }
+        };
+        take(first, &mut group);
         while group.len() < GROUP {
             match batches.try_recv() {
-                Ok((n, b)) => {
-                    last = n;
-                    group.push(b);
-                }
+                Ok(round) => take(round, &mut group),
                 Err(_) => break,
             }
+        }
+        if group.is_empty() {
+            continue;
         }
         let changes: usize = group.iter().map(Vec::len).sum();
         #[allow(clippy::cast_precision_loss)] // a count of changes, far below 2^52
