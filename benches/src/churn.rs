@@ -50,11 +50,16 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     let mut connected_rss = None;
     let mut round = 0usize;
     let loopback = addr.ip().is_loopback() && addr.is_ipv4();
+    // Runs started a few seconds apart begin at addresses far apart (the clock's seconds), so
+    // that one run's rounds do not meet the TIME_WAIT sockets of the run before.
+    let first = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as usize * 7);
     loop {
         // Each round connects from its own loopback address, so TIME_WAIT sockets of earlier
         // rounds never use up the ports.
-        let source =
-            loopback.then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + (round % 250) as u8)));
+        let source = loopback
+            .then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + ((first + round) % 250) as u8)));
         let t0 = Instant::now();
         let permits = Arc::new(Semaphore::new(p.concurrency.max(1)));
         let mut set = JoinSet::new();

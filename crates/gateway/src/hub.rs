@@ -698,21 +698,26 @@ type Rendered = Option<(Arc<Message>, Raw)>;
 type Woken = Vec<Arc<Live>>;
 
 /// Deliveries handled in one round at most (then the sessions are woken).
-const ROUND: usize = 1024;
+const ROUND: usize = 65_536;
 
-/// Routes everything the engine sends to the gateway, until the link ends. Deliveries already
-/// waiting are handled as one round (up to [`ROUND`]) before the sessions they queued messages
-/// for are woken, each once: a change sent to many, or several changes in a row, then leave in
-/// one reply per session instead of one each.
-pub(crate) async fn pump(hub: Arc<Hub>, mut deliveries: mpsc::Receiver<crate::link::Delivery>) {
+/// Routes everything the engine sends to the gateway, until the link ends. The deliveries
+/// already waiting (whole batches, up to [`ROUND`]) are handled as one round before the sessions
+/// they queued messages for are woken, each once: a change sent to many, or several changes in a
+/// row, then leave in one reply per session instead of one each.
+pub(crate) async fn pump(
+    hub: Arc<Hub>,
+    mut deliveries: mpsc::Receiver<Vec<crate::link::Delivery>>,
+) {
     let mut last: Rendered = None;
     let mut woken: Woken = Vec::new();
     while let Some(first) = deliveries.recv().await {
         let mut next = Some(first);
         let mut handled = 0usize;
-        while let Some((msg, proxy_client_id)) = next.take() {
-            hub.deliver(msg, proxy_client_id, &mut last, &mut woken);
-            handled += 1;
+        while let Some(batch) = next.take() {
+            handled += batch.len();
+            for (msg, proxy_client_id) in batch {
+                hub.deliver(msg, proxy_client_id, &mut last, &mut woken);
+            }
             if handled < ROUND {
                 next = deliveries.try_recv().ok();
             }

@@ -17,6 +17,7 @@ pub type Delivery = (Arc<Message>, Option<i32>);
 pub struct Link {
     /// Requests to the engine, in order.
     pub requests: mpsc::Sender<Message>,
-    /// Replies and notifications from the engine, in order.
-    pub deliveries: mpsc::Receiver<Delivery>,
+    /// Replies and notifications from the engine, in order, in batches (what the engine queued
+    /// at once).
+    pub deliveries: mpsc::Receiver<Vec<Delivery>>,
 }

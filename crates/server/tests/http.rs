@@ -1148,7 +1148,7 @@ async fn readiness_is_503_while_the_engine_does_not_answer() {
         let ack = Message::new(MessageId::EVENT_ACK)
             .with(attr::REFERENCE_ID, register.reference_id().unwrap())
             .with(attr::PROXY_CLIENT_ID, 1);
-        deliver.send((Arc::new(ack), None)).await.unwrap();
+        deliver.send(vec![(Arc::new(ack), None)]).await.unwrap();
         let mut unanswered = 0usize;
         while to_engine.recv().await.is_some() {
             unanswered += 1;

@@ -51,12 +51,10 @@ impl Flush {
     /// Syncs the file's data through lane `lane` (`0..FLUSH_LANES`; others wrap around). When it
     /// returns `Ok`, every batch written before it began is durable.
     pub fn run(&self, lane: usize) -> Result<(), Error> {
-        let [a, b] = &*self.files;
-        let file = if lane.is_multiple_of(FLUSH_LANES) {
-            a
-        } else {
-            b
-        };
-        file.sync_data().map_err(io(&self.path))
+        let files: &[File] = &*self.files;
+        match files.iter().cycle().nth(lane) {
+            Some(file) => file.sync_data().map_err(io(&self.path)),
+            None => Err(Error::Backend("a flush with no file to sync".into())),
+        }
     }
 }

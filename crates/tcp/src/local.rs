@@ -17,8 +17,11 @@ use tracing::info;
 
 /// Requests the gateway may queue before it waits (back-pressure, like a socket buffer).
 const REQUESTS: usize = 1024;
-/// Deliveries queued to the gateway before the forwarder waits.
-const DELIVERIES: usize = 4096;
+/// Batches of deliveries queued to the gateway before the forwarder waits. A batch is what the
+/// engine queued for the link at once, so it is bounded by the link's outbox
+/// (`outbound_queue_messages`, `outbound_queue_bytes`): what waits for the gateway is at most a
+/// few outboxes' worth.
+const DELIVERIES: usize = 4;
 
 /// One message delivered on the link: the message and, for a logical client, its
 /// ProxyClientId.
@@ -29,8 +32,9 @@ pub type Delivery = (Arc<Message>, Option<i32>);
 pub struct LocalLink {
     /// Requests to the engine, in order.
     pub requests: mpsc::Sender<Message>,
-    /// Replies and notifications from the engine, in order.
-    pub deliveries: mpsc::Receiver<Delivery>,
+    /// Replies and notifications from the engine, in order, in batches (what the engine queued
+    /// at once: one notification to many logical clients arrives as one batch).
+    pub deliveries: mpsc::Receiver<Vec<Delivery>>,
 }
 
 /// Opens an in-process connection `conn` on the engine task; returns the gateway's end and the
@@ -45,7 +49,7 @@ pub(crate) fn open(
     max_bytes: usize,
 ) -> (LocalLink, impl Future<Output = Result<(), String>>) {
     let (requests_tx, mut requests) = mpsc::channel::<Message>(REQUESTS);
-    let (deliveries, deliveries_rx) = mpsc::channel::<Delivery>(DELIVERIES);
+    let (deliveries, deliveries_rx) = mpsc::channel::<Vec<Delivery>>(DELIVERIES);
     let link = LocalLink {
         requests: requests_tx,
         deliveries: deliveries_rx,
@@ -102,7 +106,7 @@ pub(crate) fn open(
 /// Hands what the engine queued to the gateway, in order.
 async fn forward(
     outbox: Arc<Outbox>,
-    deliveries: mpsc::Sender<Delivery>,
+    deliveries: mpsc::Sender<Vec<Delivery>>,
     conn: ConnId,
     inputs: mpsc::Sender<Input>,
 ) {
@@ -111,20 +115,21 @@ async fn forward(
         if taken.resume {
             let _ = inputs.send(Input::Resume { conn }).await;
         }
-        for item in items {
-            let Item::Msg {
-                msg,
-                proxy_client_id,
-                ..
-            } = item
-            else {
+        let batch: Vec<Delivery> = items
+            .into_iter()
+            .filter_map(|item| match item {
+                Item::Msg {
+                    msg,
+                    proxy_client_id,
+                    ..
+                } => Some((msg, proxy_client_id)),
                 // Only TCP connections queue raw frames (their own Ping replies).
-                continue;
-            };
-            if deliveries.send((msg, proxy_client_id)).await.is_err() {
-                outbox.close_after_queued();
-                return;
-            }
+                _ => None,
+            })
+            .collect();
+        if !batch.is_empty() && deliveries.send(batch).await.is_err() {
+            outbox.close_after_queued();
+            return;
         }
         if taken.close {
             return;
