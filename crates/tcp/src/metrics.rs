@@ -160,7 +160,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "journal_sync",
-            "Time to write and sync one group commit of the journal",
+            "Time to make one group commit of the store durable (the sync after its write; both for a store that does them in one step)",
             Unit::Seconds,
             self.sync_seconds.clone(),
         );
