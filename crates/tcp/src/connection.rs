@@ -130,6 +130,13 @@ async fn serve(handler: Handler) {
         let (rd, wr) = stream.into_split();
         return serve_io(rd, wr, None, parts).await;
     };
+    // Boxed: the TLS states (the handshake, the TLS stream) are several kilobytes; inline, they
+    // would size every plain connection's task as well.
+    Box::pin(serve_tls(stream, acceptor, parts)).await;
+}
+
+/// The TLS handshake, then the connection over TLS.
+async fn serve_tls(stream: TcpStream, acceptor: ixn_tls::TlsAcceptor, parts: Parts) {
     // The handshake is bounded like registration: a peer that never finishes it is dropped.
     let handshake = tokio::select! {
         r = tokio::time::timeout(parts.settings.registration_timeout, acceptor.accept(stream)) => r,
