@@ -13,13 +13,12 @@
 //! `t`) to the moment the CometD message is read: microseconds on one clock.
 
 use crate::error::Error;
-use crate::fanout::{self, Gate, micros_since};
+use crate::fanout::{self, Gate, Heard, micros_since};
 use crate::report::{Report, round3};
 use crate::run::{self, Window};
 use crate::target::{Setup, Target, WEB_PASSWORD};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -91,42 +90,6 @@ pub(crate) enum Side {
     Ixn,
     /// Faye: `node SCRIPT` (the script prints `faye listening on http://ADDR/PATH`).
     Faye(PathBuf),
-}
-
-/// What the sessions measured.
-#[derive(Debug)]
-struct Heard {
-    deliveries: u64,
-    /// Replies (long-polling) or frames (WebSocket) that carried messages.
-    batches: u64,
-    bytes: u64,
-    latency: Histogram<u64>,
-    lost: u64,
-    first_loss: Option<String>,
-}
-
-impl Heard {
-    fn new() -> Self {
-        Self {
-            deliveries: 0,
-            batches: 0,
-            bytes: 0,
-            latency: run::histogram(),
-            lost: 0,
-            first_loss: None,
-        }
-    }
-
-    fn merge(&mut self, o: Self) {
-        self.deliveries += o.deliveries;
-        self.batches += o.batches;
-        self.bytes += o.bytes;
-        let _ = self.latency.add(&o.latency);
-        self.lost += o.lost;
-        if self.first_loss.is_none() {
-            self.first_loss = o.first_loss;
-        }
-    }
 }
 
 /// Where a session talks and how it subscribes.
@@ -333,20 +296,15 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     if let Some(e) = &heard.first_loss {
         report.figure("first_loss", "first loss", e.clone(), "");
     }
-    if let Some(m) = server_pid.and_then(peak_rss) {
+    if let Some(m) = server_pid
+        .and_then(crate::target::memory_of)
+        .map(|m| m.peak)
+    {
         report.figure("server_peak_rss_bytes", "server peak RSS", m, "B");
     }
     drop(faye);
     drop(target);
     Ok(report)
-}
-
-/// A process's peak resident memory in bytes (Linux `/proc`).
-fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// One kept-alive HTTP/1.1 connection.

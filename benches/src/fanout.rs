@@ -48,18 +48,21 @@ impl Params {
 
 /// What the subscribers measured.
 #[derive(Debug)]
-struct Heard {
-    deliveries: u64,
-    bytes: u64,
-    latency: Histogram<u64>,
-    lost: u64,
-    first_loss: Option<String>,
+pub(crate) struct Heard {
+    pub(crate) deliveries: u64,
+    /// Reads (CometD: replies or frames) that carried notifications; `fanout` does not count them.
+    pub(crate) batches: u64,
+    pub(crate) bytes: u64,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) lost: u64,
+    pub(crate) first_loss: Option<String>,
 }
 
 impl Heard {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             deliveries: 0,
+            batches: 0,
             bytes: 0,
             latency: run::histogram(),
             lost: 0,
@@ -67,8 +70,9 @@ impl Heard {
         }
     }
 
-    fn merge(&mut self, o: Self) {
+    pub(crate) fn merge(&mut self, o: Self) {
         self.deliveries += o.deliveries;
+        self.batches += o.batches;
         self.bytes += o.bytes;
         let _ = self.latency.add(&o.latency);
         self.lost += o.lost;

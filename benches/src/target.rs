@@ -138,17 +138,22 @@ impl Target {
 
     /// The server's resident memory now and its peak, in bytes (Linux `/proc`), if known.
     pub(crate) fn memory(&self) -> Option<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let field = |name: &str| -> Option<u64> {
-            let line = status.lines().find(|l| l.starts_with(name))?;
-            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb * 1024)
-        };
-        Some(Memory {
-            rss: field("VmRSS:")?,
-            peak: field("VmHWM:")?,
-        })
+        memory_of(self.pid?)
     }
+}
+
+/// A process's resident memory now and its peak, in bytes (Linux `/proc`), if known.
+pub(crate) fn memory_of(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        peak: field("VmHWM:")?,
+    })
 }
 
 /// Resident memory of the server process.
