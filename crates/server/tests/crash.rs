@@ -37,8 +37,17 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &Path) -> (Server, String) {
-    let mut child = Command::new(BIN)
+/// Starts the server on `dir`; with `one_cpu`, confined to one CPU (`taskset`), where it syncs
+/// each group commit on its store thread instead of pipelining the syncs.
+fn start(dir: &Path, one_cpu: bool) -> (Server, String) {
+    let mut cmd = if one_cpu {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &first_allowed_cpu(), BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let mut child = cmd
         // A small compaction threshold, so that kills also land during runtime compactions.
         .args([
             "--listen",
@@ -55,7 +64,9 @@ fn start(dir: &Path) -> (Server, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::from(compactions_log(dir)))
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!("cannot start the server (one CPU: {one_cpu}; taskset is in util-linux): {e}")
+        });
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -76,6 +87,17 @@ fn compactions_log(dir: &Path) -> std::fs::File {
         .append(true)
         .open(path)
         .unwrap()
+}
+
+/// The first CPU this process may run on (from /proc/self/status).
+fn first_allowed_cpu() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    list.split([',', '-']).next().unwrap().to_owned()
 }
 
 /// The live journal file of a data directory.
@@ -163,7 +185,8 @@ fn no_acknowledged_change_is_lost_across_kills() {
     // Requests acknowledged so far, all drivers together.
     let (acked, _) = tokio::sync::watch::channel(0usize);
     for round in 0..=ROUNDS {
-        let (server, addr) = start(&dir);
+        // Every other run on one CPU: the store thread then syncs each group itself.
+        let (server, addr) = start(&dir, round % 2 == 1);
         // Every acknowledged state is there; an in-flight request may or may not have happened.
         rt.block_on(async {
             let mut m = Client::connect(addr.as_str()).await.unwrap();
@@ -228,6 +251,22 @@ fn no_acknowledged_change_is_lost_across_kills() {
     let compactions = log.matches("journal compacted").count();
     eprintln!("{compactions} runtime compactions during the run");
     assert!(compactions > 0, "the kills also cover runtime compactions");
+    let inline = log
+        .matches("group commit: the store thread syncs each group itself")
+        .count();
+    let pipelined = log
+        .matches("group commit: syncs pipelined on flush threads")
+        .count();
+    let want = if std::thread::available_parallelism().unwrap().get() == 1 {
+        (ROUNDS + 1, 0)
+    } else {
+        (ROUNDS / 2, ROUNDS / 2 + 1)
+    };
+    assert_eq!(
+        (inline, pipelined),
+        want,
+        "runs on one CPU sync inline, the others pipelined"
+    );
     let _ = std::fs::remove_file(dir.with_extension("log"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -236,7 +275,7 @@ fn no_acknowledged_change_is_lost_across_kills() {
 fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tmp("files");
-    let (server, addr) = start(&dir);
+    let (server, addr) = start(&dir, false);
     rt.block_on(async {
         let mut m = Client::connect(addr.as_str()).await.unwrap();
         m.register("emailsrv", ClientType::MediaServer)
@@ -281,7 +320,7 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
 
     // Corruption in the middle of the (compacted) journal: the start is refused, naming the
     // file and the offset.
-    let (server, addr) = start(&dir);
+    let (server, addr) = start(&dir, false);
     rt.block_on(async {
         let mut m = Client::connect(addr.as_str()).await.unwrap();
         m.register("emailsrv", ClientType::MediaServer)

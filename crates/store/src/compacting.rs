@@ -8,13 +8,35 @@ use ixn_codec::{ByteString, KvList, Message, Value, attr};
 use ixn_core::durable::{DELETE, IDS, MOVE, PUT, apply_move};
 
 /// The latest stored state of every interaction, kept from the stream of changes alone (no
-/// engine): what a store needs to compact itself while the server runs. A Move is applied to
-/// the interaction's Put, so a compaction writes Puts only.
+/// engine): what a store needs to compact itself while the server runs. A Move is kept beside
+/// the interaction's Put (replacing the Move before it) and applied to the Put only when a
+/// snapshot is taken, so following a Move copies nothing; a compaction writes Puts only.
 #[derive(Clone, Debug, Default)]
 pub struct Shadow {
     ids: Option<Message>,
-    puts: std::collections::HashMap<ByteString, Message>,
+    puts: std::collections::HashMap<ByteString, Held>,
     bytes: usize,
+}
+
+/// An interaction's latest Put, and the latest Move after it.
+#[derive(Clone, Debug)]
+struct Held {
+    put: Message,
+    moved: Option<Message>,
+}
+
+impl Held {
+    /// The Put with the Move applied.
+    fn current(&self) -> Message {
+        match &self.moved {
+            None => self.put.clone(),
+            Some(mv) => {
+                let mut put = Message::new(self.put.id);
+                put.attrs = apply_move(&self.put.attrs, &mv.attrs);
+                put
+            }
+        }
+    }
 }
 
 impl Shadow {
@@ -42,22 +64,27 @@ impl Shadow {
                 };
                 let old = if change.id == PUT {
                     self.bytes += approx_size(&change);
-                    self.puts.insert(id, change)
+                    self.puts.insert(
+                        id,
+                        Held {
+                            put: change,
+                            moved: None,
+                        },
+                    )
                 } else {
                     self.puts.remove(&id)
                 };
                 if let Some(old) = old {
-                    self.bytes = self.bytes.saturating_sub(approx_size(&old));
+                    self.bytes = self.bytes.saturating_sub(approx_size(&old.put));
                 }
             }
             MOVE => {
                 let Some(id) = change.attrs.get_str(attr::INTERACTION_ID) else {
                     return;
                 };
-                if let Some(put) = self.puts.get_mut(id) {
-                    let old = approx_size(put);
-                    put.attrs = apply_move(&put.attrs, &change.attrs);
-                    self.bytes = self.bytes.saturating_sub(old) + approx_size(put);
+                // The size is the Put's: a move changes only where the interaction is.
+                if let Some(held) = self.puts.get_mut(id) {
+                    held.moved = Some(change);
                 }
             }
             _ => {}
@@ -66,7 +93,11 @@ impl Shadow {
 
     /// The state as changes (the Ids change first): what a compacted store holds.
     pub fn snapshot(&self) -> Vec<Message> {
-        self.ids.iter().chain(self.puts.values()).cloned().collect()
+        self.ids
+            .iter()
+            .cloned()
+            .chain(self.puts.values().map(Held::current))
+            .collect()
     }
 
     /// Roughly how many bytes the state takes on disk.

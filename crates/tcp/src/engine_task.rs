@@ -175,25 +175,60 @@ pub struct Durability {
 }
 
 impl Durability {
-    /// Starts the thread that runs `store` (pipelined group commit: every batch queued while a
-    /// group is written goes into the next group, which is written while up to
-    /// [`FLUSH_LANES`] syncs of the groups before it run). The thread ends when the engine task
-    /// does (or at the store's first failure); join it to release the store.
+    /// Starts the thread that runs `store` (group commit: every batch queued while a group is
+    /// written and synced goes into the next group). The thread ends when the engine task does
+    /// (or at the store's first failure); join it to release the store.
     pub fn start(store: Box<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         Self::start_with_metrics(store, Arc::new(crate::Metrics::default()))
     }
 
-    /// [`Durability::start`], timing each sync and counting its changes into `metrics`.
+    /// [`Durability::start`], timing each sync and counting its changes into `metrics`; syncs
+    /// [`SyncMode::for_this_machine`].
     pub fn start_with_metrics(
         store: Box<dyn Store>,
         metrics: Arc<crate::Metrics>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        Self::start_with(store, metrics, SyncMode::for_this_machine())
+    }
+
+    /// [`Durability::start_with_metrics`], syncing as `mode` says.
+    pub fn start_with(
+        store: Box<dyn Store>,
+        metrics: Arc<crate::Metrics>,
+        mode: SyncMode,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (to_store, batches) = std::sync::mpsc::channel();
         let (synced_tx, synced) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("ixn-store".into())
-            .spawn(move || store_thread(store, batches, synced_tx, &metrics))?;
+            .spawn(move || store_thread(store, batches, synced_tx, &metrics, mode))?;
         Ok((Self { to_store, synced }, thread))
+    }
+}
+
+/// Where the store thread's group commits are synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// The store thread syncs each group itself, after writing it; the batches that arrive
+    /// meanwhile form the next group. Fewest threads and syncs: best when the server has one
+    /// CPU, where a sync on another thread only competes for it.
+    Inline,
+    /// Pipelined: the store thread writes a group and hands its sync to one of
+    /// [`FLUSH_LANES`] flush threads, writing the next group meanwhile (up to that many syncs
+    /// in flight; a free flush thread takes only the newest group written, its sync covering
+    /// the older ones). Best with more than one CPU.
+    Pipelined,
+}
+
+impl SyncMode {
+    /// [`SyncMode::Inline`] when this process may run on one CPU only (its affinity, or a
+    /// container's CPU quota), else [`SyncMode::Pipelined`].
+    pub fn for_this_machine() -> Self {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() == 1 => Self::Inline,
+            _ => Self::Pipelined,
+        }
     }
 }
 
@@ -869,17 +904,18 @@ async fn next_synced(d: &mut Option<Durability>) -> Option<Result<u64, String>> 
     }
 }
 
-/// Runs the store, pipelined: takes every batch queued so far and writes them as one group;
-/// the sync that makes the group durable runs on one of [`FLUSH_LANES`] flush threads while the
-/// next group is written, so up to that many syncs are in flight (each covers every group written
-/// before it began, so a flush thread takes only the newest group waiting). Reports the highest
-/// number synced, never lower than one already reported. Stops at the first failure, after
-/// reporting it; nothing is reported as synced after a failure.
+/// Runs the store: takes every batch queued so far and writes them as one group, then syncs it
+/// as `mode` says: here, or ([`SyncMode::Pipelined`]) on one of [`FLUSH_LANES`] flush threads
+/// while the next group is written, so up to that many syncs are in flight (each covers every
+/// group written before it began, so a flush thread takes only the newest group waiting).
+/// Reports the highest number synced, never lower than one already reported. Stops at the
+/// first failure, after reporting it; nothing is reported as synced after a failure.
 fn store_thread(
     mut store: Box<dyn Store>,
     batches: std::sync::mpsc::Receiver<Vec<(u64, Vec<Message>)>>,
     synced: mpsc::UnboundedSender<Result<u64, String>>,
     metrics: &Arc<crate::Metrics>,
+    mode: SyncMode,
 ) {
     /// Most batches written as one group (bounds the write buffer).
     const GROUP: usize = 8192;
@@ -888,7 +924,20 @@ fn store_thread(
         ready: std::sync::Condvar::new(),
         synced,
     });
-    let flushers: Vec<_> = (0..FLUSH_LANES)
+    let lanes = match mode {
+        SyncMode::Pipelined => {
+            info!(
+                flush_threads = FLUSH_LANES,
+                "group commit: syncs pipelined on flush threads"
+            );
+            FLUSH_LANES
+        }
+        SyncMode::Inline => {
+            info!("group commit: the store thread syncs each group itself");
+            0
+        }
+    };
+    let flushers: Vec<_> = (0..lanes)
         .filter_map(|lane| {
             let (shared, metrics) = (Arc::clone(&shared), Arc::clone(metrics));
             std::thread::Builder::new()
@@ -897,7 +946,7 @@ fn store_thread(
                 .ok()
         })
         .collect();
-    if flushers.len() < FLUSH_LANES {
+    if flushers.len() < lanes {
         shared.report(Err("cannot start the store's sync threads".to_owned()));
     }
     let mut group = Vec::with_capacity(GROUP);
@@ -928,6 +977,14 @@ fn store_thread(
         metrics.batch_changes.observe(changes as f64);
         let started = Instant::now();
         match store.write_owned(std::mem::take(&mut group)) {
+            Ok(Some(flush)) if lanes == 0 => {
+                let started = Instant::now();
+                let r = flush.run(0);
+                metrics
+                    .sync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                shared.report(r.map(|()| last).map_err(|e| e.to_string()));
+            }
             Ok(Some(flush)) => shared.hand_over(last, flush),
             Ok(None) => {
                 metrics
@@ -1245,6 +1302,58 @@ mod tests {
         assert_eq!(reports(&mut rx), vec![Ok(1), Err("disk gone".into())]);
         assert!(p.failed());
         assert!(p.next().is_none(), "the flush threads stop");
+    }
+
+    /// Inline and pipelined, every round sent is reported synced in order and is in the
+    /// journal when it is opened again; when the engine side ends, the thread ends.
+    #[test]
+    fn every_round_is_reported_synced_and_is_in_the_journal_in_both_modes() {
+        for mode in [super::SyncMode::Inline, super::SyncMode::Pipelined] {
+            let dir = std::env::temp_dir().join(format!(
+                "ixn-tcp-store-thread-{mode:?}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let (journal, _) = ixn_store::Journal::open(&dir).expect("journal");
+            let metrics = std::sync::Arc::new(crate::Metrics::default());
+            let (d, thread) =
+                super::Durability::start_with(Box::new(journal), metrics, mode).expect("start");
+            let super::Durability {
+                to_store,
+                mut synced,
+            } = d;
+            let change = |n: u64| {
+                ixn_codec::Message::new(ixn_codec::MessageId(0xF002))
+                    .with("InteractionId", format!("i{n}").as_str())
+            };
+            let mut n = 0u64;
+            for round in 1..=50u64 {
+                let batches = (0..round % 4 + 1)
+                    .map(|_| {
+                        n += 1;
+                        (n, vec![change(n)])
+                    })
+                    .collect();
+                to_store.send(batches).expect("send");
+            }
+            let mut last = 0;
+            while last < n {
+                let r = synced.blocking_recv().expect("a report").expect("synced");
+                assert!(r > last, "{mode:?}: reports go up ({r} after {last})");
+                last = r;
+            }
+            drop(to_store);
+            thread.join().expect("the store thread ends");
+            let (_, opened) = ixn_store::Journal::open(&dir).expect("reopen");
+            let ids: Vec<String> = opened
+                .changes
+                .iter()
+                .filter_map(|m| m.attrs.get_str("InteractionId").map(ToString::to_string))
+                .collect();
+            let want: Vec<String> = (1..=n).map(|i| format!("i{i}")).collect();
+            assert_eq!(ids, want, "{mode:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     /// A flush thread takes the newest group waiting; once the store thread ended, it still

@@ -38,7 +38,7 @@ mod partial;
 mod standalone;
 
 pub use connection::Security;
-pub use engine_task::{Durability, EngineTask, Fault, Inputs, Lease, Roles, codec};
+pub use engine_task::{Durability, EngineTask, Fault, Inputs, Lease, Roles, SyncMode, codec};
 pub use handle::{EngineHandle, Flusher};
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use local::{Delivery, LocalLink};
