@@ -17,8 +17,9 @@ pub trait Store: Send {
     }
     /// Like [`Store::append_owned`], but it may return before the batches are durable: then it
     /// returns the [`Flush`] that makes them durable, which can run on another thread while the
-    /// next batches are written (pipelined group commit). `None`: they are durable already (the
-    /// default, for a store that cannot split writing from syncing).
+    /// next batches are written (pipelined group commit; the journal starts writing them to the
+    /// disk before returning). `None`: they are durable already (the default, for a store that
+    /// cannot split writing from syncing).
     fn write_owned(&mut self, batches: Vec<Vec<Message>>) -> Result<Option<Flush>, Error> {
         self.append_owned(batches).map(|()| None)
     }

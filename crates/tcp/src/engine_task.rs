@@ -949,7 +949,7 @@ fn store_thread(
     if flushers.len() < lanes {
         shared.report(Err("cannot start the store's sync threads".to_owned()));
     }
-    let mut group = Vec::with_capacity(GROUP);
+    let mut group: Vec<Vec<Message>> = Vec::with_capacity(GROUP);
     while !shared.failed() {
         let Ok(first) = batches.recv() else {
             break;
@@ -976,15 +976,14 @@ fn store_thread(
         #[allow(clippy::cast_precision_loss)] // a count of changes, far below 2^52
         metrics.batch_changes.observe(changes as f64);
         let started = Instant::now();
-        match store.write_owned(std::mem::take(&mut group)) {
-            Ok(Some(flush)) if lanes == 0 => {
-                let started = Instant::now();
-                let r = flush.run(0);
-                metrics
-                    .sync_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                shared.report(r.map(|()| last).map_err(|e| e.to_string()));
-            }
+        let group = std::mem::take(&mut group);
+        let written = if lanes == 0 {
+            // Inline: written and synced here.
+            store.append_owned(group).map(|()| None)
+        } else {
+            store.write_owned(group)
+        };
+        match written {
             Ok(Some(flush)) => shared.hand_over(last, flush),
             Ok(None) => {
                 metrics

@@ -160,7 +160,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "journal_sync",
-            "Time to make one group commit of the store durable (the sync after its write; both for a store that does them in one step)",
+            "Time to make one group commit of the store durable: the sync after its write, or write and sync when one thread does both (a server with one CPU, or PostgreSQL)",
             Unit::Seconds,
             self.sync_seconds.clone(),
         );
