@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 /// Read buffer a connection starts with (bytes).
-const INITIAL_READ_BUFFER: usize = 512;
+const INITIAL_READ_BUFFER: usize = crate::partial::READ_AHEAD;
 
 /// Per-connection settings.
 #[derive(Clone, Copy, Debug)]

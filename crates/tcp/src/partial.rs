@@ -22,6 +22,14 @@ use tracing::warn;
 /// and arrive in one read or two.
 pub(crate) const TRACKED: usize = 4096;
 
+/// Room a connection's read buffer keeps for the next read (bytes). The codec reserves only
+/// what the frame at hand still lacks, and a buffer that owns its memory then takes exactly
+/// that capacity: every frame would cost two reads (its length prefix, then its body) and a
+/// third that finds nothing. With this room a read takes what has arrived, several frames at
+/// once. No more memory is held: a buffer that must allocate takes at least its first
+/// capacity, which is this size.
+pub(crate) const READ_AHEAD: usize = 512;
+
 /// The budget and the deadlines of incomplete frames, shared by all connections.
 #[derive(Debug)]
 pub(crate) struct Partials {
@@ -232,6 +240,9 @@ impl Metered {
                 // One allocation of the frame's size, now that it is admitted.
                 buf.reserve(total.saturating_sub(buf.len()));
             }
+            (None, _) if self.reserved == 0 && buf.capacity() - buf.len() < READ_AHEAD => {
+                buf.reserve(READ_AHEAD);
+            }
             _ => {}
         }
         Ok(decoded)
@@ -306,6 +317,35 @@ mod tests {
         );
         assert!(b.decode_one(&mut other).unwrap().is_none());
         assert_eq!(partials.held(), 50_000);
+    }
+
+    /// After a frame, the buffer keeps room for the next read: whole frames arrive in one read,
+    /// not a length prefix and then a body.
+    #[test]
+    fn the_read_buffer_keeps_room_for_the_next_read() {
+        let partials = Arc::new(Partials::new(100_000, Duration::from_secs(10)));
+        let outbox = Arc::new(Outbox::new(10, 1 << 20));
+        let codec = Codec::default();
+        let mut m = Metered::new(codec, ConnId(1), outbox, partials);
+        let mut buf = BytesMut::with_capacity(READ_AHEAD);
+        let ping = Message::new(MessageId::PING).with(attr::REFERENCE_ID, 1);
+        for round in 0..3 {
+            codec.encode(&ping, &mut buf).unwrap();
+            let decoded = m.decode_one(&mut buf).unwrap();
+            assert!(decoded.is_some(), "round {round}");
+            drop(decoded);
+            assert!(m.decode_one(&mut buf).unwrap().is_none());
+            assert!(
+                buf.capacity() - buf.len() >= READ_AHEAD,
+                "round {round}: room for {} bytes",
+                buf.capacity() - buf.len()
+            );
+            // Half a length prefix: still room for the rest and what follows.
+            buf.extend_from_slice(&[0, 0]);
+            assert!(m.decode_one(&mut buf).unwrap().is_none());
+            assert!(buf.capacity() - buf.len() >= READ_AHEAD);
+            buf.clear();
+        }
     }
 
     #[test]
