@@ -320,13 +320,17 @@ async fn listen(mut conn: Conn, window: Arc<Window>, base: Instant, sample_every
             }
             seen += 1;
             n += 1;
+            // Only a sampled notification is taken and decoded; the others are counted and
+            // dropped where they lie, as the Redis subscriber does.
+            if !seen.is_multiple_of(sample_every.max(1)) {
+                h.bytes += conn.skip() as u64;
+                continue;
+            }
             let Some(frame) = conn.next_frame() else {
                 break;
             };
             h.bytes += frame.bytes.len() as u64;
-            if seen.is_multiple_of(sample_every.max(1))
-                && let Some(t) = placed_at(&conn, frame)
-            {
+            if let Some(t) = placed_at(&conn, frame) {
                 let lat = (micros_since(base) - t).max(0) as u64 * 1000;
                 let _ = h.latency.record(lat.max(100));
             }

@@ -153,11 +153,11 @@ impl Conn {
         (len >= LEN_PREFIX + 2).then_some(MessageId(u16::from_be_bytes([a, b])))
     }
 
-    /// Drops the next complete frame (after [`Conn::peek_id`]).
-    pub(crate) fn skip(&mut self) {
-        if let Some(len) = self.complete_len() {
-            self.rbuf.advance(len);
-        }
+    /// Drops the next complete frame (after [`Conn::peek_id`]); its length (0: none).
+    pub(crate) fn skip(&mut self) -> usize {
+        let len = self.complete_len().unwrap_or(0);
+        self.rbuf.advance(len);
+        len
     }
 
     /// Takes the next complete frame.
