@@ -977,11 +977,9 @@ fn store_thread(
         metrics.batch_changes.observe(changes as f64);
         let started = Instant::now();
         let group = std::mem::take(&mut group);
-        let written = if lanes == 0 {
-            // Inline: written and synced here.
-            store.append_owned(group).map(|()| None)
-        } else {
-            store.write_owned(group)
+        let written = match mode {
+            SyncMode::Inline => store.append_owned(group).map(|()| None),
+            SyncMode::Pipelined => store.write_owned(group),
         };
         match written {
             Ok(Some(flush)) => shared.hand_over(last, flush),
