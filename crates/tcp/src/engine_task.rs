@@ -274,6 +274,13 @@ pub fn codec(limits: &ixn_config::Limits) -> Codec {
 /// (back-pressure to the readers, so held outputs cannot grow without bound).
 const MAX_HELD: usize = 65_536;
 
+/// How many times the engine task lets the readers run before it hands a round's changes to
+/// the store thread, when nothing new arrives (see [`EngineTask::linger`]).
+const LINGER_YIELDS: usize = 4;
+
+/// Requests whose changes may wait for more to join them (bounds what lingering delays).
+const LINGER_MAX: usize = 256;
+
 /// Inputs handled before the writers they woke are told (bounds the delay coalescing adds).
 const INPUTS_PER_WAKE: usize = 64;
 
@@ -417,9 +424,30 @@ impl EngineTask {
                     next = self.inputs.try_recv().ok();
                 }
             }
+            // A group commit is cheapest per request when it holds every request the clients
+            // have in flight: before handing the changes over, let the readers run a few times
+            // (what they bring joins this round), unless enough is waiting already.
+            if !self.to_store.is_empty() && self.to_store.len() < LINGER_MAX && self.linger().await
+            {
+                continue;
+            }
             self.send_to_store();
             wake_all(&mut self.woken);
         }
+    }
+
+    /// Lets the other tasks (the connections' readers) run up to [`LINGER_YIELDS`] times, after
+    /// waking the writers already due; true as soon as an input is there to take.
+    async fn linger(&mut self) -> bool {
+        wake_all(&mut self.woken);
+        for _ in 0..LINGER_YIELDS {
+            tokio::task::yield_now().await;
+            let link_full = self.link.as_ref().is_some_and(|l| l.is_full());
+            if !self.inputs.is_empty() && self.held.len() < MAX_HELD && !link_full {
+                return true;
+            }
+        }
+        false
     }
 
     /// Hands this round's changes to the store thread.
@@ -1351,6 +1379,128 @@ mod tests {
             assert_eq!(ids, want, "{mode:?}");
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    /// What the engine task hands to its store thread, seen by the test instead.
+    type Rounds = std::sync::mpsc::Receiver<Vec<(u64, Vec<ixn_codec::Message>)>>;
+
+    /// An engine task on the demo configuration, durable through channels the test holds (it
+    /// sees each round handed over and reports the syncs itself), and an in-process connection
+    /// registered as the demo's media server.
+    async fn media_server_on_a_test_store() -> (
+        crate::LocalLink,
+        Rounds,
+        mpsc::UnboundedSender<Result<u64, String>>,
+    ) {
+        use ixn_codec::{ClientType, Message, MessageId, attr};
+        let config = std::sync::Arc::new(
+            ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo").expect("demo"),
+        );
+        let (to_store, rounds) = std::sync::mpsc::channel();
+        let (reports, synced) = mpsc::unbounded_channel();
+        let d = super::Durability { to_store, synced };
+        let (handle, inputs) = crate::EngineHandle::channel();
+        let mut engine = ixn_core::Engine::new(std::sync::Arc::clone(&config), 0);
+        engine.record_changes(true);
+        let task =
+            super::EngineTask::new(engine, super::codec(&config.limits), inputs, Some(d), None);
+        tokio::spawn(task.run());
+        let (mut link, serve) =
+            handle.open_local("127.0.0.1:1".parse().expect("addr"), 4096, 64 << 20);
+        tokio::spawn(serve);
+        let register = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+            .with(attr::REFERENCE_ID, 1)
+            .with(attr::CLIENT_NAME, "emailsrv")
+            .with(attr::CLIENT_TYPE, ClientType::MediaServer.to_int());
+        link.requests.send(register).await.expect("send");
+        let reply = replies(&mut link, 1).await;
+        assert_eq!(reply[0].id, MessageId::EVENT_ACK, "{reply:?}");
+        (link, rounds, reports)
+    }
+
+    /// The next round the engine task hands over (letting the other tasks run until it does).
+    async fn next_round(rounds: &Rounds) -> Vec<(u64, Vec<ixn_codec::Message>)> {
+        loop {
+            match rounds.try_recv() {
+                Ok(round) => return round,
+                Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
+                Err(e) => panic!("the engine task is gone: {e}"),
+            }
+        }
+    }
+
+    fn submit(n: i32) -> ixn_codec::Message {
+        use ixn_codec::{Message, MessageId, attr};
+        Message::new(MessageId::REQUEST_SUBMIT)
+            .with(attr::REFERENCE_ID, n + 1)
+            .with(attr::TENANT_ID, 101)
+            .with(attr::MEDIA_TYPE, "email")
+            .with(attr::INTERACTION_TYPE, "Inbound")
+            .with(attr::QUEUE, "Inbound")
+            .with(attr::INTERACTION_ID, format!("L{n}").as_str())
+    }
+
+    /// The next `n` messages delivered on `link`.
+    async fn replies(link: &mut crate::LocalLink, n: usize) -> Vec<ixn_codec::Message> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let batch = link.deliveries.recv().await.expect("the engine answers");
+            got.extend(batch.into_iter().map(|(m, _)| (*m).clone()));
+        }
+        got
+    }
+
+    /// A request that reaches the engine task while it lets the readers run after a round
+    /// joins that round's group commit: one sync for both, not one each.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_arriving_while_the_engine_lingers_joins_the_round() {
+        let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+        link.requests.send(submit(1)).await.expect("send");
+        // Each yield lets every task woken meanwhile run first: the link forwards the first
+        // submit and the engine task handles it before this task runs again (without the
+        // lingering, the engine task hands it over alone; tried).
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        link.requests.send(submit(2)).await.expect("send");
+        let round = next_round(&rounds).await;
+        assert_eq!(
+            round.len(),
+            2,
+            "both submits' changes in one round: {round:?}"
+        );
+        reports.send(Ok(2)).expect("report");
+        let acks = replies(&mut link, 2).await;
+        assert!(
+            acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK),
+            "{acks:?}"
+        );
+    }
+
+    /// Under a steady stream the engine task stops lingering at [`super::LINGER_MAX`]
+    /// requests: what it hands over at once stays bounded, and every request is answered.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
+        let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+        let n = 3 * super::LINGER_MAX;
+        for i in 0..i32::try_from(n).expect("small") {
+            link.requests.send(submit(i)).await.expect("send");
+        }
+        let mut sizes = Vec::new();
+        let mut last = 0;
+        while last < u64::try_from(n).expect("small") {
+            let round = next_round(&rounds).await;
+            sizes.push(round.len());
+            last = round.last().map_or(last, |(n, _)| *n);
+            reports.send(Ok(last)).expect("report");
+        }
+        assert!(
+            sizes
+                .iter()
+                .all(|s| *s < super::LINGER_MAX + super::INPUTS_PER_WAKE),
+            "{sizes:?}"
+        );
+        let acks = replies(&mut link, n).await;
+        assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
     }
 
     /// A flush thread takes the newest group waiting; once the store thread ended, it still
