@@ -278,6 +278,59 @@ const MAX_HELD: usize = 65_536;
 /// the store thread, when nothing new arrives (see [`EngineTask::linger`]).
 const LINGER_YIELDS: usize = 4;
 
+/// After this many handovers in a row of one request's changes, for which lingering brought
+/// nothing, the engine task stops lingering: a lone client does not wait for company that never
+/// comes.
+const LINGER_UNPAID: u32 = 2;
+
+/// While lingering does not pay, the engine task still lingers before every this many
+/// handovers (a probe), and lingers again from the first probe that brings something.
+const LINGER_PROBE: u32 = 8;
+
+/// Whether lingering pays (see [`EngineTask::linger`]).
+#[derive(Debug, Default)]
+struct Lingering {
+    /// Handovers in a row of one request, for which lingering brought nothing.
+    unpaid: u32,
+    /// Lingered since the last handover.
+    lingered: bool,
+    /// Lingering brought inputs since the last handover.
+    gained: bool,
+    /// Handovers without lingering since the last probe.
+    skipped: u32,
+}
+
+impl Lingering {
+    /// Whether to linger before this handover.
+    fn wanted(&mut self) -> bool {
+        if self.gained || self.unpaid < LINGER_UNPAID {
+            self.lingered = true;
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped >= LINGER_PROBE {
+            self.skipped = 0;
+            self.lingered = true;
+            return true;
+        }
+        false
+    }
+
+    /// The changes of `requests` requests are handed over: whether lingering brought anything,
+    /// or anything else was waiting, decides the next.
+    fn handed_over(&mut self, requests: usize) {
+        if self.lingered {
+            self.unpaid = if self.gained || requests > 1 {
+                0
+            } else {
+                self.unpaid.saturating_add(1)
+            };
+        }
+        self.lingered = false;
+        self.gained = false;
+    }
+}
+
 /// Requests whose changes may wait for more to join them (bounds what lingering delays).
 const LINGER_MAX: usize = 256;
 
@@ -311,6 +364,8 @@ pub struct EngineTask {
     /// Outboxes whose writers must be woken.
     woken: Vec<Arc<Outbox>>,
     held: VecDeque<Held>,
+    /// Whether to let the readers run before handing changes over.
+    lingering: Lingering,
     /// Change batches sent to the store, and synced by it.
     issued: u64,
     synced: u64,
@@ -354,6 +409,7 @@ impl EngineTask {
             to_store: Vec::new(),
             woken: Vec::new(),
             held: VecDeque::new(),
+            lingering: Lingering::default(),
             issued: 0,
             synced: 0,
             broken: false,
@@ -427,9 +483,16 @@ impl EngineTask {
             // A group commit is cheapest per request when it holds every request the clients
             // have in flight: before handing the changes over, let the readers run a few times
             // (what they bring joins this round), unless enough is waiting already.
-            if !self.to_store.is_empty() && self.to_store.len() < LINGER_MAX && self.linger().await
+            if !self.to_store.is_empty()
+                && self.to_store.len() < LINGER_MAX
+                && self.lingering.wanted()
+                && self.linger().await
             {
+                self.lingering.gained = true;
                 continue;
+            }
+            if !self.to_store.is_empty() {
+                self.lingering.handed_over(self.to_store.len());
             }
             self.send_to_store();
             wake_all(&mut self.woken);
@@ -1474,6 +1537,65 @@ mod tests {
             acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK),
             "{acks:?}"
         );
+    }
+
+    /// Sends a submit, lets the other tasks run twice (enough for the engine task to handle it,
+    /// not for it to end a linger), then takes the round handed over meanwhile, if any.
+    async fn send_and_look(
+        link: &crate::LocalLink,
+        rounds: &Rounds,
+        n: i32,
+    ) -> Option<Vec<(u64, Vec<ixn_codec::Message>)>> {
+        link.requests.send(submit(n)).await.expect("send");
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        rounds.try_recv().ok()
+    }
+
+    /// A lone client: after [`super::LINGER_UNPAID`] handovers of one request for which
+    /// lingering brought nothing, its requests are handed over at once; every
+    /// [`super::LINGER_PROBE`]th handover still lingers, and lingering goes on from a probe that
+    /// brings something.
+    #[tokio::test(flavor = "current_thread")]
+    async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
+        let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+        let mut n = 0;
+        let settle = |round: &Vec<(u64, Vec<ixn_codec::Message>)>| {
+            let last = round.last().map(|(n, _)| *n).expect("a round");
+            reports.send(Ok(last)).expect("report");
+        };
+        for i in 0..super::LINGER_UNPAID {
+            n += 1;
+            let early = send_and_look(&link, &rounds, n).await;
+            assert!(early.is_none(), "lone request {i} is lingered for");
+            let round = next_round(&rounds).await;
+            assert_eq!(round.len(), 1);
+            settle(&round);
+            replies(&mut link, 1).await;
+        }
+        for i in 1..super::LINGER_PROBE {
+            n += 1;
+            let round = send_and_look(&link, &rounds, n).await.unwrap_or_else(|| {
+                panic!("lone request {i} after lingering stopped is handed over at once")
+            });
+            assert_eq!(round.len(), 1);
+            settle(&round);
+            replies(&mut link, 1).await;
+        }
+        // The probe: this one is lingered for, and a request arriving meanwhile joins it.
+        for probe_or_after in ["the probe", "the handover after a probe that paid"] {
+            n += 1;
+            assert!(
+                send_and_look(&link, &rounds, n).await.is_none(),
+                "{probe_or_after} lingers"
+            );
+            n += 1;
+            link.requests.send(submit(n)).await.expect("send");
+            let round = next_round(&rounds).await;
+            assert_eq!(round.len(), 2, "{probe_or_after}");
+            settle(&round);
+            replies(&mut link, 2).await;
+        }
     }
 
     /// Under a steady stream the engine task stops lingering at [`super::LINGER_MAX`]
