@@ -1,0 +1,186 @@
+//! The engine task's lingering before a group commit, driven through an in-process
+//! connection on a `current_thread` runtime, with the store side replaced by channels the test
+//! holds: each round handed over is seen exactly, and the test reports the syncs itself.
+//! (A child of `engine_task`, so that its private parts are in reach, and a file of its own, so
+//! that `engine_task` does not depend on the handle and the link it is tested through.)
+
+use tokio::sync::mpsc;
+
+/// What the engine task hands to its store thread, seen by the test instead.
+type Rounds = std::sync::mpsc::Receiver<Vec<(u64, Vec<ixn_codec::Message>)>>;
+
+/// An engine task on the demo configuration, durable through channels the test holds (it
+/// sees each round handed over and reports the syncs itself), and an in-process connection
+/// registered as the demo's media server.
+async fn media_server_on_a_test_store() -> (
+    crate::LocalLink,
+    Rounds,
+    mpsc::UnboundedSender<Result<u64, String>>,
+) {
+    use ixn_codec::{ClientType, Message, MessageId, attr};
+    let config = std::sync::Arc::new(
+        ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo").expect("demo"),
+    );
+    let (to_store, rounds) = std::sync::mpsc::channel();
+    let (reports, synced) = mpsc::unbounded_channel();
+    let d = super::Durability { to_store, synced };
+    let (handle, inputs) = crate::EngineHandle::channel();
+    let mut engine = ixn_core::Engine::new(std::sync::Arc::clone(&config), 0);
+    engine.record_changes(true);
+    let task = super::EngineTask::new(engine, super::codec(&config.limits), inputs, Some(d), None);
+    tokio::spawn(task.run());
+    let (mut link, serve) = handle.open_local("127.0.0.1:1".parse().expect("addr"), 4096, 64 << 20);
+    tokio::spawn(serve);
+    let register = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
+        .with(attr::REFERENCE_ID, 1)
+        .with(attr::CLIENT_NAME, "emailsrv")
+        .with(attr::CLIENT_TYPE, ClientType::MediaServer.to_int());
+    link.requests.send(register).await.expect("send");
+    let reply = replies(&mut link, 1).await;
+    assert_eq!(reply[0].id, MessageId::EVENT_ACK, "{reply:?}");
+    (link, rounds, reports)
+}
+
+/// The next round the engine task hands over (letting the other tasks run until it does).
+async fn next_round(rounds: &Rounds) -> Vec<(u64, Vec<ixn_codec::Message>)> {
+    loop {
+        match rounds.try_recv() {
+            Ok(round) => return round,
+            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(e) => panic!("the engine task is gone: {e}"),
+        }
+    }
+}
+
+fn submit(n: i32) -> ixn_codec::Message {
+    use ixn_codec::{Message, MessageId, attr};
+    Message::new(MessageId::REQUEST_SUBMIT)
+        .with(attr::REFERENCE_ID, n + 1)
+        .with(attr::TENANT_ID, 101)
+        .with(attr::MEDIA_TYPE, "email")
+        .with(attr::INTERACTION_TYPE, "Inbound")
+        .with(attr::QUEUE, "Inbound")
+        .with(attr::INTERACTION_ID, format!("L{n}").as_str())
+}
+
+/// The next `n` messages delivered on `link`.
+async fn replies(link: &mut crate::LocalLink, n: usize) -> Vec<ixn_codec::Message> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let batch = link.deliveries.recv().await.expect("the engine answers");
+        got.extend(batch.into_iter().map(|(m, _)| (*m).clone()));
+    }
+    got
+}
+
+/// A request that reaches the engine task while it lets the readers run after a round
+/// joins that round's group commit: one sync for both, not one each.
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_arriving_while_the_engine_lingers_joins_the_round() {
+    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    link.requests.send(submit(1)).await.expect("send");
+    // Each yield lets every task woken meanwhile run first: the link forwards the first
+    // submit and the engine task handles it before this task runs again (without the
+    // lingering, the engine task hands it over alone; tried).
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    link.requests.send(submit(2)).await.expect("send");
+    let round = next_round(&rounds).await;
+    assert_eq!(
+        round.len(),
+        2,
+        "both submits' changes in one round: {round:?}"
+    );
+    reports.send(Ok(2)).expect("report");
+    let acks = replies(&mut link, 2).await;
+    assert!(
+        acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK),
+        "{acks:?}"
+    );
+}
+
+/// Sends a submit, lets the other tasks run twice (enough for the engine task to handle it,
+/// not for it to end a linger), then takes the round handed over meanwhile, if any.
+async fn send_and_look(
+    link: &crate::LocalLink,
+    rounds: &Rounds,
+    n: i32,
+) -> Option<Vec<(u64, Vec<ixn_codec::Message>)>> {
+    link.requests.send(submit(n)).await.expect("send");
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    rounds.try_recv().ok()
+}
+
+/// A lone client: after [`super::LINGER_UNPAID`] handovers of one request for which
+/// lingering brought nothing, its requests are handed over at once; every
+/// [`super::LINGER_PROBE`]th handover still lingers, and lingering goes on from a probe that
+/// brings something.
+#[tokio::test(flavor = "current_thread")]
+async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
+    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    let mut n = 0;
+    let settle = |round: &Vec<(u64, Vec<ixn_codec::Message>)>| {
+        let last = round.last().map(|(n, _)| *n).expect("a round");
+        reports.send(Ok(last)).expect("report");
+    };
+    for i in 0..super::LINGER_UNPAID {
+        n += 1;
+        let early = send_and_look(&link, &rounds, n).await;
+        assert!(early.is_none(), "lone request {i} is lingered for");
+        let round = next_round(&rounds).await;
+        assert_eq!(round.len(), 1);
+        settle(&round);
+        replies(&mut link, 1).await;
+    }
+    for i in 1..super::LINGER_PROBE {
+        n += 1;
+        let round = send_and_look(&link, &rounds, n).await.unwrap_or_else(|| {
+            panic!("lone request {i} after lingering stopped is handed over at once")
+        });
+        assert_eq!(round.len(), 1);
+        settle(&round);
+        replies(&mut link, 1).await;
+    }
+    // The probe: this one is lingered for, and a request arriving meanwhile joins it.
+    for probe_or_after in ["the probe", "the handover after a probe that paid"] {
+        n += 1;
+        assert!(
+            send_and_look(&link, &rounds, n).await.is_none(),
+            "{probe_or_after} lingers"
+        );
+        n += 1;
+        link.requests.send(submit(n)).await.expect("send");
+        let round = next_round(&rounds).await;
+        assert_eq!(round.len(), 2, "{probe_or_after}");
+        settle(&round);
+        replies(&mut link, 2).await;
+    }
+}
+
+/// Under a steady stream the engine task stops lingering at [`super::LINGER_MAX`]
+/// requests: what it hands over at once stays bounded, and every request is answered.
+#[tokio::test(flavor = "current_thread")]
+async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
+    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    let n = 3 * super::LINGER_MAX;
+    for i in 0..i32::try_from(n).expect("small") {
+        link.requests.send(submit(i)).await.expect("send");
+    }
+    let mut sizes = Vec::new();
+    let mut last = 0;
+    while last < u64::try_from(n).expect("small") {
+        let round = next_round(&rounds).await;
+        sizes.push(round.len());
+        last = round.last().map_or(last, |(n, _)| *n);
+        reports.send(Ok(last)).expect("report");
+    }
+    assert!(
+        sizes
+            .iter()
+            .all(|s| *s < super::LINGER_MAX + super::INPUTS_PER_WAKE),
+        "{sizes:?}"
+    );
+    let acks = replies(&mut link, n).await;
+    assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
+}
