@@ -316,6 +316,11 @@ impl Lingering {
         false
     }
 
+    /// Lingering brought inputs: the round goes on, and lingers again before its handover.
+    fn gained(&mut self) {
+        self.gained = true;
+    }
+
     /// The changes of `requests` requests are handed over: whether lingering brought anything,
     /// or anything else was waiting, decides the next.
     fn handed_over(&mut self, requests: usize) {
@@ -473,25 +478,21 @@ impl EngineTask {
             while let Some(input) = next.take() {
                 taken += 1;
                 self.input(input);
-                if taken < INPUTS_PER_WAKE
-                    && self.held.len() < MAX_HELD
-                    && !self.link.as_ref().is_some_and(|l| l.is_full())
-                {
+                if taken < INPUTS_PER_WAKE && self.may_take() {
                     next = self.inputs.try_recv().ok();
                 }
             }
             // A group commit is cheapest per request when it holds every request the clients
             // have in flight: before handing the changes over, let the readers run a few times
             // (what they bring joins this round), unless enough is waiting already.
-            if !self.to_store.is_empty()
-                && self.to_store.len() < LINGER_MAX
-                && self.lingering.wanted()
-                && self.linger().await
-            {
-                self.lingering.gained = true;
-                continue;
-            }
             if !self.to_store.is_empty() {
+                if self.to_store.len() < LINGER_MAX
+                    && self.lingering.wanted()
+                    && self.linger().await
+                {
+                    self.lingering.gained();
+                    continue;
+                }
                 self.lingering.handed_over(self.to_store.len());
             }
             self.send_to_store();
@@ -505,12 +506,17 @@ impl EngineTask {
         wake_all(&mut self.woken);
         for _ in 0..LINGER_YIELDS {
             tokio::task::yield_now().await;
-            let link_full = self.link.as_ref().is_some_and(|l| l.is_full());
-            if !self.inputs.is_empty() && self.held.len() < MAX_HELD && !link_full {
+            if !self.inputs.is_empty() && self.may_take() {
                 return true;
             }
         }
         false
+    }
+
+    /// Whether the task may take another input now: not while its held outputs are at their
+    /// bound, nor while the in-process link's queue is full.
+    fn may_take(&self) -> bool {
+        self.held.len() < MAX_HELD && !self.link.as_ref().is_some_and(|l| l.is_full())
     }
 
     /// Hands this round's changes to the store thread.
