@@ -274,6 +274,10 @@ pub fn codec(limits: &ixn_config::Limits) -> Codec {
 /// (back-pressure to the readers, so held outputs cannot grow without bound).
 const MAX_HELD: usize = 65_536;
 
+/// Most rounds handed to the store whose hand-over time is kept for `journal_commit_seconds`
+/// (a round past it is synced as any other, only not timed).
+const MAX_TIMED: usize = 4096;
+
 /// How many times the engine task lets the readers run before it hands a round's changes to
 /// the store thread, when nothing new arrives (see [`EngineTask::linger`]).
 const LINGER_YIELDS: usize = 4;
@@ -371,6 +375,9 @@ pub struct EngineTask {
     held: VecDeque<Held>,
     /// Whether to let the readers run before handing changes over.
     lingering: Lingering,
+    /// Rounds handed to the store and not yet reported synced (at most [`MAX_TIMED`]): the
+    /// number of each one's last batch and when it was handed over.
+    handed: VecDeque<(u64, Instant)>,
     /// Change batches sent to the store, and synced by it.
     issued: u64,
     synced: u64,
@@ -415,6 +422,7 @@ impl EngineTask {
             woken: Vec::new(),
             held: VecDeque::new(),
             lingering: Lingering::default(),
+            handed: VecDeque::new(),
             issued: 0,
             synced: 0,
             broken: false,
@@ -525,6 +533,11 @@ impl EngineTask {
             return;
         }
         let round = std::mem::take(&mut self.to_store);
+        if let Some(&(last, _)) = round.last()
+            && self.handed.len() < MAX_TIMED
+        {
+            self.handed.push_back((last, Instant::now()));
+        }
         if let Some(d) = &self.durability {
             // A store thread that is gone is reported by `next_synced`.
             let _ = d.to_store.send(round);
@@ -546,6 +559,14 @@ impl EngineTask {
                     return;
                 }
                 self.synced = n;
+                while let Some(&(last, at)) = self.handed.front()
+                    && last <= n
+                {
+                    self.handed.pop_front();
+                    self.metrics
+                        .commit_seconds
+                        .observe(at.elapsed().as_secs_f64());
+                }
                 while self.held.front().is_some_and(|h| h.after() <= n) {
                     if let Some(h) = self.held.pop_front() {
                         release(h, &self.codec, &mut self.conns, &mut self.woken);
@@ -584,6 +605,7 @@ impl EngineTask {
         abandon(&mut self.held, &mut self.conns);
         self.durability = None;
         self.to_store.clear();
+        self.handed.clear();
         self.issued = 0;
         self.synced = 0;
         self.deferred.clear();
@@ -1354,7 +1376,7 @@ fn log_milestones(conn: ConnId, c: &Conn, msg: &Message, out: &[Output]) {
 }
 
 #[cfg(test)]
-mod linger_tests;
+mod group_commit_tests;
 
 #[cfg(test)]
 #[allow(clippy::expect_used)] // test code: a panic is how a check fails

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub(crate) outbox_bytes: Gauge,
     pub(crate) outbox_max_messages: Gauge,
     pub(crate) sync_seconds: Histogram,
+    pub(crate) commit_seconds: Histogram,
     pub(crate) batch_changes: Histogram,
 }
 
@@ -86,6 +87,7 @@ impl Default for Metrics {
             outbox_max_messages: Gauge::default(),
             // 10 us to ~5 s.
             sync_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 15)),
+            commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 15)),
             // 1 to ~16k changes per sync.
             batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
         }
@@ -163,6 +165,12 @@ impl Metrics {
             "Time to make one group commit of the store durable: the sync after its write, or write and sync when one thread does both (a server with one CPU, or PostgreSQL)",
             Unit::Seconds,
             self.sync_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "journal_commit",
+            "Time from the engine handing a round of changes to the store until the store reported them durable (the replies held for them are released then): what durability adds to a request",
+            Unit::Seconds,
+            self.commit_seconds.clone(),
         );
         registry.register(
             "journal_batch_changes",

@@ -1,4 +1,5 @@
-//! The engine task's lingering before a group commit, driven through an in-process
+//! The engine task's group commits (its lingering before handing a round of changes over, and
+//! the timing of each commit), driven through an in-process
 //! connection on a `current_thread` runtime, with the store side replaced by channels the test
 //! holds: each round handed over is seen exactly, and the test reports the syncs itself.
 //! (A child of `engine_task`, so that its private parts are in reach, and a file of its own, so
@@ -16,6 +17,7 @@ async fn media_server_on_a_test_store() -> (
     crate::LocalLink,
     Rounds,
     mpsc::UnboundedSender<Result<u64, String>>,
+    std::sync::Arc<crate::Metrics>,
 ) {
     use ixn_codec::{ClientType, Message, MessageId, attr};
     let config = std::sync::Arc::new(
@@ -27,7 +29,9 @@ async fn media_server_on_a_test_store() -> (
     let (handle, inputs) = crate::EngineHandle::channel();
     let mut engine = ixn_core::Engine::new(std::sync::Arc::clone(&config), 0);
     engine.record_changes(true);
-    let task = super::EngineTask::new(engine, super::codec(&config.limits), inputs, Some(d), None);
+    let metrics = std::sync::Arc::new(crate::Metrics::default());
+    let task = super::EngineTask::new(engine, super::codec(&config.limits), inputs, Some(d), None)
+        .with_metrics(std::sync::Arc::clone(&metrics));
     tokio::spawn(task.run());
     let (mut link, serve) = handle.open_local("127.0.0.1:1".parse().expect("addr"), 4096, 64 << 20);
     tokio::spawn(serve);
@@ -38,7 +42,7 @@ async fn media_server_on_a_test_store() -> (
     link.requests.send(register).await.expect("send");
     let reply = replies(&mut link, 1).await;
     assert_eq!(reply[0].id, MessageId::EVENT_ACK, "{reply:?}");
-    (link, rounds, reports)
+    (link, rounds, reports, metrics)
 }
 
 /// The next round the engine task hands over (letting the other tasks run until it does).
@@ -77,7 +81,7 @@ async fn replies(link: &mut crate::LocalLink, n: usize) -> Vec<ixn_codec::Messag
 /// joins that round's group commit: one sync for both, not one each.
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_arriving_while_the_engine_lingers_joins_the_round() {
-    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
     link.requests.send(submit(1)).await.expect("send");
     // Each yield lets every task woken meanwhile run first: the link forwards the first
     // submit and the engine task handles it before this task runs again (without the
@@ -118,7 +122,7 @@ async fn send_and_look(
 /// brings something.
 #[tokio::test(flavor = "current_thread")]
 async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
-    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
     let mut n = 0;
     let settle = |round: &Vec<(u64, Vec<ixn_codec::Message>)>| {
         let last = round.last().map(|(n, _)| *n).expect("a round");
@@ -162,7 +166,7 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
 /// requests: what it hands over at once stays bounded, and every request is answered.
 #[tokio::test(flavor = "current_thread")]
 async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
-    let (mut link, rounds, reports) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
     let n = 3 * super::LINGER_MAX;
     for i in 0..i32::try_from(n).expect("small") {
         link.requests.send(submit(i)).await.expect("send");
@@ -183,4 +187,60 @@ async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
     );
     let acks = replies(&mut link, n).await;
     assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
+}
+
+/// `journal_commit_seconds` as `metrics` show it: (count, sum).
+fn commits(metrics: &crate::Metrics) -> (u64, f64) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    (
+        value("journal_commit_seconds_count")
+            .parse()
+            .expect("count"),
+        value("journal_commit_seconds_sum").parse().expect("sum"),
+    )
+}
+
+/// Each round handed to the store is timed from its hand-over until the store reports it
+/// synced: no sample before the report, one per round after it (a report covering two
+/// rounds gives two), each at least as long as the test held the report back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_commit_is_timed_from_its_hand_over_to_the_sync_report() {
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store().await;
+    link.requests.send(submit(1)).await.expect("send");
+    let first = next_round(&rounds).await;
+    let handed = std::time::Instant::now();
+    link.requests.send(submit(2)).await.expect("send");
+    let second = next_round(&rounds).await;
+    // The report is held back for a while (the engine task runs meanwhile): a commit is at
+    // least that long. Timed from anywhere later (the report, the release), it would not be.
+    let hold = std::time::Duration::from_millis(20);
+    while handed.elapsed() < hold {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        commits(&metrics),
+        (0, 0.0),
+        "nothing is timed before the report"
+    );
+    let last = second.last().map(|(n, _)| *n).expect("a change");
+    assert!(first.last().is_some_and(|(n, _)| *n < last));
+    reports.send(Ok(last)).expect("report");
+    let acks = replies(&mut link, 2).await;
+    assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
+    let (count, sum) = commits(&metrics);
+    assert_eq!(count, 2, "one sample per round");
+    assert!(
+        sum >= 2.0 * hold.as_secs_f64(),
+        "two commits of at least {hold:?} each, {sum} s in all"
+    );
 }
