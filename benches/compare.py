@@ -12,6 +12,8 @@ one table per mode with the ratio and the goal:
     python3 benches/compare.py                  # 3 rounds of 3 s, both modes (about 15 minutes)
     python3 benches/compare.py --rounds 5 --modes pinned
     python3 benches/compare.py --smoke          # every workload once, small and short (CI)
+    python3 benches/compare.py --server-workers 1   # ixn-server --workers 1 (one thread
+                                                    # serving connections, as Redis's one loop)
 
 Needs: cargo (it builds the release binaries unless --no-build), redis-server and
 redis-benchmark (Debian: redis-server, redis-tools), Node.js and npm (it runs `npm ci` in
@@ -62,7 +64,7 @@ def wait_port(port, what):
 class Env:
     """Where each side runs in one mode: the command prefixes, the wrappers, the Redis servers."""
 
-    def __init__(self, mode, tmp, cpus):
+    def __init__(self, mode, tmp, cpus, server_args):
         self.mode = mode
         self.tmp = tmp
         if mode == "pinned":
@@ -75,7 +77,7 @@ class Env:
         # ixn-load spawns ixn-server and node itself: wrappers put them on the server's CPU.
         bin_dir = os.path.join(tmp, f"bin-{mode}")
         os.makedirs(bin_dir, exist_ok=True)
-        self.server_bin = self.wrapper(bin_dir, "ixn-server", SERVER)
+        self.server_bin = self.wrapper(bin_dir, "ixn-server", SERVER, server_args)
         self.node_dir = bin_dir
         node = shutil.which("node")
         if node:
@@ -87,10 +89,11 @@ class Env:
         self.redis_aof_port = self.start_redis(
             ["--appendonly", "yes", "--appendfsync", "always", "--dir", aof])
 
-    def wrapper(self, bin_dir, name, target):
+    def wrapper(self, bin_dir, name, target, extra=()):
         path = os.path.join(bin_dir, name)
         with open(path, "w") as f:
-            f.write("#!/bin/sh\nexec " + " ".join(self.server_prefix + [target]) + ' "$@"\n')
+            f.write("#!/bin/sh\nexec " + " ".join(self.server_prefix + [target] + list(extra))
+                    + ' "$@"\n')
         os.chmod(path, 0o755)
         return path
 
@@ -242,7 +245,8 @@ def fmt(v, unit):
 def table(mode, medians, a):
     lines = [f"\n{mode}: medians of {a.rounds} alternating round(s) of {a.duration} s "
              f"(fanout {a.subscribers} subscribers; CometD {a.sessions} sessions, paced at "
-             f"{a.rate:g} deliveries/s)",
+             f"{a.rate:g} deliveries/s"
+             + (f"; ixn-server --workers {a.server_workers}" if a.server_workers else "") + ")",
              f"| workload | ixn | other | ratio | goal | |", "|---|---|---|---|---|---|"]
     results = []
     for label, mine, other, how, (op, goal), unit in ROWS:
@@ -270,6 +274,8 @@ def main():
     p.add_argument("--rate", type=float, default=10000, help="paced CometD deliveries/s")
     p.add_argument("--smoke", action="store_true",
                    help="one round of 1 s, 50 subscribers and sessions, unpinned: that it runs")
+    p.add_argument("--server-workers", type=int, metavar="N",
+                   help="run ixn-server with --workers N (default: its own, one per CPU)")
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--json", metavar="FILE", help="also write every sample here")
     a = p.parse_args()
@@ -293,7 +299,8 @@ def main():
     out = {"rounds": a.rounds, "duration": a.duration, "modes": {}}
     with tempfile.TemporaryDirectory(prefix="ixn-compare-") as tmp:
         for mode in modes:
-            env = Env(mode, tmp, cpus)
+            env = Env(mode, tmp, cpus, ["--workers", str(a.server_workers)]
+                      if a.server_workers else [])
             samples = {}
             sizes = {"notification": 401, "long-polling": 430, "websocket": 430}
             try:

@@ -92,6 +92,11 @@ struct Args {
     /// `client_certificate = true`). Overrides `[tls] client_ca`.
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
+    /// Threads that serve the connections and the web API (1 to 1024). Default: one per CPU
+    /// this process may use. Fewer leave CPUs to other busy processes on the same machine (the
+    /// store's threads are not counted).
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    workers: Option<usize>,
 }
 
 impl Args {
@@ -205,6 +210,19 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{text:?}: {e}; write seconds, or e.g. 5s or 1500ms"))
+}
+
+/// Most `--workers`: more threads than this only cost memory and scheduling.
+const MAX_WORKERS: usize = 1024;
+
+/// `--workers`: a count of threads, 1 to [`MAX_WORKERS`].
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of threads; give 1 to {MAX_WORKERS} (or leave --workers out for one per CPU)"
+        )),
+    }
 }
 
 /// Writes a line to stderr, ignoring a failure (a full or closed stderr must not panic the
@@ -348,16 +366,21 @@ fn main() -> ExitCode {
             }
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             say!("ixn-server: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(
+        workers = runtime.metrics().num_workers(),
+        "threads serving connections"
+    );
     runtime.block_on(async move {
         let listener = match ixn_server::bind(args.listen).await {
             Ok(l) => l,

@@ -584,6 +584,8 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
             "1500ms",
             "--log-level",
             "warn",
+            "--workers",
+            "3",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -596,6 +598,15 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
     }
     assert!(banner.starts_with("ixn-server listening on "), "{banner}");
     assert!(banner.contains("Ctrl-C or SIGTERM"), "{banner}");
+    // --workers sets how many threads serve connections (3 is not this machine's default
+    // unless it has 3 CPUs): the runtime's threads, by name.
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", child.id())) {
+        let workers = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count();
+        assert_eq!(workers, 3, "threads serving connections with --workers 3");
+    }
     let _ = child.kill();
     let _ = child.wait();
     let file = tmp("data-file");
@@ -616,5 +627,15 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
     let (code, err) = run(&["--ephemeral", "--listen", "7000"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("give HOST:PORT"), "{err}");
+    for workers in ["0", "many", "100000"] {
+        let (code, err) = run(&["--ephemeral", "--workers", workers]);
+        assert_eq!(code, Some(2), "--workers {workers}");
+        assert!(
+            err.contains(&format!(
+                "{workers:?} is not a number of threads; give 1 to 1024"
+            )),
+            "{err}"
+        );
+    }
     let _ = std::fs::remove_file(&file);
 }
