@@ -213,6 +213,9 @@ pub struct Options {
     /// Serve `GET /metrics` on this listener of its own (`--metrics`); without it, metrics are
     /// served on the web API's listener when there is one.
     pub metrics: Option<TcpListener>,
+    /// How long the engine task polls for a journal sync instead of sleeping (`--sync-poll`;
+    /// see [`ixn_tcp::Durability::polling`]). Not used with a shared store.
+    pub sync_poll: Duration,
     /// A fault to inject, for tests of failure handling (`IXN_FAULT` in the binary).
     #[doc(hidden)]
     pub fault: Option<Fault>,
@@ -226,6 +229,7 @@ impl Default for Options {
             http: None,
             tls: None,
             metrics: None,
+            sync_poll: ixn_tcp::sync_poll_for_this_machine(),
             fault: None,
         }
     }
@@ -579,7 +583,16 @@ async fn serve_mode(
                     let (d, thread) =
                         Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
                     store_thread = Some(thread);
-                    Some(d)
+                    let poll = options.sync_poll.min(ixn_tcp::MAX_SYNC_POLL);
+                    if poll.is_zero() {
+                        info!("group commit: the engine sleeps until each sync ends");
+                    } else {
+                        info!(
+                            window_us = poll.as_micros(),
+                            "group commit: the engine polls for each sync's end before it sleeps"
+                        );
+                    }
+                    Some(d.polling(poll))
                 }
                 None => None,
             };

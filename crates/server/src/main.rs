@@ -92,6 +92,13 @@ struct Args {
     /// `client_certificate = true`). Overrides `[tls] client_ca`.
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
+    /// With the journal: how long the engine polls for each sync's end before it sleeps, when
+    /// replies wait for that sync and nothing else is to be done (0 to 10ms; 0 turns it off).
+    /// Polling keeps the CPU from idling through the sync, which on a virtual machine makes the
+    /// sync finish sooner, for CPU time that was idle. `auto` (the default): 500us, or 0 when a
+    /// CPU quota (a container's) allows fewer CPUs than the process may run on.
+    #[arg(long, value_name = "DURATION|auto", default_value = "auto", value_parser = parse_sync_poll)]
+    sync_poll: SyncPoll,
     /// Threads that serve the connections and the web API (1 to 1024). Default: one per CPU
     /// this process may use. Fewer leave CPUs to other busy processes on the same machine (the
     /// store's threads are not counted).
@@ -223,6 +230,28 @@ fn parse_workers(text: &str) -> Result<usize, String> {
             "{text:?} is not a number of threads; give 1 to {MAX_WORKERS} (or leave --workers out for one per CPU)"
         )),
     }
+}
+
+/// `--sync-poll`.
+#[derive(Clone, Copy, Debug)]
+enum SyncPoll {
+    /// What suits this machine ([`ixn_tcp::sync_poll_for_this_machine`]).
+    Auto,
+    Window(Duration),
+}
+
+/// `--sync-poll`: `auto`, or a duration up to [`ixn_tcp::MAX_SYNC_POLL`].
+fn parse_sync_poll(text: &str) -> Result<SyncPoll, String> {
+    if text.trim() == "auto" {
+        return Ok(SyncPoll::Auto);
+    }
+    let d = parse_duration(text)?;
+    if d > ixn_tcp::MAX_SYNC_POLL {
+        return Err(format!(
+            "{text:?} is longer than a sync is worth polling for; give 0 (off) to 10ms, e.g. 500us"
+        ));
+    }
+    Ok(SyncPoll::Window(d))
 }
 
 /// Writes a line to stderr, ignoring a failure (a full or closed stderr must not panic the
@@ -469,6 +498,10 @@ fn main() -> ExitCode {
             tls,
             metrics,
             fault: fault_from_env(),
+            sync_poll: match args.sync_poll {
+                SyncPoll::Auto => ixn_tcp::sync_poll_for_this_machine(),
+                SyncPoll::Window(d) => d,
+            },
             ..Default::default()
         };
         let served = match (recovered, postgres) {

@@ -137,7 +137,9 @@ pub(crate) fn leadership_loop(
             (std::process::id(), epoch),
         );
         let loaded = load(shared, epoch, Arc::clone(config), seed).and_then(|(e, s, r)| {
-            let d = Durability::start_with_metrics(Box::new(s), Arc::clone(metrics))?;
+            // A sync is a round trip to the database: the engine task sleeps until it is done.
+            let (d, thread) = Durability::start_with_metrics(Box::new(s), Arc::clone(metrics))?;
+            let d = (d.polling(Duration::ZERO), thread);
             Ok((e, d, r))
         });
         let (engine, durability, restored) = match loaded {

@@ -122,6 +122,8 @@ async fn metrics_move_with_requests_and_pass_promtool_under_load() {
         Some(Box::new(recovered.store)),
         ixn_server::Options {
             http: Some(http),
+            // Polling for syncs whatever this machine's CPU quota.
+            sync_poll: ixn_tcp::DEFAULT_SYNC_POLL,
             ..Default::default()
         },
     )
@@ -219,6 +221,17 @@ async fn metrics_move_with_requests_and_pass_promtool_under_load() {
     // one round or more, and a round waits at least as long as the sync that covers it.
     assert!(v("ixn_journal_commit_seconds_count") >= v("ixn_journal_sync_seconds_count"));
     assert!(v("ixn_journal_commit_seconds_sum") > 0.0);
+    // The engine task waited for those syncs by polling (each polling ends one way or another).
+    let polls: f64 = ["synced", "input", "timeout"]
+        .iter()
+        .filter_map(|o| {
+            value(
+                &after,
+                &format!(r#"ixn_journal_sync_polls_total{{outcome="{o}"}}"#),
+            )
+        })
+        .sum();
+    assert!(polls >= 1.0, "{after}");
     assert!(v("ixn_journal_batch_changes_sum") >= 2.0 * n);
     assert!(v(r#"ixn_http_requests_total{route="/metrics",method="GET",status="200"}"#) >= 2.0);
 

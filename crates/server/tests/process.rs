@@ -627,6 +627,12 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
     let (code, err) = run(&["--ephemeral", "--listen", "7000"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("give HOST:PORT"), "{err}");
+    let (code, err) = run(&["--ephemeral", "--sync-poll", "20ms"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("give 0 (off) to 10ms"), "{err}");
+    let (code, err) = run(&["--ephemeral", "--sync-poll", "soon"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("write seconds, or e.g. 5s"), "{err}");
     for workers in ["0", "many", "100000"] {
         let (code, err) = run(&["--ephemeral", "--workers", workers]);
         assert_eq!(code, Some(2), "--workers {workers}");

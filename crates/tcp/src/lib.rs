@@ -38,7 +38,10 @@ mod partial;
 mod standalone;
 
 pub use connection::Security;
-pub use engine_task::{Durability, EngineTask, Fault, Inputs, Lease, Roles, SyncMode, codec};
+pub use engine_task::{
+    DEFAULT_SYNC_POLL, Durability, EngineTask, Fault, Inputs, Lease, MAX_SYNC_POLL, Roles,
+    SyncMode, codec, sync_poll_for_this_machine,
+};
 pub use handle::{EngineHandle, Flusher};
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use local::{Delivery, LocalLink};

@@ -15,6 +15,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+/// How the engine task's polling for a sync report ended (see `Durability::polling`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PollLabels {
+    /// `synced` (the report came), `input` (an input came first), `timeout` (the window
+    /// passed; the task then sleeps until either comes).
+    pub(crate) outcome: &'static str,
+}
+
 /// A request's message and outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
@@ -66,6 +74,7 @@ pub struct Metrics {
     pub(crate) outbox_max_messages: Gauge,
     pub(crate) sync_seconds: Histogram,
     pub(crate) commit_seconds: Histogram,
+    pub(crate) sync_polls: Family<PollLabels, Counter>,
     pub(crate) batch_changes: Histogram,
 }
 
@@ -88,6 +97,7 @@ impl Default for Metrics {
             // 10 us to ~5 s.
             sync_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 15)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 15)),
+            sync_polls: Family::default(),
             // 1 to ~16k changes per sync.
             batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
         }
@@ -171,6 +181,11 @@ impl Metrics {
             "Time from the engine handing a round of changes to the store until the store reported them durable (the replies held for them are released then): what durability adds to a request",
             Unit::Seconds,
             self.commit_seconds.clone(),
+        );
+        registry.register(
+            "journal_sync_polls",
+            "Times the engine task polled for a sync report instead of sleeping, by how the polling ended: synced (the report came), input (an input came first), timeout (it slept after the window)",
+            self.sync_polls.clone(),
         );
         registry.register(
             "journal_batch_changes",

@@ -11,9 +11,11 @@ use tokio::sync::mpsc;
 type Rounds = std::sync::mpsc::Receiver<Vec<(u64, Vec<ixn_codec::Message>)>>;
 
 /// An engine task on the demo configuration, durable through channels the test holds (it
-/// sees each round handed over and reports the syncs itself), and an in-process connection
-/// registered as the demo's media server.
-async fn media_server_on_a_test_store() -> (
+/// sees each round handed over and reports the syncs itself), polling for a sync report for up
+/// to `poll`, and an in-process connection registered as the demo's media server.
+async fn media_server_on_a_test_store(
+    poll: std::time::Duration,
+) -> (
     crate::LocalLink,
     Rounds,
     mpsc::UnboundedSender<Result<u64, String>>,
@@ -25,7 +27,11 @@ async fn media_server_on_a_test_store() -> (
     );
     let (to_store, rounds) = std::sync::mpsc::channel();
     let (reports, synced) = mpsc::unbounded_channel();
-    let d = super::Durability { to_store, synced };
+    let d = super::Durability {
+        to_store,
+        synced,
+        poll,
+    };
     let (handle, inputs) = crate::EngineHandle::channel();
     let mut engine = ixn_core::Engine::new(std::sync::Arc::clone(&config), 0);
     engine.record_changes(true);
@@ -56,6 +62,9 @@ async fn next_round(rounds: &Rounds) -> Vec<(u64, Vec<ixn_codec::Message>)> {
     }
 }
 
+/// The engine task sleeps until each sync's report (the lingering tests are about lingering).
+const NO_POLL: std::time::Duration = std::time::Duration::ZERO;
+
 fn submit(n: i32) -> ixn_codec::Message {
     use ixn_codec::{Message, MessageId, attr};
     Message::new(MessageId::REQUEST_SUBMIT)
@@ -81,7 +90,7 @@ async fn replies(link: &mut crate::LocalLink, n: usize) -> Vec<ixn_codec::Messag
 /// joins that round's group commit: one sync for both, not one each.
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_arriving_while_the_engine_lingers_joins_the_round() {
-    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store(NO_POLL).await;
     link.requests.send(submit(1)).await.expect("send");
     // Each yield lets every task woken meanwhile run first: the link forwards the first
     // submit and the engine task handles it before this task runs again (without the
@@ -122,7 +131,7 @@ async fn send_and_look(
 /// brings something.
 #[tokio::test(flavor = "current_thread")]
 async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
-    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store(NO_POLL).await;
     let mut n = 0;
     let settle = |round: &Vec<(u64, Vec<ixn_codec::Message>)>| {
         let last = round.last().map(|(n, _)| *n).expect("a round");
@@ -166,7 +175,7 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
 /// requests: what it hands over at once stays bounded, and every request is answered.
 #[tokio::test(flavor = "current_thread")]
 async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
-    let (mut link, rounds, reports, _) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, _) = media_server_on_a_test_store(NO_POLL).await;
     let n = 3 * super::LINGER_MAX;
     for i in 0..i32::try_from(n).expect("small") {
         link.requests.send(submit(i)).await.expect("send");
@@ -189,25 +198,40 @@ async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
     assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
 }
 
-/// `journal_commit_seconds` as `metrics` show it: (count, sum).
-fn commits(metrics: &crate::Metrics) -> (u64, f64) {
+/// The value of the series `name` (labels included) in `metrics`, 0 when it is not there yet.
+fn series(metrics: &crate::Metrics, name: &str) -> f64 {
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-            .trim()
-            .to_owned()
-    };
-    (
-        value("journal_commit_seconds_count")
-            .parse()
-            .expect("count"),
-        value("journal_commit_seconds_sum").parse().expect("sum"),
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// `journal_commit_seconds` as `metrics` show it: (count, sum).
+fn commits(metrics: &crate::Metrics) -> (u64, f64) {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a small count
+    let count = series(metrics, "journal_commit_seconds_count") as u64;
+    (count, series(metrics, "journal_commit_seconds_sum"))
+}
+
+/// How often the engine task's polling for a sync report ended with `outcome`.
+fn polls(metrics: &crate::Metrics, outcome: &str) -> f64 {
+    series(
+        metrics,
+        &format!("journal_sync_polls_total{{outcome=\"{outcome}\"}}"),
     )
+}
+
+/// Longer than any test takes: the polling ends by the report or an input only.
+const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Fails a test that would otherwise hang (an engine task that never hands the round over).
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within a minute"))
 }
 
 /// Each round handed to the store is timed from its hand-over until the store reports it
@@ -215,7 +239,7 @@ fn commits(metrics: &crate::Metrics) -> (u64, f64) {
 /// rounds gives two), each at least as long as the test held the report back.
 #[tokio::test(flavor = "current_thread")]
 async fn a_commit_is_timed_from_its_hand_over_to_the_sync_report() {
-    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store().await;
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(NO_POLL).await;
     link.requests.send(submit(1)).await.expect("send");
     let first = next_round(&rounds).await;
     let handed = std::time::Instant::now();
@@ -243,4 +267,84 @@ async fn a_commit_is_timed_from_its_hand_over_to_the_sync_report() {
         sum >= 2.0 * hold.as_secs_f64(),
         "two commits of at least {hold:?} each, {sum} s in all"
     );
+}
+
+/// With replies held for a sync and nothing else to do, the engine task polls for the sync's
+/// report instead of sleeping, and releases the replies when it comes.
+#[tokio::test(flavor = "current_thread")]
+async fn the_engine_polls_for_the_report_of_the_sync_it_waits_for() {
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(LONG_POLL).await;
+    link.requests.send(submit(1)).await.expect("send");
+    let round = next_round(&rounds).await;
+    let last = round.last().map(|(n, _)| *n).expect("a change");
+    reports.send(Ok(last)).expect("report");
+    let acks = within("the reply", replies(&mut link, 1)).await;
+    assert_eq!(acks[0].id, ixn_codec::MessageId::EVENT_ACK, "{acks:?}");
+    assert_eq!(
+        polls(&metrics, "synced"),
+        1.0,
+        "the report was taken by polling"
+    );
+    assert_eq!(polls(&metrics, "timeout") + polls(&metrics, "input"), 0.0);
+}
+
+/// An input that arrives while the engine task polls ends the polling: it is handled (and its
+/// change handed over) while the first sync is still out.
+#[tokio::test(flavor = "current_thread")]
+async fn an_input_ends_the_polling() {
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(LONG_POLL).await;
+    link.requests.send(submit(1)).await.expect("send");
+    let first = next_round(&rounds).await;
+    link.requests.send(submit(2)).await.expect("send");
+    let second = within("the second round", next_round(&rounds)).await;
+    assert_eq!(polls(&metrics, "input"), 1.0);
+    let last = second.last().map(|(n, _)| *n).expect("a change");
+    assert!(first.last().is_some_and(|(n, _)| *n < last));
+    reports.send(Ok(last)).expect("report");
+    let acks = within("the replies", replies(&mut link, 2)).await;
+    assert!(acks.iter().all(|m| m.id == ixn_codec::MessageId::EVENT_ACK));
+}
+
+/// The polling is bounded: once its window has passed, the engine task sleeps until the report
+/// comes (and still releases the replies then).
+#[tokio::test(flavor = "current_thread")]
+async fn the_polling_stops_after_its_window() {
+    let window = std::time::Duration::from_millis(2);
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(window).await;
+    link.requests.send(submit(1)).await.expect("send");
+    let round = next_round(&rounds).await;
+    within("the polling's end", async {
+        while polls(&metrics, "timeout") < 1.0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let last = round.last().map(|(n, _)| *n).expect("a change");
+    reports.send(Ok(last)).expect("report");
+    let acks = within("the reply", replies(&mut link, 1)).await;
+    assert_eq!(acks[0].id, ixn_codec::MessageId::EVENT_ACK, "{acks:?}");
+    assert_eq!(
+        polls(&metrics, "synced"),
+        0.0,
+        "the report came to a sleeping task"
+    );
+    assert_eq!(polls(&metrics, "timeout"), 1.0);
+}
+
+/// A zero window: the engine task never polls.
+#[tokio::test(flavor = "current_thread")]
+async fn a_zero_window_never_polls() {
+    let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(NO_POLL).await;
+    for n in 1..=3 {
+        link.requests.send(submit(n)).await.expect("send");
+        let round = next_round(&rounds).await;
+        let last = round.last().map(|(n, _)| *n).expect("a change");
+        reports.send(Ok(last)).expect("report");
+        within("the reply", replies(&mut link, 1)).await;
+    }
+    let all: f64 = ["synced", "input", "timeout"]
+        .iter()
+        .map(|o| polls(&metrics, o))
+        .sum();
+    assert_eq!(all, 0.0);
 }
