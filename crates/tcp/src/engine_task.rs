@@ -218,7 +218,7 @@ fn quota_limits_cpus(status: &str, available: usize) -> bool {
             None => part.trim().parse::<usize>().ok().map(|a| (a, a)),
         };
         match range {
-            Some((a, b)) if a <= b => allowed += b - a + 1,
+            Some((a, b)) if a <= b => allowed = allowed.saturating_add(b - a).saturating_add(1),
             _ => return false,
         }
     }
@@ -228,7 +228,8 @@ fn quota_limits_cpus(status: &str, available: usize) -> bool {
 impl Durability {
     /// Starts the thread that runs `store` (group commit: every batch queued while a group is
     /// written and synced goes into the next group). The thread ends when the engine task does
-    /// (or at the store's first failure); join it to release the store.
+    /// (or at the store's first failure); join it to release the store. The engine task polls
+    /// for syncs as [`sync_poll_for_this_machine`] says (see [`Durability::polling`]).
     pub fn start(store: Box<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         Self::start_with_metrics(store, Arc::new(crate::Metrics::default()))
     }
@@ -257,7 +258,7 @@ impl Durability {
             Self {
                 to_store,
                 synced,
-                poll: DEFAULT_SYNC_POLL,
+                poll: sync_poll_for_this_machine(),
             },
             thread,
         ))
@@ -1543,6 +1544,10 @@ mod tests {
             "a list not understood"
         );
         assert!(!super::quota_limits_cpus(&status("a-b"), 1));
+        assert!(
+            super::quota_limits_cpus(&status(&format!("0-{}", usize::MAX)), 64),
+            "a range past any count does not overflow"
+        );
     }
 
     /// Two syncs in flight may finish in either order: what is reported never goes down.
