@@ -583,7 +583,8 @@ async fn serve_mode(
                     let (d, thread) =
                         Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
                     store_thread = Some(thread);
-                    let poll = options.sync_poll.min(ixn_tcp::MAX_SYNC_POLL);
+                    let d = d.polling(options.sync_poll);
+                    let poll = d.polling_window();
                     if poll.is_zero() {
                         info!("group commit: the engine sleeps until each sync ends");
                     } else {
@@ -592,7 +593,7 @@ async fn serve_mode(
                             "group commit: the engine polls for each sync's end before it sleeps"
                         );
                     }
-                    Some(d.polling(poll))
+                    Some(d)
                 }
                 None => None,
             };

@@ -277,6 +277,11 @@ impl Durability {
         self.poll = window.min(MAX_SYNC_POLL);
         self
     }
+
+    /// The polling window in force (see [`Durability::polling`]).
+    pub fn polling_window(&self) -> Duration {
+        self.poll
+    }
 }
 
 /// Where the store thread's group commits are synced.

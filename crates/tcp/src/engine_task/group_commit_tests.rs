@@ -65,6 +65,14 @@ async fn next_round(rounds: &Rounds) -> Vec<(u64, Vec<ixn_codec::Message>)> {
 /// The engine task sleeps until each sync's report (the lingering tests are about lingering).
 const NO_POLL: std::time::Duration = std::time::Duration::ZERO;
 
+/// The number of a round's last change: reporting it synced releases the whole round.
+fn last_of(round: &[(u64, Vec<ixn_codec::Message>)]) -> u64 {
+    round
+        .last()
+        .map(|(n, _)| *n)
+        .expect("a round holds changes")
+}
+
 fn submit(n: i32) -> ixn_codec::Message {
     use ixn_codec::{Message, MessageId, attr};
     Message::new(MessageId::REQUEST_SUBMIT)
@@ -134,7 +142,7 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
     let (mut link, rounds, reports, _) = media_server_on_a_test_store(NO_POLL).await;
     let mut n = 0;
     let settle = |round: &Vec<(u64, Vec<ixn_codec::Message>)>| {
-        let last = round.last().map(|(n, _)| *n).expect("a round");
+        let last = last_of(round);
         reports.send(Ok(last)).expect("report");
     };
     for i in 0..super::LINGER_UNPAID {
@@ -256,7 +264,7 @@ async fn a_commit_is_timed_from_its_hand_over_to_the_sync_report() {
         (0, 0.0),
         "nothing is timed before the report"
     );
-    let last = second.last().map(|(n, _)| *n).expect("a change");
+    let last = last_of(&second);
     assert!(first.last().is_some_and(|(n, _)| *n < last));
     reports.send(Ok(last)).expect("report");
     let acks = replies(&mut link, 2).await;
@@ -276,7 +284,7 @@ async fn the_engine_polls_for_the_report_of_the_sync_it_waits_for() {
     let (mut link, rounds, reports, metrics) = media_server_on_a_test_store(LONG_POLL).await;
     link.requests.send(submit(1)).await.expect("send");
     let round = next_round(&rounds).await;
-    let last = round.last().map(|(n, _)| *n).expect("a change");
+    let last = last_of(&round);
     reports.send(Ok(last)).expect("report");
     let acks = within("the reply", replies(&mut link, 1)).await;
     assert_eq!(acks[0].id, ixn_codec::MessageId::EVENT_ACK, "{acks:?}");
@@ -298,7 +306,7 @@ async fn an_input_ends_the_polling() {
     link.requests.send(submit(2)).await.expect("send");
     let second = within("the second round", next_round(&rounds)).await;
     assert_eq!(polls(&metrics, "input"), 1.0);
-    let last = second.last().map(|(n, _)| *n).expect("a change");
+    let last = last_of(&second);
     assert!(first.last().is_some_and(|(n, _)| *n < last));
     reports.send(Ok(last)).expect("report");
     let acks = within("the replies", replies(&mut link, 2)).await;
@@ -319,7 +327,7 @@ async fn the_polling_stops_after_its_window() {
         }
     })
     .await;
-    let last = round.last().map(|(n, _)| *n).expect("a change");
+    let last = last_of(&round);
     reports.send(Ok(last)).expect("report");
     let acks = within("the reply", replies(&mut link, 1)).await;
     assert_eq!(acks[0].id, ixn_codec::MessageId::EVENT_ACK, "{acks:?}");
@@ -338,7 +346,7 @@ async fn a_zero_window_never_polls() {
     for n in 1..=3 {
         link.requests.send(submit(n)).await.expect("send");
         let round = next_round(&rounds).await;
-        let last = round.last().map(|(n, _)| *n).expect("a change");
+        let last = last_of(&round);
         reports.send(Ok(last)).expect("report");
         within("the reply", replies(&mut link, 1)).await;
     }
