@@ -2,6 +2,7 @@
 //! feeds them to the engine one at a time, and queues the outputs on the connections' outboxes.
 
 use crate::outbox::{Item, Outbox, Pushed};
+use foldhash::fast::FixedState;
 use ixn_codec::{Bytes, Codec, Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
 use ixn_store::{FLUSH_LANES, Flush, Store};
@@ -436,8 +437,9 @@ pub struct EngineTask {
     /// Cancelled when the store fails (the server must stop).
     failed: CancellationToken,
     fault: Option<Fault>,
-    conns: HashMap<ConnId, Conn>,
-    deferred: HashMap<ConnId, Deferred>,
+    /// Keyed by ids the server hands out (a peer cannot choose them): a fixed fast hash.
+    conns: HashMap<ConnId, Conn, FixedState>,
+    deferred: HashMap<ConnId, Deferred, FixedState>,
     /// The in-process link: while its queue is full, no input is taken (its consumer never
     /// waits on a web client, so it empties it).
     link: Option<Arc<Outbox>>,
@@ -491,8 +493,8 @@ impl EngineTask {
             durability,
             failed: CancellationToken::new(),
             fault,
-            conns: HashMap::new(),
-            deferred: HashMap::new(),
+            conns: HashMap::default(),
+            deferred: HashMap::default(),
             link: None,
             out: Vec::with_capacity(64),
             changes: Vec::new(),
@@ -1114,18 +1116,18 @@ impl EngineTask {
     }
 }
 
-/// Wakes each writer in `woken` once (a notification to 10,000 subscribers lists 10,000
-/// outboxes: sorting keeps this O(n log n) where a search per push was O(n^2)).
+/// Wakes the writers in `woken`. An outbox is listed once per take of its writer: the pushes
+/// after the first one that asked for a wake-up join it ([`Outbox::push_batched`]), so sixteen
+/// notifications to 1,000 subscribers list 1,000 outboxes, not 16,000. One listed twice (its
+/// writer took the queue between two pushes) is woken twice, which is harmless.
 fn wake_all(woken: &mut Vec<Arc<Outbox>>) {
-    woken.sort_unstable_by_key(|o| Arc::as_ptr(o) as usize);
-    woken.dedup_by(|a, b| Arc::ptr_eq(a, b));
     for o in woken.drain(..) {
         o.wake();
     }
 }
 
 /// One of `conn`'s pending requests has its outputs queued.
-fn answered(conns: &HashMap<ConnId, Conn>, conn: ConnId) {
+fn answered(conns: &HashMap<ConnId, Conn, FixedState>, conn: ConnId) {
     if let Some(c) = conns.get(&conn) {
         c.outbox.answered();
     }
@@ -1351,7 +1353,7 @@ fn flush_thread(lane: usize, shared: &Pipeline, metrics: &crate::Metrics) {
 
 /// After a store failure: held outputs can never be released (their changes may not be on
 /// disk), but held close acknowledgements are sent so that connections can finish.
-fn abandon(held: &mut VecDeque<Held>, conns: &mut HashMap<ConnId, Conn>) {
+fn abandon(held: &mut VecDeque<Held>, conns: &mut HashMap<ConnId, Conn, FixedState>) {
     for h in held.drain(..) {
         if let Held::CloseAck { conn, done, .. } = h {
             conns.remove(&conn);
@@ -1363,7 +1365,7 @@ fn abandon(held: &mut VecDeque<Held>, conns: &mut HashMap<ConnId, Conn>) {
 fn release(
     h: Held,
     codec: &Codec,
-    conns: &mut HashMap<ConnId, Conn>,
+    conns: &mut HashMap<ConnId, Conn, FixedState>,
     woken: &mut Vec<Arc<Outbox>>,
 ) {
     match h {
@@ -1387,7 +1389,7 @@ fn release(
 /// written (spec section 6); per-connection order is kept.
 fn route(
     codec: &Codec,
-    conns: &HashMap<ConnId, Conn>,
+    conns: &HashMap<ConnId, Conn, FixedState>,
     requester: ConnId,
     out: &mut Vec<Output>,
     woken: &mut Vec<Arc<Outbox>>,
@@ -1432,9 +1434,9 @@ fn route(
                         proxy_client_id: proxy_client_id.map(ixn_core::ClientId::get),
                         frame,
                     };
-                    match c.outbox.push(item, size) {
-                        Pushed::Queued => {}
-                        Pushed::Dropped => {}
+                    match c.outbox.push_batched(item, size) {
+                        Pushed::Queued => woken.push(Arc::clone(&c.outbox)),
+                        Pushed::Joined | Pushed::Dropped => {}
                         Pushed::Overflowed { messages, bytes } => warn!(
                             conn = o.conn().0,
                             peer = %c.peer,
@@ -1446,13 +1448,9 @@ fn route(
                 }
                 Output::Close { reason, .. } => {
                     info!(conn = o.conn().0, peer = %c.peer, %reason, "closing connection");
+                    // Wakes the writer itself.
                     c.outbox.close_after_queued();
                 }
-            }
-            // Duplicates are removed when the writers are woken (wake_all); skipping the
-            // consecutive ones here keeps the list short.
-            if !woken.last().is_some_and(|w| Arc::ptr_eq(w, &c.outbox)) {
-                woken.push(Arc::clone(&c.outbox));
             }
         }
     }

@@ -49,8 +49,11 @@ pub(crate) struct Taken {
 /// What a push did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// Queued.
+    /// Queued; the caller wakes the writer (see [`Outbox::wake`]).
     Queued,
+    /// Queued by [`Outbox::push_batched`] behind an earlier push whose wake-up is due and comes
+    /// before the writer's next take: no need to wake the writer again.
+    Joined,
     /// This push passed the bound: the connection is now closing as a slow consumer.
     Overflowed { messages: usize, bytes: usize },
     /// The connection is closing; the message was dropped.
@@ -67,6 +70,9 @@ struct State {
     overflowed: bool,
     /// The engine task deferred this connection's requests: tell it when the queue is taken.
     resume: bool,
+    /// A batched push since the writer's last take has asked its caller to wake the writer
+    /// (see [`Outbox::push_batched`]); the take clears it.
+    wake_due: bool,
 }
 
 /// Requests one connection may have at the engine task (sent, outputs not yet queued).
@@ -171,6 +177,19 @@ impl Outbox {
 
     /// Queues `item` of `size` encoded bytes without waking the writer (see [`Outbox::wake`]).
     pub(crate) fn push(&self, item: Item, size: usize) -> Pushed {
+        self.push_inner(item, size, false)
+    }
+
+    /// Like [`Outbox::push`], for a caller that wakes the writers it pushed to once it has pushed
+    /// a whole batch: returns [`Pushed::Joined`] when a batched push since the writer's last take
+    /// already returned [`Pushed::Queued`], whose wake-up then also covers this item. A
+    /// notification to many subscribers, queued behind another one not taken yet, costs no
+    /// second wake-up.
+    pub(crate) fn push_batched(&self, item: Item, size: usize) -> Pushed {
+        self.push_inner(item, size, true)
+    }
+
+    fn push_inner(&self, item: Item, size: usize, batched: bool) -> Pushed {
         let mut s = self.lock();
         if s.overflowed || s.close {
             return Pushed::Dropped;
@@ -188,7 +207,11 @@ impl Outbox {
         }
         s.bytes += size;
         s.items.push_back(item);
-        Pushed::Queued
+        if batched && std::mem::replace(&mut s.wake_due, true) {
+            Pushed::Joined
+        } else {
+            Pushed::Queued
+        }
     }
 
     /// Wakes the writer.
@@ -213,6 +236,7 @@ impl Outbox {
                 let mut s = self.lock();
                 if !s.items.is_empty() || s.close {
                     s.bytes = 0;
+                    s.wake_due = false;
                     std::mem::swap(&mut s.items, into);
                     let taken = Taken {
                         close: s.close,
@@ -371,6 +395,43 @@ mod tests {
         let o = Outbox::new(100, 25);
         assert_eq!(o.push(item(), 20), Pushed::Queued);
         assert!(matches!(o.push(item(), 20), Pushed::Overflowed { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_batched_push_asks_for_one_wake_up_per_take() {
+        let o = Outbox::new(8, 1 << 20);
+        assert_eq!(o.push_batched(item(), 10), Pushed::Queued, "the first asks");
+        assert_eq!(o.push_batched(item(), 10), Pushed::Joined);
+        assert_eq!(
+            o.push(item(), 10),
+            Pushed::Queued,
+            "an unbatched push is its caller's to wake"
+        );
+        assert_eq!(o.push_batched(item(), 10), Pushed::Joined);
+        let (items, _) = o.take().await;
+        assert_eq!(items.len(), 4, "joined items are taken with the first");
+        assert_eq!(
+            o.push_batched(item(), 10),
+            Pushed::Queued,
+            "after a take, the next push asks for a wake-up again"
+        );
+        // A push that leaves the due wake-up in place never stops a later one from asking.
+        let o = Outbox::new(8, 1 << 20);
+        assert_eq!(o.push(item(), 10), Pushed::Queued);
+        assert_eq!(o.push_batched(item(), 10), Pushed::Queued);
+    }
+
+    #[tokio::test]
+    async fn a_closing_outbox_takes_no_batched_push() {
+        let o = Outbox::new(2, 1 << 20);
+        o.close_after_queued();
+        assert_eq!(o.push_batched(item(), 10), Pushed::Dropped);
+        let o = Outbox::new(1, 1 << 20);
+        assert_eq!(o.push_batched(item(), 10), Pushed::Queued);
+        assert!(matches!(
+            o.push_batched(item(), 10),
+            Pushed::Overflowed { .. }
+        ));
     }
 
     #[tokio::test]
