@@ -430,7 +430,6 @@ fn malformed_frame(
     let item = Item::Msg {
         msg: Arc::new(reply),
         proxy_client_id: None,
-        frame: None,
     };
     let _ = outbox.push(item, 256);
     format!("malformed frame: {e}")
@@ -453,22 +452,28 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let close = taken.close;
         buf.clear();
         for item in items.drain(..) {
-            let (msg, proxy_client_id, frame) = match item {
+            let (msg, proxy_client_id) = match item {
                 Item::Msg {
                     msg,
                     proxy_client_id,
+                } => (msg, proxy_client_id),
+                Item::Shared {
                     frame,
-                } => (msg, proxy_client_id, frame),
+                    proxy_client_id,
+                } => {
+                    if let Err(e) = codec.reframe_for(&frame, proxy_client_id, &mut buf) {
+                        // Only notifications are shared; see below.
+                        error!(conn = conn.0, error = %e, frame_bytes = frame.len(), "cannot encode a notification; closing the connection");
+                        outbox.close_after_queued();
+                    }
+                    continue;
+                }
                 Item::Raw(frames) => {
                     buf.extend_from_slice(&frames);
                     continue;
                 }
             };
-            let encoded = match &frame {
-                Some(f) => codec.reframe_for(f, proxy_client_id, &mut buf),
-                None => codec.encode_for(&msg, proxy_client_id, &mut buf),
-            };
-            if let Err(e) = encoded {
+            if let Err(e) = codec.encode_for(&msg, proxy_client_id, &mut buf) {
                 let Some(reference) = msg.reference_id() else {
                     // A notification that cannot be sent (size limits keep this from
                     // happening): the client's view would silently go stale, so it is told by
@@ -512,5 +517,86 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let _ = wr.shutdown().await;
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ixn_codec::KvList;
+
+    fn notification() -> Message {
+        Message::new(MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
+            .with("Workbin", KvList::new().with("WorkbinTypeId", "Drafts"))
+            .with("WorkbinContentOperation", 1)
+    }
+
+    /// Runs the writer until it returns (it does once a close is due and what was queued is
+    /// written); a writer that never returns fails at the guard.
+    async fn written(outbox: Arc<Outbox>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (inputs, _rx) = mpsc::channel(1);
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            write_loop(&mut out, outbox, Codec::default(), ConnId(1), inputs),
+        )
+        .await
+        .expect("the writer returned");
+        out
+    }
+
+    #[tokio::test]
+    async fn a_shared_frame_is_written_with_each_recipients_proxy_client_id() {
+        let codec = Codec::default();
+        let msg = notification();
+        let frame = codec.encode_to_bytes(&msg).expect("encodes");
+        let outbox = Arc::new(Outbox::new(8, 1 << 20));
+        for proxy_client_id in [Some(7), None] {
+            let item = Item::Shared {
+                frame: frame.clone(),
+                proxy_client_id,
+            };
+            let _ = outbox.push_batched(item, frame.len());
+        }
+        outbox.close_after_queued();
+        let mut expected = BytesMut::new();
+        codec
+            .encode_for(&msg, Some(7), &mut expected)
+            .expect("encodes");
+        codec
+            .encode_for(&msg, None, &mut expected)
+            .expect("encodes");
+        assert_eq!(written(outbox).await, expected.to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_shared_frame_that_cannot_be_written_closes_the_connection() {
+        let codec = Codec::default();
+        let ping = |n: i32| Message::new(MessageId::PING).with(attr::REFERENCE_ID, n);
+        let outbox = Arc::new(Outbox::new(8, 1 << 20));
+        let msg = |n| Item::Msg {
+            msg: Arc::new(ping(n)),
+            proxy_client_id: None,
+        };
+        let _ = outbox.push(msg(1), 64);
+        // Too short to be a frame: the ProxyClientId cannot be appended to it.
+        let bad = Item::Shared {
+            frame: bytes::Bytes::from_static(b"xx"),
+            proxy_client_id: Some(3),
+        };
+        let _ = outbox.push(bad, 2);
+        let _ = outbox.push(msg(2), 64);
+        outbox.wake();
+        // No close was asked for: the writer returns because of the bad frame.
+        let out = written(Arc::clone(&outbox)).await;
+        assert!(outbox.is_closing());
+        let mut expected = BytesMut::new();
+        codec
+            .encode_for(&ping(1), None, &mut expected)
+            .expect("encodes");
+        codec
+            .encode_for(&ping(2), None, &mut expected)
+            .expect("encodes");
+        assert_eq!(out, expected.to_vec(), "the items around it are written");
     }
 }

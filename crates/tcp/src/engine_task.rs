@@ -1412,27 +1412,33 @@ fn route(
                     ..
                 } => {
                     let ptr = Arc::as_ptr(msg);
-                    let (size, frame) = match &last {
-                        Some((p, size, frame)) if *p == ptr => (*size, frame.clone()),
-                        _ => {
-                            let frame = (msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
-                                .then(|| codec.encode_to_bytes(msg).ok())
-                                .flatten();
-                            // An unencodable message is replaced by an error when written;
-                            // count it as small.
-                            let size = match &frame {
-                                Some(f) => f.len(),
-                                None => codec.encoded_len(msg).unwrap_or(64),
-                            };
-                            last = Some((ptr, size, frame.clone()));
-                            (size, frame)
-                        }
+                    if last.as_ref().is_none_or(|(p, ..)| *p != ptr) {
+                        let frame = (msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
+                            .then(|| codec.encode_to_bytes(msg).ok())
+                            .flatten();
+                        // An unencodable message is replaced by an error when written; count
+                        // it as small.
+                        let size = match &frame {
+                            Some(f) => f.len(),
+                            None => codec.encoded_len(msg).unwrap_or(64),
+                        };
+                        last = Some((ptr, size, frame));
+                    }
+                    let Some((_, size, frame)) = &last else {
+                        continue;
                     };
                     let size = size + proxy_client_id.map_or(0, |_| ixn_codec::PROXY_PAIR_LEN);
-                    let item = Item::Msg {
-                        msg: Arc::clone(msg),
-                        proxy_client_id: proxy_client_id.map(ixn_core::ClientId::get),
-                        frame,
+                    let proxy_client_id = proxy_client_id.map(ixn_core::ClientId::get);
+                    let item = match frame {
+                        // The link hands messages to the gateway.
+                        Some(frame) if !c.outbox.is_link() => Item::Shared {
+                            frame: frame.clone(),
+                            proxy_client_id,
+                        },
+                        _ => Item::Msg {
+                            msg: Arc::clone(msg),
+                            proxy_client_id,
+                        },
                     };
                     match c.outbox.push_batched(item, size) {
                         Pushed::Queued => woken.push(Arc::clone(&c.outbox)),

@@ -121,10 +121,10 @@ async fn forward(
                 Item::Msg {
                     msg,
                     proxy_client_id,
-                    ..
                 } => Some((msg, proxy_client_id)),
-                // Only TCP connections queue raw frames (their own Ping replies).
-                _ => None,
+                // Only TCP connections queue raw frames (their own Ping replies) and shared
+                // frames: the engine task queues messages for the link (`Outbox::is_link`).
+                Item::Shared { .. } | Item::Raw(_) => None,
             })
             .collect();
         if !batch.is_empty() && deliveries.send(batch).await.is_err() {

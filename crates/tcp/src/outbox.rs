@@ -30,8 +30,14 @@ pub(crate) enum Item {
     Msg {
         msg: Arc<Message>,
         proxy_client_id: Option<i32>,
-        /// `msg` already encoded (without ProxyClientId), shared by all its recipients.
-        frame: Option<Bytes>,
+    },
+    /// A notification encoded once and shared by all its TCP recipients (without
+    /// ProxyClientId: the writer appends the recipient's). Only the frame is shared: a
+    /// recipient holding the message as well would touch a second reference count shared by
+    /// every recipient, on every delivery.
+    Shared {
+        frame: Bytes,
+        proxy_client_id: Option<i32>,
     },
     /// Frames encoded by the connection itself (its Ping replies), written as they are.
     Raw(Bytes),
@@ -103,8 +109,9 @@ pub(crate) struct Outbox {
     max_bytes: usize,
     soft_messages: usize,
     soft_bytes: usize,
-    /// False for the web gateway's link: it is never closed as a slow consumer.
-    overflows: bool,
+    /// The web gateway's link: it is never closed as a slow consumer, and it takes messages
+    /// ([`Item::Msg`]), never frames.
+    link: bool,
 }
 
 impl Outbox {
@@ -122,7 +129,7 @@ impl Outbox {
             max_bytes,
             soft_messages: (max_messages / 4).max(1),
             soft_bytes: (max_bytes / 16).clamp(16 * 1024, 1024 * 1024),
-            overflows: true,
+            link: false,
         }
     }
 
@@ -130,9 +137,15 @@ impl Outbox {
     /// stop taking inputs until the link's consumer has taken the queue.
     pub(crate) fn for_link(max_messages: usize, max_bytes: usize) -> Self {
         Self {
-            overflows: false,
+            link: true,
             ..Self::new(max_messages, max_bytes)
         }
+    }
+
+    /// True for the web gateway's link, which hands messages to the gateway: queue
+    /// [`Item::Msg`] for it, never [`Item::Shared`].
+    pub(crate) fn is_link(&self) -> bool {
+        self.link
     }
 
     /// At or past the hard bound (only a link's queue can be: others overflow first).
@@ -194,8 +207,7 @@ impl Outbox {
         if s.overflowed || s.close {
             return Pushed::Dropped;
         }
-        if self.overflows
-            && (s.items.len() + 1 > self.max_messages || s.bytes + size > self.max_bytes)
+        if !self.link && (s.items.len() + 1 > self.max_messages || s.bytes + size > self.max_bytes)
         {
             s.overflowed = true;
             s.close = true;
@@ -243,7 +255,7 @@ impl Outbox {
                         resume: std::mem::take(&mut s.resume),
                     };
                     drop(s);
-                    if !self.overflows {
+                    if self.link {
                         // Only the engine task waits for this, and only on the link.
                         self.taken.notify_one();
                     }
@@ -327,7 +339,6 @@ mod tests {
         Item::Msg {
             msg: Arc::new(Message::new(MessageId::PING)),
             proxy_client_id: None,
-            frame: None,
         }
     }
 

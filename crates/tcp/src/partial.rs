@@ -144,7 +144,6 @@ pub(crate) fn refuse(outbox: &Outbox, why: String) {
     let item = Item::Msg {
         msg: Arc::new(reply),
         proxy_client_id: None,
-        frame: None,
     };
     let _ = outbox.push(item, 256);
     outbox.close_after_queued();
