@@ -227,6 +227,11 @@ where
         // Backpressure: while this connection has its fill of requests at the engine task
         // (or its replies pile up, which defers them there), it is not read.
         let allowance = outbox.allowance();
+        // Nothing of this connection's is at the engine task now (and only this loop sends
+        // more): the plain Pings read next may be answered on the spot.
+        frames
+            .decoder_mut()
+            .answer_plain_pings(outbox.pending() == 0);
         tokio::select! {
             frame = frames.next(), if allowance > 0 => match frame {
                 Some(Ok(msg)) => {

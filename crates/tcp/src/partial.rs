@@ -8,11 +8,12 @@
 //! peers parking large partial frames cannot hold the server's memory.
 
 use crate::outbox::{Item, Outbox};
+use bytes::Buf;
 use ixn_codec::{BytesMut, Codec, ErrorCode, LEN_PREFIX, Message, MessageId, attr};
 use ixn_core::ConnId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 // tokio's clock, so that tests that pause it move frame deadlines too.
 use tokio::time::Instant;
@@ -172,8 +173,38 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
+/// Most plain Pings answered in one [`Metered::decode_one`] call (bounds one copy; the
+/// rest are decoded and answered as any Ping).
+const PLAIN_PINGS_AT_ONCE: usize = 256;
+
+/// The frame of a Ping that carries only an int ReferenceId (what clients send to keep a
+/// connection alive or to measure it), less the value's four bytes at its end, in this
+/// codec's encoding. Such a Ping is its own reply. `None` if the encoding does not end with
+/// the value (then every Ping is decoded).
+fn plain_ping_prefix() -> Option<&'static [u8]> {
+    static PREFIX: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    PREFIX
+        .get_or_init(|| {
+            let codec = Codec::default();
+            let frame = |n: i32| {
+                let mut b = BytesMut::new();
+                let ping = Message::new(MessageId::PING).with(attr::REFERENCE_ID, n);
+                codec.encode(&ping, &mut b).ok().map(|()| b)
+            };
+            let (zero, minus_one) = (frame(0)?, frame(-1)?);
+            let cut = zero.len().checked_sub(4)?;
+            let shape = zero.len() == minus_one.len()
+                && zero.get(..cut) == minus_one.get(..cut)
+                && zero.get(cut..) == Some(&[0; 4][..])
+                && minus_one.get(cut..) == Some(&[0xff; 4][..]);
+            shape.then(|| zero.get(..cut).map(<[u8]>::to_vec)).flatten()
+        })
+        .as_deref()
+}
+
 /// The connection's decoder: the codec, plus the accounting of a tracked incomplete frame and
-/// of the bytes decoded (for the reader's in-flight bound).
+/// of the bytes decoded (for the reader's in-flight bound), and the plain Pings it answers
+/// without decoding them (see [`Metered::answer_plain_pings`]).
 #[derive(Debug)]
 pub(crate) struct Metered {
     codec: Codec,
@@ -184,6 +215,11 @@ pub(crate) struct Metered {
     reserved: usize,
     /// Bytes of frames decoded since [`Metered::take_decoded`].
     decoded: usize,
+    /// Plain Pings at the front of the buffer are answered here, until a frame is decoded.
+    plain_pings: bool,
+    /// Where their replies are copied (split off when queued: it reuses its memory once the
+    /// writer has written them).
+    pongs: BytesMut,
 }
 
 impl Metered {
@@ -200,6 +236,43 @@ impl Metered {
             partials,
             reserved: 0,
             decoded: 0,
+            plain_pings: false,
+            pongs: BytesMut::new(),
+        }
+    }
+
+    /// Whether the plain Pings at the front of what is read next may be answered on the spot:
+    /// only when no earlier request of this connection is at the engine task (their replies
+    /// would be overtaken). A plain Ping (a ReferenceId only, as this codec encodes it) is its
+    /// own reply: it is copied to the outbox as it came, without being decoded. The first
+    /// frame decoded as a message ends it until the reader allows it again, so a Ping is
+    /// never answered ahead of a request before it.
+    pub(crate) fn answer_plain_pings(&mut self, allowed: bool) {
+        self.plain_pings = allowed;
+    }
+
+    /// Copies the plain Pings at the front of `buf` (at most [`PLAIN_PINGS_AT_ONCE`]) to the
+    /// outbox, as their replies.
+    fn take_plain_pings(&mut self, buf: &mut BytesMut) {
+        let Some(prefix) = plain_ping_prefix() else {
+            return;
+        };
+        let len = prefix.len() + 4;
+        let mut n = 0;
+        while n < PLAIN_PINGS_AT_ONCE
+            && let Some(frame) = buf.get(..len)
+            && frame.starts_with(prefix)
+        {
+            self.pongs.extend_from_slice(frame);
+            buf.advance(len);
+            n += 1;
+        }
+        if n > 0 {
+            let bytes = self.pongs.len();
+            let _ = self
+                .outbox
+                .push(Item::Raw(self.pongs.split().freeze()), bytes);
+            self.outbox.wake();
         }
     }
 
@@ -215,10 +288,16 @@ impl Metered {
 
     /// Decodes one frame off `buf` (the same contract as [`Codec::decode`]).
     pub(crate) fn decode_one(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ReadError> {
+        if self.plain_pings && self.reserved == 0 {
+            self.take_plain_pings(buf);
+        }
         let total = buf
             .first_chunk::<LEN_PREFIX>()
             .map(|p| LEN_PREFIX + u32::from_be_bytes(*p) as usize);
         let decoded = self.codec.decode(buf)?;
+        if decoded.is_some() {
+            self.plain_pings = false;
+        }
         match (&decoded, total) {
             (Some(_), Some(total)) => {
                 self.decoded += total;
@@ -364,5 +443,114 @@ mod tests {
         assert_eq!(partials.expire(now + Duration::from_secs(10)), 1);
         assert!(outbox.is_closing());
         assert_eq!(partials.expire(now + Duration::from_secs(20)), 0, "once");
+    }
+
+    fn metered(outbox: &Arc<Outbox>) -> Metered {
+        let partials = Arc::new(Partials::new(100_000, Duration::from_secs(10)));
+        Metered::new(Codec::default(), ConnId(1), Arc::clone(outbox), partials)
+    }
+
+    fn ping(n: i32) -> Message {
+        Message::new(MessageId::PING).with(attr::REFERENCE_ID, n)
+    }
+
+    fn frames(msgs: &[Message]) -> BytesMut {
+        let mut b = BytesMut::new();
+        for m in msgs {
+            Codec::default().encode(m, &mut b).unwrap();
+        }
+        b
+    }
+
+    /// What the writer would write: every item taken, as bytes.
+    async fn queued(outbox: &Outbox) -> Vec<u8> {
+        outbox.close_after_queued();
+        let (items, _) = outbox.take().await;
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                Item::Raw(b) => out.extend_from_slice(&b),
+                other => panic!("only raw frames are queued here: {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_plain_ping_is_its_prefix_and_its_reference_id() {
+        let prefix = plain_ping_prefix().expect("the codec encodes a Ping's value last");
+        let frame = frames(&[ping(0x0102_0304)]);
+        assert_eq!(&frame[..prefix.len()], prefix);
+        assert_eq!(&frame[prefix.len()..], &[1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn plain_pings_at_the_front_are_answered_as_they_came() {
+        let outbox = Arc::new(Outbox::new(10, 1 << 20));
+        let mut m = metered(&outbox);
+        m.answer_plain_pings(true);
+        let register = Message::new(MessageId::REQUEST_REGISTER_CLIENT).with(attr::REFERENCE_ID, 3);
+        let mut buf = frames(&[ping(1), ping(-2), register.clone(), ping(4)]);
+        let decoded = m.decode_one(&mut buf).unwrap();
+        assert_eq!(
+            m.decoded(),
+            frames(std::slice::from_ref(&register)).len(),
+            "only decoded frames count toward the bytes in flight"
+        );
+        assert_eq!(decoded, Some(register), "the pings before it are answered");
+        assert_eq!(
+            m.decode_one(&mut buf).unwrap(),
+            Some(ping(4)),
+            "a Ping behind a request is not answered ahead of it"
+        );
+        assert_eq!(queued(&outbox).await, frames(&[ping(1), ping(-2)]).to_vec());
+    }
+
+    #[tokio::test]
+    async fn pings_are_decoded_when_not_allowed_or_not_plain() {
+        let outbox = Arc::new(Outbox::new(10, 1 << 20));
+        let mut m = metered(&outbox);
+        let mut buf = frames(&[ping(1)]);
+        assert_eq!(
+            m.decode_one(&mut buf).unwrap(),
+            Some(ping(1)),
+            "not allowed"
+        );
+        m.answer_plain_pings(true);
+        let extra = ping(2).with(attr::REFERENCE_ID, 5);
+        let mut buf = frames(std::slice::from_ref(&extra));
+        assert_eq!(
+            m.decode_one(&mut buf).unwrap(),
+            Some(extra),
+            "two attributes"
+        );
+        m.answer_plain_pings(true);
+        // A plain Ping cut short waits for the rest of it.
+        let whole = frames(&[ping(7)]);
+        let mut buf = BytesMut::from(&whole[..whole.len() - 1]);
+        assert_eq!(m.decode_one(&mut buf).unwrap(), None);
+        buf.extend_from_slice(&whole[whole.len() - 1..]);
+        assert_eq!(m.decode_one(&mut buf).unwrap(), None);
+        assert!(buf.is_empty());
+        assert_eq!(queued(&outbox).await, whole.to_vec());
+    }
+
+    #[tokio::test]
+    async fn plain_pings_are_answered_a_bounded_number_at_a_time() {
+        let outbox = Arc::new(Outbox::new(10, 1 << 20));
+        let mut m = metered(&outbox);
+        m.answer_plain_pings(true);
+        let n = i32::try_from(PLAIN_PINGS_AT_ONCE).unwrap();
+        let pings: Vec<Message> = (0..=n).map(ping).collect();
+        let mut buf = frames(&pings);
+        assert_eq!(
+            m.decode_one(&mut buf).unwrap(),
+            Some(ping(n)),
+            "the one past the bound is decoded"
+        );
+        assert_eq!(
+            queued(&outbox).await,
+            frames(&pings[..PLAIN_PINGS_AT_ONCE]).to_vec()
+        );
     }
 }
