@@ -553,4 +553,49 @@ mod tests {
             frames(&pings[..PLAIN_PINGS_AT_ONCE]).to_vec()
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the frames and however the reads cut them: the Pings answered on the spot
+        /// are plain ones at the very front of the stream, and every other frame is decoded,
+        /// in order, once (nothing lost, nothing answered ahead of a frame before it).
+        #[test]
+        fn answered_pings_are_the_streams_front_and_the_rest_is_decoded_in_order(
+            kinds in proptest::collection::vec((0u8..3, proptest::num::i32::ANY), 0..700),
+            cuts in proptest::collection::vec(1usize..80, 1..40),
+        ) {
+            let msgs: Vec<Message> = kinds
+                .iter()
+                .map(|&(kind, n)| match kind {
+                    0 => ping(n),
+                    1 => ping(n).with(attr::REFERENCE_ID, 1),
+                    _ => Message::new(MessageId::REQUEST_REGISTER_CLIENT).with(attr::REFERENCE_ID, n),
+                })
+                .collect();
+            let stream = frames(&msgs);
+            let outbox = Arc::new(Outbox::new(1 << 20, 1 << 26));
+            let mut m = metered(&outbox);
+            m.answer_plain_pings(true);
+            let (mut buf, mut decoded, mut at) = (BytesMut::new(), Vec::new(), 0);
+            for cut in cuts.iter().cycle() {
+                if at >= stream.len() {
+                    break;
+                }
+                let end = (at + cut).min(stream.len());
+                buf.extend_from_slice(&stream[at..end]);
+                at = end;
+                while let Some(msg) = m.decode_one(&mut buf).unwrap() {
+                    decoded.push(msg);
+                }
+            }
+            proptest::prop_assert!(buf.is_empty());
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let pongs = rt.block_on(queued(&outbox));
+            let len = frames(&[ping(0)]).len();
+            proptest::prop_assert_eq!(pongs.len() % len, 0);
+            let answered = pongs.len() / len;
+            proptest::prop_assert!(kinds[..answered].iter().all(|&(k, _)| k == 0));
+            proptest::prop_assert_eq!(&pongs[..], &frames(&msgs[..answered])[..]);
+            proptest::prop_assert_eq!(&decoded[..], &msgs[answered..]);
+        }
+    }
 }
