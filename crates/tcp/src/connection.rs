@@ -206,9 +206,6 @@ where
     // Idle connections keep a small read buffer; it grows with the frames that arrive.
     let decoder = Metered::new(settings.codec, conn, Arc::clone(&outbox), partials);
     let mut frames = FramedRead::with_capacity(rd, decoder, INITIAL_READ_BUFFER);
-    // Where Ping replies are encoded (their frames are split off it, so it reuses its memory
-    // once the writer has written them).
-    let mut pongs = BytesMut::new();
     let deadline = tokio::time::sleep(settings.registration_timeout);
     tokio::pin!(deadline);
     // Until the connection registers. Checked when the deadline fires: the engine task marks
@@ -261,7 +258,12 @@ where
                         check_passwords(&mut batch, &security, conn, &inputs, &mut password_checked)
                             .await;
                     }
-                    let batch = answer_pings(batch, &outbox, &settings.codec, &mut pongs);
+                    let batch = answer_pings(
+                        batch,
+                        &outbox,
+                        &settings.codec,
+                        frames.decoder_mut().pongs(),
+                    );
                     if !batch.is_empty() {
                         outbox.sent_to_engine(batch.len());
                         outbox.sent_bytes(bytes);
@@ -385,9 +387,7 @@ fn answer_pings(
             let _ = codec.encode(&ixn_core::ping_reply(&ping), frames);
         }
     }
-    let len = frames.len();
-    let _ = outbox.push(Item::Raw(frames.split().freeze()), len);
-    outbox.wake();
+    outbox.push_frames(frames);
     batch
 }
 

@@ -1412,7 +1412,10 @@ fn route(
                     ..
                 } => {
                     let ptr = Arc::as_ptr(msg);
-                    if last.as_ref().is_none_or(|(p, ..)| *p != ptr) {
+                    if last.as_ref().is_some_and(|(p, ..)| *p != ptr) {
+                        last = None;
+                    }
+                    let (_, size, frame) = &*last.get_or_insert_with(|| {
                         let frame = (msg.id == MessageId::EVENT_WORKBIN_CONTENT_CHANGED)
                             .then(|| codec.encode_to_bytes(msg).ok())
                             .flatten();
@@ -1422,11 +1425,8 @@ fn route(
                             Some(f) => f.len(),
                             None => codec.encoded_len(msg).unwrap_or(64),
                         };
-                        last = Some((ptr, size, frame));
-                    }
-                    let Some((_, size, frame)) = &last else {
-                        continue;
-                    };
+                        (ptr, size, frame)
+                    });
                     let size = size + proxy_client_id.map_or(0, |_| ixn_codec::PROXY_PAIR_LEN);
                     let proxy_client_id = proxy_client_id.map(ixn_core::ClientId::get);
                     let item = match frame {

@@ -15,7 +15,7 @@
 //! task stops taking inputs until the link's consumer (which never waits on a web client) has
 //! taken the queue.
 
-use ixn_codec::{Bytes, Message};
+use ixn_codec::{Bytes, BytesMut, Message};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -224,6 +224,14 @@ impl Outbox {
         } else {
             Pushed::Queued
         }
+    }
+
+    /// Queues the frames `frames` holds, as they are, and wakes the writer. They are split off
+    /// `frames`, which reuses its memory once the writer has written them.
+    pub(crate) fn push_frames(&self, frames: &mut BytesMut) {
+        let len = frames.len();
+        let _ = self.push(Item::Raw(frames.split().freeze()), len);
+        self.wake();
     }
 
     /// Wakes the writer.

@@ -217,8 +217,8 @@ pub(crate) struct Metered {
     decoded: usize,
     /// Plain Pings at the front of the buffer are answered here, until a frame is decoded.
     plain_pings: bool,
-    /// Where their replies are copied (split off when queued: it reuses its memory once the
-    /// writer has written them).
+    /// Where the connection's Ping replies are put before they are queued (see
+    /// [`Outbox::push_frames`]): the plain ones copied here, the others encoded by the reader.
     pongs: BytesMut,
 }
 
@@ -251,6 +251,12 @@ impl Metered {
         self.plain_pings = allowed;
     }
 
+    /// The buffer the reader encodes the Ping replies it makes itself into (the plain ones are
+    /// copied into it here).
+    pub(crate) fn pongs(&mut self) -> &mut BytesMut {
+        &mut self.pongs
+    }
+
     /// Copies the plain Pings at the front of `buf` (at most [`PLAIN_PINGS_AT_ONCE`]) to the
     /// outbox, as their replies.
     fn take_plain_pings(&mut self, buf: &mut BytesMut) {
@@ -268,11 +274,7 @@ impl Metered {
             n += 1;
         }
         if n > 0 {
-            let bytes = self.pongs.len();
-            let _ = self
-                .outbox
-                .push(Item::Raw(self.pongs.split().freeze()), bytes);
-            self.outbox.wake();
+            self.outbox.push_frames(&mut self.pongs);
         }
     }
 
