@@ -17,25 +17,18 @@ use ixn_client::Client;
 use ixn_codec::{ClientType, Message, MessageId, attr};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
+// A started server, killed when dropped.
+use common::Reaped as Server;
 use common::workload::{Rng, Track, check, next_request, submit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 const ROUNDS: usize = 20;
 const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts the server on `dir`; with `one_cpu`, confined to one CPU (`taskset`), where it syncs
 /// each group commit on its store thread instead of pipelining the syncs.
@@ -358,21 +351,23 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
 fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     for signal in ["-TERM", "-INT"] {
-        let mut child = Command::new(BIN)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                // The web API too: a signal stops it as gracefully.
-                "--http",
-                "127.0.0.1:0",
-                "--ephemeral",
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = common::Reaped(
+            Command::new(BIN)
+                .args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    // The web API too: a signal stops it as gracefully.
+                    "--http",
+                    "127.0.0.1:0",
+                    "--ephemeral",
+                    "--log-level",
+                    "warn",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)

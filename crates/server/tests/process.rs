@@ -571,28 +571,30 @@ fn check_validates_without_starting_or_writing() {
 /// file is named as such; the banner says how to stop the server.
 #[test]
 fn flags_take_host_names_units_and_say_what_is_wrong() {
-    let mut child = Command::new(BIN)
-        .args([
-            "--ephemeral",
-            "--listen",
-            "localhost:0",
-            "--http",
-            "off",
-            "--compact-at",
-            "64MB",
-            "--drain-timeout",
-            "1500ms",
-            "--log-level",
-            "info",
-            "--log-format",
-            "json",
-            "--workers",
-            "3",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Reaped(
+        Command::new(BIN)
+            .args([
+                "--ephemeral",
+                "--listen",
+                "localhost:0",
+                "--http",
+                "off",
+                "--compact-at",
+                "64MB",
+                "--drain-timeout",
+                "1500ms",
+                "--log-level",
+                "info",
+                "--log-format",
+                "json",
+                "--workers",
+                "3",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     for _ in 0..5 {
@@ -609,8 +611,7 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
         .find(|l| l.contains("threads serving connections"))
         .expect("the log says how many threads serve connections");
     assert!(workers.contains(r#""workers":3"#), "{workers}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let file = tmp("data-file");
     std::fs::write(&file, b"not a directory").unwrap();
     let run = |args: &[&str]| {
