@@ -22,7 +22,7 @@
 use ixn_client::{Client, Registration};
 use ixn_codec::{ClientType, Codec, ErrorCode, KvList, Message, MessageId, attr};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,15 +35,9 @@ const AGENTS: [(&str, &str); 3] = [("a1", "p1"), ("a2", "p2"), ("a3", "p3")];
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Server {
-    child: Child,
+    /// Killed when the server is dropped.
+    child: common::Reaped,
     addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -88,7 +82,10 @@ fn start(url: &str, port: u16, log: &std::path::Path) -> Server {
         .strip_prefix("ixn-server listening on ")
         .unwrap_or_else(|| panic!("{line}"))
         .to_owned();
-    Server { child, addr }
+    Server {
+        child: common::Reaped(child),
+        addr,
+    }
 }
 
 fn log_path(name: &str) -> std::path::PathBuf {

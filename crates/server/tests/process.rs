@@ -16,7 +16,7 @@ use ixn_client::Client;
 use ixn_codec::{BytesMut, ClientType, Codec, ErrorCode, Message, MessageId, attr};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,16 +33,10 @@ fn register() -> Message {
 
 /// A running server, killed when dropped.
 struct Server {
-    child: Child,
+    /// Killed when the server is dropped.
+    child: common::Reaped,
     tcp: String,
     http: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -87,7 +81,11 @@ impl Server {
             let mut sink = String::new();
             let _ = out.read_to_string(&mut sink);
         });
-        Self { child, tcp, http }
+        Self {
+            child: common::Reaped(child),
+            tcp,
+            http,
+        }
     }
 
     /// Peak resident memory (VmHWM) in bytes.
