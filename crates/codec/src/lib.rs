@@ -10,6 +10,7 @@
 //!   [`Limits`] on frame size and nesting depth. With the default `tokio-codec` feature it is
 //!   also a `tokio_util::codec::{Decoder, Encoder}`.
 //! - The JSON form: `serde` implementations on [`Message`], [`Value`] and [`KvList`].
+//! - With the `link` feature, `link::Link`: an in-process connection carrying [`Message`]s.
 //!
 //! This crate knows nothing of agents, workbins or connections, does no I/O and never panics
 //! on input: every malformed frame is a distinct [`Error`]. `docs/protocol.md` describes the
@@ -33,6 +34,8 @@ mod framed;
 #[doc(hidden)]
 pub mod fuzzing;
 mod json;
+#[cfg(feature = "link")]
+pub mod link;
 mod message;
 pub mod typed;
 mod value;

@@ -706,7 +706,7 @@ const ROUND: usize = 65_536;
 /// row, then leave in one reply per session instead of one each.
 pub(crate) async fn pump(
     hub: Arc<Hub>,
-    mut deliveries: mpsc::Receiver<Vec<crate::link::Delivery>>,
+    mut deliveries: mpsc::Receiver<Vec<ixn_codec::link::Delivery>>,
 ) {
     let mut last: Rendered = None;
     let mut woken: Woken = Vec::new();

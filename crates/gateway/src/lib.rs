@@ -42,10 +42,9 @@ mod extract;
 pub mod fuzzing;
 
 pub use error::Error;
-pub use link::{Delivery, Link};
+pub use ixn_codec::link::{Delivery, Link};
 mod gws;
 mod hub;
-mod link;
 mod listen;
 mod metrics;
 pub use metrics::{

@@ -657,10 +657,6 @@ async fn serve_mode(
             limits.outbound_queue_bytes,
         );
         link_task = Some(tokio::spawn(local));
-        let link = ixn_gateway::Link {
-            requests: link.requests,
-            deliveries: link.deliveries,
-        };
         let stopping = web_stop.clone();
         web_task = Some(tokio::spawn(ixn_gateway::serve(
             http,

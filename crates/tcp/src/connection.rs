@@ -3,7 +3,8 @@
 //! the engine queued (a notification arrives already encoded and is only copied). Decoding never
 //! happens on the engine task.
 
-use crate::engine_task::Input;
+use crate::input::Input;
+use crate::metrics::Disconnect;
 use crate::outbox::{Item, MAX_IN_FLIGHT_BYTES, Outbox};
 use crate::partial::{Metered, Partials, ReadError};
 use bytes::BytesMut;
@@ -95,44 +96,90 @@ struct Parts {
     metrics: Arc<crate::Metrics>,
 }
 
-impl Handler {
-    /// Serves the connection until it ends; returns when its socket is closed.
-    pub(crate) async fn run(self) {
-        serve(self).await;
+/// Why a connection ended (the log says it; the counted ones are also a
+/// [`Disconnect`] label).
+#[derive(Debug)]
+enum Ended {
+    PeerClosed,
+    /// The engine task is gone: the server is stopping.
+    EngineGone,
+    ShuttingDown,
+    ClosedByServer,
+    ReadFailed(ixn_codec::Error),
+    RegistrationTimeout(Duration),
+    MalformedFrame(ixn_codec::Error),
+    IncompleteFrames(String),
+}
+
+impl Ended {
+    /// The disconnect this is counted as, if the server caused it.
+    fn counted(&self) -> Option<Disconnect> {
+        match self {
+            Self::RegistrationTimeout(_) => Some(Disconnect::RegistrationTimeout),
+            Self::MalformedFrame(_) => Some(Disconnect::MalformedFrame),
+            Self::IncompleteFrames(_) => Some(Disconnect::IncompleteFrames),
+            Self::PeerClosed
+            | Self::EngineGone
+            | Self::ShuttingDown
+            | Self::ClosedByServer
+            | Self::ReadFailed(_) => None,
+        }
     }
 }
 
-async fn serve(handler: Handler) {
-    let Handler {
-        stream,
-        security,
-        metrics,
-        conn,
-        peer,
-        inputs,
-        settings,
-        partials,
-        shutdown,
-    } = handler;
-    let _ = stream.set_nodelay(true);
-    let acceptor = security.tls.as_ref().map(ixn_tls::Acceptor::current);
-    let parts = Parts {
-        conn,
-        peer,
-        inputs,
-        settings,
-        partials,
-        shutdown,
-        security,
-        metrics,
-    };
-    let Some(acceptor) = acceptor else {
-        let (rd, wr) = stream.into_split();
-        return serve_io(rd, wr, None, parts).await;
-    };
-    // Boxed: the TLS states (the handshake, the TLS stream) are several kilobytes; inline, they
-    // would size every plain connection's task as well.
-    Box::pin(serve_tls(stream, acceptor, parts)).await;
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::EngineGone => f.write_str("server stopping"),
+            Self::ShuttingDown => f.write_str("server shutting down"),
+            Self::ClosedByServer => f.write_str("closed by the server"),
+            Self::ReadFailed(e) => write!(f, "read error: {e}"),
+            Self::RegistrationTimeout(t) => write!(
+                f,
+                "not registered within {} s (registration_timeout_secs)",
+                t.as_secs()
+            ),
+            Self::MalformedFrame(e) => write!(f, "malformed frame: {e}"),
+            Self::IncompleteFrames(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Handler {
+    /// Serves the connection until it ends; returns when its socket is closed.
+    pub(crate) async fn run(self) {
+        let Self {
+            stream,
+            security,
+            metrics,
+            conn,
+            peer,
+            inputs,
+            settings,
+            partials,
+            shutdown,
+        } = self;
+        let _ = stream.set_nodelay(true);
+        let acceptor = security.tls.as_ref().map(ixn_tls::Acceptor::current);
+        let parts = Parts {
+            conn,
+            peer,
+            inputs,
+            settings,
+            partials,
+            shutdown,
+            security,
+            metrics,
+        };
+        let Some(acceptor) = acceptor else {
+            let (rd, wr) = stream.into_split();
+            return serve_io(rd, wr, None, parts).await;
+        };
+        // Boxed: the TLS states (the handshake, the TLS stream) are several kilobytes; inline,
+        // they would size every plain connection's task as well.
+        Box::pin(serve_tls(stream, acceptor, parts)).await;
+    }
 }
 
 /// The TLS handshake, then the connection over TLS.
@@ -145,12 +192,12 @@ async fn serve_tls(stream: TcpStream, acceptor: ixn_tls::TlsAcceptor, parts: Par
     let stream = match handshake {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            parts.metrics.disconnect("tls_handshake");
+            parts.metrics.disconnect(Disconnect::TlsHandshake);
             info!(conn = parts.conn.0, peer = %parts.peer, error = %e, "TLS handshake failed; closing the connection");
             return;
         }
         Err(_) => {
-            parts.metrics.disconnect("tls_handshake");
+            parts.metrics.disconnect(Disconnect::TlsHandshake);
             info!(conn = parts.conn.0, peer = %parts.peer, "TLS handshake not finished within the registration timeout; closing the connection");
             return;
         }
@@ -164,157 +211,207 @@ async fn serve_tls(stream: TcpStream, acceptor: ixn_tls::TlsAcceptor, parts: Par
     serve_io(rd, wr, proof, parts).await;
 }
 
+/// Opens the connection at the engine task, serves it, and closes it: the engine drops its
+/// clients before the socket closes (R13), and what was queued is written (or, for a slow
+/// consumer, dropped).
 async fn serve_io<R, W>(rd: R, wr: W, proof: Option<ixn_core::Proof>, parts: Parts)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Parts {
+    let (conn, peer) = (parts.conn, parts.peer);
+    let outbox = Arc::new(Outbox::new(
+        parts.settings.max_messages,
+        parts.settings.max_bytes,
+    ));
+    let open = Input::Open {
         conn,
         peer,
-        inputs,
-        settings,
-        partials,
-        shutdown,
-        security,
-        metrics,
-    } = parts;
-    let outbox = Arc::new(Outbox::new(settings.max_messages, settings.max_bytes));
-    if inputs
-        .send(Input::Open {
-            conn,
-            peer,
-            outbox: Arc::clone(&outbox),
-            link: false,
-            proof,
-        })
-        .await
-        .is_err()
-    {
+        outbox: Arc::clone(&outbox),
+        link: false,
+        proof,
+    };
+    if parts.inputs.send(open).await.is_err() {
         return; // the engine task is gone: the server is stopping
     }
     info!(conn = conn.0, %peer, "connection opened");
-    metrics.connections_open.inc();
+    parts.metrics.connections_open.inc();
     let writer = tokio::spawn(write_loop(
         wr,
         Arc::clone(&outbox),
-        settings.codec,
+        parts.settings.codec,
         conn,
-        inputs.clone(),
+        parts.inputs.clone(),
     ));
-
     // Idle connections keep a small read buffer; it grows with the frames that arrive.
-    let decoder = Metered::new(settings.codec, conn, Arc::clone(&outbox), partials);
-    let mut frames = FramedRead::with_capacity(rd, decoder, INITIAL_READ_BUFFER);
-    let deadline = tokio::time::sleep(settings.registration_timeout);
-    tokio::pin!(deadline);
-    // Until the connection registers. Checked when the deadline fires: the engine task marks
-    // the outbox registered after the select below has started waiting.
-    let mut awaiting_registration = true;
-    // Made once, not per read: each `cancelled()` future registers with its token when first
-    // polled and unregisters when dropped (two locks per read per token otherwise).
-    let closing = outbox.closing.cancelled();
-    tokio::pin!(closing);
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
-    // Only the connection's first registration needs a proof (R15): one password check per
-    // connection, so that pipelined registrations cannot keep the check threads busy.
-    let mut password_checked = false;
-    let reason = loop {
-        // Backpressure: while this connection has its fill of requests at the engine task
-        // (or its replies pile up, which defers them there), it is not read.
-        let allowance = outbox.allowance();
-        // Nothing of this connection's is at the engine task now (and only this loop sends
-        // more): the plain Pings read next may be answered on the spot.
-        frames
-            .decoder_mut()
-            .answer_plain_pings(outbox.pending() == 0);
-        tokio::select! {
-            frame = frames.next(), if allowance > 0 => match frame {
-                Some(Ok(msg)) => {
-                    // Take every further frame that is already read, and hand them over as one
-                    // batch: one channel send and one wake-up per read instead of per message.
-                    let mut batch = Vec::with_capacity(1);
-                    batch.push(msg);
-                    let mut failed = None;
-                    let most = MAX_BATCH.min(allowance);
-                    // The buffer is taken out (and put back) to decode from it directly.
-                    let mut buf = std::mem::take(frames.read_buffer_mut());
-                    while batch.len() < most
-                        && frames.decoder().decoded() < MAX_IN_FLIGHT_BYTES
-                    {
-                        match frames.decoder_mut().decode_one(&mut buf) {
-                            Ok(Some(m)) => batch.push(m),
-                            Ok(None) => break,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    *frames.read_buffer_mut() = buf;
-                    let bytes = frames.decoder_mut().take_decoded();
-                    if batch.iter().any(carries_password) {
-                        check_passwords(&mut batch, &security, conn, &inputs, &mut password_checked)
-                            .await;
-                    }
-                    let batch = answer_pings(
-                        batch,
-                        &outbox,
-                        &settings.codec,
-                        frames.decoder_mut().pongs(),
-                    );
-                    if !batch.is_empty() {
-                        outbox.sent_to_engine(batch.len());
-                        outbox.sent_bytes(bytes);
-                        if inputs.send(Input::Batch { conn, msgs: batch, bytes }).await.is_err() {
-                            break "server stopping".to_owned();
-                        }
-                    }
-                    if let Some(e) = failed {
-                        break read_failed(&outbox, conn, peer, e, &metrics);
-                    }
-                }
-                Some(Err(e)) => break read_failed(&outbox, conn, peer, e, &metrics),
-                None => break "peer closed the connection".to_owned(),
-            },
-            () = outbox.room.notified(), if allowance == 0 => {}
-            // Disabled (not polled) once registered; checked again when it fires, since the
-            // registration may have been acknowledged while this select was waiting.
-            () = &mut deadline, if awaiting_registration && !outbox.is_registered() => {
-                if outbox.is_registered() {
-                    awaiting_registration = false;
-                    continue;
-                }
-                metrics.disconnect("registration_timeout");
-                break format!(
-                    "not registered within {} s (registration_timeout_secs)",
-                    settings.registration_timeout.as_secs()
-                );
-            }
-            () = &mut closing => break "closed by the server".to_owned(),
-            () = &mut stopping => break "server shutting down".to_owned(),
-        }
+    let decoder = Metered::new(
+        parts.settings.codec,
+        conn,
+        Arc::clone(&outbox),
+        Arc::clone(&parts.partials),
+    );
+    let mut reader = Reader {
+        frames: FramedRead::with_capacity(rd, decoder, INITIAL_READ_BUFFER),
+        outbox,
+        parts,
+        password_checked: false,
     };
+    let ended = reader.run().await;
+    let Reader { outbox, parts, .. } = reader;
+    if let Some(d) = ended.counted() {
+        parts.metrics.disconnect(d);
+    }
     // R13: the engine drops this connection's clients before the socket closes, so a peer that
     // sees the close can rely on it.
-    crate::engine_task::close(&inputs, conn).await;
-    metrics.connections_open.dec();
+    crate::input::close(&parts.inputs, conn).await;
+    parts.metrics.connections_open.dec();
     if outbox.is_overflowed() {
-        metrics.disconnect("slow_consumer");
+        parts.metrics.disconnect(Disconnect::SlowConsumer);
         // A slow consumer is cut off at once: draining to a peer that does not read would only
         // hold its queue longer.
         writer.abort();
     } else {
         outbox.close_after_queued();
-        if tokio::time::timeout(settings.drain_timeout, writer)
+        if tokio::time::timeout(parts.settings.drain_timeout, writer)
             .await
             .is_err()
         {
             warn!(conn = conn.0, %peer, "outbound queue not drained within the drain timeout");
         }
     }
-    info!(conn = conn.0, %peer, %reason, "connection closed");
+    info!(conn = conn.0, %peer, reason = %ended, "connection closed");
+}
+
+/// A connection's reading side: it decodes what arrives and hands it to the engine task.
+struct Reader<R> {
+    frames: FramedRead<R, Metered>,
+    outbox: Arc<Outbox>,
+    parts: Parts,
+    /// Only the connection's first registration needs a proof (R15): one password check per
+    /// connection, so that pipelined registrations cannot keep the check threads busy.
+    password_checked: bool,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Reads until the connection ends, and says why.
+    async fn run(&mut self) -> Ended {
+        let deadline = tokio::time::sleep(self.parts.settings.registration_timeout);
+        tokio::pin!(deadline);
+        // Made once, not per read: each `cancelled()` future registers with its token when
+        // first polled and unregisters when dropped (two locks per read per token otherwise).
+        let closing = self.outbox.closing.clone().cancelled_owned();
+        tokio::pin!(closing);
+        let stopping = self.parts.shutdown.clone().cancelled_owned();
+        tokio::pin!(stopping);
+        loop {
+            // Backpressure: while this connection has its fill of requests at the engine task
+            // (or its replies pile up, which defers them there), it is not read.
+            let allowance = self.outbox.allowance();
+            // Nothing of this connection's is at the engine task now (and only this loop sends
+            // more): the plain Pings read next may be answered on the spot.
+            let idle = self.outbox.pending() == 0;
+            self.frames.decoder_mut().answer_plain_pings(idle);
+            tokio::select! {
+                frame = self.frames.next(), if allowance > 0 => {
+                    if let Some(ended) = self.on_frame(frame, allowance).await {
+                        return ended;
+                    }
+                }
+                () = self.outbox.room.notified(), if allowance == 0 => {}
+                // Disabled (not polled) once registered; checked again when it fires, since the
+                // registration may have been acknowledged while this select was waiting.
+                () = &mut deadline, if !self.outbox.is_registered() => {
+                    if !self.outbox.is_registered() {
+                        return Ended::RegistrationTimeout(self.parts.settings.registration_timeout);
+                    }
+                }
+                () = &mut closing => return Ended::ClosedByServer,
+                () = &mut stopping => return Ended::ShuttingDown,
+            }
+        }
+    }
+
+    /// A frame was read (or the read failed, or the peer closed): hands it and every further
+    /// frame already read to the engine task as one batch (one channel send and one wake-up per
+    /// read instead of per message). `Some` when the connection ends.
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, ReadError>>,
+        allowance: usize,
+    ) -> Option<Ended> {
+        let msg = match frame {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => return Some(self.read_failed(e)),
+            None => return Some(Ended::PeerClosed),
+        };
+        let mut batch = Vec::with_capacity(1);
+        batch.push(msg);
+        let mut failed = None;
+        let most = MAX_BATCH.min(allowance);
+        // The buffer is taken out (and put back) to decode from it directly.
+        let mut buf = std::mem::take(self.frames.read_buffer_mut());
+        while batch.len() < most && self.frames.decoder().decoded() < MAX_IN_FLIGHT_BYTES {
+            match self.frames.decoder_mut().decode_one(&mut buf) {
+                Ok(Some(m)) => batch.push(m),
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        *self.frames.read_buffer_mut() = buf;
+        let bytes = self.frames.decoder_mut().take_decoded();
+        let (conn, inputs) = (self.parts.conn, &self.parts.inputs);
+        if batch.iter().any(carries_password) {
+            let security = &self.parts.security;
+            check_passwords(
+                &mut batch,
+                security,
+                conn,
+                inputs,
+                &mut self.password_checked,
+            )
+            .await;
+        }
+        let codec = &self.parts.settings.codec;
+        let pongs = self.frames.decoder_mut().pongs();
+        let batch = answer_pings(batch, &self.outbox, codec, pongs);
+        if !batch.is_empty() {
+            self.outbox.sent_to_engine(batch.len());
+            self.outbox.sent_bytes(bytes);
+            let input = Input::Batch {
+                conn,
+                msgs: batch,
+                bytes,
+            };
+            if inputs.send(input).await.is_err() {
+                return Some(Ended::EngineGone);
+            }
+        }
+        failed.map(|e| self.read_failed(e))
+    }
+
+    /// Queues the EventError for a frame that could not be read (malformed, or refused by the
+    /// budget of incomplete frames); says why the connection ends.
+    fn read_failed(&self, e: ReadError) -> Ended {
+        let (outbox, conn, peer) = (&self.outbox, self.parts.conn, self.parts.peer);
+        match e {
+            ReadError::Codec(e) if e.is_malformed_frame() => {
+                malformed_frame(outbox, conn, peer, &e);
+                Ended::MalformedFrame(e)
+            }
+            ReadError::Codec(e) => Ended::ReadFailed(e),
+            e @ ReadError::Budget { .. } => {
+                warn!(conn = conn.0, %peer, error = %e, "incomplete frames over budget; closing the connection");
+                crate::partial::refuse(
+                    outbox,
+                    format!("{e}; send smaller frames or try again later; closing the connection"),
+                );
+                Ended::IncompleteFrames(e.to_string())
+            }
+        }
+    }
 }
 
 /// True for a RequestRegisterClient with a `Password` attribute.
@@ -391,40 +488,8 @@ fn answer_pings(
     batch
 }
 
-/// Queues the EventError for a frame that could not be read (malformed, or refused by the
-/// budget of incomplete frames); returns the reason to close.
-fn read_failed(
-    outbox: &Outbox,
-    conn: ConnId,
-    peer: SocketAddr,
-    e: ReadError,
-    metrics: &crate::Metrics,
-) -> String {
-    match e {
-        ReadError::Codec(e) if e.is_malformed_frame() => {
-            metrics.disconnect("malformed_frame");
-            malformed_frame(outbox, conn, peer, &e)
-        }
-        ReadError::Codec(e) => format!("read error: {e}"),
-        e @ ReadError::Budget { .. } => {
-            metrics.disconnect("incomplete_frames");
-            warn!(conn = conn.0, %peer, error = %e, "incomplete frames over budget; closing the connection");
-            crate::partial::refuse(
-                outbox,
-                format!("{e}; send smaller frames or try again later; closing the connection"),
-            );
-            e.to_string()
-        }
-    }
-}
-
-/// Queues the EventError for a malformed frame; returns the reason to close.
-fn malformed_frame(
-    outbox: &Outbox,
-    conn: ConnId,
-    peer: SocketAddr,
-    e: &ixn_codec::Error,
-) -> String {
+/// Queues the EventError for a malformed frame.
+fn malformed_frame(outbox: &Outbox, conn: ConnId, peer: SocketAddr, e: &ixn_codec::Error) {
     warn!(conn = conn.0, %peer, error = %e, "malformed frame; closing the connection");
     let reply = Message::new(MessageId::EVENT_ERROR)
         .with(attr::ERROR_CODE, ErrorCode::InvalidAttribute.to_int())
@@ -437,7 +502,6 @@ fn malformed_frame(
         proxy_client_id: None,
     };
     let _ = outbox.push(item, 256);
-    format!("malformed frame: {e}")
 }
 
 /// Writes everything queued, as one buffer per wake-up, until a close is due. When the engine

@@ -1,7 +1,8 @@
 //! How connections and in-process clients reach the engine task.
 
-use crate::engine_task::{INPUTS, Input, Inputs};
-use crate::local::{self, LocalLink};
+use crate::input::{INPUTS, Input, Inputs};
+use crate::local;
+use ixn_codec::link::Link;
 use ixn_core::ConnId;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,8 +44,8 @@ impl EngineHandle {
     /// What a leadership loop uses to switch the engine task between standby and active
     /// (an [`EngineTask::standby`](crate::EngineTask::standby)). It does not keep the engine
     /// task alive.
-    pub fn roles(&self) -> crate::engine_task::Roles {
-        crate::engine_task::Roles(self.inputs.downgrade())
+    pub fn roles(&self) -> crate::Roles {
+        crate::Roles(self.inputs.downgrade())
     }
 
     pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
@@ -62,7 +63,7 @@ impl EngineHandle {
         max_messages: usize,
         max_bytes: usize,
     ) -> (
-        LocalLink,
+        Link,
         impl Future<Output = Result<(), String>> + Send + 'static,
     ) {
         local::open(

@@ -30,6 +30,7 @@
 mod connection;
 mod engine_task;
 mod handle;
+mod input;
 mod listener;
 mod local;
 mod metrics;
@@ -39,11 +40,20 @@ mod standalone;
 
 pub use connection::Security;
 pub use engine_task::{
-    DEFAULT_SYNC_POLL, Durability, EngineTask, Fault, Inputs, Lease, MAX_SYNC_POLL, Roles,
-    SyncMode, codec, sync_poll_for_this_machine,
+    DEFAULT_SYNC_POLL, Durability, EngineTask, Fault, Lease, MAX_SYNC_POLL, Roles, SyncMode,
+    sync_poll_for_this_machine,
 };
 pub use handle::{EngineHandle, Flusher};
+pub use input::Inputs;
+pub use ixn_codec::link::{Delivery, Link as LocalLink};
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
-pub use local::{Delivery, LocalLink};
 pub use metrics::Metrics;
 pub use standalone::{Started, start};
+
+/// The codec for `limits` (frame size and nesting depth).
+pub fn codec(limits: &ixn_config::Limits) -> ixn_codec::Codec {
+    ixn_codec::Codec::new(ixn_codec::Limits {
+        max_frame_len: limits.max_frame_len,
+        max_depth: limits.max_kvlist_depth,
+    })
+}

@@ -3,8 +3,8 @@
 //! each accepted connection runs as a [`Handler`] until it ends. At shutdown the listener stops
 //! accepting, lets every connection drain (bounded) and waits for them.
 
+use crate::codec;
 use crate::connection::{ConnSettings, Handler, Security};
-use crate::engine_task::codec;
 use crate::handle::EngineHandle;
 use crate::partial::Partials;
 use ixn_codec::Codec;
@@ -148,7 +148,8 @@ impl Listener {
     fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         self.metrics.connections_accepted.inc();
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            self.metrics.disconnect("max_connections");
+            self.metrics
+                .disconnect(crate::metrics::Disconnect::MaxConnections);
             warn!(%peer, max_connections = self.cap, "refusing connection: max_connections reached");
             // Under TLS the refusal would need a handshake first: the connection is closed.
             if self.security.tls.is_none()

@@ -6,9 +6,10 @@
 //! task waits for the gateway's pump, which never waits on a web client (each CometD session has
 //! its own bounded queue and overflows alone).
 
-use crate::engine_task::Input;
+use crate::input::Input;
 use crate::outbox::{Item, Outbox};
 use ixn_codec::Message;
+use ixn_codec::link::{Delivery, Link};
 use ixn_core::ConnId;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,20 +24,6 @@ const REQUESTS: usize = 1024;
 /// few outboxes' worth.
 const DELIVERIES: usize = 4;
 
-/// One message delivered on the link: the message and, for a logical client, its
-/// ProxyClientId.
-pub type Delivery = (Arc<Message>, Option<i32>);
-
-/// The client's end of an in-process connection, in codec types only.
-#[derive(Debug)]
-pub struct LocalLink {
-    /// Requests to the engine, in order.
-    pub requests: mpsc::Sender<Message>,
-    /// Replies and notifications from the engine, in order, in batches (what the engine queued
-    /// at once: one notification to many logical clients arrives as one batch).
-    pub deliveries: mpsc::Receiver<Vec<Delivery>>,
-}
-
 /// Opens an in-process connection `conn` on the engine task; returns the gateway's end and the
 /// task serving the engine's end. The task ends when the gateway drops its request sender
 /// (`Ok`), or when the engine side ends first (`Err` with why: the server must then stop, as the
@@ -47,10 +34,10 @@ pub(crate) fn open(
     inputs: mpsc::Sender<Input>,
     max_messages: usize,
     max_bytes: usize,
-) -> (LocalLink, impl Future<Output = Result<(), String>>) {
+) -> (Link, impl Future<Output = Result<(), String>>) {
     let (requests_tx, mut requests) = mpsc::channel::<Message>(REQUESTS);
     let (deliveries, deliveries_rx) = mpsc::channel::<Vec<Delivery>>(DELIVERIES);
-    let link = LocalLink {
+    let link = Link {
         requests: requests_tx,
         deliveries: deliveries_rx,
     };
@@ -91,7 +78,7 @@ pub(crate) fn open(
                 () = outbox.closing.cancelled() => break Err("the engine closed the connection".to_owned()),
             }
         };
-        crate::engine_task::close(&inputs, conn).await;
+        crate::input::close(&inputs, conn).await;
         outbox.close_after_queued();
         let _ = writer.await;
         match &ended {

@@ -8,12 +8,13 @@
 //!
 //! [`Flusher::flush`]: crate::Flusher::flush
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use std::fmt::Write as _;
 
 /// How the engine task's polling for a sync report ended (see `Durability::polling`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,13 +33,73 @@ pub(crate) struct RequestLabels {
     pub(crate) outcome: String,
 }
 
+/// Why the server closed or refused a connection: each reason named once, as the
+/// `reason` label of `ixn_disconnects_total`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum Disconnect {
+    /// Its outbound queue passed `outbound_queue_messages` or `outbound_queue_bytes`.
+    SlowConsumer,
+    /// Refused at accept: `max_connections` are open.
+    MaxConnections,
+    /// Not registered within `registration_timeout_secs`.
+    RegistrationTimeout,
+    /// A frame that could not be decoded.
+    MalformedFrame,
+    /// Incomplete frames over `max_partial_frame_bytes` or `frame_timeout_secs`.
+    IncompleteFrames,
+    /// The TLS handshake failed or did not finish in time.
+    TlsHandshake,
+    /// The first request was not RequestRegisterClient (R3).
+    NotRegistered,
+    /// The application is not configured (R2).
+    InvalidClient,
+    /// The application did not authenticate (R15).
+    AuthenticationFailed,
+    /// A reason the engine gave that this server does not know by name.
+    Other,
+}
+
+impl Disconnect {
+    /// The metric label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::SlowConsumer => "slow_consumer",
+            Self::MaxConnections => "max_connections",
+            Self::RegistrationTimeout => "registration_timeout",
+            Self::MalformedFrame => "malformed_frame",
+            Self::IncompleteFrames => "incomplete_frames",
+            Self::TlsHandshake => "tls_handshake",
+            Self::NotRegistered => "not_registered",
+            Self::InvalidClient => "invalid_client",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl From<ixn_core::CloseReason> for Disconnect {
+    fn from(reason: ixn_core::CloseReason) -> Self {
+        match reason {
+            ixn_core::CloseReason::NotRegistered => Self::NotRegistered,
+            ixn_core::CloseReason::InvalidClient => Self::InvalidClient,
+            ixn_core::CloseReason::AuthenticationFailed => Self::AuthenticationFailed,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl EncodeLabelValue for Disconnect {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.label())
+    }
+}
+
 /// Why the server closed a connection.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabels {
-    /// `slow_consumer`, `max_connections`, `registration_timeout`, `malformed_frame`,
-    /// `incomplete_frames`, `tls_handshake`, `not_registered`, `invalid_client`,
-    /// `authentication_failed`.
-    pub(crate) reason: &'static str,
+    /// See [`Disconnect`].
+    pub(crate) reason: Disconnect,
 }
 
 /// A ClientType.
@@ -195,7 +256,7 @@ impl Metrics {
     }
 
     /// Counts a connection closed or refused for `reason`.
-    pub(crate) fn disconnect(&self, reason: &'static str) {
+    pub(crate) fn disconnect(&self, reason: Disconnect) {
         self.disconnects
             .get_or_create(&ReasonLabels { reason })
             .inc();

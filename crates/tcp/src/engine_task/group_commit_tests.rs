@@ -36,7 +36,7 @@ async fn media_server_on_a_test_store(
     let mut engine = ixn_core::Engine::new(std::sync::Arc::clone(&config), 0);
     engine.record_changes(true);
     let metrics = std::sync::Arc::new(crate::Metrics::default());
-    let task = super::EngineTask::new(engine, super::codec(&config.limits), inputs, Some(d), None)
+    let task = super::EngineTask::new(engine, crate::codec(&config.limits), inputs, Some(d), None)
         .with_metrics(std::sync::Arc::clone(&metrics));
     tokio::spawn(task.run());
     let (mut link, serve) = handle.open_local("127.0.0.1:1".parse().expect("addr"), 4096, 64 << 20);
@@ -133,9 +133,9 @@ async fn send_and_look(
     rounds.try_recv().ok()
 }
 
-/// A lone client: after [`super::LINGER_UNPAID`] handovers of one request for which
+/// A lone client: after [`super::commit::LINGER_UNPAID`] handovers of one request for which
 /// lingering brought nothing, its requests are handed over at once; every
-/// [`super::LINGER_PROBE`]th handover still lingers, and lingering goes on from a probe that
+/// [`super::commit::LINGER_PROBE`]th handover still lingers, and lingering goes on from a probe that
 /// brings something.
 #[tokio::test(flavor = "current_thread")]
 async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
@@ -145,7 +145,7 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
         let last = last_of(round);
         reports.send(Ok(last)).expect("report");
     };
-    for i in 0..super::LINGER_UNPAID {
+    for i in 0..super::commit::LINGER_UNPAID {
         n += 1;
         let early = send_and_look(&link, &rounds, n).await;
         assert!(early.is_none(), "lone request {i} is lingered for");
@@ -154,7 +154,7 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
         settle(&round);
         replies(&mut link, 1).await;
     }
-    for i in 1..super::LINGER_PROBE {
+    for i in 1..super::commit::LINGER_PROBE {
         n += 1;
         let round = send_and_look(&link, &rounds, n).await.unwrap_or_else(|| {
             panic!("lone request {i} after lingering stopped is handed over at once")
@@ -179,12 +179,12 @@ async fn lingering_stops_for_a_lone_client_until_a_probe_pays() {
     }
 }
 
-/// Under a steady stream the engine task stops lingering at [`super::LINGER_MAX`]
+/// Under a steady stream the engine task stops lingering at [`super::commit::LINGER_MAX`]
 /// requests: what it hands over at once stays bounded, and every request is answered.
 #[tokio::test(flavor = "current_thread")]
 async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
     let (mut link, rounds, reports, _) = media_server_on_a_test_store(NO_POLL).await;
-    let n = 3 * super::LINGER_MAX;
+    let n = 3 * super::commit::LINGER_MAX;
     for i in 0..i32::try_from(n).expect("small") {
         link.requests.send(submit(i)).await.expect("send");
     }
@@ -199,7 +199,7 @@ async fn a_steady_stream_is_handed_over_in_bounded_rounds() {
     assert!(
         sizes
             .iter()
-            .all(|s| *s < super::LINGER_MAX + super::INPUTS_PER_WAKE),
+            .all(|s| *s < super::commit::LINGER_MAX + super::INPUTS_PER_WAKE),
         "{sizes:?}"
     );
     let acks = replies(&mut link, n).await;

@@ -1,0 +1,520 @@
+//! The task that owns the engine: it takes inputs from every connection through one channel,
+//! feeds them to the engine one at a time, and queues the outputs on the connections' outboxes.
+//!
+//! [`EngineTask`] holds the engine and delegates each of its other jobs to a part that owns
+//! that job's state:
+//! - `routing` ([`Router`]): the connections, their outboxes, and the writers to wake;
+//! - `commit` ([`Commit`]): group commit (changes numbered and handed to the store thread a
+//!   round at a time, outputs held until synced, lingering for more requests);
+//! - `durability` ([`Durability`]): the store thread and its flush threads;
+//! - `lease` ([`Lease`], [`Roles`]): leadership over a shared store;
+//! - `counts` ([`Counts`]): requests and notifications counted for the metrics.
+//!
+//! Its loop: take an input (and whatever else already waits, up to [`INPUTS_PER_WAKE`]), hand
+//! it to the engine, route or hold the outputs; at the end of a round, hand the round's changes
+//! to the store and wake the writers. A sync report releases what waited for it.
+
+mod commit;
+mod counts;
+mod durability;
+mod lease;
+mod routing;
+
+pub use durability::{
+    DEFAULT_SYNC_POLL, Durability, MAX_SYNC_POLL, SyncMode, sync_poll_for_this_machine,
+};
+pub use lease::{Lease, Roles};
+
+use crate::input::{Input, Inputs};
+use crate::outbox::Outbox;
+use commit::{Commit, Held, LINGER_YIELDS};
+use counts::Counts;
+use foldhash::fast::FixedState;
+use ixn_codec::{Codec, Message};
+use ixn_core::{ConnId, Engine, Output};
+use routing::{Conn, Router};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+/// A fault to inject (tests of what happens when a part of the server fails).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The engine task panics at its first message.
+    EnginePanic,
+}
+
+/// Inputs handled before the writers they woke are told (bounds the delay coalescing adds).
+const INPUTS_PER_WAKE: usize = 64;
+
+/// Requests of one connection put aside while its replies pile up, in order.
+#[derive(Debug)]
+struct Deferred {
+    msgs: VecDeque<Message>,
+    bytes: usize,
+}
+
+/// The task that owns the engine. It takes inputs from every connection through one channel,
+/// feeds them to the engine one at a time, and queues the outputs on the connections' outboxes
+/// (or, with [`Durability`], holds them until the changes before them are synced).
+#[derive(Debug)]
+pub struct EngineTask {
+    engine: Engine,
+    inputs: mpsc::Receiver<Input>,
+    router: Router,
+    commit: Commit,
+    counts: Counts,
+    /// Cancelled when the store fails (the server must stop).
+    failed: CancellationToken,
+    fault: Option<Fault>,
+    deferred: HashMap<ConnId, Deferred, FixedState>,
+    /// Outputs of the input being handled.
+    out: Vec<Output>,
+    metrics: Arc<crate::Metrics>,
+    /// With a shared store: this server's hold on it while active.
+    lease: Option<Lease>,
+    /// Whether this task changes roles (a shared store): a store failure then steps down
+    /// instead of stopping the server.
+    roles: bool,
+}
+
+impl EngineTask {
+    /// A task for `engine` (durable with `durability`) taking `inputs` (see
+    /// [`EngineHandle::channel`](crate::handle::EngineHandle::channel)). `codec` sizes and
+    /// encodes what is queued.
+    pub fn new(
+        engine: Engine,
+        codec: Codec,
+        inputs: Inputs,
+        durability: Option<Durability>,
+        fault: Option<Fault>,
+    ) -> Self {
+        Self {
+            engine,
+            inputs: inputs.0,
+            router: Router::new(codec),
+            commit: Commit::new(durability),
+            counts: Counts::default(),
+            failed: CancellationToken::new(),
+            fault,
+            deferred: HashMap::default(),
+            out: Vec::with_capacity(64),
+            metrics: Arc::new(crate::Metrics::default()),
+            lease: None,
+            roles: false,
+        }
+    }
+
+    /// A task that starts as a standby (answering every request with EventError NotActive)
+    /// and takes its role from a leadership loop through
+    /// [`EngineHandle::roles`](crate::EngineHandle::roles): a server sharing its store with
+    /// others.
+    pub fn standby(
+        config: Arc<ixn_config::Config>,
+        codec: Codec,
+        inputs: Inputs,
+        fault: Option<Fault>,
+    ) -> Self {
+        let mut engine = Engine::new(config, 0);
+        engine.stand_by(None);
+        let mut task = Self::new(engine, codec, inputs, None, fault);
+        task.roles = true;
+        task
+    }
+
+    /// Counts into `metrics` (shared with the listener and the store thread).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Cancelled if the store fails: nothing more can be acknowledged, and the server should
+    /// stop.
+    pub fn failed(&self) -> CancellationToken {
+        self.failed.clone()
+    }
+
+    /// Runs until every [`EngineHandle`](crate::handle::EngineHandle) (and every connection) is gone.
+    pub async fn run(mut self) {
+        loop {
+            if let Some(report) = self.commit.poll_for_sync(&self.inputs, &self.metrics).await {
+                self.on_synced(Some(report));
+                self.end_round();
+                continue;
+            }
+            let link_full = self.router.link_full();
+            let input = tokio::select! {
+                input = self.inputs.recv(), if self.commit.has_room() && !link_full => input,
+                () = link_taken(self.router.link()), if link_full => continue,
+                s = self.commit.next_synced() => {
+                    self.on_synced(s);
+                    self.end_round();
+                    continue;
+                }
+            };
+            let Some(input) = input else { break };
+            // Take whatever else is already waiting (bounded), so that a writer woken by several
+            // of these inputs is woken once and writes their outputs together.
+            let mut next = Some(input);
+            let mut taken = 0usize;
+            while let Some(input) = next.take() {
+                taken += 1;
+                self.input(input);
+                if taken < INPUTS_PER_WAKE && self.may_take() {
+                    next = self.inputs.try_recv().ok();
+                }
+            }
+            // A group commit is cheapest per request when it holds every request the clients
+            // have in flight: before handing the changes over, let the readers run a few times
+            // (what they bring joins this round), unless enough is waiting already.
+            if self.commit.round_len() > 0 && self.commit.wants_linger() && self.linger().await {
+                self.commit.linger_gained();
+                continue;
+            }
+            self.commit.round_done();
+            self.end_round();
+        }
+    }
+
+    /// Hands the round's changes to the store and wakes the writers.
+    fn end_round(&mut self) {
+        self.commit.send_to_store();
+        self.router.wake_all();
+    }
+
+    /// Lets the other tasks (the connections' readers) run up to [`LINGER_YIELDS`] times, after
+    /// waking the writers already due; true as soon as an input is there to take.
+    async fn linger(&mut self) -> bool {
+        self.router.wake_all();
+        for _ in 0..LINGER_YIELDS {
+            tokio::task::yield_now().await;
+            if !self.inputs.is_empty() && self.may_take() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the task may take another input now: not while its held outputs are at their
+    /// bound, nor while the in-process link's queue is full.
+    fn may_take(&self) -> bool {
+        self.commit.has_room() && !self.router.link_full()
+    }
+
+    /// Whether the lease (with a shared store) has lapsed: nothing more may be acknowledged.
+    fn lease_lapsed(&self) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|l| !l.is_valid(Instant::now()))
+    }
+
+    /// The store synced up to a number (release what waited for it), or failed.
+    fn on_synced(&mut self, s: Option<Result<u64, String>>) {
+        let (why, failure) = match s {
+            Some(Ok(_)) if self.lease_lapsed() => {
+                // Committed, but the lease lapsed meanwhile: another server may be serving
+                // already, so nothing more is acknowledged here.
+                self.step_down(None, "the lease on the store lapsed");
+                return;
+            }
+            Some(Ok(n)) => {
+                for h in self.commit.synced_up_to(n, &self.metrics) {
+                    release(h, &mut self.router);
+                }
+                return;
+            }
+            Some(Err(e)) => ("the store failed", Some(e)),
+            None => ("the store thread stopped", None),
+        };
+        let error = failure.as_deref().unwrap_or("");
+        if self.roles {
+            error!(
+                why,
+                error,
+                "nothing more is acknowledged; standing by until this server can take the store over again"
+            );
+            self.step_down(None, why);
+        } else {
+            error!(
+                why,
+                error, "nothing more can be acknowledged; stopping the server"
+            );
+            self.break_down();
+        }
+    }
+
+    /// Stops serving (a lapsed lease, a failed store, or another server took over): nothing
+    /// held is acknowledged, every network connection is closed so that its clients find the
+    /// active server, and a standby engine answers from now on (the in-process link stays, its
+    /// clients dropped).
+    fn step_down(&mut self, active: Option<String>, why: &str) {
+        let was_active = self.engine.standby().is_none();
+        let closes = self.commit.stop();
+        self.ack_closes(closes);
+        self.deferred.clear();
+        if let Some(lease) = self.lease.take() {
+            lease.mark_stepped_down();
+        }
+        let mut engine = Engine::new(Arc::clone(self.engine.config()), 0);
+        engine.stand_by(active.clone());
+        reopen(&mut engine, &self.router);
+        self.engine = engine;
+        if !was_active {
+            return;
+        }
+        let closed = self.router.close_network();
+        if let Some(conn) = self.router.link_conn() {
+            // The web gateway's clients are gone: it ends their sessions (CometD clients get
+            // 402 and handshake again).
+            self.out.push(Output::Send {
+                conn,
+                proxy_client_id: None,
+                msg: Arc::new(ixn_core::not_active_notice(active.clone())),
+            });
+            self.router.route(conn, &mut self.out);
+        }
+        warn!(
+            why,
+            active = active.as_deref().unwrap_or("none yet"),
+            closed,
+            "stepped down: standing by; clients were disconnected to find the active server"
+        );
+    }
+
+    /// Takes over with `engine` (loaded from the shared store): connections opened meanwhile
+    /// are opened in it, with what they proved.
+    fn activate(&mut self, mut engine: Engine, durability: Durability, lease: Lease) {
+        if self.engine.standby().is_none() {
+            // Already active (a second takeover without a step-down): step down first so that
+            // nothing of the old engine survives.
+            self.step_down(None, "taking the store over again");
+        }
+        reopen(&mut engine, &self.router);
+        engine.record_changes(true);
+        self.engine = engine;
+        self.commit.start(durability);
+        self.lease = Some(lease);
+        info!(
+            interactions = self.engine.stats().interactions,
+            "active: serving"
+        );
+    }
+
+    fn break_down(&mut self) {
+        self.failed.cancel();
+        let closes = self.commit.break_down();
+        self.ack_closes(closes);
+    }
+
+    /// Sends close acknowledgements that were held (their connections are forgotten).
+    fn ack_closes(&mut self, closes: Vec<(ConnId, tokio::sync::oneshot::Sender<()>)>) {
+        for (conn, done) in closes {
+            self.router.remove(conn);
+            let _ = done.send(());
+        }
+    }
+
+    /// Handles one input.
+    fn input(&mut self, input: Input) {
+        if self.commit.is_broken() {
+            // Nothing may be acknowledged any more; let connections close so the server can
+            // stop.
+            if let Input::Close { conn, done } = input {
+                self.engine.close(conn, &mut self.out);
+                self.out.clear();
+                self.router.remove(conn);
+                self.deferred.remove(&conn);
+                let _ = done.send(());
+            }
+            return;
+        }
+        match input {
+            Input::Open {
+                conn,
+                peer,
+                outbox,
+                link,
+                proof,
+            } => {
+                self.engine.open(conn);
+                let mut proofs = Vec::new();
+                if link {
+                    // In-process: the gateway's link speaks with the server's own authority.
+                    proofs.push(ixn_core::Proof::InProcess);
+                }
+                proofs.extend(proof);
+                for p in &proofs {
+                    self.engine.prove(conn, p.clone());
+                }
+                let c = Conn {
+                    peer,
+                    outbox,
+                    proofs,
+                };
+                self.router.open(conn, link, c);
+            }
+            Input::Prove { conn, proof } => {
+                self.router.prove(conn, proof.clone());
+                self.engine.prove(conn, proof);
+            }
+            Input::Activate {
+                engine,
+                durability,
+                lease,
+            } => self.activate(*engine, durability, lease),
+            Input::StandBy { active } => {
+                if self.engine.standby().is_none() {
+                    self.step_down(active, "another server took the store over");
+                } else {
+                    self.engine.stand_by(active);
+                }
+            }
+            Input::Flush { done } => {
+                self.counts.flush(&self.metrics, &self.engine, &self.router);
+                let _ = done.send(());
+            }
+            Input::Close { conn, done } => self.close(conn, done),
+            Input::Batch { conn, msgs, bytes } => {
+                if self.fault == Some(Fault::EnginePanic) {
+                    // Fault injection (IXN_FAULT=engine-panic): a real panic, to test that the
+                    // server does not live on without its engine.
+                    #[allow(clippy::panic)]
+                    {
+                        panic!("fault injection: the engine task panics (IXN_FAULT=engine-panic)");
+                    }
+                }
+                if let Some(d) = self.deferred.get_mut(&conn) {
+                    // Behind requests already deferred: keep the order.
+                    d.msgs.extend(msgs);
+                    d.bytes += bytes;
+                } else {
+                    self.run_batch(conn, msgs.into(), bytes);
+                }
+            }
+            Input::Resume { conn } => {
+                if let Some(d) = self.deferred.remove(&conn) {
+                    self.run_batch(conn, d.msgs, d.bytes);
+                }
+            }
+        }
+    }
+
+    /// `conn` is over: the engine drops its clients; `done` fires once what is held for it has
+    /// gone out (at once when nothing is held).
+    fn close(&mut self, conn: ConnId, done: tokio::sync::oneshot::Sender<()>) {
+        self.deferred.remove(&conn);
+        self.router.forget_link(conn);
+        self.engine.close(conn, &mut self.out);
+        if self.commit.nothing_held() {
+            self.router.route(conn, &mut self.out);
+            self.router.remove(conn);
+            let _ = done.send(());
+        } else {
+            // Held outputs for this connection go out before it closes.
+            self.out.clear();
+            self.commit.hold_close(conn, done);
+        }
+    }
+
+    /// Handles `msgs` of `conn` in order. Nothing is built for a connection that is closing;
+    /// and once the connection's queue is past its soft bound, the rest is deferred until its
+    /// writer has written the queue (`Input::Resume`): a client whose replies pile up gets no
+    /// more work done for it, and others are served meanwhile.
+    fn run_batch(&mut self, conn: ConnId, mut msgs: VecDeque<Message>, bytes: usize) {
+        let Some(outbox) = self.router.get(conn).map(|c| Arc::clone(&c.outbox)) else {
+            return; // closed meanwhile
+        };
+        while let Some(msg) = msgs.pop_front() {
+            if outbox.is_closing() {
+                debug!(
+                    conn = conn.0,
+                    dropped = msgs.len() + 1,
+                    "requests of a closing connection dropped"
+                );
+                msgs.clear();
+                break;
+            }
+            if outbox.defer_if_over() {
+                msgs.push_front(msg);
+                self.deferred.insert(conn, Deferred { msgs, bytes });
+                return;
+            }
+            self.message(conn, &msg, &outbox);
+        }
+        outbox.handled_bytes(bytes);
+    }
+
+    /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
+    fn message(&mut self, conn: ConnId, msg: &Message, outbox: &Outbox) {
+        if self.lease_lapsed() {
+            // No renewal for too long (a frozen process, an unreachable database): another
+            // server may be active. Nothing more is acknowledged; this request is answered as
+            // a standby would.
+            self.step_down(None, "the lease on the store lapsed");
+        }
+        let was_registered = self.engine.is_registered(conn);
+        self.engine
+            .handle(SystemTime::now(), conn, msg, &mut self.out);
+        if !was_registered && self.engine.is_registered(conn) {
+            // The connection's registration timeout ends here.
+            outbox.registered.store(true, Ordering::Release);
+        }
+        if let Some(c) = self.router.get(conn) {
+            routing::log_milestones(conn, c, msg, &self.out);
+        }
+        self.counts.count(conn, msg, &self.out, &self.metrics);
+        self.commit.record(&mut self.engine);
+        if self.commit.must_hold() {
+            self.commit.hold(conn, std::mem::take(&mut self.out));
+        } else {
+            self.router.route(conn, &mut self.out);
+            self.router.answered(conn);
+        }
+    }
+}
+
+/// Opens every connection `router` knows in `engine`, with what each proved (an engine that
+/// takes over, or a standby after a step-down).
+fn reopen(engine: &mut Engine, router: &Router) {
+    for (conn, c) in router.conns() {
+        engine.open(conn);
+        for p in &c.proofs {
+            engine.prove(conn, p.clone());
+        }
+    }
+}
+
+/// Sends what waited for a sync: a request's outputs, or a connection's close acknowledgement.
+fn release(h: Held, router: &mut Router) {
+    match h {
+        Held::Outputs {
+            requester,
+            mut outputs,
+            ..
+        } => {
+            router.route(requester, &mut outputs);
+            router.answered(requester);
+        }
+        Held::CloseAck { conn, done, .. } => {
+            router.remove(conn);
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Completes when the link's consumer next takes its queue (never without a link).
+async fn link_taken(link: Option<&Outbox>) {
+    match link {
+        Some(l) => l.taken.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod group_commit_tests;
