@@ -2,6 +2,40 @@
 
 use base64::Engine as _;
 
+/// What sign-ins with credentials are checked with: the password checker, the rate limit per
+/// client address, and a decoy hash.
+pub(crate) struct Credentials {
+    /// Password checks, on their own threads.
+    pub(crate) passwords: Checker,
+    /// Sign-ins checked per client address (`[http] sign_ins_per_second`).
+    pub(crate) sign_ins: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// A hash checked when the agent is unknown or has none, so that a refusal costs the same
+    /// whether the agent exists or not (no user enumeration by timing).
+    pub(crate) decoy_hash: String,
+}
+
+impl Credentials {
+    pub(crate) fn new(config: &ixn_config::Config) -> Result<Self, String> {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .min(2);
+        let passwords = Checker::start(threads)?;
+        let rate = std::num::NonZeroU32::new(config.http.sign_ins_per_second)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        let sign_ins = governor::RateLimiter::keyed(governor::Quota::per_second(rate));
+        // A configured hash has the cost of the real ones; without any, one of the defaults.
+        let decoy_hash = match config.agents().find_map(|(_, a)| a.password_hash.clone()) {
+            Some(h) => h,
+            None => ixn_config::password::hash(&random_token(16).unwrap_or_default())?,
+        };
+        Ok(Self {
+            passwords,
+            sign_ins,
+            decoy_hash,
+        })
+    }
+}
+
 /// Checks passwords on a few dedicated threads. argon2 takes about 19 MiB and tens of
 /// milliseconds per check: a fixed set of threads bounds both the memory kept by the allocator
 /// (one arena per thread) and the cores a burst of sign-ins (or of guesses) can take, and a

@@ -32,7 +32,7 @@ fn process(
     transport: Transport,
 ) -> (Vec<Value>, Option<Connect>) {
     protocol::process(
-        hub,
+        &hub.sessions,
         settings(hub),
         web.map(|w| w.client),
         batch,

@@ -108,7 +108,7 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
     };
     let peer = crate::listen::peer_of(parts).map(|a| a.ip());
     if let Some(ip) = peer
-        && hub.sign_ins.check_key(&ip).is_err()
+        && hub.credentials.sign_ins.check_key(&ip).is_err()
     {
         tracing::info!(%ip, "HTTP sign-in refused: too many from this address");
         return Err(ApiError::new(
@@ -127,8 +127,10 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
     let entry = agent.map(|a| &config[a]);
     let hash = entry.and_then(|e| e.password_hash.clone());
     // Unknown agent, or one without a password: check against the decoy all the same.
-    let checked = hash.clone().unwrap_or_else(|| hub.decoy_hash.clone());
-    let Some(verified) = hub.passwords.check(password, checked).await else {
+    let checked = hash
+        .clone()
+        .unwrap_or_else(|| hub.credentials.decoy_hash.clone());
+    let Some(verified) = hub.credentials.passwords.check(password, checked).await else {
         return Err(ApiError::new(
             Status::BadState,
             "too many sign-ins at once; try again in a moment",

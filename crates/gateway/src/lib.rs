@@ -35,6 +35,7 @@
 mod auth;
 mod bayeux;
 mod cometd;
+mod engine_link;
 mod error;
 mod extract;
 /// Fuzz target bodies (test and fuzzing builds only).
@@ -51,6 +52,7 @@ pub use metrics::{
     CONTENT_TYPE as METRICS_CONTENT_TYPE, Scrape, WebMetrics, classic as metrics_classic,
 };
 mod routes;
+mod sessions;
 
 use ixn_config::{AppType, Config};
 use std::future::Future;

@@ -68,7 +68,7 @@ pub(crate) trait Registry {
     /// The live session with this `clientId`.
     fn find(&self, id: &str) -> Option<Arc<Live>>;
     /// Adds a new session; `Err` says why it cannot be added (a limit).
-    fn add(&self, live: Arc<Live>) -> Result<(), String>;
+    fn add(&self, live: Arc<Live>) -> Result<(), crate::sessions::Refused>;
     /// Removes a session (disconnect).
     fn remove(&self, id: &str);
     /// The owner was active.

@@ -43,7 +43,7 @@ pub(super) async fn ready(State(hub): State<Arc<Hub>>) -> Response {
             not_ready(crate::gws::engine_reason(&reply))
         }
         Ok(Ok(reply)) => not_ready(format!("the engine answered {}", reply.id)),
-        Ok(Err(e)) => not_ready(e),
+        Ok(Err(e)) => not_ready(e.to_string()),
         Err(_) => not_ready(format!("the engine did not answer within {PROBE:?}")),
     }
 }

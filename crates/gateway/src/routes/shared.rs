@@ -10,6 +10,6 @@ pub(super) async fn not_found() -> ApiError {
 }
 
 /// An engine that could not be asked (stopping, no reply): an internal error.
-pub(super) fn engine_error(e: String) -> ApiError {
-    ApiError::new(Status::Internal, e)
+pub(super) fn engine_error(e: crate::engine_link::LinkError) -> ApiError {
+    ApiError::new(Status::Internal, e.to_string())
 }

@@ -746,6 +746,7 @@ async fn operation(
                         .with(attr::NOTIFY_PROPERTY_CHANGES, 0)
                 };
                 let reference = hub
+                    .link
                     .subscription(web.client, msg, target.workbin, unsubscribe)
                     .await
                     .map_err(engine_error)?;
