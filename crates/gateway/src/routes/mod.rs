@@ -5,6 +5,7 @@
 mod health;
 mod me;
 mod notifications;
+mod owner;
 mod scrape;
 mod shared;
 mod workbins;
@@ -26,38 +27,32 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/api/v2/me", get(me::get).post(me::post))
         .route(
             "/api/v2/me/workbins",
-            get(workbins::list_mine).post(workbins::post_me_multi),
+            get(workbins::list).post(workbins::post),
         )
-        .route(
-            "/api/v2/workbins",
-            get(workbins::list_types).post(workbins::post_any_multi),
-        )
+        .route("/api/v2/workbins", get(workbins::list).post(workbins::post))
         .route(
             "/api/v2/users/{user}/workbins",
-            get(workbins::content_user_many).post(workbins::post_user_multi),
+            get(workbins::list).post(workbins::post),
         )
-        .route("/api/v2/me/workbins/{id}/{media}", get(workbins::media_me))
-        .route("/api/v2/workbins/{id}/{media}", get(workbins::media_any))
+        .route("/api/v2/me/workbins/{id}/{media}", get(workbins::get))
+        .route("/api/v2/workbins/{id}/{media}", get(workbins::get))
         .route(
             "/api/v2/users/{user}/workbins/{id}/{media}",
-            get(workbins::media_user),
+            get(workbins::get),
         )
         // GetWorkbinSubresources by User, as the GWS page writes it (no `users/`).
-        .route(
-            "/api/v2/{user}/workbins/{id}/{media}",
-            get(workbins::media_user),
-        )
+        .route("/api/v2/{user}/workbins/{id}/{media}", get(workbins::get))
         .route(
             "/api/v2/me/workbins/{id}",
-            get(workbins::content_me).post(workbins::post_me),
+            get(workbins::get).post(workbins::post),
         )
         .route(
             "/api/v2/workbins/{id}",
-            get(workbins::content_any).post(workbins::post_any),
+            get(workbins::get).post(workbins::post),
         )
         .route(
             "/api/v2/users/{user}/workbins/{id}",
-            get(workbins::content_user).post(workbins::post_user),
+            get(workbins::get).post(workbins::post),
         )
         .route(
             &base,

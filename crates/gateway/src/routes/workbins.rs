@@ -3,49 +3,20 @@
 //! whether an interaction is in one, the engine decides (RequestGetWorkbins, RequestPull with
 //! a Workbin); here the web API's names become WorkbinInfo and back.
 
+use super::owner::{Addressed, Form, Target, WorkbinQuery, resolve, workbin_ids};
 use super::shared::engine_error;
 use crate::extract::{ApiBase, Body, Operation, SignedIn};
-use crate::gws::{ApiError, Empty, Media, Status, Success, WorkbinRef, interaction_json};
+use crate::gws::{ApiError, Empty, Media, Status, Success, interaction_json};
 use crate::hub::{Hub, WebSession};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use ixn_codec::{ByteString, KvList, Message, MessageId, attr};
-use ixn_config::{OwnerKind, WorkbinType, WorkbinTypeIdx};
-use serde::{Deserialize, Serialize};
+use ixn_config::{OwnerKind, WorkbinType};
+use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
 type Shared = State<Arc<Hub>>;
-
-/// Which path form addressed the workbin.
-#[derive(Clone, Debug)]
-enum Form {
-    /// `/api/v2/me/workbins`
-    Me,
-    /// `/api/v2/workbins`
-    Any,
-    /// `/api/v2/users/{userId}/workbins`
-    User(String),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct WorkbinQuery {
-    workbin_ids: Option<String>,
-    agent_group: Option<String>,
-    place_group: Option<String>,
-    /// Content arrays to include: `*` or a list of media (see [`Media`]).
-    subresources: Option<String>,
-    /// Fields of the listings: `*` or a list of field names.
-    fields: Option<String>,
-}
-
-/// A workbin the request names: its type, its WorkbinInfo and how the web API names it.
-struct Target {
-    ty: WorkbinTypeIdx,
-    info: KvList,
-    workbin: WorkbinRef,
-}
 
 /// A workbin as GWS describes it (the Workbin Resource): its names, id, URI and owner kind,
 /// then the owner the request named (the project's own fields), then the content arrays that
@@ -249,11 +220,11 @@ async fn ask(
 /// agent workbins (not those of agents it supervises, which it reaches by user id), its
 /// place's once a session is started, its and its supervised groups', its place's groups'.
 /// With `?workbinIds=`, the content of those workbins instead (see [`content_many`]).
-pub(super) async fn list_mine(
-    SignedIn(web): SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Query(q): Query<WorkbinQuery>,
+async fn list_mine(
+    web: Arc<WebSession>,
+    hub: Arc<Hub>,
+    base: String,
+    q: WorkbinQuery,
 ) -> Result<Success<Listing>, ApiError> {
     if q.workbin_ids.is_some() {
         return content_many(hub, web, Form::Me, q, base).await;
@@ -298,11 +269,11 @@ pub(super) async fn list_mine(
 
 /// `GET /api/v2/workbins`: the workbin types of the agent's tenant (RequestWorkbinTypesInfo).
 /// With `?workbinIds=`, the content of those workbins instead.
-pub(super) async fn list_types(
-    SignedIn(web): SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Query(q): Query<WorkbinQuery>,
+async fn list_types(
+    web: Arc<WebSession>,
+    hub: Arc<Hub>,
+    base: String,
+    q: WorkbinQuery,
 ) -> Result<Success<Listing>, ApiError> {
     if q.workbin_ids.is_some() {
         return content_many(hub, web, Form::Any, q, base).await;
@@ -330,18 +301,6 @@ pub(super) async fn list_types(
 }
 
 /// `GET /api/v2/users/{userId}/workbins?workbinIds=...`: several workbins' content by user.
-pub(super) async fn content_user_many(
-    SignedIn(web): SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Path(user): Path<String>,
-    Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Listing>, ApiError> {
-    content_many(hub, web, Form::User(user), q, base).await
-}
-
-/// Several workbins' content (`?workbinIds=`, distinct, in the order given): `workbins` holds
-/// one workbin resource each, with the asked arrays.
 async fn content_many(
     hub: Arc<Hub>,
     web: Arc<WebSession>,
@@ -360,69 +319,45 @@ async fn content_many(
     Ok(Success::new(Listing { workbins }))
 }
 
-pub(super) async fn content_me(
-    signed: SignedIn,
+/// `GET .../workbins`: the agent's workbins (`me`), the workbin types (any), or, with
+/// `?workbinIds=` (always for a user), their content.
+pub(super) async fn list(
+    SignedIn(web): SignedIn,
     State(hub): Shared,
     ApiBase(base): ApiBase,
-    Path(id): Path<String>,
+    at: Addressed,
     Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Me, q, None, base).await
+) -> Result<Success<Listing>, ApiError> {
+    match at.form {
+        Form::Me if q.workbin_ids.is_none() => list_mine(web, hub, base, q).await,
+        Form::Any if q.workbin_ids.is_none() => list_types(web, hub, base, q).await,
+        form => content_many(hub, web, form, q, base).await,
+    }
 }
 
-pub(super) async fn content_any(
-    signed: SignedIn,
+/// `GET .../workbins/{id}` and `GET .../workbins/{id}/{media}`: one workbin's content.
+pub(super) async fn get(
+    SignedIn(web): SignedIn,
     State(hub): Shared,
     ApiBase(base): ApiBase,
-    Path(id): Path<String>,
+    at: Addressed,
     Query(q): Query<WorkbinQuery>,
 ) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Any, q, None, base).await
+    let id = at.id.unwrap_or_default();
+    content(hub, web, id, at.form, q, at.media, base).await
 }
 
-pub(super) async fn content_user(
-    signed: SignedIn,
+/// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`: an operation.
+pub(super) async fn post(
+    SignedIn(web): SignedIn,
     State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Path((user, id)): Path<(String, String)>,
+    at: Addressed,
     Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::User(user), q, None, base).await
+    body: Body<Operation>,
+) -> Result<Response, ApiError> {
+    operation(hub, web, at.id, at.form, q, body.0).await
 }
 
-pub(super) async fn media_me(
-    signed: SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Path((id, media)): Path<(String, String)>,
-    Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Me, q, Some(media), base).await
-}
-
-pub(super) async fn media_any(
-    signed: SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Path((id, media)): Path<(String, String)>,
-    Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::Any, q, Some(media), base).await
-}
-
-pub(super) async fn media_user(
-    signed: SignedIn,
-    State(hub): Shared,
-    ApiBase(base): ApiBase,
-    Path((user, id, media)): Path<(String, String, String)>,
-    Query(q): Query<WorkbinQuery>,
-) -> Result<Success<Content>, ApiError> {
-    content(hub, signed.0, id, Form::User(user), q, Some(media), base).await
-}
-
-/// One workbin's content (GetWorkbinContent): the workbin resource, with the arrays
-/// `?subresources=` asks for, or the one array of a media path (`.../{id}/emails`).
-#[allow(clippy::too_many_arguments)]
 async fn content(
     hub: Arc<Hub>,
     web: Arc<WebSession>,
@@ -500,219 +435,6 @@ async fn workbin(
         r.content.insert(m.array().to_owned(), Value::Array(items));
     }
     Ok(r)
-}
-
-/// The WorkbinInfo a path and query name, with the web API's names for it. The engine checks
-/// access; this only translates (user ids to agent ids, `?agentGroup=`, `?placeGroup=`) and
-/// refuses what cannot be translated.
-fn resolve(
-    hub: &Hub,
-    web: &WebSession,
-    id: &str,
-    form: &Form,
-    query: &WorkbinQuery,
-) -> Result<Target, ApiError> {
-    let config = &hub.config;
-    let me = &config[web.agent];
-    let ty = config
-        .workbin_by_uuid(id)
-        .or_else(|| config.workbin(id))
-        .filter(|&t| config[t].tenant == me.tenant)
-        .ok_or_else(|| {
-            ApiError::new(
-                Status::NotFound,
-                format!("no workbin {id:?} (GET /api/v2/workbins lists them)"),
-            )
-        })?;
-    let wt = &config[ty];
-    let mut info = KvList::new().with(attr::WORKBIN_TYPE_ID, wt.name.as_str());
-    let mut workbin = WorkbinRef {
-        id: Some(wt.uuid.clone()),
-        name: wt.name.clone(),
-        ..WorkbinRef::default()
-    };
-    let wrong = |param: &str| {
-        ApiError::new(
-            Status::Missing,
-            format!(
-                "{param} does not apply to workbin {:?}, whose owner is {}",
-                wt.name,
-                wt.owner.name()
-            ),
-        )
-    };
-    if query.agent_group.is_some() && wt.owner != OwnerKind::AgentGroup {
-        return Err(wrong("agentGroup"));
-    }
-    if query.place_group.is_some() && wt.owner != OwnerKind::PlaceGroup {
-        return Err(wrong("placeGroup"));
-    }
-    match wt.owner {
-        OwnerKind::Agent => {
-            let owner = match form {
-                Form::User(user) => {
-                    let a = config.agent_by_user_id(user).ok_or_else(|| {
-                        ApiError::new(Status::NotFound, format!("no user {user:?}"))
-                    })?;
-                    workbin.workbin_user_id = Some(user.clone());
-                    config[a].id.clone()
-                }
-                Form::Me | Form::Any => me.id.clone(),
-            };
-            info.push(attr::WORKBIN_AGENT_ID, owner);
-        }
-        OwnerKind::Place => {
-            if let Form::User(_) = form {
-                return Err(ApiError::new(
-                    Status::BadState,
-                    format!(
-                        "workbin {:?} belongs to a place: address it with /api/v2/me/workbins at your own place",
-                        wt.name
-                    ),
-                ));
-            }
-            // No owner key: the engine uses the agent's own place.
-        }
-        OwnerKind::AgentGroup => {
-            let g = named_group(
-                query.agent_group.as_deref(),
-                "agentGroup",
-                "agent group",
-                &wt.name,
-                |g| config.agent_group(g).is_some(),
-            )?;
-            info.push(attr::WORKBIN_GROUP_ID, g);
-            workbin.agent_group = Some(g.to_owned());
-        }
-        OwnerKind::PlaceGroup => {
-            let g = named_group(
-                query.place_group.as_deref(),
-                "placeGroup",
-                "place group",
-                &wt.name,
-                |g| config.place_group(g).is_some(),
-            )?;
-            info.push(attr::WORKBIN_PLACE_GROUP_ID, g);
-            workbin.place_group = Some(g.to_owned());
-        }
-    }
-    Ok(Target { ty, info, workbin })
-}
-
-/// The group that `?{param}=` names for a workbin owned by groups of `kind`: missing is
-/// `Missing`, unknown is `NotFound`.
-fn named_group<'q>(
-    value: Option<&'q str>,
-    param: &str,
-    kind: &str,
-    workbin: &str,
-    exists: impl Fn(&str) -> bool,
-) -> Result<&'q str, ApiError> {
-    let g = value.ok_or_else(|| {
-        ApiError::new(
-            Status::Missing,
-            format!("?{param}=NAME is required for workbin {workbin:?} (owned by {kind}s)"),
-        )
-    })?;
-    if !exists(g) {
-        return Err(ApiError::new(Status::NotFound, format!("no {kind} {g:?}")));
-    }
-    Ok(g)
-}
-
-pub(super) async fn post_me(
-    signed: SignedIn,
-    State(hub): Shared,
-    Path(id): Path<String>,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, Some(id), Form::Me, q, body.0).await
-}
-
-pub(super) async fn post_any(
-    signed: SignedIn,
-    State(hub): Shared,
-    Path(id): Path<String>,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, Some(id), Form::Any, q, body.0).await
-}
-
-pub(super) async fn post_user(
-    signed: SignedIn,
-    State(hub): Shared,
-    Path((user, id)): Path<(String, String)>,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, Some(id), Form::User(user), q, body.0).await
-}
-
-pub(super) async fn post_me_multi(
-    signed: SignedIn,
-    State(hub): Shared,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, None, Form::Me, q, body.0).await
-}
-
-pub(super) async fn post_any_multi(
-    signed: SignedIn,
-    State(hub): Shared,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, None, Form::Any, q, body.0).await
-}
-
-pub(super) async fn post_user_multi(
-    signed: SignedIn,
-    State(hub): Shared,
-    Path(user): Path<String>,
-    Query(q): Query<WorkbinQuery>,
-    body: Body<Operation>,
-) -> Result<Response, ApiError> {
-    operation(hub, signed.0, None, Form::User(user), q, body.0).await
-}
-
-/// The workbins a request names: the path's, or `?workbinIds=`'s, each once, in the order
-/// given (a repeated id is one workbin: one operation, one reference id, one message).
-fn workbin_ids(path: Option<&str>, q: &WorkbinQuery) -> Result<Vec<String>, ApiError> {
-    let ids: Vec<String> = match (path, &q.workbin_ids) {
-        (Some(id), None) => vec![id.to_owned()],
-        (None, Some(list)) => {
-            let mut ids: Vec<String> = Vec::new();
-            for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if !ids.iter().any(|i| i == id) {
-                    ids.push(id.to_owned());
-                }
-            }
-            ids
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                Status::Missing,
-                "give the workbin in the path or in ?workbinIds=, not both",
-            ));
-        }
-        (None, None) => Vec::new(),
-    };
-    if ids.is_empty() {
-        return Err(ApiError::new(
-            Status::Missing,
-            "workbinIds is required: ?workbinIds=ID1,ID2 (or name one workbin in the path)",
-        ));
-    }
-    if ids.len() > 64 {
-        return Err(ApiError::new(
-            Status::Missing,
-            "at most 64 workbinIds per request",
-        ));
-    }
-    Ok(ids)
 }
 
 /// `POST .../workbins/{id}` and `POST .../workbins?workbinIds=a,b`.
