@@ -24,12 +24,12 @@
 pub use ixn_store::{Compacting, DEFAULT_COMPACT_MIN_BYTES, Store};
 pub use shared::{DEFAULT_LEASE, SharedStore};
 
+mod serving;
 mod shared;
 pub use ixn_tcp::{Fault, LISTEN_BACKLOG};
 
 use ixn_config::Config;
 use ixn_core::Engine;
-use ixn_tcp::{Durability, EngineHandle, EngineTask, Listener};
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
@@ -256,7 +256,7 @@ pub fn tls(
 
 /// Warns about a listener on a non-loopback address that lets applications register without
 /// authentication, or takes passwords without TLS.
-fn warn_exposure(addr: SocketAddr, config: &Config, tls: bool) {
+pub(crate) fn warn_exposure(addr: SocketAddr, config: &Config, tls: bool) {
     if addr.ip().is_loopback() {
         return;
     }
@@ -285,7 +285,7 @@ fn warn_exposure(addr: SocketAddr, config: &Config, tls: bool) {
 /// Reads the TLS files again at each SIGHUP, until `stop`. A failed reload keeps the previous
 /// identity and logs which file is wrong. Without TLS, SIGHUP is logged and ignored (it must
 /// not stop the server, as its default action would).
-fn reload_on_sighup(
+pub(crate) fn reload_on_sighup(
     tls: Option<ixn_tls::Acceptor>,
     stop: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
@@ -470,7 +470,13 @@ pub async fn serve_engine(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    serve_mode(listener, Mode::Single { engine, store }, options, shutdown).await
+    serving::serve_mode(
+        listener,
+        serving::Mode::Single { engine, store },
+        options,
+        shutdown,
+    )
+    .await
 }
 
 /// Who this server is for `holder` in the shared store: host name and process id.
@@ -509,9 +515,9 @@ pub async fn serve_shared(
         .map_err(|e| Error::Failed(format!("connecting to the shared store: {e}")))??
         .0
     };
-    serve_mode(
+    serving::serve_mode(
         listener,
-        Mode::Shared {
+        serving::Mode::Shared {
             config,
             shared,
             lead,
@@ -520,302 +526,4 @@ pub async fn serve_shared(
         shutdown,
     )
     .await
-}
-
-/// One server alone (its own store, or none), or one of several on a shared store.
-enum Mode {
-    Single {
-        engine: Engine,
-        store: Option<Box<dyn Store>>,
-    },
-    Shared {
-        config: Arc<Config>,
-        shared: SharedStore,
-        lead: ixn_pgstore::Leadership,
-    },
-}
-
-async fn serve_mode(
-    listener: TcpListener,
-    mode: Mode,
-    mut options: Options,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), Error> {
-    let config = match &mode {
-        Mode::Single { engine, .. } => Arc::clone(engine.config()),
-        Mode::Shared { config, .. } => Arc::clone(config),
-    };
-    let limits = config.limits;
-    if let Ok(addr) = listener.local_addr() {
-        warn_exposure(addr, &config, options.tls.is_some());
-    }
-    let hangup_stop = tokio_util::sync::CancellationToken::new();
-    let _hangups = reload_on_sighup(options.tls.clone(), hangup_stop.clone())?;
-    let _hangup_guard = hangup_stop.drop_guard();
-    let (native_cap, http_cap) = connection_caps(
-        limits.max_connections,
-        options.http.as_ref().map(|_| config.http.max_connections),
-    );
-    if native_cap < limits.max_connections {
-        warn!(
-            max_connections = limits.max_connections,
-            allowed = native_cap,
-            "the open file limit allows fewer connections than max_connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more"
-        );
-    }
-    // Metrics: the TCP side's and the web API's, in one registry.
-    let tcp_metrics = Arc::new(ixn_tcp::Metrics::default());
-    let web_metrics = Arc::new(ixn_gateway::WebMetrics::default());
-    let registry = {
-        let mut registry = prometheus_client::registry::Registry::with_prefix("ixn");
-        tcp_metrics.register(&mut registry);
-        web_metrics.register(&mut registry);
-        Arc::new(registry)
-    };
-    // The engine task; the store on its own thread, or the leadership loop on its own.
-    let (handle, inputs) = EngineHandle::channel();
-    let mut store_thread = None;
-    let mut leadership = None;
-    let task = match mode {
-        Mode::Single { engine, store } => {
-            let durability = match store {
-                Some(store) => {
-                    let (d, thread) =
-                        Durability::start_with_metrics(store, Arc::clone(&tcp_metrics))?;
-                    store_thread = Some(thread);
-                    let d = d.polling(options.sync_poll);
-                    let poll = d.polling_window();
-                    if poll.is_zero() {
-                        info!("group commit: the engine sleeps until each sync ends");
-                    } else {
-                        info!(
-                            window_us = poll.as_micros(),
-                            "group commit: the engine polls for each sync's end before it sleeps"
-                        );
-                    }
-                    Some(d)
-                }
-                None => None,
-            };
-            EngineTask::new(
-                engine,
-                ixn_tcp::codec(&limits),
-                inputs,
-                durability,
-                options.fault,
-            )
-        }
-        Mode::Shared {
-            config,
-            shared,
-            lead,
-        } => {
-            let task = EngineTask::standby(
-                Arc::clone(&config),
-                ixn_tcp::codec(&limits),
-                inputs,
-                options.fault,
-            );
-            let roles = handle.roles();
-            let metrics = Arc::clone(&tcp_metrics);
-            let (stop, stopped) = std::sync::mpsc::channel::<()>();
-            let thread = std::thread::Builder::new()
-                .name("ixn-leadership".into())
-                .spawn(move || {
-                    shared::leadership_loop(&shared, lead, &config, &roles, &metrics, &stopped);
-                })?;
-            leadership = Some((stop, thread));
-            task
-        }
-    }
-    .with_metrics(Arc::clone(&tcp_metrics));
-    let scrape = scrape(
-        Arc::clone(&registry),
-        handle.flusher(),
-        Arc::clone(&web_metrics),
-    );
-    let metrics_stop = tokio_util::sync::CancellationToken::new();
-    let _metrics_guard = metrics_stop.clone().drop_guard();
-    match options.metrics.take() {
-        Some(listener) => {
-            info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
-            tokio::spawn(serve_metrics(listener, scrape, metrics_stop));
-        }
-        None => web_metrics.serve_scrape(scrape),
-    }
-    let store_failed = task.failed();
-    let mut engine_task = Some(tokio::spawn(task.run()));
-    // The web API on an in-process link: if it or its link ends before shutdown, the server
-    // stops.
-    let web_stop = tokio_util::sync::CancellationToken::new();
-    let mut web_task = None;
-    let mut link_task = None;
-    if let Some(http) = options.http.take() {
-        let (link, local) = handle.open_local(
-            http.local_addr()?,
-            limits.outbound_queue_messages,
-            limits.outbound_queue_bytes,
-        );
-        link_task = Some(tokio::spawn(local));
-        let stopping = web_stop.clone();
-        web_task = Some(tokio::spawn(ixn_gateway::serve(
-            http,
-            Arc::clone(&config),
-            link,
-            http_cap,
-            options.tls.clone(),
-            Arc::clone(&web_metrics),
-            async move { stopping.cancelled().await },
-        )));
-    }
-    // Native connections.
-    let security = ixn_tcp::Security::new(options.tls.clone(), &config);
-    let mut tcp = Listener::new(listener, handle, &limits, native_cap, options.drain_timeout)
-        .with_security(security)
-        .with_metrics(tcp_metrics);
-    let mut failure: Option<String> = None;
-    tokio::select! {
-        () = tcp.run(shutdown) => {}
-        () = store_failed.cancelled() => {}
-        ended = until_done(&mut engine_task) => {
-            failure = Some(format!("the engine task ended unexpectedly: {}", ended_why(ended)));
-        }
-        ended = until_done(&mut web_task) => {
-            failure = Some(match ended {
-                Ok(Ok(())) => "the web API stopped unexpectedly".to_owned(),
-                Ok(Err(e)) => format!("the web API failed: {e}"),
-                Err(e) => format!("the web API ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
-            });
-        }
-        ended = until_done(&mut link_task) => {
-            failure = Some(match ended {
-                Ok(Ok(())) => "the web API's link to the engine closed".to_owned(),
-                Ok(Err(why)) => format!("the web API's link to the engine failed: {why}"),
-                Err(e) => format!("the web API's link to the engine ended unexpectedly: {}", ended_why(Err::<(), _>(e))),
-            });
-        }
-    }
-    if let Some(why) = &failure {
-        error!("{why}; stopping the server");
-    }
-    // Stop in order: the web API (its sessions unregister), its link, the connections; then the
-    // engine task ends with its last handle and input, then the store thread.
-    web_stop.cancel();
-    let mut web_error = None;
-    if let Some(web) = web_task.take()
-        && let Ok(Err(e)) = web.await
-    {
-        web_error = Some(e);
-    }
-    if let Some(link) = link_task.take() {
-        let _ = link.await;
-    }
-    tcp.shutdown().await;
-    if let Some(engine) = engine_task.take() {
-        let _ = engine.await;
-    }
-    // A shared store is given up (a standby takes over at once).
-    if let Some((stop, thread)) = leadership.take() {
-        drop(stop);
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
-    // The store (and its lock on the data directory) is released before this returns, so that
-    // the directory can be opened again at once.
-    if let Some(t) = store_thread {
-        let _ = tokio::task::spawn_blocking(move || t.join()).await;
-    }
-    if store_failed.is_cancelled() {
-        error!("stopped after a store failure");
-        return Err(Error::StoreFailed);
-    }
-    if let Some(why) = failure {
-        return Err(Error::Failed(why));
-    }
-    if let Some(e) = web_error {
-        return Err(Error::Gateway(e));
-    }
-    info!("stopped");
-    Ok(())
-}
-
-/// A scrape: the engine task's counts brought up to date, the web API's gauges set, the
-/// registry encoded.
-fn scrape(
-    registry: Arc<prometheus_client::registry::Registry>,
-    flusher: ixn_tcp::Flusher,
-    web: Arc<ixn_gateway::WebMetrics>,
-) -> ixn_gateway::Scrape {
-    Arc::new(move || {
-        let (registry, flusher, web) = (Arc::clone(&registry), flusher.clone(), Arc::clone(&web));
-        Box::pin(async move {
-            flusher.flush().await;
-            web.refresh();
-            let mut text = String::new();
-            if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
-                error!(error = %e, "cannot encode the metrics");
-            }
-            ixn_gateway::metrics_classic(&text)
-        })
-    })
-}
-
-/// Serves `GET /metrics` alone on `listener` until `stop`.
-async fn serve_metrics(
-    listener: TcpListener,
-    scrape: ixn_gateway::Scrape,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let scrape = Arc::clone(&scrape);
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        ixn_gateway::METRICS_CONTENT_TYPE,
-                    )],
-                    scrape().await,
-                )
-            }
-        }),
-    );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-    if let Err(e) = served {
-        error!(error = %e, "the metrics listener failed");
-    }
-}
-
-/// Completes when the task completes (never without one), and forgets it.
-async fn until_done<T>(
-    task: &mut Option<tokio::task::JoinHandle<T>>,
-) -> Result<T, tokio::task::JoinError> {
-    match task {
-        Some(t) => {
-            let ended = t.await;
-            *task = None;
-            ended
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Why a task ended: its panic message, or that it returned.
-fn ended_why<T>(ended: Result<T, tokio::task::JoinError>) -> String {
-    match ended {
-        Ok(_) => "it returned".to_owned(),
-        Err(e) if e.is_panic() => {
-            let panic = e.into_panic();
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".to_owned());
-            format!("panicked: {text}")
-        }
-        Err(e) => e.to_string(),
-    }
 }

@@ -71,97 +71,162 @@ fn stopped(stop: &Receiver<()>, d: Duration) -> bool {
     !matches!(stop.recv_timeout(d), Err(RecvTimeoutError::Timeout))
 }
 
+/// What the leadership loop does next.
+enum Next<T> {
+    /// Go on with this.
+    Go(T),
+    /// Back to standing by.
+    StandBy,
+    /// End the loop (stopped, or the engine task is gone).
+    End,
+}
+
+/// The leadership loop's state.
+struct Leader<'a> {
+    shared: &'a SharedStore,
+    lead: Leadership,
+    config: &'a Arc<Config>,
+    roles: &'a Roles,
+    metrics: &'a Arc<ixn_tcp::Metrics>,
+    stop: &'a Receiver<()>,
+    /// The active server last told to the engine task while standing by (`None`: not told
+    /// since the last role change; `Some(None)`: told that nobody is active).
+    told: Option<Option<String>>,
+    /// Reading the store failed last time (warned once until it works again).
+    failing: bool,
+}
+
 /// The leadership loop (see the module documentation). Ends when `stop` fires or is dropped
 /// (releasing the lease if held, so that a standby takes over at once) or when the engine task
 /// is gone.
 pub(crate) fn leadership_loop(
     shared: &SharedStore,
-    mut lead: Leadership,
+    lead: Leadership,
     config: &Arc<Config>,
     roles: &Roles,
     metrics: &Arc<ixn_tcp::Metrics>,
     stop: &Receiver<()>,
 ) {
-    let poll = (shared.lease / 8).max(Duration::from_millis(50));
-    let mut told: Option<Option<String>> = None;
-    let mut failing = false;
+    let mut leader = Leader {
+        shared,
+        lead,
+        config,
+        roles,
+        metrics,
+        stop,
+        told: None,
+        failing: false,
+    };
     loop {
-        // Standing by.
-        let (epoch, sent) = loop {
+        let Some((epoch, sent)) = leader.stand_by() else {
+            return;
+        };
+        let lease = match leader.take_over(epoch, sent) {
+            Next::Go(lease) => lease,
+            Next::StandBy => continue,
+            Next::End => return,
+        };
+        match leader.serve(epoch, &lease) {
+            Next::Go(()) | Next::StandBy => {}
+            Next::End => return,
+        }
+    }
+}
+
+impl Leader<'_> {
+    /// Tells the engine task to stand by naming `active`, unless it was told so already; false
+    /// when the engine task is gone.
+    fn tell(&mut self, active: Option<String>) -> bool {
+        if self.told.as_ref() == Some(&active) {
+            return true;
+        }
+        if !self.roles.stand_by(active.clone()) {
+            return false;
+        }
+        self.told = Some(active);
+        true
+    }
+
+    /// Stands by until this server takes the store over: the epoch taken and when the taking
+    /// began; `None` when the loop must end.
+    fn stand_by(&mut self) -> Option<(i64, Instant)> {
+        let poll = (self.shared.lease / 8).max(Duration::from_millis(50));
+        loop {
             let sent = Instant::now();
-            let taken = match lead.observe() {
-                Ok(row) if row.expired => lead.try_take(row.epoch).map(|e| (e, row)),
+            let taken = match self.lead.observe() {
+                Ok(row) if row.expired => self.lead.try_take(row.epoch).map(|e| (e, row)),
                 Ok(row) => Ok((None, row)),
                 Err(e) => Err(e),
             };
             match taken {
-                Ok((Some(epoch), _)) => break (epoch, sent),
+                Ok((Some(epoch), _)) => return Some((epoch, sent)),
                 Ok((None, row)) => {
-                    failing = false;
+                    self.failing = false;
                     let active = (!row.expired && !row.advertised.is_empty())
                         .then(|| row.advertised.clone());
-                    if told.as_ref() != Some(&active) {
+                    if self.told.as_ref() != Some(&active) {
                         info!(
                             active = active.as_deref().unwrap_or("none"),
                             holder = %row.holder,
                             epoch = row.epoch,
                             "standing by"
                         );
-                        if !roles.stand_by(active.clone()) {
-                            return;
-                        }
-                        told = Some(active);
+                    }
+                    if !self.tell(active) {
+                        return None;
                     }
                 }
                 Err(e) => {
-                    if !failing {
+                    if !self.failing {
                         warn!(error = %e, "standing by: the shared store cannot be read; retrying");
-                        failing = true;
+                        self.failing = true;
                     }
-                    if told.as_ref() != Some(&None) {
-                        if !roles.stand_by(None) {
-                            return;
-                        }
-                        told = Some(None);
+                    if !self.tell(None) {
+                        return None;
                     }
                 }
             }
-            if stopped(stop, poll) {
-                return;
+            if stopped(self.stop, poll) {
+                return None;
             }
-        };
-        // Taking over.
+        }
+    }
+
+    /// Loads the store taken over at `epoch` and activates the engine task with it: the lease
+    /// it serves under.
+    fn take_over(&mut self, epoch: i64, sent: Instant) -> Next<Lease> {
         info!(epoch, "took the shared store over; loading");
         let seed = std::hash::BuildHasher::hash_one(
             &std::hash::RandomState::new(),
             (std::process::id(), epoch),
         );
-        let loaded = load(shared, epoch, Arc::clone(config), seed).and_then(|(e, s, r)| {
-            // A sync is a round trip to the database: the engine task sleeps until it is done.
-            let (d, thread) = Durability::start_with_metrics(Box::new(s), Arc::clone(metrics))?;
-            let d = (d.polling(Duration::ZERO), thread);
-            Ok((e, d, r))
-        });
+        let loaded =
+            load(self.shared, epoch, Arc::clone(self.config), seed).and_then(|(e, s, r)| {
+                // A sync is a round trip to the database: the engine task sleeps until it is done.
+                let (d, thread) =
+                    Durability::start_with_metrics(Box::new(s), Arc::clone(self.metrics))?;
+                Ok((e, (d.polling(Duration::ZERO), thread), r))
+            });
         let (engine, durability, restored) = match loaded {
             Ok(l) => l,
             Err(e) => {
                 error!(error = %e, epoch, "cannot load the shared store; giving the lease up");
-                let _ = lead.release(epoch);
-                told = None;
-                if stopped(stop, shared.lease) {
-                    return;
+                let _ = self.lead.release(epoch);
+                self.told = None;
+                if stopped(self.stop, self.shared.lease) {
+                    return Next::End;
                 }
-                continue;
+                return Next::StandBy;
             }
         };
         for w in &restored.warnings {
             warn!("{w}");
         }
         // Loading may have taken a while: renew before serving.
-        let lease = Lease::new(sent + shared.valid_for());
+        let lease = Lease::new(sent + self.shared.valid_for());
         let renewed = Instant::now();
-        if matches!(lead.renew(epoch), Ok(true)) {
-            lease.extend_to(renewed + shared.valid_for());
+        if matches!(self.lead.renew(epoch), Ok(true)) {
+            lease.extend_to(renewed + self.shared.valid_for());
         }
         info!(
             epoch,
@@ -169,37 +234,43 @@ pub(crate) fn leadership_loop(
             millis = sent.elapsed().as_millis() as u64,
             "active"
         );
-        if !roles.activate(engine, durability.0, lease.clone()) {
-            let _ = lead.release(epoch);
-            return;
+        if !self.roles.activate(engine, durability.0, lease.clone()) {
+            let _ = self.lead.release(epoch);
+            return Next::End;
         }
         drop(durability.1); // the store thread ends when the engine task drops its link
-        told = None;
-        // Active: renew until stopped, replaced, or stepped down.
+        self.told = None;
+        Next::Go(lease)
+    }
+
+    /// Active: renews the lease until stopped (`End`, the lease given up), replaced or stepped
+    /// down (`StandBy`).
+    fn serve(&mut self, epoch: i64, lease: &Lease) -> Next<()> {
         let mut warned = false;
         loop {
-            if stopped(stop, shared.lease / 4) {
-                match lead.release(epoch) {
+            if stopped(self.stop, self.shared.lease / 4) {
+                match self.lead.release(epoch) {
                     Ok(()) => info!(epoch, "gave the shared store up"),
                     Err(e) => {
                         warn!(error = %e, "cannot give the shared store up; a standby takes over when the lease expires")
                     }
                 }
-                return;
+                return Next::End;
             }
             if lease.stepped_down() {
                 warn!(epoch, "the engine stepped down; standing by");
-                break;
+                return Next::StandBy;
             }
             let sent = Instant::now();
-            match lead.renew(epoch) {
+            match self.lead.renew(epoch) {
                 Ok(true) => {
-                    lease.extend_to(sent + shared.valid_for());
+                    lease.extend_to(sent + self.shared.valid_for());
                     warned = false;
                 }
                 Ok(false) => {
                     // Name the new active server at once, so that clients are sent there.
-                    let active = lead
+                    let active = self
+                        .lead
                         .observe()
                         .ok()
                         .filter(|row| !row.expired && !row.advertised.is_empty())
@@ -209,11 +280,11 @@ pub(crate) fn leadership_loop(
                         active = active.as_deref().unwrap_or("unknown"),
                         "another server took the shared store over; stepping down"
                     );
-                    if !roles.stand_by(active.clone()) {
-                        return;
+                    if !self.roles.stand_by(active.clone()) {
+                        return Next::End;
                     }
-                    told = Some(active);
-                    break;
+                    self.told = Some(active);
+                    return Next::StandBy;
                 }
                 Err(e) => {
                     if !warned {
