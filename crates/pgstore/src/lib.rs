@@ -20,26 +20,23 @@
 
 #![warn(missing_docs)]
 
-use ixn_codec::{Bytes, Codec, Limits, Message, attr};
+use ixn_codec::{Bytes, Codec, Limits, Message};
 use ixn_store::Store;
 use postgres::{Client, NoTls};
-use std::collections::HashMap;
 
 /// A throwaway PostgreSQL cluster for tests (feature `test-cluster`).
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
+mod commit;
+mod leadership;
+mod schema;
 
-/// The migrations, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_interactions.sql"))];
-
-/// The schema version this program writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub use leadership::{Inspected, Leader, Leadership, inspect};
+pub use schema::SCHEMA_VERSION;
+use schema::{inspect_schema, migrate};
 
 /// Key of the id generator's state in `ixn_meta`.
-const IDS_KEY: &str = "ids";
-
-/// Advisory lock key serialising migrations between servers starting at once.
-const MIGRATION_LOCK: i64 = 0x1c5e_0001;
+pub(crate) const IDS_KEY: &str = "ids";
 
 /// Why the PostgreSQL store failed. The text names the database (without its password) and
 /// what to do.
@@ -101,7 +98,7 @@ impl From<Error> for ixn_store::Error {
     }
 }
 
-fn query(what: &'static str) -> impl FnOnce(postgres::Error) -> Error {
+pub(crate) fn query(what: &'static str) -> impl FnOnce(postgres::Error) -> Error {
     move |source| Error::Query { what, source }
 }
 
@@ -157,7 +154,7 @@ pub struct PgStore {
     client: Client,
     epoch: i64,
     codec: Codec,
-    /// [`APPEND_SQL`], prepared at the first append.
+    /// The append statement, prepared at the first append.
     append_statement: Option<postgres::Statement>,
 }
 
@@ -226,180 +223,7 @@ impl PgStore {
     pub fn load(&mut self, each: &mut dyn FnMut(Message)) -> Result<usize, Error> {
         read_changes(&mut self.client, &self.codec, each)
     }
-
-    /// Writes `changes` (in order; later ones win) in one transaction that first checks this
-    /// server still holds the store.
-    fn commit<'a>(
-        &mut self,
-        changes: impl Iterator<Item = &'a Message>,
-        replace_all: bool,
-    ) -> Result<(), ixn_store::Error> {
-        // The last state of each interaction in this commit: a Put, or None for a Delete.
-        let mut last: HashMap<String, Option<&Message>> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut ids: Option<&Message> = None;
-        for c in changes {
-            match c.id {
-                ixn_core_ids::PUT | ixn_core_ids::DELETE => {
-                    let Some(id) = c.attrs.get_str(attr::INTERACTION_ID) else {
-                        continue;
-                    };
-                    let id = id.to_string();
-                    if !last.contains_key(&id) {
-                        order.push(id.clone());
-                    }
-                    last.insert(id, (c.id == ixn_core_ids::PUT).then_some(c));
-                }
-                ixn_core_ids::IDS => ids = Some(c),
-                other => {
-                    // A Move (the journal's compact form) or anything newer: this store keeps
-                    // whole interactions, so the engine must record Puts for it.
-                    return Err(ixn_store::Error::Backend(format!(
-                        "PostgreSQL store: cannot apply a change of kind {other}; it keeps whole interactions (Put, Delete, Ids), so the engine must record Puts for it (Engine::record_moves off)"
-                    )));
-                }
-            }
-        }
-        let mut put_ids = Vec::new();
-        let mut states = Vec::new();
-        let mut locations = Vec::new();
-        let mut props = Vec::new();
-        let mut frames = Vec::new();
-        let mut deleted = Vec::new();
-        for id in order {
-            match last.get(&id).copied().flatten() {
-                Some(put) => {
-                    let frame = self
-                        .codec
-                        .encode_to_bytes(put)
-                        .map_err(ixn_store::Error::Encode)?;
-                    let json = put.to_json_value().map_err(ixn_store::Error::Encode)?;
-                    let (state, location) = location_of(put);
-                    put_ids.push(id);
-                    states.push(state);
-                    locations.push(location);
-                    props.push(json);
-                    frames.push(frame.to_vec());
-                }
-                None => deleted.push(id),
-            }
-        }
-        let ids_frame = match ids {
-            Some(m) => Some(
-                self.codec
-                    .encode_to_bytes(m)
-                    .map_err(ixn_store::Error::Encode)?
-                    .to_vec(),
-            ),
-            None => None,
-        };
-        let epoch = self.epoch;
-        if !replace_all {
-            // The common path: one prepared statement, one round trip, its own transaction.
-            let statement = match &self.append_statement {
-                Some(s) => s.clone(),
-                None => {
-                    let s = self
-                        .client
-                        .prepare(APPEND_SQL)
-                        .map_err(query("preparing the append statement"))?;
-                    self.append_statement = Some(s.clone());
-                    s
-                }
-            };
-            let row = self
-                .client
-                .query_one(
-                    &statement,
-                    &[
-                        &epoch, &put_ids, &states, &locations, &props, &frames, &deleted, &IDS_KEY,
-                        &ids_frame,
-                    ],
-                )
-                .map_err(query("writing interactions"))?;
-            let fenced: i64 = row.get(0);
-            if fenced == 0 {
-                let current: Option<i64> = row.get(1);
-                return Err(ixn_store::Error::Fenced {
-                    mine: epoch,
-                    current: current.unwrap_or_default(),
-                });
-            }
-            return Ok(());
-        }
-        let mut tx = self
-            .client
-            .transaction()
-            .map_err(query("starting a transaction"))?;
-        // Fencing: the row lock is held to the commit, so no other server can take the store
-        // over between this check and the commit.
-        let current: i64 = tx
-            .query_one("SELECT epoch FROM ixn_leader WHERE id = 1 FOR UPDATE", &[])
-            .map_err(query("checking the epoch"))?
-            .get(0);
-        if current != epoch {
-            return Err(ixn_store::Error::Fenced {
-                mine: epoch,
-                current,
-            });
-        }
-        if replace_all {
-            tx.execute("DELETE FROM ixn_interactions", &[])
-                .map_err(query("replacing the interactions"))?;
-        }
-        if !put_ids.is_empty() {
-            tx.execute(
-                "INSERT INTO ixn_interactions (id, state, location, properties, change) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[]) \
-                 ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, location = EXCLUDED.location, \
-                 properties = EXCLUDED.properties, change = EXCLUDED.change, version = ixn_interactions.version + 1",
-                &[&put_ids, &states, &locations, &props, &frames],
-            )
-            .map_err(query("writing interactions"))?;
-        }
-        if !deleted.is_empty() {
-            tx.execute(
-                "DELETE FROM ixn_interactions WHERE id = ANY($1)",
-                &[&deleted],
-            )
-            .map_err(query("removing interactions"))?;
-        }
-        if let Some(frame) = ids_frame {
-            tx.execute(
-                "INSERT INTO ixn_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[&IDS_KEY, &frame],
-            )
-            .map_err(query("writing the id generator's state"))?;
-        }
-        tx.execute("UPDATE ixn_leader SET renewed_at = now() WHERE id = 1", &[])
-            .map_err(query("renewing the epoch"))?;
-        tx.commit().map_err(query("committing"))?;
-        Ok(())
-    }
 }
-
-/// One group commit as one statement (so one round trip, one transaction): the leader row is
-/// locked first and every write is conditional on the epoch still being this server's, so a
-/// replaced server writes nothing (the first column is then 0). Each interaction is in the
-/// upsert or in the delete, never both (the last state of each is computed first).
-const APPEND_SQL: &str = "\
-WITH fence AS ( \
-    SELECT epoch FROM ixn_leader WHERE id = 1 AND epoch = $1 FOR UPDATE \
-), put AS ( \
-    INSERT INTO ixn_interactions (id, state, location, properties, change) \
-    SELECT u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[]) AS u \
-    WHERE EXISTS (SELECT 1 FROM fence) \
-    ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, location = EXCLUDED.location, \
-        properties = EXCLUDED.properties, change = EXCLUDED.change, \
-        version = ixn_interactions.version + 1 \
-), del AS ( \
-    DELETE FROM ixn_interactions WHERE id = ANY($7::text[]) AND EXISTS (SELECT 1 FROM fence) \
-), ids AS ( \
-    INSERT INTO ixn_meta (key, value) \
-    SELECT $8::text, $9::bytea WHERE $9::bytea IS NOT NULL AND EXISTS (SELECT 1 FROM fence) \
-    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
-) \
-SELECT (SELECT count(*) FROM fence), (SELECT epoch FROM ixn_leader WHERE id = 1)";
 
 /// Streams every stored change (the id generator's state first, then one Put per interaction,
 /// by id) into `each`; returns how many.
@@ -465,33 +289,8 @@ pub fn read_all(url: &str, each: &mut dyn FnMut(Message)) -> Result<usize, Error
     Ok(n)
 }
 
-/// The schema version of the database (0: none), refusing one newer than this program.
-fn inspect_schema(client: &mut Client) -> Result<i32, Error> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('ixn_schema_version') IS NOT NULL", &[])
-        .map_err(query("looking for the ixn schema"))?
-        .get(0);
-    if !exists {
-        return Ok(0);
-    }
-    let schema: i32 = client
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM ixn_schema_version",
-            &[],
-        )
-        .map_err(query("reading the schema version"))?
-        .get(0);
-    if schema > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found: schema,
-            known: SCHEMA_VERSION,
-        });
-    }
-    Ok(schema)
-}
-
 /// Connects with a connect timeout of `timeout` and TCP keepalives.
-fn connect(url: &str, timeout: std::time::Duration) -> Result<Client, Error> {
+pub(crate) fn connect(url: &str, timeout: std::time::Duration) -> Result<Client, Error> {
     let mut config: postgres::Config = url.parse().map_err(|source| Error::Connect {
         url: redact(url),
         source,
@@ -507,238 +306,6 @@ fn connect(url: &str, timeout: std::time::Duration) -> Result<Client, Error> {
     })
 }
 
-/// What [`inspect`] found in a database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inspected {
-    /// The schema version (0: no ixn schema yet; a start creates it).
-    pub schema: i32,
-    /// Interactions stored.
-    pub interactions: i64,
-    /// The leader row, when the schema exists.
-    pub leader: Option<Leader>,
-}
-
-/// Reads what a database holds without changing anything (for `ixn-server --check`): the
-/// schema version, the interactions stored, who holds the store. A schema newer than this
-/// program is an error, as at start.
-pub fn inspect(url: &str, lease: std::time::Duration) -> Result<Inspected, Error> {
-    let mut client = connect(url, std::time::Duration::from_secs(10))?;
-    let schema = inspect_schema(&mut client)?;
-    if schema == 0 {
-        return Ok(Inspected {
-            schema,
-            interactions: 0,
-            leader: None,
-        });
-    }
-    let interactions: i64 = client
-        .query_one("SELECT count(*) FROM ixn_interactions", &[])
-        .map_err(query("counting the interactions"))?
-        .get(0);
-    Ok(Inspected {
-        schema,
-        interactions,
-        leader: Some(leader_row(&mut client, lease.as_secs_f64())?),
-    })
-}
-
-/// Reads the leader row; `lease` (seconds) decides whether it expired.
-fn leader_row(client: &mut Client, lease: f64) -> Result<Leader, Error> {
-    let row = client
-        .query_one(
-            "SELECT epoch, holder, advertised, \
-             (holder = '' OR renewed_at < now() - $1::float8 * interval '1 second') \
-             FROM ixn_leader WHERE id = 1",
-            &[&lease],
-        )
-        .map_err(query("reading the leader row"))?;
-    Ok(Leader {
-        epoch: row.get(0),
-        holder: row.get(1),
-        advertised: row.get(2),
-        expired: row.get(3),
-    })
-}
-
-/// The leader row: who holds the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leader {
-    /// The epoch in force.
-    pub epoch: i64,
-    /// Who holds it (host and pid), empty when released.
-    pub holder: String,
-    /// Where its clients reach it.
-    pub advertised: String,
-    /// Whether the holder failed to renew within the lease (or released it): another server
-    /// may take the store over.
-    pub expired: bool,
-}
-
-/// Leadership on a shared store: a lease row with an epoch. The active server renews it every
-/// fraction of the lease; a standby takes the store over (the next epoch) once the lease went
-/// unrenewed for longer than the lease, by the database's clock. Every write transaction of a
-/// [`PgStore`] checks its epoch (fencing), so a server that was replaced can never commit
-/// again. Reconnects by itself after a failure.
-pub struct Leadership {
-    url: String,
-    client: Option<Client>,
-    holder: String,
-    advertised: String,
-    lease: std::time::Duration,
-}
-
-impl std::fmt::Debug for Leadership {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Leadership")
-            .field("url", &redact(&self.url))
-            .field("holder", &self.holder)
-            .field("advertised", &self.advertised)
-            .field("lease", &self.lease)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Leadership {
-    /// Connects to `url` and applies the migrations the database lacks (returns the schema
-    /// version found before). `holder` names this server for people, `advertised` is where
-    /// its clients reach it; `lease` is how long a holder may go without renewing.
-    pub fn connect(
-        url: &str,
-        holder: &str,
-        advertised: &str,
-        lease: std::time::Duration,
-    ) -> Result<(Self, i32), Error> {
-        let mut this = Self {
-            url: url.to_owned(),
-            client: None,
-            holder: holder.to_owned(),
-            advertised: advertised.to_owned(),
-            lease,
-        };
-        let before = migrate(this.client()?)?;
-        Ok((this, before))
-    }
-
-    /// The lease.
-    pub fn lease(&self) -> std::time::Duration {
-        self.lease
-    }
-
-    fn client(&mut self) -> Result<&mut Client, Error> {
-        let client = match self.client.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => {
-                let mut client = connect(&self.url, self.lease)?;
-                // A statement that waits longer than half a lease (a lock held by a frozen
-                // holder) fails instead of stalling the loop.
-                let millis = (self.lease.as_millis() / 2).max(1);
-                client
-                    .batch_execute(&format!(
-                        "SET lock_timeout = {millis}; SET statement_timeout = {millis}"
-                    ))
-                    .map_err(query("setting timeouts"))?;
-                client
-            }
-        };
-        Ok(self.client.insert(client))
-    }
-
-    /// Runs `f` on the connection; a failure drops the connection (the next call reconnects).
-    fn with<T>(
-        &mut self,
-        f: impl FnOnce(&mut Client, f64) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let lease = self.lease.as_secs_f64();
-        let result = f(self.client()?, lease);
-        if result.is_err() {
-            self.client = None;
-        }
-        result
-    }
-
-    /// Reads the leader row.
-    pub fn observe(&mut self) -> Result<Leader, Error> {
-        self.with(leader_row)
-    }
-
-    /// Takes the store over if `seen` is still the epoch and its lease expired: returns the
-    /// new epoch, or `None` when another server holds it (or took it first).
-    pub fn try_take(&mut self, seen: i64) -> Result<Option<i64>, Error> {
-        let (holder, advertised) = (self.holder.clone(), self.advertised.clone());
-        self.with(|c, lease| {
-            Ok(c.query_opt(
-                "UPDATE ixn_leader SET epoch = epoch + 1, holder = $1, advertised = $2, renewed_at = now() \
-                 WHERE id = 1 AND epoch = $3 \
-                 AND (holder = '' OR renewed_at < now() - $4::float8 * interval '1 second') \
-                 RETURNING epoch",
-                &[&holder, &advertised, &seen, &lease],
-            )
-            .map_err(query("taking the store over"))?
-            .map(|row| row.get(0)))
-        })
-    }
-
-    /// Renews the lease of `epoch`: false when another server took the store over.
-    pub fn renew(&mut self, epoch: i64) -> Result<bool, Error> {
-        self.with(|c, _| {
-            Ok(c.execute(
-                "UPDATE ixn_leader SET renewed_at = now() WHERE id = 1 AND epoch = $1",
-                &[&epoch],
-            )
-            .map_err(query("renewing the lease"))?
-                == 1)
-        })
-    }
-
-    /// Gives the store up (a clean stop), so that a standby takes over at once.
-    pub fn release(&mut self, epoch: i64) -> Result<(), Error> {
-        self.with(|c, _| {
-            c.execute(
-                "UPDATE ixn_leader SET holder = '', advertised = '', renewed_at = '-infinity' \
-                 WHERE id = 1 AND epoch = $1",
-                &[&epoch],
-            )
-            .map_err(query("releasing the lease"))?;
-            Ok(())
-        })
-    }
-}
-
-/// The change ids of `ixn_core::durable` (not a dependency: the store does not need the engine).
-mod ixn_core_ids {
-    use ixn_codec::MessageId;
-    pub(crate) const PUT: MessageId = MessageId(0xF001);
-    pub(crate) const DELETE: MessageId = MessageId(0xF002);
-    pub(crate) const IDS: MessageId = MessageId(0xF003);
-}
-
-/// An interaction's state and location by name, from its Put change: `queue Inbound`,
-/// `workbin Drafts agent a1`, `handling a1`.
-fn location_of(put: &Message) -> (String, String) {
-    let s = |k: &str| put.attrs.get_str(k).map(ToString::to_string);
-    let state = s(attr::INTERACTION_STATE).unwrap_or_default();
-    let location = match state.as_str() {
-        "Queued" => format!("queue {}", s(attr::QUEUE).unwrap_or_default()),
-        "Handling" => format!("handling {}", s(attr::ASSIGNED_TO).unwrap_or_default()),
-        _ => {
-            let owner = [
-                ("agent", attr::INTERACTION_AGENT_ID),
-                ("place", attr::INTERACTION_PLACE_ID),
-                ("agent_group", attr::INTERACTION_AGENT_GROUP_ID),
-                ("place_group", attr::INTERACTION_PLACE_GROUP_ID),
-            ]
-            .into_iter()
-            .find_map(|(kind, key)| s(key).map(|v| format!("{kind} {v}")))
-            .unwrap_or_default();
-            format!(
-                "workbin {} {owner}",
-                s(attr::INTERACTION_WORKBIN_TYPE_ID).unwrap_or_default()
-            )
-        }
-    };
-    (state, location)
-}
-
 impl Store for PgStore {
     fn append(&mut self, batches: &[Vec<Message>]) -> Result<(), ixn_store::Error> {
         self.commit(batches.iter().flatten(), false)
@@ -747,51 +314,4 @@ impl Store for PgStore {
     fn compact(&mut self, snapshot: &[Message]) -> Result<(), ixn_store::Error> {
         self.commit(snapshot.iter(), true)
     }
-}
-
-/// Applies the migrations the database lacks, under an advisory lock; returns the version
-/// found before.
-fn migrate(client: &mut Client) -> Result<i32, Error> {
-    let mut tx = client
-        .transaction()
-        .map_err(query("starting the migration transaction"))?;
-    // "already exists, skipping" notices are not news.
-    tx.batch_execute("SET LOCAL client_min_messages = warning")
-        .map_err(query("quieting notices"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(query("locking for migrations"))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS ixn_schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .map_err(query("creating ixn_schema_version"))?;
-    let found: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM ixn_schema_version",
-            &[],
-        )
-        .map_err(query("reading the schema version"))?
-        .get(0);
-    if found > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-        tx.batch_execute(sql).map_err(|source| Error::Migrate {
-            version: *version,
-            source,
-        })?;
-        tx.execute(
-            "INSERT INTO ixn_schema_version (version) VALUES ($1)",
-            &[version],
-        )
-        .map_err(|source| Error::Migrate {
-            version: *version,
-            source,
-        })?;
-        tracing::info!(version, "PostgreSQL schema migrated");
-    }
-    tx.commit().map_err(query("committing the migrations"))?;
-    Ok(found)
 }
