@@ -32,4 +32,24 @@ pub enum ConfigError {
         /// What is wrong and what would be right.
         problem: String,
     },
+    /// Several entries are wrong: every one found, in the order of the checks (each an
+    /// [`ConfigError::Invalid`]).
+    #[error("{}", several(.0))]
+    Several(Vec<Self>),
+}
+
+/// The first line names the file and how many problems; then one line per problem.
+fn several(errors: &[ConfigError]) -> String {
+    let origin = match errors.first() {
+        Some(ConfigError::Invalid { origin, .. } | ConfigError::Syntax { origin, .. }) => {
+            origin.as_str()
+        }
+        _ => "the configuration",
+    };
+    let mut text = format!("{origin}: {} problems:", errors.len());
+    for e in errors {
+        text.push_str("\n  ");
+        text.push_str(&e.to_string());
+    }
+    text
 }

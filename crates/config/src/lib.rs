@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+mod check;
 mod error;
 mod http;
 mod limits;

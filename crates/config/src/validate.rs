@@ -1,10 +1,11 @@
 //! Validation: from a [`ConfigFile`] to an indexed [`Config`], or a [`ConfigError`] naming the
 //! offending entry.
 
+use crate::check;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::schema::{AppType, ConfigFile, OwnerKind};
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 use std::path::Path;
 
 macro_rules! arena {
@@ -15,7 +16,7 @@ macro_rules! arena {
         /// configuration with it (`config[idx]`) cannot fail (an index of one configuration
         /// must not be used with another).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(u32);
+        pub struct $name(pub(crate) u32);
 
         impl $name {
             /// The position in its list (file order).
@@ -36,7 +37,7 @@ macro_rules! arena {
         impl Config {
             /// Every entry with its index, in file order.
             pub fn $iter(&self) -> impl ExactSizeIterator<Item = ($name, &$item)> + Clone + '_ {
-                self.$field.iter().enumerate().map(|(i, e)| ($name(index(i)), std::borrow::Borrow::<$item>::borrow(e)))
+                self.$field.iter().enumerate().map(|(i, e)| ($name(crate::check::index(i)), std::borrow::Borrow::<$item>::borrow(e)))
             }
         }
     )*};
@@ -159,10 +160,6 @@ pub struct Config {
     queue_by_name: HashMap<String, QueueIdx>,
 }
 
-/// Namespace for UUIDs derived from workbin names (a fixed, project-specific UUID).
-const WORKBIN_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6978_6e2d_776f_726b_6269_6e2d_7479_7065);
-
 impl Config {
     /// Reads a configuration file: JSON if the name ends in `.json`, TOML otherwise.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
@@ -277,369 +274,24 @@ impl Config {
         self.applications.values().any(AppAuth::required)
     }
 
+    /// Checks every table of `file` (see the `check` module), reporting every problem found.
     fn validate_with(
         file: ConfigFile,
         origin: &str,
         line_of: &dyn Fn(&str, usize) -> Option<usize>,
     ) -> Result<Self, ConfigError> {
-        let fail =
-            |table: &str, index: usize, entry: String, problem: String| ConfigError::Invalid {
-                origin: origin.to_owned(),
-                line: line_of(table, index),
-                entry,
-                problem,
-            };
-
-        for (name, value, min) in file.limits.checks() {
-            if value < min {
-                return Err(ConfigError::Invalid {
-                    origin: origin.to_owned(),
-                    line: line_of("limits", usize::MAX),
-                    entry: format!("limits.{name}"),
-                    problem: format!(
-                        "{value} is too small: use at least {min} (or remove it for the default)"
-                    ),
-                });
-            }
-        }
-
-        let envelope = crate::limits::INTERACTION_ENVELOPE as u64;
-        let (frame, ix) = (
-            file.limits.max_frame_len as u64,
-            file.limits.max_interaction_bytes as u64,
-        );
-        if ix + envelope > frame {
-            return Err(ConfigError::Invalid {
-                origin: origin.to_owned(),
-                line: line_of("limits", usize::MAX),
-                entry: "limits.max_interaction_bytes".to_owned(),
-                problem: format!(
-                    "{ix} does not fit in a frame of max_frame_len {frame} with the {envelope} bytes a message needs around it: use at most {} (or raise max_frame_len)",
-                    frame.saturating_sub(envelope)
-                ),
-            });
-        }
-
-        if file.limits.max_interaction_bytes > crate::limits::MAX_INTERACTION_BYTES {
-            return Err(ConfigError::Invalid {
-                origin: origin.to_owned(),
-                line: line_of("limits", usize::MAX),
-                entry: "limits.max_interaction_bytes".to_owned(),
-                problem: format!(
-                    "{ix} is too large: use at most {} (32 MiB; one request's changes must fit in a journal record)",
-                    crate::limits::MAX_INTERACTION_BYTES
-                ),
-            });
-        }
-
-        let http_fail = |key: &str, problem: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            line: line_of("http", usize::MAX),
-            entry: format!("http.{key}"),
-            problem,
-        };
-        for (name, value, min) in file.http.checks() {
-            if value < min {
-                return Err(http_fail(
-                    name,
-                    format!(
-                        "{value} is too small: use at least {min} (or remove it for the default)"
-                    ),
-                ));
-            }
-        }
-        for o in &file.http.allowed_origins {
-            let ok = (o.starts_with("http://") || o.starts_with("https://"))
-                && !o.trim_end_matches('/').ends_with(':')
-                && o.split("://")
-                    .nth(1)
-                    .is_some_and(|h| !h.is_empty() && !h.contains('/'));
-            if !ok {
-                return Err(http_fail(
-                    "allowed_origins",
-                    format!(
-                        "{o:?} is not an origin: write scheme://host[:port], such as \"https://desk.example.com\" (no path)"
-                    ),
-                ));
-            }
-        }
-        if let Some(store) = &file.store {
-            let store_fail = |key: &str, problem: String| ConfigError::Invalid {
-                origin: origin.to_owned(),
-                line: line_of("store", usize::MAX),
-                entry: format!("store.{key}"),
-                problem,
-            };
-            if store.kind == crate::schema::StoreKind::Postgres
-                && store.url.as_deref().is_none_or(|u| u.trim().is_empty())
-            {
-                return Err(store_fail(
-                    "url",
-                    "kind = \"postgres\" needs the database's url, such as \"postgres://ixn@db.example.com/ixn\"".to_owned(),
-                ));
-            }
-            if let Some(ms) = store.lease_ms
-                && ms < 200
-            {
-                return Err(store_fail(
-                    "lease_ms",
-                    format!(
-                        "{ms} is too short: use at least 200 (or remove it for the default, 2000)"
-                    ),
-                ));
-            }
-        }
-        let http_listen = match &file.http.listen {
-            None => None,
-            Some(text) => Some(text.parse::<std::net::SocketAddr>().map_err(|e| {
-                http_fail(
-                    "listen",
-                    format!("{text:?} is not an address such as \"127.0.0.1:8080\": {e}"),
-                )
-            })?),
-        };
-        let path = &file.http.notifications_path;
-        if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') || path.contains("//") {
-            return Err(http_fail(
-                "notifications_path",
-                format!(
-                    "{path:?} must start with '/', name at least one segment and not end with '/' (for example \"/api/v2/notifications\")"
-                ),
-            ));
-        }
-
-        let mut tenants = HashMap::new();
-        for (i, t) in file.tenant.iter().enumerate() {
-            if tenants.insert(t.id, t.name.clone()).is_some() {
-                return Err(fail(
-                    "tenant",
-                    i,
-                    format!("tenant {}", t.id),
-                    "duplicate tenant id".into(),
-                ));
-            }
-        }
-        let tenant_exists = |table: &str, i: usize, entry: &str, tenant: i32| {
-            if tenants.contains_key(&tenant) {
-                Ok(())
-            } else {
-                Err(fail(
-                    table,
-                    i,
-                    entry.to_owned(),
-                    format!("unknown tenant {tenant} (known: {})", known(tenants.keys())),
-                ))
-            }
-        };
-
-        let mut applications = HashMap::new();
-        for (i, a) in file.application.iter().enumerate() {
-            non_empty("application", i, "name", &a.name, &fail)?;
-            if let Some(hash) = &a.password_hash {
-                check_password_hash(hash).map_err(|problem| {
-                    fail(
-                        "application",
-                        i,
-                        format!("application {:?}", a.name),
-                        problem,
-                    )
-                })?;
-            }
-            let auth = AppAuth {
-                password_hash: a.password_hash.clone(),
-                client_certificate: a.client_certificate,
-            };
-            if applications
-                .insert((a.name.clone(), a.kind), auth)
-                .is_some()
-            {
-                return Err(fail(
-                    "application",
-                    i,
-                    format!("application {:?}", a.name),
-                    format!(
-                        "duplicate application (name {:?}, type {:?})",
-                        a.name, a.kind
-                    ),
-                ));
-            }
-        }
-
-        let agent_group_by_name = unique_names(&file.agent_group, "agent_group", &fail)?;
-        let place_group_by_name = unique_names(&file.place_group, "place_group", &fail)?;
-        for (i, g) in file.place_group.iter().enumerate() {
-            if agent_group_by_name.contains_key(&g.name) {
-                return Err(fail(
-                    "place_group",
-                    i,
-                    format!("place_group {:?}", g.name),
-                    "an agent_group has the same name; group names must be unique".into(),
-                ));
-            }
-        }
-        let agent_group_by_name: HashMap<String, AgentGroupIdx> = agent_group_by_name
-            .into_iter()
-            .map(|(k, v)| (k, AgentGroupIdx(v)))
-            .collect();
-        let place_group_by_name: HashMap<String, PlaceGroupIdx> = place_group_by_name
-            .into_iter()
-            .map(|(k, v)| (k, PlaceGroupIdx(v)))
-            .collect();
-
-        let mut agents = Vec::with_capacity(file.agent.len());
-        let mut agent_by_id = HashMap::new();
-        let mut agent_by_user_id = HashMap::new();
-        for (i, a) in file.agent.iter().enumerate() {
-            let entry = format!("agent {:?}", a.id);
-            non_empty("agent", i, "id", &a.id, &fail)?;
-            if !(a.user_id.len() == 32 && a.user_id.bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(fail(
-                    "agent",
-                    i,
-                    entry,
-                    format!("user_id {:?} must be 32 hex digits", a.user_id),
-                ));
-            }
-            tenant_exists("agent", i, &entry, a.tenant)?;
-            let resolve = |names: &[String], what: &str| {
-                names
-                    .iter()
-                    .map(|n| {
-                        agent_group_by_name.get(n).copied().ok_or_else(|| {
-                            fail(
-                                "agent",
-                                i,
-                                entry.clone(),
-                                format!(
-                                    "{what} names unknown agent_group {n:?} (known: {})",
-                                    known(agent_group_by_name.keys())
-                                ),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            let groups = resolve(&a.groups, "groups")?;
-            let supervises = resolve(&a.supervises, "supervises")?;
-            if let Some(hash) = &a.password_hash {
-                check_password_hash(hash)
-                    .map_err(|problem| fail("agent", i, entry.clone(), problem))?;
-            }
-            let idx = AgentIdx(index(i));
-            if agent_by_id.insert(a.id.clone(), idx).is_some() {
-                return Err(fail("agent", i, entry, "duplicate agent id".into()));
-            }
-            let user_id = a.user_id.to_ascii_lowercase();
-            if agent_by_user_id.insert(user_id.clone(), idx).is_some() {
-                return Err(fail(
-                    "agent",
-                    i,
-                    entry,
-                    format!("duplicate user_id {:?}", a.user_id),
-                ));
-            }
-            agents.push(Agent {
-                id: a.id.clone(),
-                user_id,
-                tenant: a.tenant,
-                groups,
-                supervises,
-                password_hash: a.password_hash.clone(),
-            });
-        }
-
-        let mut places = Vec::with_capacity(file.place.len());
-        let mut place_by_id = HashMap::new();
-        for (i, p) in file.place.iter().enumerate() {
-            let entry = format!("place {:?}", p.id);
-            non_empty("place", i, "id", &p.id, &fail)?;
-            let groups = p
-                .groups
-                .iter()
-                .map(|n| {
-                    place_group_by_name.get(n).copied().ok_or_else(|| {
-                        fail(
-                            "place",
-                            i,
-                            entry.clone(),
-                            format!(
-                                "groups names unknown place_group {n:?} (known: {})",
-                                known(place_group_by_name.keys())
-                            ),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if place_by_id
-                .insert(p.id.clone(), PlaceIdx(index(i)))
-                .is_some()
-            {
-                return Err(fail("place", i, entry, "duplicate place id".into()));
-            }
-            places.push(Place {
-                id: p.id.clone(),
-                groups,
-            });
-        }
-
-        let mut workbins = Vec::with_capacity(file.workbin.len());
-        let mut workbin_by_name = HashMap::new();
-        let mut workbin_by_uuid = HashMap::new();
-        for (i, w) in file.workbin.iter().enumerate() {
-            let entry = format!("workbin {:?}", w.name);
-            non_empty("workbin", i, "name", &w.name, &fail)?;
-            tenant_exists("workbin", i, &entry, w.tenant)?;
-            let uuid = match &w.id {
-                Some(id) => uuid::Uuid::parse_str(id).map_err(|e| {
-                    fail(
-                        "workbin",
-                        i,
-                        entry.clone(),
-                        format!("id {id:?} is not a UUID: {e}"),
-                    )
-                })?,
-                None => uuid::Uuid::new_v5(&WORKBIN_NAMESPACE, w.name.as_bytes()),
-            }
-            .hyphenated()
-            .to_string();
-            let idx = WorkbinTypeIdx(index(i));
-            if workbin_by_name.insert(w.name.clone(), idx).is_some() {
-                return Err(fail("workbin", i, entry, "duplicate workbin name".into()));
-            }
-            if workbin_by_uuid.insert(uuid.clone(), idx).is_some() {
-                return Err(fail(
-                    "workbin",
-                    i,
-                    entry,
-                    format!("duplicate workbin id {uuid}"),
-                ));
-            }
-            workbins.push(WorkbinType {
-                name: w.name.clone(),
-                owner: w.owner,
-                tenant: w.tenant,
-                uuid,
-            });
-        }
-
-        let mut queues = Vec::with_capacity(file.queue.len());
-        let mut queue_by_name = HashMap::new();
-        for (i, q) in file.queue.iter().enumerate() {
-            let entry = format!("queue {:?}", q.name);
-            non_empty("queue", i, "name", &q.name, &fail)?;
-            tenant_exists("queue", i, &entry, q.tenant)?;
-            if queue_by_name
-                .insert(q.name.clone(), QueueIdx(index(i)))
-                .is_some()
-            {
-                return Err(fail("queue", i, entry, "duplicate queue name".into()));
-            }
-            queues.push(Queue {
-                name: q.name.clone(),
-                tenant: q.tenant,
-            });
-        }
-
+        let mut p = check::Problems::new(origin, line_of);
+        check::limits(&file, &mut p);
+        let http_listen = check::http(&file, &mut p);
+        check::store(&file, &mut p);
+        let tenants = check::tenants(&file, &mut p);
+        let applications = check::applications(&file, &mut p);
+        let (agent_group_by_name, place_group_by_name) = check::groups(&file, &mut p);
+        let agents = check::agents(&file, &tenants, &agent_group_by_name, &mut p);
+        let (places, place_by_id) = check::places(&file, &place_group_by_name, &mut p);
+        let workbins = check::workbins(&file, &tenants, &mut p);
+        let (queues, queue_by_name) = check::queues(&file, &tenants, &mut p);
+        p.finish()?;
         Ok(Self {
             agent_groups: file
                 .agent_group
@@ -659,88 +311,19 @@ impl Config {
             file,
             tenants,
             applications,
-            agents,
+            agents: agents.list,
             places,
-            workbins,
+            workbins: workbins.list,
             queues,
-            agent_by_id,
-            agent_by_user_id,
+            agent_by_id: agents.by_id,
+            agent_by_user_id: agents.by_user_id,
             place_by_id,
             agent_group_by_name,
             place_group_by_name,
-            workbin_by_name,
-            workbin_by_uuid,
+            workbin_by_name: workbins.by_name,
+            workbin_by_uuid: workbins.by_uuid,
             queue_by_name,
         })
-    }
-}
-
-/// A list index as the u32 the index types hold. Configurations are far smaller than 2^32
-/// entries; a larger one saturates (and then fails on duplicate ids) rather than wrapping.
-fn index(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
-}
-
-/// An agent's `password_hash` must be an argon2 PHC string (`$argon2id$v=19$m=...`).
-fn check_password_hash(hash: &str) -> Result<(), String> {
-    let parsed = password_hash::PasswordHash::new(hash).map_err(|e| {
-        format!("password_hash is not a PHC string ({e}); make one with `ixn hash-password`")
-    })?;
-    match parsed.algorithm.as_str() {
-        "argon2id" | "argon2i" | "argon2d" => Ok(()),
-        other => Err(format!(
-            "password_hash uses {other:?}; only argon2 hashes are accepted (make one with `ixn hash-password`)"
-        )),
-    }
-}
-
-fn non_empty(
-    table: &str,
-    i: usize,
-    key: &str,
-    value: &str,
-    fail: &dyn Fn(&str, usize, String, String) -> ConfigError,
-) -> Result<(), ConfigError> {
-    if value.trim().is_empty() {
-        Err(fail(
-            table,
-            i,
-            format!("{table} #{}", i + 1),
-            format!("{key} must not be empty"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn unique_names(
-    groups: &[crate::schema::GroupEntry],
-    table: &str,
-    fail: &dyn Fn(&str, usize, String, String) -> ConfigError,
-) -> Result<HashMap<String, u32>, ConfigError> {
-    let mut by_name = HashMap::new();
-    for (i, g) in groups.iter().enumerate() {
-        non_empty(table, i, "name", &g.name, fail)?;
-        if by_name.insert(g.name.clone(), index(i)).is_some() {
-            return Err(fail(
-                table,
-                i,
-                format!("{table} {:?}", g.name),
-                format!("duplicate {table} name"),
-            ));
-        }
-    }
-    Ok(by_name)
-}
-
-/// "a, b, c" (sorted), or "none" for an empty list.
-fn known<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
-    let mut names: Vec<String> = items.map(|t| t.to_string()).collect();
-    names.sort();
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
     }
 }
 

@@ -328,3 +328,36 @@ fn the_store_section_is_checked_and_named() {
     assert_eq!(store.kind, ixn_config::StoreKind::Postgres);
     assert_eq!(store.advertise.as_deref(), Some("a:7000"));
 }
+
+/// Every mistake is reported at once, each with its entry and line: fixing one does not reveal
+/// the next only at the next start.
+#[test]
+fn every_mistake_is_reported_at_once() {
+    let text = format!(
+        "{BASE}\n[limits]\nmax_frame_len = 10\n\n[[queue]]\nname = \"Lost\"\ntenant = 7\n\n[[agent]]\nid = \"zz\"\nuser_id = \"nothex\"\ntenant = 101\ngroups = [\"Nobody\"]\n"
+    );
+    let e = Config::from_toml_str(&text, "test.toml").unwrap_err();
+    let ixn_config::ConfigError::Several(all) = &e else {
+        panic!("several problems, not {e:?}");
+    };
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("test.toml: {} problems:", all.len())),
+        "{shown}"
+    );
+    for want in [
+        "limits.max_frame_len: 10 is too small",
+        "queue \"Lost\": unknown tenant 7",
+        "agent \"zz\": user_id \"nothex\" must be 32 hex digits",
+        "agent \"zz\": groups names unknown agent_group \"Nobody\"",
+    ] {
+        assert!(shown.contains(want), "want {want:?} in {shown}");
+    }
+    assert!(
+        shown
+            .lines()
+            .skip(1)
+            .all(|l| l.starts_with("  test.toml line ")),
+        "each problem on its own line with its line number: {shown}"
+    );
+}
