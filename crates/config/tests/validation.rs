@@ -337,7 +337,7 @@ fn every_mistake_is_reported_at_once() {
         "{BASE}\n[limits]\nmax_frame_len = 10\n\n[[queue]]\nname = \"Lost\"\ntenant = 7\n\n[[agent]]\nid = \"zz\"\nuser_id = \"nothex\"\ntenant = 101\ngroups = [\"Nobody\"]\n"
     );
     let e = Config::from_toml_str(&text, "test.toml").unwrap_err();
-    let ixn_config::ConfigError::Several(all) = &e else {
+    let ConfigError::Several(all) = &e else {
         panic!("several problems, not {e:?}");
     };
     let shown = e.to_string();
