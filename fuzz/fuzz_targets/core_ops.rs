@@ -1,6 +1,6 @@
 #![no_main]
-//! See `ixn_core::fuzzing` for the invariants this target checks.
+//! See `ixn_core::model` for the invariants this target checks.
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| ixn_core::fuzzing::core_ops(data));
+fuzz_target!(|data: &[u8]| ixn_core::model::core_ops(data));

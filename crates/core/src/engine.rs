@@ -66,9 +66,22 @@ pub struct Engine {
     notes: Vec<Output>,
     /// Durable changes of the request being handled (when recording).
     changes: Changes,
-    /// `Some` while this engine stands by (see [`Engine::stand_by`]): the active server's
-    /// address, if known.
-    standby: Option<Option<String>>,
+    /// Whether this engine serves, or stands by (see [`Engine::stand_by`]).
+    role: Role,
+}
+
+/// Whether an engine serves its clients, or stands by while another server does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// It serves (every engine starts so).
+    #[default]
+    Active,
+    /// It answers every message with EventError NotActive and changes nothing.
+    Standby {
+        /// The active server's address given to clients, when one is known.
+        active: Option<String>,
+    },
 }
 
 /// The request being handled: who asked, and how to address the reply.
@@ -137,7 +150,7 @@ impl Engine {
             interactions: Interactions::new(seed, hasher),
             notes: Vec::new(),
             changes: Changes::default(),
-            standby: None,
+            role: Role::Active,
             cfg,
         }
     }
@@ -147,12 +160,17 @@ impl Engine {
     /// and nothing changes. A server sharing its store with an active one runs such an engine
     /// until it takes over with an engine loaded from the store.
     pub fn stand_by(&mut self, active: Option<String>) {
-        self.standby = Some(active);
+        self.role = Role::Standby { active };
     }
 
-    /// While standing by: the active server's address given to clients, if any.
-    pub fn standby(&self) -> Option<Option<&str>> {
-        self.standby.as_ref().map(Option::as_deref)
+    /// Whether this engine serves or stands by (and then, for whom).
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// Whether this engine serves (it is not standing by).
+    pub fn is_active(&self) -> bool {
+        self.role == Role::Active
     }
 
     /// The configuration in force.
@@ -189,7 +207,7 @@ impl Engine {
             reference_id: msg.reference_id(),
             proxy_client_id: None,
         };
-        if let Some(active) = &self.standby {
+        if let Role::Standby { active } = &self.role {
             reply.proxy_client_id = msg.proxy_client_id().and_then(ClientId::from_wire);
             out.push(reply.error(&Error::NotActive {
                 active: active.clone(),

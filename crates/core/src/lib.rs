@@ -30,12 +30,12 @@ mod auth;
 pub mod durable;
 mod engine;
 mod error;
+mod ids;
+mod interactions;
 /// The reference model of the property tests and the `core_ops` fuzz target (test builds only).
 #[cfg(any(test, fuzzing, feature = "model"))]
 #[allow(missing_docs)]
-pub mod fuzzing;
-mod ids;
-mod interactions;
+pub mod model;
 #[cfg(test)]
 mod model_tests;
 mod names;
@@ -47,7 +47,7 @@ mod workbins;
 pub use auth::{Proof, verify_password};
 #[cfg(any(test, fuzzing, feature = "model"))]
 pub use engine::inspect;
-pub use engine::{Census, Engine, Stats, not_active_notice, ping_reply};
+pub use engine::{Census, Engine, Role, Stats, not_active_notice, ping_reply};
 pub use error::Error;
 pub use ids::ClientId;
 pub use output::{CloseReason, ConnId, Output};

@@ -1,5 +1,5 @@
 //! Property tests: random sequences of requests from several clients, good and bad, checked
-//! against the reference model in `crate::fuzzing` (see its documentation for the invariants);
+//! against the reference model in `crate::model` (see its documentation for the invariants);
 //! and the `core_ops` fuzz target's committed inputs replayed on stable. Unit tests, so that
 //! the model and the engine's inspection hooks stay out of the library's public build.
 
@@ -12,7 +12,7 @@
     clippy::print_stderr
 )]
 
-use crate::fuzzing::{Op, check_ops};
+use crate::model::{Op, check_ops};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -97,7 +97,7 @@ fn fixed_byte_strings_run_clean() {
         b"\x10\x01\x02\x07\x01\x03",
         &[0xffu8; 90],
     ] {
-        crate::fuzzing::core_ops(seed);
+        crate::model::core_ops(seed);
     }
 }
 

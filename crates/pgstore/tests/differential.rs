@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ixn_codec::Message;
-use ixn_core::fuzzing::{Keeper, Op, check_ops_with};
+use ixn_core::model::{Keeper, Op, check_ops_with};
 use ixn_pgstore::{PgStore, cluster};
 use ixn_store::Store;
 use proptest::prelude::*;

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ixn_codec::Message;
-use ixn_core::fuzzing::{Keeper, Op, check_ops_with};
+use ixn_core::model::{Keeper, Op, check_ops_with};
 use ixn_store::{Compacting, Journal, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

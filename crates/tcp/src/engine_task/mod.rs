@@ -254,7 +254,7 @@ impl EngineTask {
     /// active server, and a standby engine answers from now on (the in-process link stays, its
     /// clients dropped).
     fn step_down(&mut self, active: Option<String>, why: &str) {
-        let was_active = self.engine.standby().is_none();
+        let was_active = self.engine.is_active();
         let closes = self.commit.stop();
         self.ack_closes(closes);
         self.deferred.clear();
@@ -290,7 +290,7 @@ impl EngineTask {
     /// Takes over with `engine` (loaded from the shared store): connections opened meanwhile
     /// are opened in it, with what they proved.
     fn activate(&mut self, mut engine: Engine, durability: Durability, lease: Lease) {
-        if self.engine.standby().is_none() {
+        if self.engine.is_active() {
             // Already active (a second takeover without a step-down): step down first so that
             // nothing of the old engine survives.
             self.step_down(None, "taking the store over again");
@@ -369,7 +369,7 @@ impl EngineTask {
                 lease,
             } => self.activate(*engine, durability, lease),
             Input::StandBy { active } => {
-                if self.engine.standby().is_none() {
+                if self.engine.is_active() {
                     self.step_down(active, "another server took the store over");
                 } else {
                     self.engine.stand_by(active);

@@ -1,0 +1,189 @@
+//! Operation sequences checked against a small reference model. Shared by the property tests
+//! (`model_tests`) and the `core_ops` fuzz target, so both check the same invariants:
+//!
+//! - every request gets exactly one reply, carrying its ReferenceId, before anything else sent
+//!   to the requester;
+//! - the reply is what the model predicts: success, or EventError with the predicted code;
+//! - notifications go exactly to the model's current subscribers of the workbins that changed
+//!   (PropertiesChanged only to those that asked), TakenOut before PlacedIn;
+//! - where every interaction is, and what a workbin's content lists, equals the model;
+//! - a request that failed changed nothing.
+//!
+//! The model is written independently of the engine, with names instead of indexes, and covers
+//! plain connections (proxies are covered by the conformance suite).
+
+mod check;
+mod reference;
+
+pub use check::check_ops_with;
+
+use ixn_codec::Message;
+use reference::{IX_POOL, WB_POOL};
+
+/// Connections in play.
+pub const CONNS: u8 = 4;
+
+/// One step of a sequence. Arguments index small pools of valid and invalid names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// RequestRegisterClient with application `app` (desk, emailsrv, rogue).
+    Register { c: u8, app: u8 },
+    /// RequestUnregisterClient.
+    Unregister { c: u8 },
+    /// RequestAgentLogin.
+    Login { c: u8, agent: u8, place: u8 },
+    /// RequestAgentLogout.
+    Logout { c: u8 },
+    /// RequestGetWorkbinContent.
+    Content { c: u8, wb: u8 },
+    /// RequestWorkbinNotifications.
+    Subscribe { c: u8, wb: u8, props: bool },
+    /// RequestCancelWorkbinNotifications.
+    Cancel { c: u8, wb: u8 },
+    /// RequestSubmit with a supplied id from the pool, or a generated one.
+    Submit { c: u8, ix: u8 },
+    /// RequestPlaceInWorkbin.
+    Place { c: u8, ix: u8, wb: u8 },
+    /// RequestPlaceInQueue.
+    Queue { c: u8, ix: u8 },
+    /// RequestPull.
+    Pull { c: u8, ix: u8 },
+    /// RequestStopProcessing.
+    Stop { c: u8, ix: u8 },
+    /// RequestChangeProperties.
+    Change { c: u8, ix: u8 },
+    /// RequestGetInteractionProperties.
+    Props { c: u8, ix: u8 },
+    /// Ping.
+    Ping { c: u8 },
+    /// A request without its required attribute, or an unknown message id.
+    Bad { c: u8, unknown_id: bool },
+    /// The client closes its connection.
+    Disconnect { c: u8 },
+}
+
+const KINDS: u8 = 17;
+
+impl Op {
+    /// Decodes ops from raw bytes (3 bytes each), for the fuzzer.
+    pub fn from_bytes(data: &[u8]) -> Vec<Self> {
+        data.chunks_exact(3)
+            .map(|b| {
+                let [k, c, a] = [b.first(), b.get(1), b.get(2)].map(|x| x.copied().unwrap_or(0));
+                Self::from_parts(k, c, a)
+            })
+            .collect()
+    }
+
+    /// An op from a kind, a connection and an argument byte (all taken modulo their ranges).
+    pub fn from_parts(kind: u8, c: u8, a: u8) -> Self {
+        let c = c % CONNS;
+        let ix = a % IX_POOL;
+        let wb = a % WB_POOL;
+        match kind % KINDS {
+            0 => Self::Register { c, app: a % 3 },
+            1 => Self::Unregister { c },
+            2 => Self::Login {
+                c,
+                agent: a % 5,
+                place: (a / 5) % 5,
+            },
+            3 => Self::Logout { c },
+            4 => Self::Content { c, wb },
+            5 => Self::Subscribe {
+                c,
+                wb,
+                props: a >= 128,
+            },
+            6 => Self::Cancel { c, wb },
+            7 => Self::Submit { c, ix },
+            8 => Self::Place {
+                c,
+                ix: (a / WB_POOL) % IX_POOL,
+                wb,
+            },
+            9 => Self::Queue { c, ix },
+            10 => Self::Pull { c, ix },
+            11 => Self::Stop { c, ix },
+            12 => Self::Change { c, ix },
+            13 => Self::Props { c, ix },
+            14 => Self::Ping { c },
+            15 => Self::Bad {
+                c,
+                unknown_id: a.is_multiple_of(2),
+            },
+            _ => Self::Disconnect { c },
+        }
+    }
+
+    pub(crate) fn conn(self) -> u8 {
+        match self {
+            Self::Register { c, .. }
+            | Self::Unregister { c }
+            | Self::Login { c, .. }
+            | Self::Logout { c }
+            | Self::Content { c, .. }
+            | Self::Subscribe { c, .. }
+            | Self::Cancel { c, .. }
+            | Self::Submit { c, .. }
+            | Self::Place { c, .. }
+            | Self::Queue { c, .. }
+            | Self::Pull { c, .. }
+            | Self::Stop { c, .. }
+            | Self::Change { c, .. }
+            | Self::Props { c, .. }
+            | Self::Ping { c }
+            | Self::Bad { c, .. }
+            | Self::Disconnect { c } => c,
+        }
+    }
+}
+
+/// The configuration of the checks: the conformance suite's.
+pub const CONFIG_JSON: &str = include_str!("../../../../conformance/config.json");
+
+/// A store under test: it keeps each request's changes and gives back what it stored.
+pub trait Keeper {
+    /// Keeps one request's changes (the first call gets the new engine's snapshot).
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String>;
+    /// Everything kept, as a store gives it back at start.
+    fn reload(&mut self) -> Result<Vec<Message>, String>;
+    /// Whether it applies Move changes (see [`Engine::record_moves`]); by default it gets Puts.
+    fn moves(&self) -> bool {
+        false
+    }
+}
+
+/// The journal's shape: every change, in order.
+#[derive(Debug, Default)]
+struct InMemory(Vec<Message>);
+
+impl Keeper for InMemory {
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String> {
+        self.0.extend_from_slice(changes);
+        Ok(())
+    }
+    fn reload(&mut self) -> Result<Vec<Message>, String> {
+        Ok(std::mem::take(&mut self.0))
+    }
+    fn moves(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `ops` against a fresh engine and the model; `Err` describes the first broken invariant.
+pub fn check_ops(ops: &[Op]) -> Result<(), String> {
+    check_ops_with(ops, &mut InMemory::default())
+}
+
+/// The fuzz target's body: panics when an invariant breaks.
+pub fn core_ops(data: &[u8]) {
+    let ops = Op::from_bytes(data);
+    if let Err(e) = check_ops(&ops) {
+        // A broken invariant is exactly what the fuzzer looks for.
+        #[allow(clippy::panic)]
+        {
+            panic!("{e}");
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! The reference model: clients, logins, subscriptions and where each interaction is, by name,
+//! written from the contract independently of the engine; what it predicts for each operation
+//! (success with an effect, or the error code), and the request each operation sends.
+
+use super::Op;
+use ixn_codec::{ErrorCode, KvList, Message, MessageId, attr};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) const APPS: [(&str, &str); 3] = [
+    ("desk", "AgentApplication"),
+    ("emailsrv", "MediaServer"),
+    ("rogue", "AgentApplication"),
+];
+pub(super) const AGENTS: [&str; 5] = ["a1", "a2", "a3", "sup1", "ghost"];
+pub(super) const PLACES: [&str; 5] = ["p1", "p2", "p3", "p4", "nowhere"];
+/// Pool of supplied interaction ids: pool entries 0..3 are supplied, 3 means "let the server
+/// generate one"; ops that name an interaction pick among the supplied and generated ones.
+pub(super) const IX_POOL: u8 = 5;
+/// Workbin selections: (type, owner key, owner).
+pub(super) const WBS: [(&str, Option<(&str, &str)>); 14] = [
+    ("Drafts", Some(("WorkbinAgentId", "a1"))),
+    ("Drafts", Some(("WorkbinAgentId", "a2"))),
+    ("Drafts", Some(("WorkbinAgentId", "a3"))),
+    ("Drafts", None),
+    ("Team", Some(("WorkbinGroupId", "Sales"))),
+    ("Team", Some(("WorkbinGroupId", "Support"))),
+    ("Desk", Some(("WorkbinPlaceId", "p1"))),
+    ("Desk", None),
+    ("Floor", Some(("WorkbinPlaceGroupId", "Floor1"))),
+    ("Nope", Some(("WorkbinAgentId", "a1"))),
+    ("Drafts", Some(("WorkbinPlaceId", "p1"))),
+    ("Drafts", Some(("WorkbinAgentId", "ghost"))),
+    ("Team", None),
+    ("Review", Some(("WorkbinAgentId", "a2"))),
+];
+pub(super) const WB_POOL: u8 = WBS.len() as u8;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct MClient {
+    media_server: bool,
+    login: Option<(&'static str, &'static str)>,
+    /// Subscribed workbin ("Type/owner") -> wants PropertiesChanged.
+    subs: BTreeMap<String, bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Model {
+    pub(super) clients: BTreeMap<u8, MClient>,
+    /// Interaction id -> location: "queue Inbound", "workbin Type/owner", "agent a1".
+    pub(super) ix: BTreeMap<String, String>,
+    /// Server-generated interaction ids, in the order they were created.
+    pub(super) generated: Vec<String>,
+}
+
+/// A predicted outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Predict {
+    Ok(Effect),
+    Err(ErrorCode),
+    /// R2/R3: EventError then close.
+    ErrClose(ErrorCode),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Effect {
+    None,
+    Register { media_server: bool },
+    Unregister,
+    Login(&'static str, &'static str),
+    Logout,
+    Content(String),
+    Subscribe(String, bool),
+    Cancel(String),
+    Submit(Option<String>),
+    Move(String, String),
+    Stop(String),
+    Change(String),
+}
+
+fn groups_of(agent: &str) -> &'static [&'static str] {
+    match agent {
+        "a1" | "a2" => &["Sales"],
+        "a3" => &["Support"],
+        _ => &[],
+    }
+}
+
+fn supervises(agent: &str) -> &'static [&'static str] {
+    if agent == "sup1" { &["Sales"] } else { &[] }
+}
+
+fn place_groups(place: &str) -> &'static [&'static str] {
+    if matches!(place, "p1" | "p2") {
+        &["Floor1"]
+    } else {
+        &[]
+    }
+}
+
+/// Spec section 5 access, from names.
+fn access(agent: &str, place: &str, wb: &str) -> bool {
+    let Some((ty, owner)) = wb.split_once('/') else {
+        return false;
+    };
+    let owner_kind = match ty {
+        "Drafts" | "Review" => "Agent",
+        "Team" => "AgentGroup",
+        "Desk" => "Place",
+        _ => "PlaceGroup",
+    };
+    match owner_kind {
+        "Agent" => {
+            owner == agent
+                || groups_of(owner)
+                    .iter()
+                    .any(|g| supervises(agent).contains(g))
+        }
+        "Place" => owner == place,
+        "AgentGroup" => groups_of(agent).contains(&owner) || supervises(agent).contains(&owner),
+        _ => place_groups(place).contains(&owner),
+    }
+}
+
+impl Model {
+    /// Resolves a workbin selection to "Type/owner", or the error.
+    fn resolve(&self, wb: u8, login: Option<(&str, &str)>) -> Result<String, ErrorCode> {
+        let (ty, owner) = WBS
+            .get(wb as usize)
+            .copied()
+            .ok_or(ErrorCode::UnknownWorkbin)?;
+        let (kind_key, valid): (&str, &[&str]) = match ty {
+            "Drafts" | "Review" => ("WorkbinAgentId", &["a1", "a2", "a3", "sup1"]),
+            "Team" => ("WorkbinGroupId", &["Sales", "Support"]),
+            "Desk" => ("WorkbinPlaceId", &["p1", "p2", "p3", "p4"]),
+            "Floor" => ("WorkbinPlaceGroupId", &["Floor1"]),
+            _ => return Err(ErrorCode::UnknownWorkbin),
+        };
+        match owner {
+            Some((key, _)) if key != kind_key => Err(ErrorCode::UnknownWorkbin),
+            Some((_, o)) if !valid.contains(&o) => Err(ErrorCode::UnknownOwner),
+            Some((_, o)) => Ok(format!("{ty}/{o}")),
+            None => match (kind_key, login) {
+                ("WorkbinAgentId", Some((a, _))) => Ok(format!("{ty}/{a}")),
+                ("WorkbinPlaceId", Some((_, p))) => Ok(format!("{ty}/{p}")),
+                _ => Err(ErrorCode::MissingAttribute),
+            },
+        }
+    }
+
+    fn may_act(&self, login: Option<(&str, &str)>, id: &str) -> bool {
+        let Some((agent, place)) = login else {
+            return true;
+        }; // media server
+        match self.ix.get(id).map(String::as_str) {
+            Some(loc) if loc.starts_with("queue ") => true,
+            Some(loc) if loc.starts_with("workbin ") => access(agent, place, &loc[8..]),
+            Some(loc) => loc == format!("agent {agent}"),
+            None => false,
+        }
+    }
+
+    /// The id an op names: 0 to 2 are the supplied pool ids, 3 and up the server-generated
+    /// ids in creation order (an id that does not exist yet is unknown to both sides).
+    pub(super) fn ix_name(&self, ix: u8) -> String {
+        if ix < 3 {
+            return format!("IXPOOL{ix}");
+        }
+        self.generated
+            .get(usize::from(ix - 3))
+            .cloned()
+            .unwrap_or_else(|| format!("IXGEN{ix}"))
+    }
+
+    pub(super) fn predict(&self, op: Op) -> Predict {
+        use ErrorCode as E;
+        use Predict::{Err, ErrClose, Ok};
+        let c = op.conn();
+        if let Op::Ping { .. } = op {
+            return Ok(Effect::None);
+        }
+        let client = self.clients.get(&c);
+        if let Op::Register { app, .. } = op {
+            // An unconfigured application is reported before the state rule (spec section 5
+            // order); the connection stays open when it already has a client.
+            return match client {
+                Some(_) if app == 2 => Err(E::InvalidClient),
+                Some(_) => Err(E::InvalidState),
+                None if app == 2 => ErrClose(E::InvalidClient),
+                None => Ok(Effect::Register {
+                    media_server: app == 1,
+                }),
+            };
+        }
+        if let Op::Disconnect { .. } = op {
+            return Ok(Effect::None);
+        }
+        let Some(client) = client else {
+            return ErrClose(E::ClientNotRegistered);
+        };
+        let login = client.login;
+        // Who may act on interactions: media servers always, others with a login.
+        let actor = if client.media_server {
+            Some(None)
+        } else {
+            login.map(Some)
+        };
+        if matches!(
+            op,
+            Op::Submit { .. }
+                | Op::Place { .. }
+                | Op::Queue { .. }
+                | Op::Stop { .. }
+                | Op::Change { .. }
+                | Op::Props { .. }
+                | Op::Pull { .. }
+        ) {
+            self.predict_interaction(op, login, actor)
+        } else {
+            self.predict_session(op, client)
+        }
+    }
+
+    /// What a registered client's session and workbin requests do.
+    fn predict_session(&self, op: Op, client: &MClient) -> Predict {
+        use ErrorCode as E;
+        use Predict::{Err, Ok};
+        let login = client.login;
+        match op {
+            Op::Bad {
+                unknown_id: true, ..
+            } => Err(E::UnsupportedRequest),
+            Op::Bad {
+                unknown_id: false, ..
+            } => Err(E::MissingAttribute),
+            Op::Unregister { .. } => Ok(Effect::Unregister),
+            Op::Login { agent, place, .. } => {
+                let (Some(a), Some(p)) = (AGENTS.get(agent as usize), PLACES.get(place as usize))
+                else {
+                    return Err(E::UnknownAgent);
+                };
+                if *a == "ghost" {
+                    return Err(E::UnknownAgent);
+                }
+                if *p == "nowhere" {
+                    return Err(E::UnknownPlace);
+                }
+                match login {
+                    Some((cur, _)) if cur == *a => Ok(Effect::None),
+                    Some(_) => Err(E::InvalidState),
+                    None if self
+                        .clients
+                        .values()
+                        .any(|o| o.login.is_some_and(|(x, _)| x == *a)) =>
+                    {
+                        Err(E::AgentLoggedInElsewhere)
+                    }
+                    None => Ok(Effect::Login(a, p)),
+                }
+            }
+            Op::Logout { .. } => {
+                if login.is_some() {
+                    Ok(Effect::Logout)
+                } else {
+                    Err(E::AgentNotLoggedIn)
+                }
+            }
+            Op::Content { wb, .. } | Op::Subscribe { wb, .. } => {
+                let Some((a, p)) = login else {
+                    return Err(E::AgentNotLoggedIn);
+                };
+                let key = match self.resolve(wb, login) {
+                    Result::Ok(k) => k,
+                    Result::Err(e) => return Err(e),
+                };
+                if !access(a, p, &key) {
+                    return Err(E::Forbidden);
+                }
+                match op {
+                    Op::Subscribe { props, .. } => Ok(Effect::Subscribe(key, props)),
+                    _ => Ok(Effect::Content(key)),
+                }
+            }
+            Op::Cancel { wb, .. } => {
+                if login.is_none() {
+                    return Err(E::AgentNotLoggedIn);
+                }
+                match self.resolve(wb, login) {
+                    Result::Err(e) => Err(e),
+                    Result::Ok(k) if client.subs.contains_key(&k) => Ok(Effect::Cancel(k)),
+                    Result::Ok(_) => Err(E::NotSubscribed),
+                }
+            }
+            _ => Ok(Effect::None),
+        }
+    }
+
+    /// What a registered client's requests on interactions do; `actor` is who may act on them
+    /// (`Some(None)`: a media server).
+    #[allow(clippy::type_complexity)]
+    fn predict_interaction(
+        &self,
+        op: Op,
+        login: Option<(&'static str, &'static str)>,
+        actor: Option<Option<(&'static str, &'static str)>>,
+    ) -> Predict {
+        use ErrorCode as E;
+        use Predict::{Err, Ok};
+        match op {
+            Op::Submit { ix, .. } => {
+                if actor.is_none() {
+                    return Err(E::AgentNotLoggedIn);
+                }
+                if ix >= 3 {
+                    return Ok(Effect::Submit(None));
+                }
+                let id = format!("IXPOOL{ix}");
+                if self.ix.contains_key(&id) {
+                    Err(E::DuplicateInteraction)
+                } else {
+                    Ok(Effect::Submit(Some(id)))
+                }
+            }
+            Op::Place { ix, wb, .. } => {
+                let Some(actor) = actor else {
+                    return Err(E::AgentNotLoggedIn);
+                };
+                let key = match self.resolve(wb, actor) {
+                    Result::Ok(k) => k,
+                    Result::Err(e) => return Err(e),
+                };
+                let id = self.ix_name(ix);
+                let Some(loc) = self.ix.get(&id) else {
+                    return Err(E::UnknownInteraction);
+                };
+                if !self.may_act(actor, &id) || actor.is_some_and(|(a, p)| !access(a, p, &key)) {
+                    return Err(E::Forbidden);
+                }
+                if *loc == format!("workbin {key}") {
+                    return Ok(Effect::None);
+                }
+                Ok(Effect::Move(id, format!("workbin {key}")))
+            }
+            Op::Queue { ix, .. }
+            | Op::Stop { ix, .. }
+            | Op::Change { ix, .. }
+            | Op::Props { ix, .. } => {
+                let Some(actor) = actor else {
+                    return Err(E::AgentNotLoggedIn);
+                };
+                let id = self.ix_name(ix);
+                if !self.ix.contains_key(&id) {
+                    return Err(E::UnknownInteraction);
+                }
+                if !self.may_act(actor, &id) {
+                    return Err(E::Forbidden);
+                }
+                match op {
+                    Op::Queue { .. } if self.ix.get(&id).is_some_and(|l| l == "queue Inbound") => {
+                        Ok(Effect::None)
+                    }
+                    Op::Queue { .. } => Ok(Effect::Move(id, "queue Inbound".into())),
+                    Op::Stop { .. } => Ok(Effect::Stop(id)),
+                    Op::Change { .. } => Ok(Effect::Change(id)),
+                    _ => Ok(Effect::None),
+                }
+            }
+            Op::Pull { ix, .. } => {
+                let Some((a, _)) = login else {
+                    return Err(E::AgentNotLoggedIn);
+                };
+                let id = self.ix_name(ix);
+                if !self.ix.contains_key(&id) {
+                    return Err(E::UnknownInteraction);
+                }
+                if !self.may_act(login, &id) {
+                    return Err(E::Forbidden);
+                }
+                let to = format!("agent {a}");
+                if self.ix.get(&id) == Some(&to) {
+                    Ok(Effect::None)
+                } else {
+                    Ok(Effect::Move(id, to))
+                }
+            }
+            _ => Ok(Effect::None),
+        }
+    }
+
+    /// Subscribers of `wb` (conn, wants properties).
+    fn subscribers(&self, wb: &str) -> Vec<(u8, bool)> {
+        self.clients
+            .iter()
+            .filter_map(|(c, cl)| cl.subs.get(wb).map(|p| (*c, *p)))
+            .collect()
+    }
+
+    /// Expected notifications of an effect, as groups (op, workbin, recipients) in order.
+    pub(super) fn notifications(&self, effect: &Effect) -> Vec<(i32, String, BTreeSet<u8>)> {
+        let group = |op: i32, wb: &str, props_only: bool| {
+            let to: BTreeSet<u8> = self
+                .subscribers(wb)
+                .into_iter()
+                .filter(|(_, p)| !props_only || *p)
+                .map(|(c, _)| c)
+                .collect();
+            (op, wb.to_owned(), to)
+        };
+        let mut out = Vec::new();
+        match effect {
+            Effect::Move(id, to) => {
+                if let Some(from) = self.ix.get(id).and_then(|l| l.strip_prefix("workbin ")) {
+                    out.push(group(1, from, false));
+                }
+                if let Some(to) = to.strip_prefix("workbin ") {
+                    out.push(group(2, to, false));
+                }
+            }
+            Effect::Stop(id) => {
+                if let Some(from) = self.ix.get(id).and_then(|l| l.strip_prefix("workbin ")) {
+                    out.push(group(1, from, false));
+                }
+            }
+            Effect::Change(id) => {
+                if let Some(wb) = self.ix.get(id).and_then(|l| l.strip_prefix("workbin ")) {
+                    out.push(group(3, wb, true));
+                }
+            }
+            _ => {}
+        }
+        out.retain(|(_, _, to)| !to.is_empty());
+        out
+    }
+
+    pub(super) fn end_client(&mut self, c: u8) {
+        self.clients.remove(&c);
+    }
+
+    pub(super) fn apply(&mut self, c: u8, effect: Effect, generated: Option<String>) {
+        let client = self.clients.get_mut(&c);
+        match (effect, client) {
+            (Effect::Register { media_server }, _) => {
+                self.clients.insert(
+                    c,
+                    MClient {
+                        media_server,
+                        ..MClient::default()
+                    },
+                );
+            }
+            (Effect::Unregister, _) => self.end_client(c),
+            (Effect::Login(a, p), Some(cl)) => cl.login = Some((a, p)),
+            (Effect::Logout, Some(cl)) => {
+                cl.login = None;
+                cl.subs.clear();
+            }
+            (Effect::Subscribe(k, p), Some(cl)) => {
+                cl.subs.insert(k, p);
+            }
+            (Effect::Cancel(k), Some(cl)) => {
+                cl.subs.remove(&k);
+            }
+            (Effect::Submit(id), _) => {
+                let was_generated = id.is_none();
+                if let Some(id) = id.or(generated) {
+                    self.ix.insert(id.clone(), "queue Inbound".into());
+                    if was_generated {
+                        self.generated.push(id);
+                    }
+                }
+            }
+            (Effect::Move(id, to), _) => {
+                self.ix.insert(id, to);
+            }
+            (Effect::Stop(id), _) => {
+                self.ix.remove(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the engine.
+
+fn wb_info(wb: u8) -> KvList {
+    let (ty, owner) = WBS.get(wb as usize).copied().unwrap_or(("Nope", None));
+    let mut l = KvList::new().with(attr::WORKBIN_TYPE_ID, ty);
+    if let Some((k, v)) = owner {
+        l.push(k, v);
+    }
+    l
+}
+
+pub(super) fn request(op: Op, model: &Model, reference: i32) -> Option<Message> {
+    let m = |id: MessageId| Message::new(id).with(attr::REFERENCE_ID, reference);
+    let ix = |i: u8| model.ix_name(i);
+    Some(match op {
+        Op::Register { app, .. } => {
+            let (name, kind) = APPS.get(app as usize).copied().unwrap_or(APPS[0]);
+            let kind = ixn_codec::ClientType::from_name(kind).map_or(1, |k| k.to_int());
+            m(MessageId::REQUEST_REGISTER_CLIENT)
+                .with(attr::CLIENT_NAME, name)
+                .with(attr::CLIENT_TYPE, kind)
+        }
+        Op::Unregister { .. } => m(MessageId::REQUEST_UNREGISTER_CLIENT),
+        Op::Login { agent, place, .. } => m(MessageId::REQUEST_AGENT_LOGIN)
+            .with(attr::TENANT_ID, 101)
+            .with(
+                attr::AGENT_ID,
+                AGENTS.get(agent as usize).copied().unwrap_or("ghost"),
+            )
+            .with(
+                attr::PLACE_ID,
+                PLACES.get(place as usize).copied().unwrap_or("nowhere"),
+            ),
+        Op::Logout { .. } => m(MessageId::REQUEST_AGENT_LOGOUT),
+        Op::Content { wb, .. } => {
+            m(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, wb_info(wb))
+        }
+        Op::Subscribe { wb, props, .. } => m(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
+            .with(attr::WORKBIN, wb_info(wb))
+            .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(props)),
+        Op::Cancel { wb, .. } => {
+            m(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS).with(attr::WORKBIN, wb_info(wb))
+        }
+        Op::Submit { ix: i, .. } => {
+            let mut r = m(MessageId::REQUEST_SUBMIT)
+                .with(attr::TENANT_ID, 101)
+                .with(attr::MEDIA_TYPE, "email")
+                .with(attr::INTERACTION_TYPE, "Inbound")
+                .with(attr::QUEUE, "Inbound")
+                .with(
+                    attr::USER_DATA,
+                    KvList::new().with("Subject", format!("s{reference}")),
+                );
+            if i < 3 {
+                r.attrs.push(attr::INTERACTION_ID, format!("IXPOOL{i}"));
+            }
+            r
+        }
+        Op::Place { ix: i, wb, .. } => m(MessageId::REQUEST_PLACE_IN_WORKBIN)
+            .with(attr::INTERACTION_ID, ix(i))
+            .with(attr::WORKBIN, wb_info(wb)),
+        Op::Queue { ix: i, .. } => m(MessageId::REQUEST_PLACE_IN_QUEUE)
+            .with(attr::INTERACTION_ID, ix(i))
+            .with(attr::QUEUE, "Inbound"),
+        Op::Pull { ix: i, .. } => m(MessageId::REQUEST_PULL)
+            .with(attr::VIEW_ID, "_system_")
+            .with(
+                attr::PULL_PARAMETERS,
+                KvList::new().with(attr::PULL_ID, ix(i)),
+            ),
+        Op::Stop { ix: i, .. } => {
+            m(MessageId::REQUEST_STOP_PROCESSING).with(attr::INTERACTION_ID, ix(i))
+        }
+        Op::Change { ix: i, .. } => m(MessageId::REQUEST_CHANGE_PROPERTIES)
+            .with(attr::INTERACTION_ID, ix(i))
+            .with(
+                attr::ADDED_PROPERTIES,
+                KvList::new().with("Step", reference),
+            ),
+        Op::Props { ix: i, .. } => {
+            m(MessageId::REQUEST_GET_INTERACTION_PROPERTIES).with(attr::INTERACTION_ID, ix(i))
+        }
+        Op::Ping { .. } => m(MessageId::PING),
+        Op::Bad {
+            unknown_id: true, ..
+        } => m(MessageId(4242)),
+        Op::Bad {
+            unknown_id: false, ..
+        } => m(MessageId::REQUEST_GET_WORKBIN_CONTENT),
+        Op::Disconnect { .. } => return None,
+    })
+}
