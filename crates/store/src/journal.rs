@@ -98,6 +98,36 @@ pub fn live_journal(dir: &Path) -> Result<Option<PathBuf>, Error> {
     Ok(best.map(|g| dir.join(journal_name(g))))
 }
 
+/// The newest journal generation in `dir`, if any. Older generations are complete leftovers of
+/// a compaction that finished, and an unfinished compaction's file is incomplete: both are
+/// removed.
+fn newest_generation(dir: &Path) -> Result<Option<u64>, Error> {
+    let mut generations = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let name = entry.map_err(io(dir))?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(g) = name
+            .strip_prefix("journal-")
+            .and_then(|r| r.strip_suffix(".log"))
+        {
+            if let Ok(g) = g.parse::<u64>() {
+                generations.push(g);
+            }
+        } else if name.starts_with("journal-") && name.ends_with(".tmp") {
+            // An unfinished compaction: the previous generation is still complete.
+            let _ = fs::remove_file(dir.join(&*name));
+        }
+    }
+    generations.sort_unstable();
+    let Some((&newest, older)) = generations.split_last() else {
+        return Ok(None);
+    };
+    for g in older {
+        let _ = fs::remove_file(dir.join(journal_name(*g)));
+    }
+    Ok(Some(newest))
+}
+
 fn journal_name(generation: u64) -> String {
     format!("journal-{generation:08}.log")
 }
@@ -165,66 +195,59 @@ impl Journal {
         let dir = dir.as_ref().to_owned();
         // Before anything in the directory is read or written.
         let lock = DirLock::acquire(&dir)?;
-        let mut generations = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
-            let name = entry.map_err(io(&dir))?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(g) = name
-                .strip_prefix("journal-")
-                .and_then(|r| r.strip_suffix(".log"))
-            {
-                if let Ok(g) = g.parse::<u64>() {
-                    generations.push(g);
-                }
-            } else if name.starts_with("journal-") && name.ends_with(".tmp") {
-                // An unfinished compaction: the previous generation is still complete.
-                let _ = fs::remove_file(dir.join(&*name));
-            }
+        match newest_generation(&dir)? {
+            None => Self::create(dir, lock),
+            Some(generation) => Self::reopen(dir, lock, generation, apply),
         }
-        generations.sort_unstable();
-        let Some(&generation) = generations.last() else {
-            let path = dir.join(journal_name(1));
-            let mut file = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            let mut header = Vec::with_capacity(HEADER);
-            header.extend_from_slice(FILE_MAGIC);
-            header.extend_from_slice(&VERSION.to_be_bytes());
-            file.write_all(&header)
-                .and_then(|()| file.sync_all())
-                .map_err(io(&path))?;
-            sync_dir(&dir)?;
-            let lanes = open_lanes(&path)?;
-            let journal = Self {
-                _lock: lock,
-                dir,
-                generation: 1,
-                file,
-                end: HEADER as u64,
-                allocated: HEADER as u64,
-                lanes,
-                codec: codec(),
-                buf: BytesMut::new(),
-            };
-            return Ok((
-                journal,
-                Opened {
-                    path,
-                    created: true,
-                    bytes: HEADER as u64,
-                    used: HEADER as u64,
-                    version: VERSION,
-                    ..Opened::default()
-                },
-            ));
+    }
+
+    /// A new journal (generation 1) in `dir`: its header written and synced.
+    fn create(dir: PathBuf, lock: DirLock) -> Result<(Self, Opened), Error> {
+        let path = dir.join(journal_name(1));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(FILE_MAGIC);
+        header.extend_from_slice(&VERSION.to_be_bytes());
+        file.write_all(&header)
+            .and_then(|()| file.sync_all())
+            .map_err(io(&path))?;
+        sync_dir(&dir)?;
+        let lanes = open_lanes(&path)?;
+        let journal = Self {
+            _lock: lock,
+            dir,
+            generation: 1,
+            file,
+            end: HEADER as u64,
+            allocated: HEADER as u64,
+            lanes,
+            codec: codec(),
+            buf: BytesMut::new(),
         };
-        // Older generations are complete leftovers of a compaction that finished.
-        for g in generations.iter().filter(|g| **g != generation) {
-            let _ = fs::remove_file(dir.join(journal_name(*g)));
-        }
+        let opened = Opened {
+            path,
+            created: true,
+            bytes: HEADER as u64,
+            used: HEADER as u64,
+            version: VERSION,
+            ..Opened::default()
+        };
+        Ok((journal, opened))
+    }
+
+    /// The journal of `generation` in `dir`, read into `apply`: a torn tail cut off, an older
+    /// version upgraded in place, the cursor after the last record.
+    fn reopen(
+        dir: PathBuf,
+        lock: DirLock,
+        generation: u64,
+        apply: &mut dyn FnMut(Message),
+    ) -> Result<(Self, Opened), Error> {
         let path = dir.join(journal_name(generation));
         let mut bytes = Vec::new();
         File::open(&path)
@@ -232,7 +255,7 @@ impl Journal {
             .map_err(io(&path))?;
         let mut opened = read_records(&path, &bytes, apply)?;
         opened.path = path.clone();
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
@@ -243,7 +266,6 @@ impl Journal {
                 .map_err(io(&path))?;
             allocated = at;
         }
-        let mut file = file;
         if opened.version < VERSION {
             // Upgraded in place: what follows may use the new version's records.
             std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(4))
@@ -253,20 +275,18 @@ impl Journal {
         }
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(opened.used)).map_err(io(&path))?;
         let lanes = open_lanes(&path)?;
-        Ok((
-            Self {
-                _lock: lock,
-                dir,
-                generation,
-                file,
-                end: opened.used,
-                allocated,
-                lanes,
-                codec: codec(),
-                buf: BytesMut::new(),
-            },
-            opened,
-        ))
+        let journal = Self {
+            _lock: lock,
+            dir,
+            generation,
+            file,
+            end: opened.used,
+            allocated,
+            lanes,
+            codec: codec(),
+            buf: BytesMut::new(),
+        };
+        Ok((journal, opened))
     }
 
     /// The live journal file.
