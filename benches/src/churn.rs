@@ -61,26 +61,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         let source = loopback
             .then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + ((first + round) % 250) as u8)));
         let t0 = Instant::now();
-        let permits = Arc::new(Semaphore::new(p.concurrency.max(1)));
-        let mut set = JoinSet::new();
-        for i in 0..p.clients {
-            let permits = Arc::clone(&permits);
-            set.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let mut conn = Conn::connect(addr, source).await?;
-                conn.call_all(&[
-                    wire::register("desk", ClientType::AgentApplication),
-                    wire::login(i),
-                    wire::subscribe(wire::drafts(i)),
-                ])
-                .await?;
-                Ok::<_, Error>(conn)
-            });
-        }
-        let mut conns = Vec::with_capacity(p.clients);
-        while let Some(r) = set.join_next().await {
-            conns.push(r.map_err(|e| Error::Setup(format!("a client failed: {e}")))??);
-        }
+        let conns = connect_all(addr, source, p).await?;
         let took = t0.elapsed();
         rounds.push(took);
         if round == 0 {
@@ -101,7 +82,68 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = measuring.await;
-    let total = started.elapsed().as_secs_f64();
+    let measured = Measured {
+        total: started.elapsed().as_secs_f64(),
+        rounds,
+        baseline,
+        connected_rss,
+        per_conn,
+    };
+    let mut report = report_of(p, &target, &measured);
+    if let Some(m) = target.memory() {
+        report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
+    }
+    Ok(report)
+}
+
+/// Every client of a round connected from `source`, registered, logged in and subscribed.
+async fn connect_all(
+    addr: std::net::SocketAddr,
+    source: Option<IpAddr>,
+    p: Params,
+) -> Result<Vec<Conn>, Error> {
+    let permits = Arc::new(Semaphore::new(p.concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for i in 0..p.clients {
+        let permits = Arc::clone(&permits);
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let mut conn = Conn::connect(addr, source).await?;
+            conn.call_all(&[
+                wire::register("desk", ClientType::AgentApplication),
+                wire::login(i),
+                wire::subscribe(wire::drafts(i)),
+            ])
+            .await?;
+            Ok::<_, Error>(conn)
+        });
+    }
+    let mut conns = Vec::with_capacity(p.clients);
+    while let Some(r) = set.join_next().await {
+        conns.push(r.map_err(|e| Error::Setup(format!("a client failed: {e}")))??);
+    }
+    Ok(conns)
+}
+
+/// What a churn run measured.
+struct Measured {
+    total: f64,
+    rounds: Vec<Duration>,
+    baseline: Option<crate::target::Memory>,
+    connected_rss: Option<crate::target::Memory>,
+    per_conn: Option<f64>,
+}
+
+/// The report of a run: its parameters and figures.
+fn report_of(p: Params, target: &Target, m: &Measured) -> Report {
+    let Measured {
+        total,
+        rounds,
+        baseline,
+        connected_rss,
+        per_conn,
+    } = m;
+    let (total, addr) = (*total, target.addr);
     let mut report = Report::new(
         "churn",
         format!(
@@ -164,8 +206,5 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
             "B",
         );
     }
-    if let Some(m) = target.memory() {
-        report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
-    }
-    Ok(report)
+    report
 }

@@ -188,25 +188,7 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
         _ => None,
     };
 
-    // The sessions, SETUP_AT_ONCE at a time.
-    let mut sessions = Vec::with_capacity(p.sessions);
-    let mut set = JoinSet::new();
-    for i in 0..p.sessions {
-        if set.len() >= SETUP_AT_ONCE
-            && let Some(r) = set.join_next().await
-        {
-            sessions.push(r.map_err(|e| Error::Setup(format!("a session's setup failed: {e}")))??);
-        }
-        let endpoint = endpoint.clone();
-        set.spawn(async move {
-            tokio::time::timeout(STEP, Session::open(&endpoint, i, p.transport))
-                .await
-                .map_err(|_| Error::Setup(format!("session {i}: no setup within {STEP:?}")))?
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        sessions.push(r.map_err(|e| Error::Setup(format!("a session's setup failed: {e}")))??);
-    }
+    let sessions = open_sessions(&endpoint, p).await?;
     let gate = Gate::new(p.sessions, p.in_flight);
     let mut listeners = JoinSet::new();
     for s in sessions {
@@ -239,8 +221,52 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     while let Some(r) = listeners.join_next().await {
         heard.merge(r.map_err(|e| Error::Setup(format!("a session failed: {e}")))?);
     }
-    let secs = elapsed.as_secs_f64();
     let server = if target.is_some() { "ixn" } else { "faye" };
+    let mut report = report_of(p, server, &endpoint, elapsed, changes, &heard);
+    if let Some(m) = server_pid
+        .and_then(crate::target::memory_of)
+        .map(|m| m.peak)
+    {
+        report.figure("server_peak_rss_bytes", "server peak RSS", m, "B");
+    }
+    drop(faye);
+    drop(target);
+    Ok(report)
+}
+
+/// The sessions, opened [`SETUP_AT_ONCE`] at a time.
+async fn open_sessions(endpoint: &Endpoint, p: Params) -> Result<Vec<Session>, Error> {
+    let mut sessions = Vec::with_capacity(p.sessions);
+    let mut set = JoinSet::new();
+    for i in 0..p.sessions {
+        if set.len() >= SETUP_AT_ONCE
+            && let Some(r) = set.join_next().await
+        {
+            sessions.push(r.map_err(|e| Error::Setup(format!("a session's setup failed: {e}")))??);
+        }
+        let endpoint = endpoint.clone();
+        set.spawn(async move {
+            tokio::time::timeout(STEP, Session::open(&endpoint, i, p.transport))
+                .await
+                .map_err(|_| Error::Setup(format!("session {i}: no setup within {STEP:?}")))?
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        sessions.push(r.map_err(|e| Error::Setup(format!("a session's setup failed: {e}")))??);
+    }
+    Ok(sessions)
+}
+
+/// The report of a run: its parameters and what the sessions heard.
+fn report_of(
+    p: Params,
+    server: &str,
+    endpoint: &Endpoint,
+    elapsed: Duration,
+    changes: u64,
+    heard: &Heard,
+) -> Report {
+    let secs = elapsed.as_secs_f64();
     let paced = p
         .rate
         .map(|r| format!("paced at {} deliveries/s, ", run::thousands(r)))
@@ -296,15 +322,7 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     if let Some(e) = &heard.first_loss {
         report.figure("first_loss", "first loss", e.clone(), "");
     }
-    if let Some(m) = server_pid
-        .and_then(crate::target::memory_of)
-        .map(|m| m.peak)
-    {
-        report.figure("server_peak_rss_bytes", "server peak RSS", m, "B");
-    }
-    drop(faye);
-    drop(target);
-    Ok(report)
+    report
 }
 
 /// One kept-alive HTTP/1.1 connection.

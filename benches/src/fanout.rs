@@ -463,26 +463,7 @@ pub(crate) async fn run_redis(
         + 2;
     let mut listeners = JoinSet::new();
     for _ in 0..p.subscribers {
-        let mut s = TcpStream::connect(redis)
-            .await
-            .map_err(|e| Error::Connect {
-                addr: redis,
-                source: e,
-            })?;
-        let _ = s.set_nodelay(true);
-        let cmd = resp(&["SUBSCRIBE", CHANNEL]);
-        s.write_all(&cmd).await.map_err(|e| lost(redis, e))?;
-        // "*3 $9 subscribe $7 ixnload :1": read exactly its length.
-        let confirm = format!(
-            "*3\r\n$9\r\nsubscribe\r\n${}\r\n{CHANNEL}\r\n:",
-            CHANNEL.len()
-        );
-        let mut got = BytesMut::new();
-        while !(got.len() > confirm.len() && got.ends_with(b"\r\n")) {
-            if s.read_buf(&mut got).await.map_err(|e| lost(redis, e))? == 0 {
-                return Err(Error::Closed(redis));
-            }
-        }
+        let s = subscribe_redis(redis, CHANNEL).await?;
         listeners.spawn(listen_redis(
             s,
             push_len,
@@ -492,60 +473,14 @@ pub(crate) async fn run_redis(
             p.sample_every,
         ));
     }
-    let mut publisher = TcpStream::connect(redis)
-        .await
-        .map_err(|e| Error::Connect {
-            addr: redis,
-            source: e,
-        })?;
-    let _ = publisher.set_nodelay(true);
-    let pub_window = Arc::clone(&window);
-    let publisher = tokio::spawn(async move {
-        let mut rbuf = BytesMut::with_capacity(64 * 1024);
-        let mut wbuf = Vec::new();
-        let mut in_flight = 0usize;
-        let mut done = 0u64;
-        let interval = p.interval();
-        let mut due = tokio::time::Instant::now();
-        let stop = pub_window.wait_stop();
-        tokio::pin!(stop);
-        loop {
-            let now = tokio::time::Instant::now();
-            while in_flight < p.in_flight.max(1) && interval.is_none_or(|_| now >= due) {
-                let stamp = format!("{:<payload$}", micros_since(base));
-                wbuf.extend(resp(&["PUBLISH", CHANNEL, &stamp]));
-                in_flight += 1;
-                if let Some(i) = interval {
-                    due += i;
-                }
-            }
-            if !wbuf.is_empty() {
-                publisher
-                    .write_all(&wbuf)
-                    .await
-                    .map_err(|e| lost(redis, e))?;
-                wbuf.clear();
-            }
-            let paced_wait = interval.is_some() && in_flight < p.in_flight.max(1);
-            tokio::select! {
-                biased;
-                () = &mut stop => break,
-                r = publisher.read_buf(&mut rbuf) => {
-                    if r.map_err(|e| lost(redis, e))? == 0 { return Err(Error::Closed(redis)); }
-                }
-                () = tokio::time::sleep_until(due), if paced_wait => continue,
-            }
-            // Each reply is one integer line.
-            while let Some(end) = rbuf.iter().position(|&b| b == b'\n') {
-                rbuf.advance(end + 1);
-                in_flight = in_flight.saturating_sub(1);
-                if pub_window.recording() {
-                    done += 1;
-                }
-            }
-        }
-        Ok::<u64, Error>(done)
-    });
+    let publisher = tokio::spawn(publish_redis(
+        redis,
+        CHANNEL,
+        p,
+        payload,
+        Arc::clone(&window),
+        base,
+    ));
     finish(
         &window,
         setup.bounds,
@@ -562,6 +497,94 @@ pub(crate) async fn run_redis(
         },
     )
     .await
+}
+
+/// A Redis connection subscribed to `channel` (its confirmation read).
+async fn subscribe_redis(redis: SocketAddr, channel: &'static str) -> Result<TcpStream, Error> {
+    let mut s = TcpStream::connect(redis)
+        .await
+        .map_err(|e| Error::Connect {
+            addr: redis,
+            source: e,
+        })?;
+    let _ = s.set_nodelay(true);
+    let cmd = resp(&["SUBSCRIBE", channel]);
+    s.write_all(&cmd).await.map_err(|e| lost(redis, e))?;
+    // "*3 $9 subscribe $7 ixnload :1": read exactly its length.
+    let confirm = format!(
+        "*3\r\n$9\r\nsubscribe\r\n${}\r\n{channel}\r\n:",
+        channel.len()
+    );
+    let mut got = BytesMut::new();
+    while !(got.len() > confirm.len() && got.ends_with(b"\r\n")) {
+        if s.read_buf(&mut got).await.map_err(|e| lost(redis, e))? == 0 {
+            return Err(Error::Closed(redis));
+        }
+    }
+    Ok(s)
+}
+
+/// Publishes with `p.in_flight` PUBLISH in flight (paced when asked) until the window stops:
+/// how many were acknowledged while it recorded.
+async fn publish_redis(
+    redis: SocketAddr,
+    channel: &'static str,
+    p: Params,
+    payload: usize,
+    pub_window: Arc<Window>,
+    base: Instant,
+) -> Result<u64, Error> {
+    let mut publisher = TcpStream::connect(redis)
+        .await
+        .map_err(|e| Error::Connect {
+            addr: redis,
+            source: e,
+        })?;
+    let _ = publisher.set_nodelay(true);
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wbuf = Vec::new();
+    let mut in_flight = 0usize;
+    let mut done = 0u64;
+    let interval = p.interval();
+    let mut due = tokio::time::Instant::now();
+    let stop = pub_window.wait_stop();
+    tokio::pin!(stop);
+    loop {
+        let now = tokio::time::Instant::now();
+        while in_flight < p.in_flight.max(1) && interval.is_none_or(|_| now >= due) {
+            let stamp = format!("{:<payload$}", micros_since(base));
+            wbuf.extend(resp(&["PUBLISH", channel, &stamp]));
+            in_flight += 1;
+            if let Some(i) = interval {
+                due += i;
+            }
+        }
+        if !wbuf.is_empty() {
+            publisher
+                .write_all(&wbuf)
+                .await
+                .map_err(|e| lost(redis, e))?;
+            wbuf.clear();
+        }
+        let paced_wait = interval.is_some() && in_flight < p.in_flight.max(1);
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            r = publisher.read_buf(&mut rbuf) => {
+                if r.map_err(|e| lost(redis, e))? == 0 { return Err(Error::Closed(redis)); }
+            }
+            () = tokio::time::sleep_until(due), if paced_wait => continue,
+        }
+        // Each reply is one integer line.
+        while let Some(end) = rbuf.iter().position(|&b| b == b'\n') {
+            rbuf.advance(end + 1);
+            in_flight = in_flight.saturating_sub(1);
+            if pub_window.recording() {
+                done += 1;
+            }
+        }
+    }
+    Ok(done)
 }
 
 fn lost(addr: SocketAddr, e: std::io::Error) -> Error {

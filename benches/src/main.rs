@@ -44,61 +44,98 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The options of `ixn-load rr`.
+#[derive(Debug, clap::Args)]
+struct RrArgs {
+    /// The request repeated.
+    #[arg(value_enum, default_value = "ping")]
+    kind: rr::Kind,
+    /// Connections (each a registered client; logged in as its own agent except for ping).
+    #[arg(short = 'c', long, default_value = "50", value_delimiter = ',')]
+    connections: Vec<usize>,
+    /// Requests in flight per connection.
+    #[arg(short = 'p', long, default_value = "1", value_delimiter = ',')]
+    in_flight: Vec<usize>,
+    /// Interactions in each agent's Drafts for `content`.
+    #[arg(long, default_value_t = 3)]
+    items: usize,
+    /// `ping` only: load Redis at this address instead (PING, +PONG), with the same driver.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    redis: Option<SocketAddr>,
+    /// Fairness: one more connection pipelines content reads of a workbin of this many
+    /// interactions (`--hog-in-flight` at once) while the others are measured.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    hog: usize,
+    /// Content reads the hog keeps in flight.
+    #[arg(long, value_name = "K", default_value_t = 64)]
+    hog_in_flight: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// The options of `ixn-load fanout`.
+#[derive(Debug, clap::Args)]
+struct FanoutArgs {
+    /// Subscribers (1 to 10,000); several, comma-separated, run one after another.
+    #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
+    subscribers: Vec<usize>,
+    /// Changes in flight.
+    #[arg(short = 'w', long, default_value_t = 16)]
+    in_flight: usize,
+    /// Pace the changes to this many delivered notifications per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Decode every Nth notification for the latency figures (default 1 when paced, else 8).
+    #[arg(long)]
+    sample_every: Option<u64>,
+    /// Run against Redis pub/sub at this address instead (same shape, `--size`-byte messages).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    redis: Option<SocketAddr>,
+    /// With --redis: each PUBLISH payload's size in bytes (at least 24: it carries the
+    /// send time). To compare like with like, give the `notification size` an ixn run of
+    /// the same shape reports (each delivery adds Redis's own framing, reported too).
+    #[arg(long, value_name = "BYTES", default_value_t = 100, requires = "redis", value_parser = clap::value_parser!(u32).range(24..=1_048_576))]
+    size: u32,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// The options of `ixn-load cometd`.
+#[derive(Debug, clap::Args)]
+struct CometdArgs {
+    /// Sessions (one agent each); several, comma-separated, run one after another.
+    #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
+    sessions: Vec<usize>,
+    /// Transports, each measured in turn.
+    #[arg(long, value_enum, default_values_t = [cometd_fanout::Transport::LongPolling, cometd_fanout::Transport::Websocket], value_delimiter = ',')]
+    transport: Vec<cometd_fanout::Transport>,
+    /// Changes in flight.
+    #[arg(short = 'w', long, default_value_t = 16)]
+    in_flight: usize,
+    /// Pace the changes to this many delivered messages per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Decode every Nth message for the latency figures (default 1 when paced, else 8).
+    #[arg(long)]
+    sample_every: Option<u64>,
+    /// Run against Faye instead: `node SCRIPT` (benches/faye/server.js, after `npm ci` there).
+    #[arg(long, value_name = "SCRIPT", conflicts_with = "server_bin")]
+    faye: Option<PathBuf>,
+    /// With --faye: each message's size in bytes of JSON (give the `message size` an ixn run
+    /// of the same shape reports).
+    #[arg(long, value_name = "BYTES", default_value_t = 600, requires = "faye")]
+    size: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Request/reply: C connections, each keeping P requests in flight.
-    Rr {
-        /// The request repeated.
-        #[arg(value_enum, default_value = "ping")]
-        kind: rr::Kind,
-        /// Connections (each a registered client; logged in as its own agent except for ping).
-        #[arg(short = 'c', long, default_value = "50", value_delimiter = ',')]
-        connections: Vec<usize>,
-        /// Requests in flight per connection.
-        #[arg(short = 'p', long, default_value = "1", value_delimiter = ',')]
-        in_flight: Vec<usize>,
-        /// Interactions in each agent's Drafts for `content`.
-        #[arg(long, default_value_t = 3)]
-        items: usize,
-        /// `ping` only: load Redis at this address instead (PING, +PONG), with the same driver.
-        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
-        redis: Option<SocketAddr>,
-        /// Fairness: one more connection pipelines content reads of a workbin of this many
-        /// interactions (`--hog-in-flight` at once) while the others are measured.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        hog: usize,
-        /// Content reads the hog keeps in flight.
-        #[arg(long, value_name = "K", default_value_t = 64)]
-        hog_in_flight: usize,
-        #[command(flatten)]
-        common: Common,
-    },
+    Rr(RrArgs),
     /// Fan-out: S agents subscribed to one agent-group workbin; a media server places and
     /// removes interactions with W changes in flight.
-    Fanout {
-        /// Subscribers (1 to 10,000); several, comma-separated, run one after another.
-        #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
-        subscribers: Vec<usize>,
-        /// Changes in flight.
-        #[arg(short = 'w', long, default_value_t = 16)]
-        in_flight: usize,
-        /// Pace the changes to this many delivered notifications per second.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Decode every Nth notification for the latency figures (default 1 when paced, else 8).
-        #[arg(long)]
-        sample_every: Option<u64>,
-        /// Run against Redis pub/sub at this address instead (same shape, `--size`-byte messages).
-        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
-        redis: Option<SocketAddr>,
-        /// With --redis: each PUBLISH payload's size in bytes (at least 24: it carries the
-        /// send time). To compare like with like, give the `notification size` an ixn run of
-        /// the same shape reports (each delivery adds Redis's own framing, reported too).
-        #[arg(long, value_name = "BYTES", default_value_t = 100, requires = "redis", value_parser = clap::value_parser!(u32).range(24..=1_048_576))]
-        size: u32,
-        #[command(flatten)]
-        common: Common,
-    },
+    Fanout(FanoutArgs),
     /// Content: GetWorkbinContent of one workbin holding N interactions.
     Content {
         /// Interactions in the workbin (up to 100,000); several, comma-separated, run in turn.
@@ -134,32 +171,7 @@ enum Cmd {
     /// CometD fan-out: N agents signed in to the web API, each with one CometD session and
     /// subscribed to one agent-group workbin; the media server moves interactions in and out of
     /// it. Or the same shape against Faye (`--faye SCRIPT`).
-    Cometd {
-        /// Sessions (one agent each); several, comma-separated, run one after another.
-        #[arg(short = 's', long, default_value = "1000", value_delimiter = ',')]
-        sessions: Vec<usize>,
-        /// Transports, each measured in turn.
-        #[arg(long, value_enum, default_values_t = [cometd_fanout::Transport::LongPolling, cometd_fanout::Transport::Websocket], value_delimiter = ',')]
-        transport: Vec<cometd_fanout::Transport>,
-        /// Changes in flight.
-        #[arg(short = 'w', long, default_value_t = 16)]
-        in_flight: usize,
-        /// Pace the changes to this many delivered messages per second.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Decode every Nth message for the latency figures (default 1 when paced, else 8).
-        #[arg(long)]
-        sample_every: Option<u64>,
-        /// Run against Faye instead: `node SCRIPT` (benches/faye/server.js, after `npm ci` there).
-        #[arg(long, value_name = "SCRIPT", conflicts_with = "server_bin")]
-        faye: Option<PathBuf>,
-        /// With --faye: each message's size in bytes of JSON (give the `message size` an ixn run
-        /// of the same shape reports).
-        #[arg(long, value_name = "BYTES", default_value_t = 600, requires = "faye")]
-        size: usize,
-        #[command(flatten)]
-        common: Common,
-    },
+    Cometd(CometdArgs),
     /// CometD: how long the first message of a new CometD session takes after the HTTP reply
     /// that caused it (a REST Subscribe), over long-polling and WebSocket. Uses the demo
     /// configuration (agent a1).
@@ -415,11 +427,11 @@ fn main() -> ExitCode {
     // Thousands of connections need thousands of descriptors; a spawned server inherits this.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let threads = match &cli.cmd {
-        Cmd::Rr { common, .. }
-        | Cmd::Fanout { common, .. }
+        Cmd::Rr(RrArgs { common, .. })
+        | Cmd::Fanout(FanoutArgs { common, .. })
         | Cmd::Content { common, .. }
         | Cmd::Churn { common, .. }
-        | Cmd::Cometd { common, .. } => common.bounds.threads,
+        | Cmd::Cometd(CometdArgs { common, .. }) => common.bounds.threads,
         Cmd::Echo { bounds, .. } => bounds.threads,
         Cmd::Config { .. } | Cmd::CometdFirst { .. } => 1,
     };
@@ -476,94 +488,8 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             print!("{}", target::config_toml(agents, connections)?);
             Ok(())
         }
-        Cmd::Rr {
-            kind,
-            connections,
-            in_flight,
-            items,
-            redis,
-            hog,
-            hog_in_flight,
-            common,
-        } => {
-            if let Some(r) = redis {
-                if kind != rr::Kind::Ping {
-                    return Err(Error::Setup(
-                        "--redis goes with `rr ping` only (Redis has no workbins)".into(),
-                    ));
-                }
-                let s = Setup {
-                    spawn: target::Spawn::Addr { addr: r, pid: None },
-                    bounds: bounds(&common.bounds),
-                };
-                for &c in &connections {
-                    for &p in &in_flight {
-                        let report = rr::run_redis(&s, r, c.max(1), p.max(1)).await?;
-                        show(&report, common.bounds.json);
-                    }
-                }
-                return Ok(());
-            }
-            let s = setup(&common).await?;
-            for &c in &connections {
-                for &p in &in_flight {
-                    clean(&common);
-                    let params = rr::Params {
-                        kind,
-                        connections: c.max(1),
-                        in_flight: p.max(1),
-                        items,
-                        hog,
-                        hog_in_flight: hog_in_flight.max(1),
-                    };
-                    show(&rr::run(&s, params).await?, common.bounds.json);
-                }
-            }
-            Ok(())
-        }
-        Cmd::Cometd {
-            sessions,
-            transport,
-            in_flight,
-            rate,
-            sample_every,
-            faye,
-            size,
-            common,
-        } => {
-            let side = match faye {
-                Some(script) => cometd_fanout::Side::Faye(script),
-                None => cometd_fanout::Side::Ixn,
-            };
-            let s = match side {
-                cometd_fanout::Side::Ixn => setup(&common).await?,
-                cometd_fanout::Side::Faye(_) => Setup {
-                    spawn: target::Spawn::Addr {
-                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                        pid: None,
-                    },
-                    bounds: bounds(&common.bounds),
-                },
-            };
-            for &n in &sessions {
-                for &t in &transport {
-                    clean(&common);
-                    let params = cometd_fanout::Params {
-                        sessions: n.max(1),
-                        transport: t,
-                        in_flight: in_flight.max(1),
-                        rate,
-                        sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
-                        size,
-                    };
-                    show(
-                        &cometd_fanout::run(&s, &side, params).await?,
-                        common.bounds.json,
-                    );
-                }
-            }
-            Ok(())
-        }
+        Cmd::Rr(args) => rr_cmd(args).await,
+        Cmd::Cometd(args) => cometd_cmd(args).await,
         Cmd::CometdFirst {
             samples,
             transport,
@@ -603,41 +529,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             }
             Ok(())
         }
-        Cmd::Fanout {
-            subscribers,
-            in_flight,
-            rate,
-            sample_every,
-            redis,
-            size,
-            common,
-        } => {
-            let s = match redis {
-                Some(_) => Setup {
-                    spawn: target::Spawn::Addr {
-                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                        pid: None,
-                    },
-                    bounds: bounds(&common.bounds),
-                },
-                None => setup(&common).await?,
-            };
-            for &n in &subscribers {
-                clean(&common);
-                let params = fanout::Params {
-                    subscribers: n.max(1),
-                    in_flight: in_flight.max(1),
-                    rate,
-                    sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
-                };
-                let report = match redis {
-                    Some(r) => fanout::run_redis(&s, r, params, size as usize).await?,
-                    None => fanout::run(&s, params).await?,
-                };
-                show(&report, common.bounds.json);
-            }
-            Ok(())
-        }
+        Cmd::Fanout(args) => fanout_cmd(args).await,
         Cmd::Churn {
             clients,
             concurrency,
@@ -667,6 +559,138 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `ixn-load rr`.
+async fn rr_cmd(args: RrArgs) -> Result<(), Error> {
+    let RrArgs {
+        kind,
+        connections,
+        in_flight,
+        items,
+        redis,
+        hog,
+        hog_in_flight,
+        common,
+    } = args;
+    if let Some(r) = redis {
+        if kind != rr::Kind::Ping {
+            return Err(Error::Setup(
+                "--redis goes with `rr ping` only (Redis has no workbins)".into(),
+            ));
+        }
+        let s = Setup {
+            spawn: target::Spawn::Addr { addr: r, pid: None },
+            bounds: bounds(&common.bounds),
+        };
+        for &c in &connections {
+            for &p in &in_flight {
+                let report = rr::run_redis(&s, r, c.max(1), p.max(1)).await?;
+                show(&report, common.bounds.json);
+            }
+        }
+        return Ok(());
+    }
+    let s = setup(&common).await?;
+    for &c in &connections {
+        for &p in &in_flight {
+            clean(&common);
+            let params = rr::Params {
+                kind,
+                connections: c.max(1),
+                in_flight: p.max(1),
+                items,
+                hog,
+                hog_in_flight: hog_in_flight.max(1),
+            };
+            show(&rr::run(&s, params).await?, common.bounds.json);
+        }
+    }
+    Ok(())
+}
+
+/// `ixn-load cometd`.
+async fn cometd_cmd(args: CometdArgs) -> Result<(), Error> {
+    let CometdArgs {
+        sessions,
+        transport,
+        in_flight,
+        rate,
+        sample_every,
+        faye,
+        size,
+        common,
+    } = args;
+    let side = match faye {
+        Some(script) => cometd_fanout::Side::Faye(script),
+        None => cometd_fanout::Side::Ixn,
+    };
+    let s = match side {
+        cometd_fanout::Side::Ixn => setup(&common).await?,
+        cometd_fanout::Side::Faye(_) => Setup {
+            spawn: target::Spawn::Addr {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                pid: None,
+            },
+            bounds: bounds(&common.bounds),
+        },
+    };
+    for &n in &sessions {
+        for &t in &transport {
+            clean(&common);
+            let params = cometd_fanout::Params {
+                sessions: n.max(1),
+                transport: t,
+                in_flight: in_flight.max(1),
+                rate,
+                sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
+                size,
+            };
+            show(
+                &cometd_fanout::run(&s, &side, params).await?,
+                common.bounds.json,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `ixn-load fanout`.
+async fn fanout_cmd(args: FanoutArgs) -> Result<(), Error> {
+    let FanoutArgs {
+        subscribers,
+        in_flight,
+        rate,
+        sample_every,
+        redis,
+        size,
+        common,
+    } = args;
+    let s = match redis {
+        Some(_) => Setup {
+            spawn: target::Spawn::Addr {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                pid: None,
+            },
+            bounds: bounds(&common.bounds),
+        },
+        None => setup(&common).await?,
+    };
+    for &n in &subscribers {
+        clean(&common);
+        let params = fanout::Params {
+            subscribers: n.max(1),
+            in_flight: in_flight.max(1),
+            rate,
+            sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
+        };
+        let report = match redis {
+            Some(r) => fanout::run_redis(&s, r, params, size as usize).await?,
+            None => fanout::run(&s, params).await?,
+        };
+        show(&report, common.bounds.json);
+    }
+    Ok(())
 }
 
 /// Runs whose figures show a failure (exit status 3 at the end).

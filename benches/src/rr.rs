@@ -240,6 +240,54 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     } else {
         None
     };
+    let ready = ready_connections(addr, p).await?;
+    let window = Window::new();
+    let mut drivers = JoinSet::new();
+    for (conn, program) in ready {
+        drivers.spawn(drive(
+            conn,
+            Arc::new(program),
+            p.in_flight,
+            Arc::clone(&window),
+        ));
+    }
+    // The hog counts its reads on a window of its own (stopped with the measured one), so the
+    // figures are the measured connections'.
+    let hog_window = Window::new();
+    let hog_driver = hog.map(|(conn, program)| {
+        tokio::spawn(drive(
+            conn,
+            Arc::new(program),
+            p.hog_in_flight,
+            Arc::clone(&hog_window),
+        ))
+    });
+    let label = format!("rr {}", p.kind.name());
+    let elapsed =
+        run::measure_with(&window, &[&hog_window], setup.bounds, &label, "requests").await;
+    let total = collect(drivers).await?;
+    let hog_measured = match hog_driver {
+        Some(d) => Some(
+            d.await
+                .map_err(|e| Error::Setup(format!("the hog failed: {e}")))??,
+        ),
+        None => None,
+    };
+    Ok(report_of(
+        p,
+        &target,
+        elapsed,
+        &total,
+        hog_measured.as_ref(),
+    ))
+}
+
+/// Every connection registered and (except for ping) logged in as its own agent, with the
+/// program it repeats.
+async fn ready_connections(
+    addr: std::net::SocketAddr,
+    p: Params,
+) -> Result<Vec<(Conn, Program)>, Error> {
     // Every connection registers and (except for ping) logs in its own agent.
     let mut set = JoinSet::new();
     for i in 0..p.connections {
@@ -275,38 +323,18 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     while let Some(r) = set.join_next().await {
         ready.push(r.map_err(|e| Error::Setup(format!("a connection's setup failed: {e}")))??);
     }
-    let window = Window::new();
-    let mut drivers = JoinSet::new();
-    for (conn, program) in ready {
-        drivers.spawn(drive(
-            conn,
-            Arc::new(program),
-            p.in_flight,
-            Arc::clone(&window),
-        ));
-    }
-    // The hog counts its reads on a window of its own (stopped with the measured one), so the
-    // figures are the measured connections'.
-    let hog_window = Window::new();
-    let hog_driver = hog.map(|(conn, program)| {
-        tokio::spawn(drive(
-            conn,
-            Arc::new(program),
-            p.hog_in_flight,
-            Arc::clone(&hog_window),
-        ))
-    });
-    let label = format!("rr {}", p.kind.name());
-    let elapsed =
-        run::measure_with(&window, &[&hog_window], setup.bounds, &label, "requests").await;
-    let total = collect(drivers).await?;
-    let hog_measured = match hog_driver {
-        Some(d) => Some(
-            d.await
-                .map_err(|e| Error::Setup(format!("the hog failed: {e}")))??,
-        ),
-        None => None,
-    };
+    Ok(ready)
+}
+
+/// The report of a run: its parameters and the figures measured.
+fn report_of(
+    p: Params,
+    target: &Target,
+    elapsed: std::time::Duration,
+    total: &Measured,
+    hog_measured: Option<&Measured>,
+) -> Report {
+    let addr = target.addr;
     let workload = if p.kind == Kind::Content && p.connections == 1 {
         "content"
     } else {
@@ -354,7 +382,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     if let Some(e) = &total.first_error {
         report.figure("first_error", "first unexpected reply", e.clone(), "");
     }
-    if let Some(h) = &hog_measured {
+    if let Some(h) = hog_measured {
         report.param("hog_items", p.hog);
         report.param("hog_in_flight", p.hog_in_flight);
         report.figure(
@@ -368,7 +396,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     if let Some(m) = target.memory() {
         report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
     }
-    Ok(report)
+    report
 }
 
 /// Two small UserData keys, as a typical e-mail carries.

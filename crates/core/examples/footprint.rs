@@ -137,19 +137,19 @@ fn main() {
         );
     }
     let after_ix = live();
-    let stats = e.stats();
-    println!("engine: {stats:?}");
+    println!("engine: {:?}", e.stats());
+    print_costs(subs, after_subs - base, INTERACTIONS, after_ix - before_ix);
+}
+
+/// What each subscription and each interaction costs, and the whole engine.
+fn print_costs(subs: usize, subs_bytes: isize, interactions: usize, ix_bytes: isize) {
     println!(
-        "per idle subscription: {:.0} bytes ({} subscriptions, {} bytes)",
-        (after_subs - base) as f64 / subs as f64,
-        subs,
-        after_subs - base
+        "per idle subscription: {:.0} bytes ({subs} subscriptions, {subs_bytes} bytes)",
+        subs_bytes as f64 / subs as f64,
     );
     println!(
-        "per stored interaction (in a workbin, 2-key UserData): {:.0} bytes ({} interactions, {} bytes)",
-        (after_ix - before_ix) as f64 / INTERACTIONS as f64,
-        INTERACTIONS,
-        after_ix - before_ix
+        "per stored interaction (in a workbin, 2-key UserData): {:.0} bytes ({interactions} interactions, {ix_bytes} bytes)",
+        ix_bytes as f64 / interactions as f64,
     );
     println!("whole engine: {:.1} MiB", live() as f64 / (1024.0 * 1024.0));
 }

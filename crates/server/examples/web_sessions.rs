@@ -88,25 +88,15 @@ fn report(stage: &str, pid: u32, base: u64) {
     );
 }
 
-#[tokio::main]
-async fn main() {
-    let bin = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "target/release/ixn-server".into());
-    let hash = ixn_config::password::hash("pw").unwrap();
-    let mut file = ixn_config::ConfigFile::synthetic(AGENTS, 10, ixn_config::Limits::default());
-    for a in &mut file.agent {
-        a.password_hash = Some(hash.clone());
-    }
-    file.http.max_interval_ms = MAX_INTERVAL_MS;
-    file.http.connect_timeout_ms = CONNECT_TIMEOUT_MS;
-    file.http.max_cometd_sessions_per_agent = PER_AGENT;
-    let config = std::env::temp_dir().join(format!("ixn-web-sessions-{}.json", std::process::id()));
-    std::fs::write(&config, serde_json::to_string(&file).unwrap()).unwrap();
-
-    let mut child = Command::new(&bin)
+/// Starts the server on `config`: the process and its native and web addresses (from its
+/// banner).
+fn start_server(
+    bin: &str,
+    config: &std::path::Path,
+) -> (std::process::Child, SocketAddr, SocketAddr) {
+    let mut child = Command::new(bin)
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .args([
             "--ephemeral",
             "--listen",
@@ -121,7 +111,6 @@ async fn main() {
         .unwrap_or_else(|e| {
             panic!("cannot start {bin}: {e} (cargo build --release -p ixn-server)")
         });
-    let pid = child.id();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let (mut l1, mut l2) = (String::new(), String::new());
     out.read_line(&mut l1).unwrap();
@@ -141,11 +130,12 @@ async fn main() {
         .unwrap()
         .parse()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (base, _) = memory(pid);
-    report("server started", pid, base);
+    (child, tcp, web)
+}
 
-    // Sign in, start sessions, REST-subscribe to Drafts.
+/// Signs every agent in, starts its contact center session and REST-subscribes it to its
+/// Drafts: each one's cookie header.
+async fn sign_in_all(web: SocketAddr) -> Vec<String> {
     let started = Instant::now();
     let mut cookies = Vec::new();
     for i in 0..AGENTS {
@@ -186,6 +176,110 @@ async fn main() {
         "{AGENTS} agents signed in and subscribed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    cookies
+}
+
+/// Opens [`PER_AGENT`] CometD sessions per agent: the first of each silent (returned with its
+/// cookie), the others polling until `stop`, counting what they receive.
+async fn open_cometd(
+    web: SocketAddr,
+    cookies: &[String],
+    stop: &Arc<AtomicBool>,
+    received: &Arc<AtomicUsize>,
+) -> (Vec<(String, String)>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut silent = Vec::new();
+    let mut pollers = Vec::new();
+    for (i, cookie) in cookies.iter().enumerate() {
+        for k in 0..PER_AGENT {
+            let (_, hs) = http(web, "POST", "/api/v2/notifications/handshake", cookie, r#"[{"id":"1","channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).await;
+            let id = hs[0]["clientId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("agent {i}: {hs}"))
+                .to_owned();
+            let sub = json!([{"id": "2", "channel": "/meta/subscribe", "subscription": "/v2/me/workbins", "clientId": id}]).to_string();
+            let (_, r) = http(web, "POST", "/api/v2/notifications/", cookie, &sub).await;
+            assert_eq!(r[0]["successful"], true, "{r}");
+            if k == 0 {
+                silent.push((cookie.clone(), id));
+                continue;
+            }
+            let (cookie, stop, received) = (cookie.clone(), Arc::clone(stop), Arc::clone(received));
+            pollers.push(tokio::spawn(async move {
+                let connect = json!([{"id": "3", "channel": "/meta/connect", "connectionType": "long-polling", "clientId": id}]).to_string();
+                while !stop.load(Ordering::Relaxed) {
+                    let (_, r) = http(web, "POST", "/api/v2/notifications/connect", &cookie, &connect).await;
+                    let n = r.as_array().map_or(0, |a| a.iter().filter(|m| m["channel"] == "/v2/me/workbins").count());
+                    received.fetch_add(n, Ordering::Relaxed);
+                    if r.as_array().and_then(|a| a.last()).is_some_and(|m| m["successful"] == false) {
+                        panic!("poller lost its session: {r}");
+                    }
+                }
+            }));
+        }
+    }
+    (silent, pollers)
+}
+
+/// Places [`PLACED_PER_AGENT`] interactions in every agent's Drafts.
+async fn place_for_every_agent(media: &mut Client, round: usize) {
+    for i in 0..AGENTS {
+        for n in 0..PLACED_PER_AGENT {
+            let id = format!("IX-{round}-{i}-{n}");
+            media
+                .request_ok(
+                    Message::new(MessageId::REQUEST_SUBMIT)
+                        .with(attr::TENANT_ID, 101)
+                        .with(attr::MEDIA_TYPE, "email")
+                        .with(attr::INTERACTION_TYPE, "Inbound")
+                        .with(attr::QUEUE, "Inbound")
+                        .with(attr::INTERACTION_ID, id.clone())
+                        .with(
+                            attr::USER_DATA,
+                            KvList::new().with("Subject", format!("message {n} for agent {i}")),
+                        ),
+                )
+                .await
+                .unwrap();
+            media
+                .request_ok(
+                    Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+                        .with(attr::INTERACTION_ID, id)
+                        .with(
+                            attr::WORKBIN,
+                            KvList::new()
+                                .with(attr::WORKBIN_TYPE_ID, "Drafts")
+                                .with(attr::WORKBIN_AGENT_ID, format!("agent{i}")),
+                        ),
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/release/ixn-server".into());
+    let hash = ixn_config::password::hash("pw").unwrap();
+    let mut file = ixn_config::ConfigFile::synthetic(AGENTS, 10, ixn_config::Limits::default());
+    for a in &mut file.agent {
+        a.password_hash = Some(hash.clone());
+    }
+    file.http.max_interval_ms = MAX_INTERVAL_MS;
+    file.http.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+    file.http.max_cometd_sessions_per_agent = PER_AGENT;
+    let config = std::env::temp_dir().join(format!("ixn-web-sessions-{}.json", std::process::id()));
+    std::fs::write(&config, serde_json::to_string(&file).unwrap()).unwrap();
+
+    let (mut child, tcp, web) = start_server(&bin, &config);
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (base, _) = memory(pid);
+    report("server started", pid, base);
+
+    let cookies = sign_in_all(web).await;
     report("web sessions only", pid, base);
 
     let mut media = Client::connect(tcp).await.unwrap();
@@ -198,37 +292,7 @@ async fn main() {
         // CometD sessions: handshake + subscribe; all but one per agent keep polling.
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicUsize::new(0));
-        let mut silent = Vec::new();
-        let mut pollers = Vec::new();
-        for (i, cookie) in cookies.iter().enumerate() {
-            for k in 0..PER_AGENT {
-                let (_, hs) = http(web, "POST", "/api/v2/notifications/handshake", cookie, r#"[{"id":"1","channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).await;
-                let id = hs[0]["clientId"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("agent {i}: {hs}"))
-                    .to_owned();
-                let sub = json!([{"id": "2", "channel": "/meta/subscribe", "subscription": "/v2/me/workbins", "clientId": id}]).to_string();
-                let (_, r) = http(web, "POST", "/api/v2/notifications/", cookie, &sub).await;
-                assert_eq!(r[0]["successful"], true, "{r}");
-                if k == 0 {
-                    silent.push((cookie.clone(), id));
-                    continue;
-                }
-                let (cookie, stop, received) =
-                    (cookie.clone(), Arc::clone(&stop), Arc::clone(&received));
-                pollers.push(tokio::spawn(async move {
-                    let connect = json!([{"id": "3", "channel": "/meta/connect", "connectionType": "long-polling", "clientId": id}]).to_string();
-                    while !stop.load(Ordering::Relaxed) {
-                        let (_, r) = http(web, "POST", "/api/v2/notifications/connect", &cookie, &connect).await;
-                        let n = r.as_array().map_or(0, |a| a.iter().filter(|m| m["channel"] == "/v2/me/workbins").count());
-                        received.fetch_add(n, Ordering::Relaxed);
-                        if r.as_array().and_then(|a| a.last()).is_some_and(|m| m["successful"] == false) {
-                            panic!("poller lost its session: {r}");
-                        }
-                    }
-                }));
-            }
-        }
+        let (silent, pollers) = open_cometd(web, &cookies, &stop, &received).await;
         println!(
             "{} CometD sessions open ({} polling, {} silent)",
             AGENTS * PER_AGENT,
@@ -237,39 +301,7 @@ async fn main() {
         );
 
         // Changes for every agent: each session gets messages; the silent ones keep theirs queued.
-        for i in 0..AGENTS {
-            for n in 0..PLACED_PER_AGENT {
-                let id = format!("IX-{round}-{i}-{n}");
-                media
-                    .request_ok(
-                        Message::new(MessageId::REQUEST_SUBMIT)
-                            .with(attr::TENANT_ID, 101)
-                            .with(attr::MEDIA_TYPE, "email")
-                            .with(attr::INTERACTION_TYPE, "Inbound")
-                            .with(attr::QUEUE, "Inbound")
-                            .with(attr::INTERACTION_ID, id.clone())
-                            .with(
-                                attr::USER_DATA,
-                                KvList::new().with("Subject", format!("message {n} for agent {i}")),
-                            ),
-                    )
-                    .await
-                    .unwrap();
-                media
-                    .request_ok(
-                        Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
-                            .with(attr::INTERACTION_ID, id)
-                            .with(
-                                attr::WORKBIN,
-                                KvList::new()
-                                    .with(attr::WORKBIN_TYPE_ID, "Drafts")
-                                    .with(attr::WORKBIN_AGENT_ID, format!("agent{i}")),
-                            ),
-                    )
-                    .await
-                    .unwrap();
-            }
-        }
+        place_for_every_agent(&mut media, round).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         println!(
             "messages delivered to polling sessions so far: {}",
