@@ -3,7 +3,7 @@
 //! application made to authenticate).
 
 use crate::args::Creds;
-use ixn_conformance::{Embedded, Running, Scenario, Tcp, load_dir, run_all};
+use ixn_conformance::{Embedded, Running, Scenario, Tcp, TransportError, load_dir, run_all};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -190,7 +190,7 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(bin: &Path, extra: &[String], s: &Scenario) -> Result<Running, String> {
+fn spawn_server(bin: &Path, extra: &[String], s: &Scenario) -> Result<Running, TransportError> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let config =
@@ -237,7 +237,8 @@ fn spawn_server(bin: &Path, extra: &[String], s: &Scenario) -> Result<Running, S
                 "{} did not report its address (first stdout line: {:?})",
                 bin.display(),
                 line.trim()
-            ))
+            )
+            .into())
         }
     }
 }

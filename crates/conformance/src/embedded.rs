@@ -1,6 +1,7 @@
 //! The embedded connector: a fresh [`Engine`] per scenario, no sockets.
 
 use crate::connector::{Connector, Session};
+use crate::error::TransportError;
 use crate::scenario::Scenario;
 use ixn_codec::Message;
 use ixn_core::{ConnId, Engine, Output};
@@ -12,7 +13,7 @@ use std::time::SystemTime;
 pub struct Embedded;
 
 impl Connector for Embedded {
-    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, String> {
+    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, TransportError> {
         Ok(Box::new(EmbeddedSession {
             engine: Engine::new(scenario.config.clone(), 0x1c5e_ed00),
             conns: HashMap::new(),
@@ -61,10 +62,10 @@ impl EmbeddedSession {
 }
 
 impl Session for EmbeddedSession {
-    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String> {
+    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), TransportError> {
         let id = self.conn(conn);
         if self.closed.get(&id).copied().unwrap_or(false) {
-            return Err(format!("{conn}'s connection is closed"));
+            return Err(format!("{conn}'s connection is closed").into());
         }
         let mut out = Vec::new();
         self.clock += std::time::Duration::from_secs(1);
@@ -85,16 +86,16 @@ impl Session for EmbeddedSession {
         Ok(())
     }
 
-    fn recv(&mut self, conn: &str) -> Result<Option<Message>, String> {
+    fn recv(&mut self, conn: &str) -> Result<Option<Message>, TransportError> {
         let id = self.conn(conn);
         Ok(self.inbox.get_mut(&id).and_then(VecDeque::pop_front))
     }
 
-    fn silent(&mut self, conn: &str) -> Result<Option<Message>, String> {
+    fn silent(&mut self, conn: &str) -> Result<Option<Message>, TransportError> {
         self.recv(conn)
     }
 
-    fn disconnect(&mut self, conn: &str) -> Result<(), String> {
+    fn disconnect(&mut self, conn: &str) -> Result<(), TransportError> {
         let id = self.conn(conn);
         let mut out = Vec::new();
         self.engine.close(id, &mut out);
@@ -103,7 +104,7 @@ impl Session for EmbeddedSession {
         Ok(())
     }
 
-    fn closed(&mut self, conn: &str) -> Result<bool, String> {
+    fn closed(&mut self, conn: &str) -> Result<bool, TransportError> {
         let id = self.conn(conn);
         let empty = self.inbox.get(&id).is_none_or(VecDeque::is_empty);
         Ok(self.closed.get(&id).copied().unwrap_or(false) && empty)

@@ -25,7 +25,7 @@ mod tcp;
 
 pub use connector::{Connector, Session};
 pub use embedded::Embedded;
-pub use error::Error;
+pub use error::{Error, Failure, Mismatch, TransportError};
 pub use matching::{matches, substitute};
 pub use scenario::{Action, Scenario, Step, load_dir, load_file};
 pub use tcp::{Credentials, Running, Tcp};
@@ -72,88 +72,79 @@ pub fn run_all(
     Ok(summary)
 }
 
-/// Runs one scenario: `Err` describes the first step that did not hold and what arrived instead.
-pub fn run_one(s: &Scenario, connector: &mut dyn Connector) -> Result<(), String> {
+/// Runs one scenario: `Err` names the first step that did not hold and what arrived instead.
+pub fn run_one(s: &Scenario, connector: &mut dyn Connector) -> Result<(), Failure> {
+    let fail = |at: String| {
+        move |why: &dyn std::fmt::Display| Failure {
+            at: at.clone(),
+            why: why.to_string(),
+        }
+    };
     let mut session = connector
         .start(s)
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(|e| fail("start".into())(&format!("cannot start: {e}")))?;
     let mut binds: HashMap<String, serde_json::Value> = HashMap::new();
     let mut open: Vec<String> = Vec::new();
     for (i, step) in s.steps.iter().enumerate() {
         let conn = step.via.as_deref().unwrap_or(&step.client).to_owned();
-        let at = |what: &str| format!("step {} ({} {what})", i + 1, step.client);
+        let at = |what: &str| fail(format!("step {} ({} {what})", i + 1, step.client));
         if !open.contains(&conn) && !matches!(step.action, Action::ExpectClosed) {
             open.push(conn.clone());
         }
         match &step.action {
             Action::Send(value) => {
-                let value =
-                    substitute(value, &binds).map_err(|e| format!("{}: {e}", at("send")))?;
+                let value = substitute(value, &binds).map_err(|e| at("send")(&e))?;
                 let msg = Message::from_json_value(value)
-                    .map_err(|e| format!("{}: the message is not valid: {e}", at("send")))?;
-                session
-                    .send(&conn, &msg)
-                    .map_err(|e| format!("{}: {e}", at("send")))?;
+                    .map_err(|e| at("send")(&format!("the message is not valid: {e}")))?;
+                session.send(&conn, &msg).map_err(|e| at("send")(&e))?;
             }
             Action::Expect(want) => {
-                let got = session
-                    .recv(&conn)
-                    .map_err(|e| format!("{}: {e}", at("expect")))?;
+                let got = session.recv(&conn).map_err(|e| at("expect")(&e))?;
                 let Some(got) = got else {
-                    return Err(format!("{}: nothing arrived", at("expect")));
+                    return Err(at("expect")(&"nothing arrived"));
                 };
-                let got = got
-                    .to_json_value()
-                    .map_err(|e| format!("{}: {e}", at("expect")))?;
-                let want =
-                    substitute(want, &binds).map_err(|e| format!("{}: {e}", at("expect")))?;
+                let got = got.to_json_value().map_err(|e| at("expect")(&e))?;
+                let want = substitute(want, &binds).map_err(|e| at("expect")(&e))?;
                 matches(&want, &got, &mut binds)
-                    .map_err(|why| format!("{}: {why}; arrived {got}", at("expect")))?;
+                    .map_err(|why| at("expect")(&format!("{why}; arrived {got}")))?;
             }
             Action::ExpectSilence => {
                 if let Some(m) = session
                     .silent(&conn)
-                    .map_err(|e| format!("{}: {e}", at("expect_silence")))?
+                    .map_err(|e| at("expect_silence")(&e))?
                 {
-                    return Err(format!(
-                        "{}: expected silence, arrived {}",
-                        at("expect_silence"),
+                    return Err(at("expect_silence")(&format!(
+                        "expected silence, arrived {}",
                         show(&m)
-                    ));
+                    )));
                 }
             }
             Action::Disconnect => {
                 session
                     .disconnect(&conn)
-                    .map_err(|e| format!("{}: {e}", at("disconnect")))?;
+                    .map_err(|e| at("disconnect")(&e))?;
                 open.retain(|c| c != &conn);
             }
             Action::ExpectClosed => {
-                if !session
-                    .closed(&conn)
-                    .map_err(|e| format!("{}: {e}", at("expect_closed")))?
-                {
+                if !session.closed(&conn).map_err(|e| at("expect_closed")(&e))? {
                     let left = session.recv(&conn).ok().flatten();
-                    return Err(format!(
-                        "{}: the connection is still open{}",
-                        at("expect_closed"),
+                    return Err(at("expect_closed")(&format!(
+                        "the connection is still open{}",
                         left.map(|m| format!(" and holds {}", show(&m)))
                             .unwrap_or_default()
-                    ));
+                    )));
                 }
                 open.retain(|c| c != &conn);
             }
         }
     }
     for conn in &open {
-        if let Some(m) = session
-            .silent(conn)
-            .map_err(|e| format!("end ({conn}): {e}"))?
-        {
-            return Err(format!(
-                "end: client {conn} has an unexpected message {}",
+        let at = fail(format!("end ({conn})"));
+        if let Some(m) = session.silent(conn).map_err(|e| at(&e))? {
+            return Err(fail("end".into())(&format!(
+                "client {conn} has an unexpected message {}",
                 show(&m)
-            ));
+            )));
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Substitution of bound values and the partial matching of expectations.
 
+use crate::error::Mismatch;
 use ixn_codec::ErrorCode;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 /// Replaces `${name}` with bound values, in strings and keys: a string that is exactly
 /// `${name}` becomes the value (keeping its type); inside a longer string the value is
 /// spliced in as text.
-pub fn substitute(v: &Value, binds: &HashMap<String, Value>) -> Result<Value, String> {
+pub fn substitute(v: &Value, binds: &HashMap<String, Value>) -> Result<Value, Mismatch> {
     Ok(match v {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
@@ -38,7 +39,7 @@ pub fn substitute(v: &Value, binds: &HashMap<String, Value>) -> Result<Value, St
     })
 }
 
-fn splice(s: &str, binds: &HashMap<String, Value>) -> Result<String, String> {
+fn splice(s: &str, binds: &HashMap<String, Value>) -> Result<String, Mismatch> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -68,7 +69,7 @@ pub fn matches(
     want: &Value,
     actual: &Value,
     binds: &mut HashMap<String, Value>,
-) -> Result<(), String> {
+) -> Result<(), Mismatch> {
     check(want, Some(actual), binds, "")
 }
 
@@ -77,7 +78,7 @@ fn check(
     actual: Option<&Value>,
     binds: &mut HashMap<String, Value>,
     path: &str,
-) -> Result<(), String> {
+) -> Result<(), Mismatch> {
     let at = if path.is_empty() {
         "the message".to_owned()
     } else {
@@ -87,11 +88,11 @@ fn check(
         if s == "$absent" {
             return match actual {
                 None => Ok(()),
-                Some(v) => Err(format!("{at} must be absent, found {v}")),
+                Some(v) => Err(format!("{at} must be absent, found {v}").into()),
             };
         }
         let Some(actual) = actual else {
-            return Err(format!("{at} is missing"));
+            return Err(format!("{at} is missing").into());
         };
         if s == "$any" {
             return Ok(());
@@ -102,7 +103,7 @@ fn check(
         }
     }
     let Some(actual) = actual else {
-        return Err(format!("{at} is missing"));
+        return Err(format!("{at} is missing").into());
     };
     match want {
         Value::Object(w) if w.len() == 1 && w.contains_key("$error") => {
@@ -112,10 +113,7 @@ fn check(
             if actual.as_i64() == Some(i64::from(code.to_int())) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{at} should be {name} ({}), found {actual}",
-                    code.to_int()
-                ))
+                Err(format!("{at} should be {name} ({}), found {actual}", code.to_int()).into())
             }
         }
         Value::Object(w) => {
@@ -123,14 +121,14 @@ fn check(
                 let len = match actual {
                     Value::Object(m) => m.len(),
                     Value::Array(a) => a.len(),
-                    _ => return Err(format!("{at} should have entries, found {actual}")),
+                    _ => return Err(format!("{at} should have entries, found {actual}").into()),
                 };
                 if n.as_u64() != Some(len as u64) {
-                    return Err(format!("{at} should have {n} entries, found {len}"));
+                    return Err(format!("{at} should have {n} entries, found {len}").into());
                 }
             }
             let Value::Object(a) = actual else {
-                return Err(format!("{at} should be an object, found {actual}"));
+                return Err(format!("{at} should be an object, found {actual}").into());
             };
             for (k, v) in w {
                 if k == "$len" {
@@ -146,7 +144,7 @@ fn check(
             Ok(())
         }
         _ if want == actual => Ok(()),
-        _ => Err(format!("{at} should be {want}, found {actual}")),
+        _ => Err(format!("{at} should be {want}, found {actual}").into()),
     }
 }
 

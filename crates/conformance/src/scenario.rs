@@ -149,7 +149,8 @@ fn parse(path: &Path, value: Value) -> Result<Scenario, Error> {
     })
 }
 
-fn step(s: &Value) -> Result<Step, String> {
+/// One step of a scenario file; `Err` says what the step lacks.
+fn step(s: &Value) -> Result<Step, &'static str> {
     let client = s
         .get("client")
         .and_then(Value::as_str)
@@ -167,7 +168,7 @@ fn step(s: &Value) -> Result<Step, String> {
     } else if s.get("expect_closed") == Some(&Value::Bool(true)) {
         Action::ExpectClosed
     } else {
-        return Err("no send, expect, expect_silence, disconnect or expect_closed".into());
+        return Err("no send, expect, expect_silence, disconnect or expect_closed");
     };
     Ok(Step {
         client,

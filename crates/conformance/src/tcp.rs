@@ -2,6 +2,7 @@
 //! and talks to it over real sockets, with blocking std I/O and timeouts.
 
 use crate::connector::{Connector, Session};
+use crate::error::TransportError;
 use crate::scenario::Scenario;
 use ixn_codec::{BytesMut, Codec, Message, MessageId, attr};
 use std::any::Any;
@@ -111,7 +112,7 @@ impl<F> std::fmt::Debug for Tcp<F> {
     }
 }
 
-impl<F: FnMut(&Scenario) -> Result<Running, String>> Tcp<F> {
+impl<F: FnMut(&Scenario) -> Result<Running, TransportError>> Tcp<F> {
     /// A connector that calls `start` for each scenario.
     pub fn new(start: F) -> Self {
         Self {
@@ -128,8 +129,8 @@ impl<F: FnMut(&Scenario) -> Result<Running, String>> Tcp<F> {
     }
 }
 
-impl<F: FnMut(&Scenario) -> Result<Running, String>> Connector for Tcp<F> {
-    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, String> {
+impl<F: FnMut(&Scenario) -> Result<Running, TransportError>> Connector for Tcp<F> {
+    fn start(&mut self, scenario: &Scenario) -> Result<Box<dyn Session>, TransportError> {
         let running = (self.start)(scenario)?;
         let limits = scenario.config.limits;
         let codec = Codec::new(ixn_codec::Limits {
@@ -164,7 +165,7 @@ struct TcpSession {
 }
 
 impl TcpSession {
-    fn conn(&mut self, name: &str) -> Result<&mut Conn, String> {
+    fn conn(&mut self, name: &str) -> Result<&mut Conn, TransportError> {
         if !self.conns.contains_key(name) {
             let stream = TcpStream::connect(self.running.addr)
                 .map_err(|e| format!("cannot connect to {}: {e}", self.running.addr))?;
@@ -192,11 +193,11 @@ impl TcpSession {
         }
         self.conns
             .get_mut(name)
-            .ok_or_else(|| "connection vanished".to_owned())
+            .ok_or_else(|| "connection vanished".into())
     }
 
     /// The next message within `timeout`; `None` on timeout or end of stream.
-    fn read(&mut self, name: &str, timeout: Duration) -> Result<Option<Message>, String> {
+    fn read(&mut self, name: &str, timeout: Duration) -> Result<Option<Message>, TransportError> {
         let codec = self.codec;
         let c = self.conn(name)?;
         if let Some(m) = c.queued.pop_front() {
@@ -230,14 +231,14 @@ impl TcpSession {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => c.eof = true,
-                Err(e) => return Err(format!("read failed: {e}")),
+                Err(e) => return Err(format!("read failed: {e}").into()),
             }
         }
     }
 }
 
 impl Session for TcpSession {
-    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), String> {
+    fn send(&mut self, conn: &str, msg: &Message) -> Result<(), TransportError> {
         let password = self.credentials.password.clone();
         let c = self.conn(conn)?;
         let mut with_password = None;
@@ -261,15 +262,15 @@ impl Session for TcpSession {
             Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
                 Ok(())
             }
-            Err(e) => Err(format!("write failed: {e}")),
+            Err(e) => Err(format!("write failed: {e}").into()),
         }
     }
 
-    fn recv(&mut self, conn: &str) -> Result<Option<Message>, String> {
+    fn recv(&mut self, conn: &str) -> Result<Option<Message>, TransportError> {
         self.read(conn, EXPECT_TIMEOUT)
     }
 
-    fn silent(&mut self, conn: &str) -> Result<Option<Message>, String> {
+    fn silent(&mut self, conn: &str) -> Result<Option<Message>, TransportError> {
         // Whatever is already here is not silence.
         if let Some(m) = self.read(conn, Duration::ZERO)? {
             return Ok(Some(m));
@@ -293,7 +294,7 @@ impl Session for TcpSession {
         }
     }
 
-    fn disconnect(&mut self, conn: &str) -> Result<(), String> {
+    fn disconnect(&mut self, conn: &str) -> Result<(), TransportError> {
         self.conn(conn)?
             .stream
             .shutdown_write()
@@ -309,7 +310,7 @@ impl Session for TcpSession {
         Ok(())
     }
 
-    fn closed(&mut self, conn: &str) -> Result<bool, String> {
+    fn closed(&mut self, conn: &str) -> Result<bool, TransportError> {
         match self.read(conn, CLOSE_TIMEOUT)? {
             Some(m) => {
                 self.conn(conn)?.queued.push_front(m);
