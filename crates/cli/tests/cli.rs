@@ -58,7 +58,7 @@ fn readme_walkthrough_watch_shows_what_send_places() {
     err.read_line(&mut line).unwrap();
     assert!(line.starts_with("watching Drafts"), "{line}");
     let mut watch_out = BufReader::new(watch.stdout.take().unwrap());
-    let watch = Killed(watch);
+    let watch = Reaped(watch);
 
     let (code, out, err) = ixn(&[
         "send",
@@ -181,7 +181,7 @@ fn conformance_passes_in_every_mode() {
 
 /// Starts `ixn-server` (demo configuration) with the web API on ephemeral ports; returns it,
 /// the native address and the HTTP address.
-fn server_with_http() -> (Killed, String, String) {
+fn server_with_http() -> (Reaped, String, String) {
     let mut child = Command::new(server_bin())
         .args([
             "--listen",
@@ -196,24 +196,9 @@ fn server_with_http() -> (Killed, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut first, mut second) = (String::new(), String::new());
-    out.read_line(&mut first).unwrap();
-    out.read_line(&mut second).unwrap();
-    let tcp = first
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .to_owned();
-    let http = second
-        .trim()
-        .strip_prefix("web API listening on http://")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    (Killed(child), tcp, http)
+    let banner = Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), true).unwrap();
+    let (tcp, http) = (banner.native.to_string(), banner.web.unwrap().to_string());
+    (Reaped(child), tcp, http)
 }
 
 #[test]
@@ -407,7 +392,7 @@ fn watch_reconnect_survives_a_server_restart() {
         .unwrap();
     let out = lines_of(child.stdout.take().unwrap());
     let err = lines_of(child.stderr.take().unwrap());
-    let _watch = Killed(child);
+    let _watch = Reaped(child);
     line_with(&err, "watching Drafts");
     drop(first);
     line_with(&err, "reconnecting");

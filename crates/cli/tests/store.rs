@@ -31,7 +31,7 @@ fn properties(addr: &str) -> String {
 
 #[test]
 fn migrate_moves_a_journal_into_postgres_and_back() {
-    let Some(pg) = ixn_pgstore::cluster::start_or_skip("ixn store migrate") else {
+    let Some(pg) = ixn_testkit::pg::start_or_skip("ixn store migrate") else {
         return;
     };
     let url = pg.database("moved").unwrap();
@@ -104,7 +104,7 @@ fn migrate_moves_a_journal_into_postgres_and_back() {
 /// placed next.
 #[test]
 fn watch_follows_a_failover_between_two_servers() {
-    let Some(pg) = ixn_pgstore::cluster::start_or_skip("ixn watch failover") else {
+    let Some(pg) = ixn_testkit::pg::start_or_skip("ixn watch failover") else {
         return;
     };
     let url = pg.database("failover").unwrap();
@@ -127,7 +127,7 @@ fn watch_follows_a_failover_between_two_servers() {
         .unwrap();
     let out = lines_of(child.stdout.take().unwrap());
     let err = lines_of(child.stderr.take().unwrap());
-    let _watch = Killed(child);
+    let _watch = Reaped(child);
     line_with(&err, "watching Drafts");
     drop(first); // SIGKILL of the active server
     line_with(&err, "reconnected and subscribed again");

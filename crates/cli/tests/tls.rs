@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 mod common;
-use common::{IXN, Killed, line_with, lines_of, server_bin, workspace};
+use common::{IXN, Reaped, line_with, lines_of, server_bin, workspace};
 
 /// A temporary directory with a CA, a server certificate for localhost, and client
 /// certificates.
@@ -180,7 +180,7 @@ fn secured_config(pki: &Pki, password: &str) -> PathBuf {
 
 /// Starts the server on `config`; returns it, its native address, its web address, and its
 /// log lines.
-fn start(config: &Path) -> (Killed, String, String, mpsc::Receiver<String>) {
+fn start(config: &Path) -> (Reaped, String, String, mpsc::Receiver<String>) {
     let mut child = Command::new(server_bin())
         .args([
             "--listen",
@@ -198,10 +198,9 @@ fn start(config: &Path) -> (Killed, String, String, mpsc::Receiver<String>) {
     let logs = lines_of(child.stderr.take().unwrap());
     let out = lines_of(child.stdout.take().unwrap());
     let first = out.recv().unwrap();
-    let addr = first
-        .strip_prefix("ixn-server listening on ")
+    let addr = ixn_testkit::process::native_addr(&first)
         .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+        .to_string();
     let web = line_with(&out, "web API listening on https://");
     let web = web
         .split("https://")
@@ -212,7 +211,7 @@ fn start(config: &Path) -> (Killed, String, String, mpsc::Receiver<String>) {
         .unwrap()
         .to_owned();
     let port = addr.rsplit(':').next().unwrap().to_owned();
-    (Killed(child), format!("localhost:{port}"), web, logs)
+    (Reaped(child), format!("localhost:{port}"), web, logs)
 }
 
 const PING: &str = r#"{"message":"Ping"}"#;
@@ -349,7 +348,7 @@ fn sighup_reloads_the_certificate_and_keeps_open_connections() {
     let watch_out = lines_of(watcher.stdout.take().unwrap());
     let watch_err = lines_of(watcher.stderr.take().unwrap());
     line_with(&watch_err, "watching");
-    let watcher = Killed(watcher);
+    let watcher = Reaped(watcher);
 
     // A new authority and server certificate, then SIGHUP.
     let next = Authority::new("next CA").unwrap();
@@ -454,11 +453,10 @@ fn sighup_without_tls_is_logged_and_does_not_stop_the_server() {
     let logs = lines_of(child.stderr.take().unwrap());
     let out = lines_of(child.stdout.take().unwrap());
     let first = out.recv().unwrap();
-    let addr = first
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .to_owned();
-    let server = Killed(child);
+    let addr = ixn_testkit::process::native_addr(&first)
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let server = Reaped(child);
     let status = Command::new("kill")
         .args(["-HUP", &server.0.id().to_string()])
         .status()
@@ -478,7 +476,7 @@ fn a_listener_open_to_other_machines_without_authentication_is_warned_about() {
         .spawn()
         .unwrap();
     let logs = lines_of(child.stderr.take().unwrap());
-    let _server = Killed(child);
+    let _server = Reaped(child);
     let open = line_with(&logs, "register without authentication");
     assert!(open.contains("desk") && open.contains("emailsrv"), "{open}");
     line_with(&logs, "without TLS");
@@ -493,7 +491,7 @@ fn a_listener_open_to_other_machines_without_authentication_is_warned_about() {
     let out = lines_of(child.stdout.take().unwrap());
     let stderr = child.stderr.take().unwrap();
     out.recv().unwrap();
-    let server = Killed(child);
+    let server = Reaped(child);
     let status = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])
         .status()

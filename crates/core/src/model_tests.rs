@@ -12,22 +12,9 @@
     clippy::print_stderr
 )]
 
-use crate::model::{Op, check_ops};
+use crate::model::{Op, check_ops, op};
 use proptest::prelude::*;
 use std::path::Path;
-
-fn op() -> impl Strategy<Value = Op> {
-    // Weighted towards the requests that build up state, so sequences get somewhere.
-    let kind = prop_oneof![
-        3 => Just(0u8),  // register
-        3 => Just(2u8),  // login
-        3 => Just(5u8),  // subscribe
-        3 => Just(7u8),  // submit
-        4 => Just(8u8),  // place in workbin
-        8 => 0u8..17,    // anything
-    ];
-    (kind, any::<u8>(), any::<u8>()).prop_map(|(k, c, a)| Op::from_parts(k, c, a))
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(2048)))]

@@ -24,9 +24,6 @@ use ixn_codec::{Bytes, Codec, Limits, Message};
 use ixn_store::Store;
 use postgres::{Client, NoTls};
 
-/// A throwaway PostgreSQL cluster for tests (feature `test-cluster`).
-#[cfg(feature = "test-cluster")]
-pub mod cluster;
 mod commit;
 mod leadership;
 mod schema;

@@ -13,8 +13,9 @@
 
 use ixn_codec::Message;
 use ixn_core::{ConnId, Engine};
-use ixn_pgstore::{PgStore, cluster};
+use ixn_pgstore::PgStore;
 use ixn_store::Store;
+use ixn_testkit::pg as cluster;
 use std::sync::Arc;
 use std::time::SystemTime;
 

@@ -25,8 +25,9 @@
 
 use ixn_client::Client;
 use ixn_codec::{ClientType, KvList, Message, MessageId, attr};
+use ixn_testkit::Banner;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -111,25 +112,8 @@ fn start_server(
         .unwrap_or_else(|e| {
             panic!("cannot start {bin}: {e} (cargo build --release -p ixn-server)")
         });
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut l1, mut l2) = (String::new(), String::new());
-    out.read_line(&mut l1).unwrap();
-    out.read_line(&mut l2).unwrap();
-    let tcp: SocketAddr = l1
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let web: SocketAddr = l2
-        .trim()
-        .strip_prefix("web API listening on http://")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let banner = Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), true).unwrap();
+    let (tcp, web) = (banner.native, banner.web.unwrap());
     (child, tcp, web)
 }
 

@@ -92,7 +92,7 @@ fn wait_active(handle: &tokio::runtime::Handle, addr: std::net::SocketAddr) {
 /// Each scenario against a fresh server on a fresh PostgreSQL database (a throwaway cluster;
 /// skipped, saying so, without PostgreSQL unless IXN_REQUIRE_POSTGRES is set).
 fn run_postgres(dir: &Path) {
-    let Some(pg) = ixn_pgstore::cluster::start_or_skip("conformance") else {
+    let Some(pg) = ixn_testkit::pg::start_or_skip("conformance") else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 // A started server, killed when dropped.
-use common::Reaped as Server;
 use common::workload::{Rng, Track, check, next_request, submit};
+use ixn_testkit::Reaped as Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 const ROUNDS: usize = 20;
@@ -60,15 +60,10 @@ fn start(dir: &Path, one_cpu: bool) -> (Server, String) {
         .unwrap_or_else(|e| {
             panic!("cannot start the server (one CPU: {one_cpu}; taskset is in util-linux): {e}")
         });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
+    let addr = ixn_testkit::Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), false)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .native
+        .to_string();
     (Server(child), addr)
 }
 
@@ -351,7 +346,7 @@ fn torn_tail_is_reported_and_ignored_and_corruption_stops_the_start() {
 fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     for signal in ["-TERM", "-INT"] {
-        let mut child = common::Reaped(
+        let mut child = ixn_testkit::Reaped(
             Command::new(BIN)
                 .args([
                     "--listen",
@@ -368,15 +363,11 @@ fn sigterm_and_sigint_stop_the_binary_gracefully_with_exit_code_0() {
                 .spawn()
                 .unwrap(),
         );
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("ixn-server listening on ")
-            .unwrap()
-            .to_owned();
+        let addr =
+            ixn_testkit::Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), false)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .native
+                .to_string();
         // A connected client is closed by the shutdown, not left hanging.
         let mut c = rt.block_on(Client::connect(addr.as_str())).unwrap();
         rt.block_on(c.register("desk", ClientType::AgentApplication))

@@ -21,7 +21,7 @@
 
 use ixn_client::{Client, Registration};
 use ixn_codec::{ClientType, Codec, ErrorCode, KvList, Message, MessageId, attr};
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Server {
     /// Killed when the server is dropped.
-    child: common::Reaped,
+    child: ixn_testkit::Reaped,
     addr: String,
 }
 
@@ -73,17 +73,12 @@ fn start(url: &str, port: u16, log: &std::path::Path) -> Server {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
+    let addr = ixn_testkit::Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), false)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .native
+        .to_string();
     Server {
-        child: common::Reaped(child),
+        child: ixn_testkit::Reaped(child),
         addr,
     }
 }
@@ -205,7 +200,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[test]
 fn no_acknowledged_change_is_lost_across_failovers() {
     const ROUNDS: usize = 20;
-    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("failover") else {
+    let Some(cluster) = ixn_testkit::pg::start_or_skip("failover") else {
         return;
     };
     let url = cluster.database("failover").unwrap();
@@ -314,7 +309,7 @@ fn no_acknowledged_change_is_lost_across_failovers() {
 /// when it wakes up, and stands by naming the new active server.
 #[test]
 fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
-    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("fencing") else {
+    let Some(cluster) = ixn_testkit::pg::start_or_skip("fencing") else {
         return;
     };
     let url = cluster.database("fencing").unwrap();
@@ -399,7 +394,7 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
 /// serves again once it is back, with every acknowledged change.
 #[test]
 fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
-    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("db-restart") else {
+    let Some(cluster) = ixn_testkit::pg::start_or_skip("db-restart") else {
         return;
     };
     let url = cluster.database("restart").unwrap();
@@ -501,7 +496,7 @@ fn a_bad_or_unreachable_store_is_refused_clearly() {
 /// own, logs in and subscribes again, says so, and hears what happens next.
 #[test]
 fn a_resilient_client_logs_in_and_subscribes_again_after_a_failover() {
-    let Some(cluster) = ixn_pgstore::cluster::start_or_skip("resilient") else {
+    let Some(cluster) = ixn_testkit::pg::start_or_skip("resilient") else {
         return;
     };
     let url = cluster.database("resilient").unwrap();

@@ -1200,7 +1200,7 @@ async fn readiness_is_503_while_the_engine_does_not_answer() {
 async fn a_step_down_ends_web_sessions_and_cometd_answers_402() {
     // The cluster's helpers use the blocking client: off the runtime.
     let Some((pg, url)) = std::thread::spawn(|| {
-        ixn_pgstore::cluster::start_or_skip("web step-down").map(|pg| {
+        ixn_testkit::pg::start_or_skip("web step-down").map(|pg| {
             let url = pg.database("web").unwrap();
             (pg, url)
         })

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 mod common;
 
 use common::{frame, read_until_closed};
+use ixn_testkit::Banner;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ixn-server");
 
@@ -34,7 +35,7 @@ fn register() -> Message {
 /// A running server, killed when dropped.
 struct Server {
     /// Killed when the server is dropped.
-    child: common::Reaped,
+    child: ixn_testkit::Reaped,
     tcp: String,
     http: Option<String>,
 }
@@ -54,35 +55,17 @@ impl Server {
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        let tcp = first
-            .trim()
-            .strip_prefix("ixn-server listening on ")
-            .unwrap_or_else(|| panic!("{first}"))
-            .to_owned();
-        let mut http = None;
-        if args.contains(&"--http") && !args.contains(&"off") {
-            let mut second = String::new();
-            out.read_line(&mut second).unwrap();
-            http = Some(
-                second
-                    .trim()
-                    .strip_prefix("web API listening on http://")
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_owned(),
-            );
-        }
+        let web = args.contains(&"--http") && !args.contains(&"off");
+        let banner = Banner::read(&mut out, web).unwrap_or_else(|e| panic!("{e}"));
+        let tcp = banner.native.to_string();
+        let http = banner.web.map(|a| a.to_string());
         // Keep reading stdout so that the server never blocks on it.
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = out.read_to_string(&mut sink);
         });
         Self {
-            child: common::Reaped(child),
+            child: ixn_testkit::Reaped(child),
             tcp,
             http,
         }
@@ -569,7 +552,7 @@ fn check_validates_without_starting_or_writing() {
 /// file is named as such; the banner says how to stop the server.
 #[test]
 fn flags_take_host_names_units_and_say_what_is_wrong() {
-    let mut child = common::Reaped(
+    let mut child = ixn_testkit::Reaped(
         Command::new(BIN)
             .args([
                 "--ephemeral",

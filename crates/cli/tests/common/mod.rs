@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 pub(crate) const IXN: &str = env!("CARGO_BIN_EXE_ixn");
 
@@ -27,22 +27,15 @@ pub(crate) fn server_bin() -> PathBuf {
     bin
 }
 
-pub(crate) struct Killed(pub(crate) Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub(crate) use ixn_testkit::{Banner, Reaped};
 
 /// Starts `ixn-server` (demo configuration) on an ephemeral port; returns it and its address.
-pub(crate) fn server() -> (Killed, String) {
+pub(crate) fn server() -> (Reaped, String) {
     server_with(&["--ephemeral"])
 }
 
 /// Like [`server`], with `extra` arguments instead of `--ephemeral`.
-pub(crate) fn server_with(extra: &[&str]) -> (Killed, String) {
+pub(crate) fn server_with(extra: &[&str]) -> (Reaped, String) {
     let listen: &[&str] = if extra.contains(&"--listen") {
         &[]
     } else {
@@ -56,16 +49,11 @@ pub(crate) fn server_with(extra: &[&str]) -> (Killed, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ixn-server listening on ")
-        .unwrap()
-        .to_owned();
-    (Killed(child), addr)
+    let addr = Banner::read(&mut BufReader::new(child.stdout.take().unwrap()), false)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .native
+        .to_string();
+    (Reaped(child), addr)
 }
 
 pub(crate) fn ixn(args: &[&str]) -> (i32, String, String) {

@@ -171,6 +171,24 @@ impl Keeper for InMemory {
     }
 }
 
+/// Operations weighted towards the requests that build state up and move it (register, log
+/// in, subscribe, submit, place in a workbin), so that sequences get somewhere; the other
+/// kinds (failures included) among them. The property tests of the engine and the stores'
+/// differentials share it.
+#[cfg(any(test, feature = "model"))]
+pub fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let kind = prop_oneof![
+        3 => Just(0u8),  // register
+        3 => Just(2u8),  // login
+        3 => Just(5u8),  // subscribe
+        3 => Just(7u8),  // submit
+        5 => Just(8u8),  // place in workbin
+        8 => 0u8..17,    // anything
+    ];
+    (kind, any::<u8>(), any::<u8>()).prop_map(|(k, c, a)| Op::from_parts(k, c, a))
+}
+
 /// Runs `ops` against a fresh engine and the model; `Err` describes the first broken invariant.
 pub fn check_ops(ops: &[Op]) -> Result<(), String> {
     check_ops_with(ops, &mut InMemory::default())

@@ -92,30 +92,6 @@ pub(crate) async fn media(addr: std::net::SocketAddr, name: &str) -> Client {
     c
 }
 
-/// A child process killed (and reaped) when dropped, so that a failing check does not leave it
-/// running; it derefs to the [`Child`](std::process::Child).
-pub(crate) struct Reaped(pub(crate) std::process::Child);
-
-impl std::ops::Deref for Reaped {
-    type Target = std::process::Child;
-    fn deref(&self) -> &std::process::Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Reaped {
-    fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits for `child` to exit and returns its exit code. The wait is on the exit itself; a
 /// watchdog kills the process if it is still running after `within` (then this fails: a
 /// process killed by a signal has no exit code).

@@ -7,10 +7,15 @@
 //! When no PostgreSQL is installed, [`Cluster::start`] says so ([`Unavailable`]); tests then
 //! print that they did not run, unless `IXN_REQUIRE_POSTGRES` is set (`.ci/run` sets it), when
 //! that is a failure.
+//!
+//! A cluster does not outlive its test process, however it ends: beside the server runs a
+//! reaper, a shell in a session of its own that waits for the end of a pipe the test process
+//! holds. When the test process dies (a panic, a timeout's SIGKILL), the kernel closes the
+//! pipe, and the reaper stops the server (immediate shutdown) and removes its directory.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Why no cluster could be started.
 #[derive(Debug)]
@@ -29,6 +34,8 @@ pub struct Cluster {
     dir: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Stops the server and removes its directory once this process is gone.
+    reaper: Option<Child>,
 }
 
 /// The server binaries' directory.
@@ -85,11 +92,12 @@ impl Cluster {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let as_postgres = is_root();
-        let cluster = Self {
+        let mut cluster = Self {
             bin,
             dir,
             port: free_port()?,
             as_postgres,
+            reaper: None,
         };
         if as_postgres {
             let ok = Command::new("chown")
@@ -118,8 +126,52 @@ impl Cluster {
                 "--no-sync",
             ],
         )?;
+        cluster.reaper = Some(cluster.reaper()?);
         cluster.start_server()?;
         Ok(cluster)
+    }
+
+    /// The directory of the cluster (its data directory is `data` in it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts the reaper: in a session of its own (a signal to the test's process group does
+    /// not reach it), it waits until its standard input ends, which happens when every holder
+    /// of the pipe is gone, then stops the server and removes the directory.
+    fn reaper(&self) -> Result<Child, Unavailable> {
+        let quoted = |p: &Path| -> Result<String, Unavailable> {
+            let text = p.to_str().filter(|t| !t.contains('\''));
+            text.map(|t| format!("'{t}'"))
+                .ok_or_else(|| Unavailable(format!("the path {} cannot be quoted", p.display())))
+        };
+        let as_postgres = if self.as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let script = format!(
+            "cat >/dev/null; {as_postgres}{} -D {} -m immediate -w stop >/dev/null 2>&1; rm -rf {}",
+            quoted(&self.bin.join("pg_ctl"))?,
+            quoted(&self.data())?,
+            quoted(&self.dir)?
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Unavailable(format!(
+                    "cannot start the cluster's reaper (setsid, sh): {e}"
+                ))
+            })
     }
 
     fn data(&self) -> PathBuf {
@@ -231,6 +283,11 @@ impl Drop for Cluster {
             ],
         );
         let _ = std::fs::remove_dir_all(&self.dir);
+        // Done by hand: the reaper has nothing left to do.
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
     }
 }
 
