@@ -33,6 +33,16 @@
 //!
 //! The [`Store`] trait is what the server uses, so that another store (a shared database) can
 //! replace the journal.
+//!
+//! # Why a journal, not an embedded database
+//!
+//! The durable state is small (one record per interaction) and always loaded whole at start;
+//! what matters is an append path with one `fdatasync` per group of requests, atomic per
+//! request, and precise crash diagnostics (torn tail versus corruption, with the offset). A
+//! journal of the codec's canonical frames gives exactly that in a few hundred lines that the
+//! tests cover at every cut point; a B-tree database would add page management not needed
+//! here, its own commit protocol to reason about, and less control over what is reported on a
+//! damaged file.
 
 #![warn(missing_docs)]
 

@@ -2,6 +2,22 @@
 //! order and handed to the store thread a round at a time; the outputs held until the changes
 //! before them are synced; and whether to linger for more requests before a handover.
 //!
+//! After each input the engine task drains the engine's durable changes and numbers them
+//! ([`Commit::record`]); the outputs of each input are held, in engine order, until the store
+//! reports its number synced. At the end of each round of inputs the round's changes go to the
+//! store thread at once, first letting the readers run a few times ([`LINGER_YIELDS`]) so that
+//! the requests the clients already sent join the round: a group then holds nearly every
+//! request in flight, and each sync serves more of them. At most [`LINGER_MAX`] requests'
+//! changes wait so, and after [`LINGER_UNPAID`] lone requests for which lingering brought
+//! nothing it lingers only every [`LINGER_PROBE`]th time, until that pays again.
+//!
+//! While replies wait for a sync, every change was handed over and no input waits, the task
+//! polls for the report ([`Commit::poll_for_sync`]) for up to the `Durability::polling` window
+//! before it sleeps: a CPU kept busy through the sync wakes the store's thread sooner when the
+//! disk answers (on a virtual machine by about 90 us). An input ends the polling at once.
+//! Close acknowledgements are held in the same queue, so a connection's held replies go out
+//! before it closes.
+//!
 //! Invariant: an output is released only once every change numbered before it is reported
 //! synced, so no client hears of a change the disk may not hold. After a store failure
 //! nothing is released again; held close acknowledgements still are, so connections finish.

@@ -12,7 +12,17 @@
 //!
 //! Its loop: take an input (and whatever else already waits, up to [`INPUTS_PER_WAKE`]), hand
 //! it to the engine, route or hold the outputs; at the end of a round, hand the round's changes
-//! to the store and wake the writers. A sync report releases what waited for it.
+//! to the store and wake the writers (so a subscriber hears several changes in one write). A
+//! sync report releases what waited for it. One task owns the engine rather than a mutex
+//! around it: the engine's calls are short and sequential anyway, and a single owner needs no
+//! locking and keeps the order of inputs obvious.
+//!
+//! With a shared store it changes roles on `Activate` and `StandBy` inputs (sent through
+//! [`Roles`]): active, it serves an engine loaded from the store while its [`Lease`] is valid
+//! (checked before each request and before releasing replies held for a commit); stepping down,
+//! it abandons held replies, closes every network connection, tells the in-process link (an
+//! unsolicited EventError NotActive) and serves a standby engine. A store failure then steps it
+//! down instead of stopping the server.
 
 mod commit;
 mod counts;
