@@ -1,8 +1,8 @@
 //! Surviving failovers and restarts: [`Resilient`] finds the active server of a list, and
 //! after a broken connection connects again and repeats the requests that set its session up.
 
-use crate::{Client, Error, Tls};
-use ixn_codec::{ClientType, Codec, ErrorCode, Message, attr};
+use crate::client::{Client, Error, Registration, Tls};
+use ixn_codec::{ClientType, Codec, Message, attr};
 
 /// What [`Resilient::next_event`] brings.
 #[derive(Debug)]
@@ -136,33 +136,6 @@ impl Resilient {
     /// Closes the connection.
     pub async fn close(self) -> Result<(), Error> {
         self.client.close().await
-    }
-}
-
-/// Who to register as, for [`Client::connect_active`].
-#[derive(Clone, Copy, Debug)]
-pub struct Registration<'a> {
-    /// ClientName.
-    pub name: &'a str,
-    /// ClientType.
-    pub kind: ClientType,
-    /// The application's password, if it has one.
-    pub password: Option<&'a str>,
-}
-
-/// The active server named by an EventError NotActive (a standby's answer), if any.
-pub fn active_server_of(e: &Error) -> Option<String> {
-    match e {
-        Error::EventError {
-            code: ErrorCode::NotActive,
-            reply,
-            ..
-        } => reply
-            .attrs
-            .get_str(attr::ACTIVE_SERVER)
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty()),
-        _ => None,
     }
 }
 

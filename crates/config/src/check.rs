@@ -3,12 +3,12 @@
 //! for TOML, its line. An entry with a problem is left out of what is built, so that the checks
 //! after it still run on the rest.
 
+use crate::entries::{
+    Agent, AgentGroupIdx, AgentIdx, AppAuth, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
+    WorkbinType, WorkbinTypeIdx, index,
+};
 use crate::error::ConfigError;
 use crate::schema::{ConfigFile, GroupEntry};
-use crate::validate::{
-    Agent, AgentGroupIdx, AgentIdx, AppAuth, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
-    WorkbinType, WorkbinTypeIdx,
-};
 use foldhash::{HashMap, HashMapExt};
 
 /// Namespace for UUIDs derived from workbin names (a fixed, project-specific UUID).
@@ -506,12 +506,6 @@ pub(crate) fn queues(
         });
     }
     (queues, by_name)
-}
-
-/// A list index as the u32 the index types hold. Configurations are far smaller than 2^32
-/// entries; a larger one saturates (and then fails on duplicate ids) rather than wrapping.
-pub(crate) fn index(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// An agent's `password_hash` must be an argon2 PHC string (`$argon2id$v=19$m=...`).

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod check;
+mod entries;
 mod error;
 mod http;
 mod limits;
@@ -38,6 +39,10 @@ mod schema;
 mod synthetic;
 mod validate;
 
+pub use entries::{
+    Agent, AgentGroupIdx, AgentIdx, AppAuth, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
+    WorkbinType, WorkbinTypeIdx,
+};
 pub use error::ConfigError;
 pub use http::Http;
 pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
@@ -46,10 +51,7 @@ pub use schema::{
     QueueEntry, StoreKind, StoreSection, TenantEntry, Tls, WorkbinEntry,
 };
 pub use synthetic::SYNTHETIC_AGENT_WORKBINS;
-pub use validate::{
-    Agent, AgentGroupIdx, AgentIdx, AppAuth, Config, Place, PlaceGroupIdx, PlaceIdx, Queue,
-    QueueIdx, WorkbinType, WorkbinTypeIdx,
-};
+pub use validate::Config;
 
 /// The demo configuration the server starts with when given none (also shipped as
 /// `examples/demo.toml`). It is the conformance suite's configuration plus more agents.

@@ -2,29 +2,18 @@
 //! offending entry.
 
 use crate::check;
+use crate::entries::{
+    Agent, AgentGroupIdx, AgentIdx, AppAuth, Place, PlaceGroupIdx, PlaceIdx, Queue, QueueIdx,
+    WorkbinType, WorkbinTypeIdx, index,
+};
 use crate::error::ConfigError;
 use crate::limits::Limits;
-use crate::schema::{AppType, ConfigFile, OwnerKind};
+use crate::schema::{AppType, ConfigFile};
 use foldhash::HashMap;
 use std::path::Path;
 
 macro_rules! arena {
-    ($($(#[$doc:meta])* $name:ident => $field:ident: $item:ty, $iter:ident;)*) => {$(
-        $(#[$doc])*
-        ///
-        /// Only a [`Config`] makes one, and only for an entry it holds: indexing the
-        /// configuration with it (`config[idx]`) cannot fail (an index of one configuration
-        /// must not be used with another).
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub(crate) u32);
-
-        impl $name {
-            /// The position in its list (file order).
-            pub fn get(self) -> usize {
-                self.0 as usize
-            }
-        }
-
+    ($($name:ident => $field:ident: $item:ty, $iter:ident;)*) => {$(
         impl std::ops::Index<$name> for Config {
             type Output = $item;
             fn index(&self, idx: $name) -> &$item {
@@ -37,90 +26,19 @@ macro_rules! arena {
         impl Config {
             /// Every entry with its index, in file order.
             pub fn $iter(&self) -> impl ExactSizeIterator<Item = ($name, &$item)> + Clone + '_ {
-                self.$field.iter().enumerate().map(|(i, e)| ($name(crate::check::index(i)), std::borrow::Borrow::<$item>::borrow(e)))
+                self.$field.iter().enumerate().map(|(i, e)| ($name(index(i)), std::borrow::Borrow::<$item>::borrow(e)))
             }
         }
     )*};
 }
 
 arena! {
-    /// An agent of the configuration (`config[idx]` is its [`Agent`]).
     AgentIdx => agents: Agent, agents;
-    /// A place of the configuration (`config[idx]` is its [`Place`]).
     PlaceIdx => places: Place, places;
-    /// An agent group (`config[idx]` is its name).
     AgentGroupIdx => agent_groups: str, agent_groups;
-    /// A place group (`config[idx]` is its name).
     PlaceGroupIdx => place_groups: str, place_groups;
-    /// A workbin type (`config[idx]` is its [`WorkbinType`]).
     WorkbinTypeIdx => workbins: WorkbinType, workbins;
-    /// A queue (`config[idx]` is its [`Queue`]).
     QueueIdx => queues: Queue, queues;
-}
-
-/// A validated agent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Agent {
-    /// Employee id (AgentId).
-    pub id: String,
-    /// 32 lowercase hex digits.
-    pub user_id: String,
-    /// Tenant id.
-    pub tenant: i32,
-    /// Groups the agent belongs to.
-    pub groups: Vec<AgentGroupIdx>,
-    /// Groups the agent supervises.
-    pub supervises: Vec<AgentGroupIdx>,
-    /// argon2 PHC string, if the agent may sign in over HTTP.
-    pub password_hash: Option<String>,
-}
-
-/// A validated place.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Place {
-    /// PlaceId.
-    pub id: String,
-    /// Place groups containing it.
-    pub groups: Vec<PlaceGroupIdx>,
-}
-
-/// A validated workbin type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkbinType {
-    /// WorkbinTypeId.
-    pub name: String,
-    /// Owner kind of its instances.
-    pub owner: OwnerKind,
-    /// Tenant id.
-    pub tenant: i32,
-    /// UUID for the web API (configured, or derived from the name).
-    pub uuid: String,
-}
-
-/// What an application must prove when it registers (its first RequestRegisterClient on a
-/// connection; a proxy's logical clients are covered by the proxy's own registration).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AppAuth {
-    /// argon2 PHC string the `Password` attribute must match.
-    pub password_hash: Option<String>,
-    /// A verified TLS client certificate must name the application.
-    pub client_certificate: bool,
-}
-
-impl AppAuth {
-    /// True when the application must prove something.
-    pub fn required(&self) -> bool {
-        self.password_hash.is_some() || self.client_certificate
-    }
-}
-
-/// A validated queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Queue {
-    /// Queue name.
-    pub name: String,
-    /// Tenant id.
-    pub tenant: i32,
 }
 
 /// A validated configuration with indexes by id and name. Built only by validation, so every

@@ -37,15 +37,19 @@ fn process(
         web.map(|w| w.client),
         batch,
         transport,
-        crate::hub::now(),
+        crate::sessions::now(),
         &mut || random_token(16),
     )
 }
 
 /// Starts a connect now; returns its generation.
 fn begin(c: &Connect, s: Settings) -> u64 {
-    let g =
-        lock(&c.session.state).begin_connect(crate::hub::now(), c.timeout, s.max_interval, c.acked);
+    let g = lock(&c.session.state).begin_connect(
+        crate::sessions::now(),
+        c.timeout,
+        s.max_interval,
+        c.acked,
+    );
     // A held connect of the same session is superseded: wake it.
     c.session.wake.notify_waiters();
     g
@@ -54,7 +58,7 @@ fn begin(c: &Connect, s: Settings) -> u64 {
 /// The reply to the connect of generation `g`, built now.
 fn finish(c: &Connect, g: u64, s: Settings) -> Vec<Raw> {
     lock(&c.session.state).finish_connect(
-        crate::hub::now(),
+        crate::sessions::now(),
         g,
         &c.id,
         s.connect_timeout_ms,

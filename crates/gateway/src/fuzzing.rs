@@ -17,10 +17,10 @@ impl Registry for Sessions {
     fn find(&self, id: &str) -> Option<Arc<Live>> {
         lock(&self.0).get(id).cloned()
     }
-    fn add(&self, live: Arc<Live>) -> Result<(), crate::sessions::Refused> {
+    fn add(&self, live: Arc<Live>) -> Result<(), crate::bayeux::Refused> {
         let mut s = lock(&self.0);
         if s.len() >= 4 {
-            return Err(crate::sessions::Refused::TooMany(4));
+            return Err(crate::bayeux::Refused::TooMany(4));
         }
         s.insert(live.id.clone(), live);
         Ok(())

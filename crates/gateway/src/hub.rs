@@ -9,13 +9,13 @@ use crate::bayeux::reply::{Raw, raw};
 use crate::engine_link::{EngineLink, LinkError, Pending};
 use crate::gws::{self, WorkbinRef};
 pub(crate) use crate::sessions::WebSession;
-use crate::sessions::{self, Sessions};
+use crate::sessions::{self, Sessions, now};
 use ixn_codec::{ClientType, Message, MessageId, WorkbinContentOperation, attr};
 use ixn_config::{AgentIdx, Config};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -24,12 +24,6 @@ use tracing::{debug, error, info, warn};
 pub(crate) const SWEEP_PERIOD: Duration = Duration::from_millis(997);
 /// The CometD channel of workbin messages.
 pub(crate) const WORKBINS_CHANNEL: &str = "/v2/me/workbins";
-
-/// The present time, from tokio's clock (so that tests that pause it move the gateway's
-/// deadlines too): session expiry, idle web sessions.
-pub(crate) fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
 
 /// Counts for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,13 +11,18 @@
 
 use crate::bayeux::reply::Raw;
 use crate::bayeux::session::{Closed, Offer};
-use crate::bayeux::{Live, Registry, lock};
-use crate::hub::now;
+use crate::bayeux::{Live, Refused, Registry, lock};
 use ixn_config::AgentIdx;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// The present time, from tokio's clock (so that tests that pause it move the gateway's
+/// deadlines too): session expiry, idle web sessions.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// A signed-in agent: one logical client on the gateway's proxy connection.
 #[derive(Debug)]
@@ -88,17 +93,6 @@ pub(crate) struct Limits {
     pub(crate) max_cometd_sessions: usize,
     pub(crate) max_cometd_sessions_per_agent: usize,
     pub(crate) cometd_queue_messages: usize,
-}
-
-/// Why a CometD handshake cannot add a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Refused {
-    /// `[http] max_cometd_sessions` are open.
-    #[error("the server has its maximum of {0} CometD sessions ([http] max_cometd_sessions)")]
-    TooMany(usize),
-    /// The web session it belongs to has ended.
-    #[error("the web session has ended; sign in again")]
-    Ended,
 }
 
 /// Every web and CometD session.

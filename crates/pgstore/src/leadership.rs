@@ -1,8 +1,9 @@
 //! Leadership over a shared store: the lease row (`ixn_leader`) with its epoch, read by
 //! [`inspect`] and moved by [`Leadership`].
 
+use crate::connect::{connect, redact};
+use crate::error::{Error, query};
 use crate::schema::{inspect_schema, migrate};
-use crate::{Error, connect, query, redact};
 use postgres::Client;
 
 /// What [`inspect`] found in a database.
@@ -75,7 +76,7 @@ pub struct Leader {
 /// Leadership on a shared store: a lease row with an epoch. The active server renews it every
 /// fraction of the lease; a standby takes the store over (the next epoch) once the lease went
 /// unrenewed for longer than the lease, by the database's clock. Every write transaction of a
-/// [`PgStore`] checks its epoch (fencing), so a server that was replaced can never commit
+/// [`PgStore`](crate::PgStore) checks its epoch (fencing), so a server that was replaced can never commit
 /// again. Reconnects by itself after a failure.
 pub struct Leadership {
     url: String,

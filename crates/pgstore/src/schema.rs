@@ -2,7 +2,7 @@
 //! `ixn_schema_version`), applied at start under an advisory lock so that servers starting at
 //! once do not race; a database newer than this program is refused.
 
-use crate::{Error, query};
+use crate::error::{Error, query};
 use postgres::Client;
 
 /// The migrations, in order: (version, SQL).

@@ -35,6 +35,14 @@ pub(crate) struct ConnSettings {
     pub(crate) max_bytes: usize,
 }
 
+/// The codec for `limits` (frame size and nesting depth).
+pub fn codec(limits: &ixn_config::Limits) -> Codec {
+    Codec::new(ixn_codec::Limits {
+        max_frame_len: limits.max_frame_len,
+        max_depth: limits.max_kvlist_depth,
+    })
+}
+
 /// TLS and client authentication for a listener's connections (R15).
 #[derive(Debug, Default)]
 pub struct Security {

@@ -1,9 +1,12 @@
 //! How connections and in-process clients reach the engine task.
 
+use crate::durability::Durability;
 use crate::input::{INPUTS, Input, Inputs};
+use crate::lease::Lease;
 use crate::local;
 use ixn_codec::link::Link;
 use ixn_core::ConnId;
+use ixn_core::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,8 +47,8 @@ impl EngineHandle {
     /// What a leadership loop uses to switch the engine task between standby and active
     /// (an [`EngineTask::standby`](crate::EngineTask::standby)). It does not keep the engine
     /// task alive.
-    pub fn roles(&self) -> crate::Roles {
-        crate::Roles(self.inputs.downgrade())
+    pub fn roles(&self) -> Roles {
+        Roles(self.inputs.downgrade())
     }
 
     pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
@@ -92,6 +95,35 @@ impl Flusher {
         if inputs.send(Input::Flush { done }).await.is_ok() {
             drop(inputs);
             let _ = flushed.await;
+        }
+    }
+}
+
+/// Tells the engine task which role to play (see [`EngineHandle::roles`](crate::EngineHandle::roles)).
+/// Blocking: for the leadership loop's thread. It does not keep the engine task alive.
+#[derive(Clone, Debug)]
+pub struct Roles(mpsc::WeakSender<Input>);
+
+impl Roles {
+    /// Serve `engine` with `durability` while `lease` holds. False when the engine task is gone.
+    pub fn activate(&self, engine: Engine, durability: Durability, lease: Lease) -> bool {
+        self.send(Input::Activate {
+            engine: Box::new(engine),
+            durability,
+            lease,
+        })
+    }
+
+    /// Stand by, naming the active server (if any); an active engine task steps down first.
+    /// False when the engine task is gone.
+    pub fn stand_by(&self, active: Option<String>) -> bool {
+        self.send(Input::StandBy { active })
+    }
+
+    fn send(&self, input: Input) -> bool {
+        match self.0.upgrade() {
+            Some(inputs) => inputs.blocking_send(input).is_ok(),
+            None => false,
         }
     }
 }

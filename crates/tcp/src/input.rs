@@ -47,8 +47,8 @@ pub(crate) enum Input {
     /// while `lease` is valid.
     Activate {
         engine: Box<ixn_core::Engine>,
-        durability: crate::Durability,
-        lease: crate::Lease,
+        durability: crate::durability::Durability,
+        lease: crate::lease::Lease,
     },
     /// Stand by (stepping down if active): refuse every request, naming `active`.
     StandBy { active: Option<String> },

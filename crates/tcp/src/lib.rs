@@ -28,9 +28,11 @@
 #![warn(missing_docs)]
 
 mod connection;
+mod durability;
 mod engine_task;
 mod handle;
 mod input;
+mod lease;
 mod listener;
 mod local;
 mod metrics;
@@ -38,22 +40,15 @@ mod outbox;
 mod partial;
 mod standalone;
 
-pub use connection::Security;
-pub use engine_task::{
-    DEFAULT_SYNC_POLL, Durability, EngineTask, Fault, Lease, MAX_SYNC_POLL, Roles, SyncMode,
-    sync_poll_for_this_machine,
+pub use connection::{Security, codec};
+pub use durability::{
+    DEFAULT_SYNC_POLL, Durability, MAX_SYNC_POLL, SyncMode, sync_poll_for_this_machine,
 };
-pub use handle::{EngineHandle, Flusher};
+pub use engine_task::{EngineTask, Fault};
+pub use handle::{EngineHandle, Flusher, Roles};
 pub use input::Inputs;
 pub use ixn_codec::link::{Delivery, Link as LocalLink};
+pub use lease::Lease;
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use metrics::Metrics;
 pub use standalone::{Started, start};
-
-/// The codec for `limits` (frame size and nesting depth).
-pub fn codec(limits: &ixn_config::Limits) -> ixn_codec::Codec {
-    ixn_codec::Codec::new(ixn_codec::Limits {
-        max_frame_len: limits.max_frame_len,
-        max_depth: limits.max_kvlist_depth,
-    })
-}

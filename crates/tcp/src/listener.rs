@@ -3,7 +3,7 @@
 //! each accepted connection runs as a [`Handler`] until it ends. At shutdown the listener stops
 //! accepting, lets every connection drain (bounded) and waits for them.
 
-use crate::codec;
+use crate::connection::codec;
 use crate::connection::{ConnSettings, Handler, Security};
 use crate::handle::EngineHandle;
 use crate::partial::Partials;

@@ -2,7 +2,7 @@
 //! store, no web API. For embedding and for tools that need a server over TCP in process (the
 //! `ixn conformance` command); `ixn-server` assembles the whole server.
 
-use crate::codec;
+use crate::connection::codec;
 use crate::engine_task::EngineTask;
 use crate::handle::EngineHandle;
 use crate::listener::{Listener, bind};

@@ -2,8 +2,8 @@
 //! invariants after each request (one reply first, the predicted outcome, nothing changed by a
 //! failure, listings, notifications, locations), and at the end what a store rebuilds.
 
+use super::ops::{CONFIG_JSON, Op};
 use super::reference::{Effect, Model, Predict, request};
-use super::{CONFIG_JSON, Keeper, Op};
 use crate::inspect::{State, Where};
 use crate::{ConnId, Engine, Output};
 use ixn_codec::{ByteString, ErrorCode, KvList, Message, MessageId, attr};
@@ -29,7 +29,53 @@ struct Handled {
     journal_before: usize,
 }
 
-/// [`check_ops`](super::check_ops), keeping every request's changes in `store` as well: what it
+/// A store under test: it keeps each request's changes and gives back what it stored.
+pub trait Keeper {
+    /// Keeps one request's changes (the first call gets the new engine's snapshot).
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String>;
+    /// Everything kept, as a store gives it back at start.
+    fn reload(&mut self) -> Result<Vec<Message>, String>;
+    /// Whether it applies Move changes (see [`Engine::record_moves`]); by default it gets Puts.
+    fn moves(&self) -> bool {
+        false
+    }
+}
+
+/// The journal's shape: every change, in order.
+#[derive(Debug, Default)]
+struct InMemory(Vec<Message>);
+
+impl Keeper for InMemory {
+    fn keep(&mut self, changes: &[Message]) -> Result<(), String> {
+        self.0.extend_from_slice(changes);
+        Ok(())
+    }
+    fn reload(&mut self) -> Result<Vec<Message>, String> {
+        Ok(std::mem::take(&mut self.0))
+    }
+    fn moves(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `ops` against a fresh engine and the model; `Err` describes the first broken invariant.
+pub fn check_ops(ops: &[Op]) -> Result<(), String> {
+    check_ops_with(ops, &mut InMemory::default())
+}
+
+/// The fuzz target's body: panics when an invariant breaks.
+pub fn core_ops(data: &[u8]) {
+    let ops = Op::from_bytes(data);
+    if let Err(e) = check_ops(&ops) {
+        // A broken invariant is exactly what the fuzzer looks for.
+        #[allow(clippy::panic)]
+        {
+            panic!("{e}");
+        }
+    }
+}
+
+/// [`check_ops`], keeping every request's changes in `store` as well: what it
 /// reloads must rebuild the same interactions and id generator as the engine holds at the end.
 pub fn check_ops_with(ops: &[Op], store: &mut dyn Keeper) -> Result<(), String> {
     // Parsed once per process: the fuzzer calls this hundreds of thousands of times.

@@ -2,38 +2,9 @@
 //! written from the contract independently of the engine; what it predicts for each operation
 //! (success with an effect, or the error code), and the request each operation sends.
 
-use super::Op;
+use super::ops::{AGENTS, APPS, Op, PLACES, WBS};
 use ixn_codec::{ErrorCode, KvList, Message, MessageId, attr};
 use std::collections::{BTreeMap, BTreeSet};
-
-pub(super) const APPS: [(&str, &str); 3] = [
-    ("desk", "AgentApplication"),
-    ("emailsrv", "MediaServer"),
-    ("rogue", "AgentApplication"),
-];
-pub(super) const AGENTS: [&str; 5] = ["a1", "a2", "a3", "sup1", "ghost"];
-pub(super) const PLACES: [&str; 5] = ["p1", "p2", "p3", "p4", "nowhere"];
-/// Pool of supplied interaction ids: pool entries 0..3 are supplied, 3 means "let the server
-/// generate one"; ops that name an interaction pick among the supplied and generated ones.
-pub(super) const IX_POOL: u8 = 5;
-/// Workbin selections: (type, owner key, owner).
-pub(super) const WBS: [(&str, Option<(&str, &str)>); 14] = [
-    ("Drafts", Some(("WorkbinAgentId", "a1"))),
-    ("Drafts", Some(("WorkbinAgentId", "a2"))),
-    ("Drafts", Some(("WorkbinAgentId", "a3"))),
-    ("Drafts", None),
-    ("Team", Some(("WorkbinGroupId", "Sales"))),
-    ("Team", Some(("WorkbinGroupId", "Support"))),
-    ("Desk", Some(("WorkbinPlaceId", "p1"))),
-    ("Desk", None),
-    ("Floor", Some(("WorkbinPlaceGroupId", "Floor1"))),
-    ("Nope", Some(("WorkbinAgentId", "a1"))),
-    ("Drafts", Some(("WorkbinPlaceId", "p1"))),
-    ("Drafts", Some(("WorkbinAgentId", "ghost"))),
-    ("Team", None),
-    ("Review", Some(("WorkbinAgentId", "a2"))),
-];
-pub(super) const WB_POOL: u8 = WBS.len() as u8;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct MClient {

@@ -68,9 +68,20 @@ pub(crate) trait Registry {
     /// The live session with this `clientId`.
     fn find(&self, id: &str) -> Option<Arc<Live>>;
     /// Adds a new session; `Err` says why it cannot be added (a limit).
-    fn add(&self, live: Arc<Live>) -> Result<(), crate::sessions::Refused>;
+    fn add(&self, live: Arc<Live>) -> Result<(), Refused>;
     /// Removes a session (disconnect).
     fn remove(&self, id: &str);
     /// The owner was active.
     fn touch(&self, owner: i32);
+}
+
+/// Why a CometD handshake cannot add a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    /// `[http] max_cometd_sessions` are open.
+    #[error("the server has its maximum of {0} CometD sessions ([http] max_cometd_sessions)")]
+    TooMany(usize),
+    /// The web session it belongs to has ended.
+    #[error("the web session has ended; sign in again")]
+    Ended,
 }

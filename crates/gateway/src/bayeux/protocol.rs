@@ -275,10 +275,10 @@ mod tests {
         fn find(&self, id: &str) -> Option<Arc<Live>> {
             lock(&self.sessions).get(id).cloned()
         }
-        fn add(&self, live: Arc<Live>) -> Result<(), crate::sessions::Refused> {
+        fn add(&self, live: Arc<Live>) -> Result<(), crate::bayeux::Refused> {
             let mut s = lock(&self.sessions);
             if s.len() >= self.cap {
-                return Err(crate::sessions::Refused::TooMany(self.cap));
+                return Err(crate::bayeux::Refused::TooMany(self.cap));
             }
             s.insert(live.id.clone(), live);
             Ok(())

@@ -22,7 +22,7 @@
 //! synced, so no client hears of a change the disk may not hold. After a store failure
 //! nothing is released again; held close acknowledgements still are, so connections finish.
 
-use super::durability::Durability;
+use crate::durability::Durability;
 use crate::input::Input;
 use ixn_codec::Message;
 use ixn_core::{ConnId, Engine, Output};

@@ -27,7 +27,7 @@ async fn media_server_on_a_test_store(
     );
     let (to_store, rounds) = std::sync::mpsc::channel();
     let (reports, synced) = mpsc::unbounded_channel();
-    let d = super::Durability {
+    let d = crate::Durability {
         to_store,
         synced,
         poll,

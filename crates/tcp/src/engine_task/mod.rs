@@ -6,8 +6,9 @@
 //! - `routing` ([`Router`]): the connections, their outboxes, and the writers to wake;
 //! - `commit` ([`Commit`]): group commit (changes numbered and handed to the store thread a
 //!   round at a time, outputs held until synced, lingering for more requests);
-//! - `durability` ([`Durability`]): the store thread and its flush threads;
-//! - `lease` ([`Lease`], [`Roles`]): leadership over a shared store;
+//! - [`Durability`] (the crate's `durability`): the store thread and its flush threads;
+//! - [`Lease`] (the crate's `lease`, with [`Roles`](crate::Roles) beside the handle):
+//!   leadership over a shared store;
 //! - `counts` ([`Counts`]): requests and notifications counted for the metrics.
 //!
 //! Its loop: take an input (and whatever else already waits, up to [`INPUTS_PER_WAKE`]), hand
@@ -18,7 +19,7 @@
 //! locking and keeps the order of inputs obvious.
 //!
 //! With a shared store it changes roles on `Activate` and `StandBy` inputs (sent through
-//! [`Roles`]): active, it serves an engine loaded from the store while its [`Lease`] is valid
+//! [`Roles`](crate::Roles)): active, it serves an engine loaded from the store while its [`Lease`] is valid
 //! (checked before each request and before releasing replies held for a commit); stepping down,
 //! it abandons held replies, closes every network connection, tells the in-process link (an
 //! unsolicited EventError NotActive) and serves a standby engine. A store failure then steps it
@@ -26,16 +27,11 @@
 
 mod commit;
 mod counts;
-mod durability;
-mod lease;
 mod routing;
 
-pub use durability::{
-    DEFAULT_SYNC_POLL, Durability, MAX_SYNC_POLL, SyncMode, sync_poll_for_this_machine,
-};
-pub use lease::{Lease, Roles};
-
+use crate::durability::Durability;
 use crate::input::{Input, Inputs};
+use crate::lease::Lease;
 use crate::outbox::Outbox;
 use commit::{Commit, Held, LINGER_YIELDS};
 use counts::Counts;

@@ -1,18 +1,14 @@
 //! Leadership as the engine task sees it: the [`Lease`] a leadership loop keeps moving forward
-//! while this server holds a shared store, and the [`Roles`] through which that loop switches
-//! the engine task between active and standby.
+//! while this server holds a shared store (the loop switches the engine task between active
+//! and standby through [`Roles`](crate::Roles)).
 //!
 //! The engine task checks the lease before each request and after each sync report: once it
 //! has passed, nothing more is acknowledged (another server may already serve), the task steps
 //! down and marks the lease so that the loop knows it must take the store over again.
 
-use super::Durability;
-use crate::input::Input;
-use ixn_core::Engine;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::mpsc;
 
 /// This server's hold on a shared store, as the engine task sees it: valid until a deadline
 /// that the leadership loop moves forward with each renewal. Once it has passed, the engine
@@ -61,36 +57,7 @@ impl Lease {
         self.0.stepped_down.load(Ordering::Acquire)
     }
 
-    pub(super) fn mark_stepped_down(&self) {
+    pub(crate) fn mark_stepped_down(&self) {
         self.0.stepped_down.store(true, Ordering::Release);
-    }
-}
-
-/// Tells the engine task which role to play (see [`EngineHandle::roles`](crate::EngineHandle::roles)).
-/// Blocking: for the leadership loop's thread. It does not keep the engine task alive.
-#[derive(Clone, Debug)]
-pub struct Roles(pub(crate) mpsc::WeakSender<Input>);
-
-impl Roles {
-    /// Serve `engine` with `durability` while `lease` holds. False when the engine task is gone.
-    pub fn activate(&self, engine: Engine, durability: Durability, lease: Lease) -> bool {
-        self.send(Input::Activate {
-            engine: Box::new(engine),
-            durability,
-            lease,
-        })
-    }
-
-    /// Stand by, naming the active server (if any); an active engine task steps down first.
-    /// False when the engine task is gone.
-    pub fn stand_by(&self, active: Option<String>) -> bool {
-        self.send(Input::StandBy { active })
-    }
-
-    fn send(&self, input: Input) -> bool {
-        match self.0.upgrade() {
-            Some(inputs) => inputs.blocking_send(input).is_ok(),
-            None => false,
-        }
     }
 }

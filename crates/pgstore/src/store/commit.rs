@@ -4,7 +4,8 @@
 //! trip, its own transaction. A compaction replaces every row in one transaction that holds the
 //! leader row's lock to its end.
 
-use crate::{IDS_KEY, PgStore, query};
+use super::{IDS_KEY, PgStore};
+use crate::error::query;
 use ixn_codec::{Codec, Message, attr};
 use ixn_core::durable::{DELETE, IDS, PUT};
 use std::collections::HashMap;

@@ -21,12 +21,12 @@ use tracing::info;
 #[derive(Debug)]
 pub struct Durability {
     /// Each request's changes, numbered in engine order.
-    pub(super) to_store: std::sync::mpsc::Sender<Vec<(u64, Vec<Message>)>>,
+    pub(crate) to_store: std::sync::mpsc::Sender<Vec<(u64, Vec<Message>)>>,
     /// The highest number synced to disk, or the store's failure.
-    pub(super) synced: mpsc::UnboundedReceiver<Result<u64, String>>,
+    pub(crate) synced: mpsc::UnboundedReceiver<Result<u64, String>>,
     /// How long the engine task polls for a sync report before it sleeps (see
     /// [`Durability::polling`]).
-    pub(super) poll: Duration,
+    pub(crate) poll: Duration,
 }
 
 /// The default of [`Durability::polling`]: a little more than a sync takes on a slow virtual
