@@ -1,17 +1,29 @@
 //! Agents' passwords: argon2 PHC strings, the form of an agent's `password_hash`.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Hashes `password` with argon2id and a random salt, as a PHC string for an agent's
 /// `password_hash` (what `ixn hash-password` prints).
-pub fn hash(password: &str) -> Result<String, String> {
+pub fn hash(password: &str) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no randomness for the salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut salt).map_err(HashError::Randomness)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(HashError::Argon2)
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// The system gave no randomness for the salt.
+    #[error("no randomness for the salt: {0}")]
+    Randomness(getrandom::Error),
+    /// argon2 refused (a password over its length limit).
+    #[error("argon2: {0}")]
+    Argon2(password_hash::Error),
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash). Slow on

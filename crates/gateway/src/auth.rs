@@ -15,19 +15,24 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
-    pub(crate) fn new(config: &ixn_config::Config) -> Result<Self, String> {
+    pub(crate) fn new(config: &ixn_config::Config) -> Result<Self, crate::Error> {
         let threads = std::thread::available_parallelism()
             .map_or(2, std::num::NonZeroUsize::get)
             .min(2);
-        let passwords = Checker::start(threads)?;
+        let passwords = Checker::start(threads).map_err(|e| {
+            crate::Error::Config(format!("cannot start a password-check thread: {e}"))
+        })?;
         let rate = std::num::NonZeroU32::new(config.http.sign_ins_per_second)
             .unwrap_or(std::num::NonZeroU32::MIN);
         let sign_ins = governor::RateLimiter::keyed(governor::Quota::per_second(rate));
         // A configured hash has the cost of the real ones; without any, one of the defaults.
-        let decoy_hash = match config.agents().find_map(|(_, a)| a.password_hash.clone()) {
-            Some(h) => h,
-            None => ixn_config::password::hash(&random_token(16).unwrap_or_default())?,
-        };
+        let decoy_hash =
+            match config.agents().find_map(|(_, a)| a.password_hash.clone()) {
+                Some(h) => h,
+                None => ixn_config::password::hash(&random_token(16).unwrap_or_default()).map_err(
+                    |e| crate::Error::Config(format!("cannot make the decoy password hash: {e}")),
+                )?,
+            };
         Ok(Self {
             passwords,
             sign_ins,
@@ -51,7 +56,7 @@ type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
 const CHECK_QUEUE: usize = 256;
 
 impl Checker {
-    pub(crate) fn start(threads: usize) -> Result<Self, String> {
+    pub(crate) fn start(threads: usize) -> std::io::Result<Self> {
         let (jobs, rx) = tokio::sync::mpsc::channel::<Job>(CHECK_QUEUE);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -76,8 +81,7 @@ impl Checker {
                             &mut blocks,
                         ));
                     }
-                })
-                .map_err(|e| format!("cannot start a password-check thread: {e}"))?;
+                })?;
         }
         Ok(Self { jobs })
     }

@@ -17,7 +17,7 @@ pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a request over the link got no reply. Each web API maps it to its own status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum LinkError {
+pub enum LinkError {
     /// The engine side is gone (the server is stopping): the request was not sent.
     #[error("the engine is not reachable (the server is stopping)")]
     Gone,

@@ -21,7 +21,7 @@ pub enum Error {
     Config(String),
     /// The engine refused or never answered the gateway's registration.
     #[error("the web API could not register with the engine: {0}")]
-    Register(String),
+    Register(Refused),
     /// Another I/O failure.
     #[error("HTTP server I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -29,4 +29,16 @@ pub enum Error {
     /// anything any more.
     #[error("the engine closed the web API's connection")]
     LinkLost,
+}
+
+/// Why the engine did not take the web API's registration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The request got no reply.
+    #[error(transparent)]
+    Link(#[from] crate::engine_link::LinkError),
+    /// The engine answered with an error (its description).
+    #[error("{0}")]
+    Engine(String),
 }

@@ -85,7 +85,7 @@ impl Hub {
         requests: mpsc::Sender<Message>,
         tls: bool,
         metrics: Arc<crate::metrics::WebMetrics>,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, crate::Error> {
         let credentials = auth::Credentials::new(&config)?;
         let http = &config.http;
         let limits = sessions::Limits {
@@ -122,14 +122,17 @@ impl Hub {
 
     /// Registers the link as a proxy. `Ok(false)`: the engine is a standby's (NotActive); the
     /// caller lets [`proxy_keeper`] try again.
-    pub(crate) async fn register_proxy(&self) -> Result<bool, String> {
+    pub(crate) async fn register_proxy(&self) -> Result<bool, crate::error::Refused> {
         let msg = Message::new(MessageId::REQUEST_REGISTER_CLIENT)
             .with(
                 attr::CLIENT_NAME,
                 self.config.http.proxy_application.as_str(),
             )
             .with(attr::CLIENT_TYPE, ClientType::Proxy.to_int());
-        let reply = self.request(None, msg).await.map_err(|e| e.to_string())?;
+        let reply = self
+            .request(None, msg)
+            .await
+            .map_err(crate::error::Refused::Link)?;
         if reply.id == MessageId::EVENT_ACK {
             Ok(true)
         } else if reply.attrs.get_int(attr::ERROR_CODE)
@@ -137,7 +140,7 @@ impl Hub {
         {
             Ok(false)
         } else {
-            Err(gws::engine_reason(&reply))
+            Err(crate::error::Refused::Engine(gws::engine_reason(&reply)))
         }
     }
 

@@ -42,7 +42,8 @@ mod extract;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 
-pub use error::Error;
+pub use engine_link::LinkError;
+pub use error::{Error, Refused};
 pub use ixn_codec::link::{Delivery, Link};
 mod gws;
 mod hub;
@@ -116,8 +117,7 @@ pub async fn serve(
         requests,
         deliveries,
     } = link;
-    let hub = hub::Hub::new(config, requests, tls.is_some(), Arc::clone(&metrics))
-        .map_err(Error::Config)?;
+    let hub = hub::Hub::new(config, requests, tls.is_some(), Arc::clone(&metrics))?;
     let weak = Arc::downgrade(&hub);
     metrics.attach(Box::new(move || {
         weak.upgrade().map(|h| {

@@ -39,7 +39,7 @@ struct Threads {
 struct Tasks {
     engine: Option<JoinHandle<()>>,
     web: Option<JoinHandle<Result<(), ixn_gateway::Error>>>,
-    link: Option<JoinHandle<Result<(), String>>>,
+    link: Option<JoinHandle<Result<(), ixn_tcp::LinkEnded>>>,
 }
 
 pub(crate) async fn serve_mode(

@@ -67,7 +67,7 @@ impl EngineHandle {
         max_bytes: usize,
     ) -> (
         Link,
-        impl Future<Output = Result<(), String>> + Send + 'static,
+        impl Future<Output = Result<(), local::LinkEnded>> + Send + 'static,
     ) {
         local::open(
             self.next_conn(),

@@ -50,5 +50,6 @@ pub use input::Inputs;
 pub use ixn_codec::link::{Delivery, Link as LocalLink};
 pub use lease::Lease;
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
+pub use local::LinkEnded;
 pub use metrics::Metrics;
 pub use standalone::{Started, start};

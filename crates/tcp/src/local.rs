@@ -24,6 +24,19 @@ const REQUESTS: usize = 1024;
 /// few outboxes' worth.
 const DELIVERIES: usize = 4;
 
+/// Why an in-process connection ended before its client closed it (the server must then stop,
+/// as the web API can no longer work).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkEnded {
+    /// The engine task is gone.
+    #[error("the engine task is gone")]
+    EngineGone,
+    /// The engine task closed the connection.
+    #[error("the engine closed the connection")]
+    Closed,
+}
+
 /// Opens an in-process connection `conn` on the engine task; returns the gateway's end and the
 /// task serving the engine's end. The task ends when the gateway drops its request sender
 /// (`Ok`), or when the engine side ends first (`Err` with why: the server must then stop, as the
@@ -34,7 +47,7 @@ pub(crate) fn open(
     inputs: mpsc::Sender<Input>,
     max_messages: usize,
     max_bytes: usize,
-) -> (Link, impl Future<Output = Result<(), String>>) {
+) -> (Link, impl Future<Output = Result<(), LinkEnded>>) {
     let (requests_tx, mut requests) = mpsc::channel::<Message>(REQUESTS);
     let (deliveries, deliveries_rx) = mpsc::channel::<Vec<Delivery>>(DELIVERIES);
     let link = Link {
@@ -54,7 +67,7 @@ pub(crate) fn open(
             .await
             .is_err()
         {
-            return Err("the engine task is gone".to_owned());
+            return Err(LinkEnded::EngineGone);
         }
         info!(conn = conn.0, "web gateway connected to the engine");
         let writer = tokio::spawn(forward(
@@ -70,12 +83,12 @@ pub(crate) fn open(
                         outbox.sent_to_engine(1);
                         let batch = Input::Batch { conn, msgs: vec![msg], bytes: 0 };
                         if inputs.send(batch).await.is_err() {
-                            break Err("the engine task is gone".to_owned());
+                            break Err(LinkEnded::EngineGone);
                         }
                     }
                     None => break Ok(()),
                 },
-                () = outbox.closing.cancelled() => break Err("the engine closed the connection".to_owned()),
+                () = outbox.closing.cancelled() => break Err(LinkEnded::Closed),
             }
         };
         crate::input::close(&inputs, conn).await;
