@@ -21,7 +21,7 @@ pub enum LinkError {
     /// The engine side is gone (the server is stopping): the request was not sent.
     #[error("the engine is not reachable (the server is stopping)")]
     Gone,
-    /// No reply within [`REPLY_TIMEOUT`].
+    /// No reply within 10 s.
     #[error("no reply from the engine within {} s", REPLY_TIMEOUT.as_secs())]
     TimedOut,
     /// The link closed after the request was sent, before its reply.
