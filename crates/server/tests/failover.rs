@@ -579,3 +579,77 @@ fn a_resilient_client_logs_in_and_subscribes_again_after_a_failover() {
     // The servers' log is kept only when the test fails.
     let _ = std::fs::remove_file(&log);
 }
+
+/// Sends a plain Ping (a ReferenceId only: the form an active server's connection answers
+/// without its engine) on a new connection to `addr` and returns the reply.
+fn ping(addr: &str) -> Message {
+    use std::io::{Read, Write};
+    let codec = Codec::default();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let ping = Message::new(MessageId::PING).with(attr::REFERENCE_ID, 7);
+    s.write_all(&codec.encode_to_bytes(&ping).unwrap()).unwrap();
+    let mut buf = ixn_codec::BytesMut::new();
+    loop {
+        if let Some(m) = codec.decode(&mut buf).unwrap() {
+            return m;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "{addr} closed the connection before replying");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A standby answers every Ping, the plain one included, with EventError NotActive naming the
+/// active server, so that a health probe that connects and pings tells a standby from the
+/// active server; the active server answers with a Ping.
+#[test]
+fn a_standby_answers_a_ping_with_not_active_naming_the_active_server() {
+    let Some(cluster) = ixn_testkit::pg::start_or_skip("standby-ping") else {
+        return;
+    };
+    let url = cluster.database("standby_ping").unwrap();
+    let log = log_path("standby-ping");
+    let a = start(&url, free_port(), &log);
+    // The first server takes the store over (the leader row names it), then the second starts.
+    let deadline = Instant::now() + PATIENCE;
+    while active_addr(&url).as_deref() != Some(a.addr.as_str()) {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not take the store over",
+            a.addr
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let b = start(&url, free_port(), &log);
+
+    let reply = ping(&a.addr);
+    assert_eq!(reply.id, MessageId::PING, "the active server: {reply:?}");
+    assert_eq!(reply.reference_id(), Some(7));
+
+    // Every answer of the standby is NotActive; once its leadership loop has read the leader
+    // row (right after it starts), the answer names the active server.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = ping(&b.addr);
+        assert_eq!(reply.id, MessageId::EVENT_ERROR, "the standby: {reply:?}");
+        assert_eq!(reply.reference_id(), Some(7));
+        assert_eq!(
+            reply.attrs.get_int(attr::ERROR_CODE),
+            Some(ErrorCode::NotActive.to_int()),
+            "{reply:?}"
+        );
+        if reply.attrs.get_str(attr::ACTIVE_SERVER).map(|s| s.as_ref()) == Some(a.addr.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never named {}: {reply:?}",
+            a.addr
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop((a, b));
+    let _ = std::fs::remove_file(&log);
+}

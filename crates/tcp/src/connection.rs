@@ -3,7 +3,7 @@
 //! the engine queued (a notification arrives already encoded and is only copied). Decoding never
 //! happens on the engine task.
 
-use crate::input::Input;
+use crate::input::{Input, Serving};
 use crate::metrics::Disconnect;
 use crate::outbox::{Item, MAX_IN_FLIGHT_BYTES, Outbox};
 use crate::partial::{Metered, Partials, ReadError};
@@ -86,6 +86,8 @@ pub(crate) struct Handler {
     pub(crate) conn: ConnId,
     pub(crate) peer: SocketAddr,
     pub(crate) inputs: mpsc::Sender<Input>,
+    /// Whether the engine task serves: a standby's connections answer no Ping themselves.
+    pub(crate) serving: Serving,
     pub(crate) settings: ConnSettings,
     pub(crate) partials: Arc<Partials>,
     /// Cancelled when the server stops: the connection drains and closes.
@@ -97,6 +99,7 @@ struct Parts {
     conn: ConnId,
     peer: SocketAddr,
     inputs: mpsc::Sender<Input>,
+    serving: Serving,
     settings: ConnSettings,
     partials: Arc<Partials>,
     shutdown: CancellationToken,
@@ -164,6 +167,7 @@ impl Handler {
             conn,
             peer,
             inputs,
+            serving,
             settings,
             partials,
             shutdown,
@@ -174,6 +178,7 @@ impl Handler {
             conn,
             peer,
             inputs,
+            serving,
             settings,
             partials,
             shutdown,
@@ -316,9 +321,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             // (or its replies pile up, which defers them there), it is not read.
             let allowance = self.outbox.allowance();
             // Nothing of this connection's is at the engine task now (and only this loop sends
-            // more): the plain Pings read next may be answered on the spot.
-            let idle = self.outbox.pending() == 0;
-            self.frames.decoder_mut().answer_plain_pings(idle);
+            // more), and the engine serves: the plain Pings read next may be answered on the
+            // spot. A standby's engine answers every Ping itself (NotActive).
+            let local = self.outbox.pending() == 0 && self.parts.serving.get();
+            self.frames.decoder_mut().answer_plain_pings(local);
             tokio::select! {
                 frame = self.frames.next(), if allowance > 0 => {
                     if let Some(ended) = self.on_frame(frame, allowance).await {
@@ -384,7 +390,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         let codec = &self.parts.settings.codec;
         let pongs = self.frames.decoder_mut().pongs();
-        let batch = answer_pings(batch, &self.outbox, codec, pongs);
+        let batch = if self.parts.serving.get() {
+            answer_pings(batch, &self.outbox, codec, pongs)
+        } else {
+            batch
+        };
         if !batch.is_empty() {
             self.outbox.sent_to_engine(batch.len());
             self.outbox.sent_bytes(bytes);

@@ -1,7 +1,7 @@
 //! How connections and in-process clients reach the engine task.
 
 use crate::durability::Durability;
-use crate::input::{INPUTS, Input, Inputs};
+use crate::input::{INPUTS, Input, Inputs, Serving};
 use crate::lease::Lease;
 use crate::local;
 use ixn_codec::link::Link;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 pub struct EngineHandle {
     inputs: mpsc::Sender<Input>,
     next_conn: Arc<AtomicU64>,
+    serving: Serving,
 }
 
 impl EngineHandle {
@@ -26,11 +27,13 @@ impl EngineHandle {
     /// [`EngineTask::new`](crate::engine_task::EngineTask::new)).
     pub fn channel() -> (Self, Inputs) {
         let (inputs, rx) = mpsc::channel(INPUTS);
+        let serving = Serving::new();
         let handle = Self {
             inputs,
             next_conn: Arc::new(AtomicU64::new(1)),
+            serving: serving.clone(),
         };
-        (handle, Inputs(rx))
+        (handle, Inputs { rx, serving })
     }
 
     /// A new connection's number.
@@ -49,6 +52,11 @@ impl EngineHandle {
     /// task alive.
     pub fn roles(&self) -> Roles {
         Roles(self.inputs.downgrade())
+    }
+
+    /// Whether the engine task serves (see [`Serving`]).
+    pub(crate) fn serving(&self) -> Serving {
+        self.serving.clone()
     }
 
     pub(crate) fn sender(&self) -> mpsc::Sender<Input> {

@@ -57,9 +57,34 @@ pub(crate) enum Input {
 /// Inputs queued to the engine task before connections wait (back-pressure).
 pub(crate) const INPUTS: usize = 4096;
 
-/// The receiving end of the engine task's inputs.
+/// The receiving end of the engine task's inputs, and the flag through which it tells the
+/// connections whether it serves ([`Serving`]).
 #[derive(Debug)]
-pub struct Inputs(pub(crate) mpsc::Receiver<Input>);
+pub struct Inputs {
+    pub(crate) rx: mpsc::Receiver<Input>,
+    pub(crate) serving: Serving,
+}
+
+/// Whether the engine task serves (its engine is active) or stands by, as the connections
+/// see it: while it stands by, a connection answers no Ping itself, so that every Ping gets
+/// the standby's EventError NotActive from the engine (a health probe can tell the two apart).
+/// Set by the engine task at each change of role; read before each read of a connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Serving(Arc<std::sync::atomic::AtomicBool>);
+
+impl Serving {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicBool::new(true)))
+    }
+
+    pub(crate) fn set(&self, active: bool) {
+        self.0.store(active, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
 
 /// Tells the engine task that `conn` is over and waits until its clients are dropped (R13), so
 /// that the peer sees the close only after that. Returns at once if the engine task is gone.

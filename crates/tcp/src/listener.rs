@@ -170,6 +170,7 @@ impl Listener {
             conn: self.engine.next_conn(),
             peer,
             inputs: self.engine.sender(),
+            serving: self.engine.serving(),
             settings: self.settings,
             partials: Arc::clone(&self.partials),
             shutdown: self.stop.clone(),

@@ -30,7 +30,7 @@ mod counts;
 mod routing;
 
 use crate::durability::Durability;
-use crate::input::{Input, Inputs};
+use crate::input::{Input, Inputs, Serving};
 use crate::lease::Lease;
 use crate::outbox::Outbox;
 use commit::{Commit, Held, LINGER_YIELDS};
@@ -72,6 +72,8 @@ struct Deferred {
 pub struct EngineTask {
     engine: Engine,
     inputs: mpsc::Receiver<Input>,
+    /// Tells the connections whether the engine serves (kept equal to `engine.is_active()`).
+    serving: Serving,
     router: Router,
     commit: Commit,
     counts: Counts,
@@ -100,9 +102,11 @@ impl EngineTask {
         durability: Option<Durability>,
         fault: Option<Fault>,
     ) -> Self {
+        inputs.serving.set(engine.is_active());
         Self {
             engine,
-            inputs: inputs.0,
+            inputs: inputs.rx,
+            serving: inputs.serving,
             router: Router::new(codec),
             commit: Commit::new(durability),
             counts: Counts::default(),
@@ -271,6 +275,7 @@ impl EngineTask {
         engine.stand_by(active.clone());
         reopen(&mut engine, &self.router);
         self.engine = engine;
+        self.serving.set(false);
         if !was_active {
             return;
         }
@@ -304,6 +309,7 @@ impl EngineTask {
         reopen(&mut engine, &self.router);
         engine.record_changes(true);
         self.engine = engine;
+        self.serving.set(true);
         self.commit.start(durability);
         self.lease = Some(lease);
         info!(
