@@ -167,9 +167,10 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         action: StoreCmd,
     },
-    /// Print an argon2 hash of a password, for an agent's `password_hash` in the configuration
-    /// (lets the agent sign in to the web API). Reads the password from the first line of
-    /// standard input unless given as an argument.
+    /// Print an argon2 hash of a password, for a `password_hash` in the configuration: an
+    /// agent's (lets the agent sign in to the web API) or an application's (its registrations
+    /// on the native port must then carry the `Password`). Reads the password from the first
+    /// line of standard input unless given as an argument.
     HashPassword {
         /// The password (prefer standard input: arguments end up in shell history).
         password: Option<String>,

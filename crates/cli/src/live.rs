@@ -101,10 +101,23 @@ pub(crate) async fn send(server: Server, messages: Vec<String>) -> ExitCode {
     };
     let mut failed = false;
     let mut out = std::io::stdout().lock();
-    for msg in parsed {
+    for (i, msg) in parsed.into_iter().enumerate() {
         match conn.request(msg).await {
             Ok(reply) => {
-                failed |= reply.id == MessageId::EVENT_ERROR;
+                if reply.id == MessageId::EVENT_ERROR {
+                    failed = true;
+                    // For people: the error's name beside its code (stdout stays JSON).
+                    let code = reply.attrs.get_int(attr::ERROR_CODE).unwrap_or(0);
+                    let description = reply
+                        .attrs
+                        .get_str(attr::ERROR_DESCRIPTION)
+                        .map_or("", |d| d.as_ref());
+                    eprintln!(
+                        "ixn send: message {}: EventError {code} {}: {description}",
+                        i + 1,
+                        ixn_codec::ErrorCode::from_int(code)
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "{}",

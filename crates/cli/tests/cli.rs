@@ -86,7 +86,7 @@ fn readme_walkthrough_watch_shows_what_send_places() {
 #[test]
 fn send_reports_errors_clearly() {
     let (_server, addr) = server();
-    let (code, out, _) = ixn(&[
+    let (code, out, err) = ixn(&[
         "send",
         "--addr",
         &addr,
@@ -94,6 +94,10 @@ fn send_reports_errors_clearly() {
     ]);
     assert_eq!(code, 1, "an EventError reply exits 1");
     assert!(out.contains(r#""ErrorCode":5"#), "{out}");
+    assert!(
+        err.contains("message 1: EventError 5 AgentNotLoggedIn: "),
+        "the error's name beside its code, for people: {err}"
+    );
 
     let (code, _, err) = ixn(&[
         "send",
@@ -413,4 +417,25 @@ fn watch_reconnect_survives_a_server_restart() {
     let placed = line_with(&out, "IX-HELLO-1");
     assert!(placed.contains("PlacedIn"), "{placed}");
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// The newest release in CHANGELOG.md is the version the binaries print.
+#[test]
+fn the_changelog_names_the_version_the_binaries_print() {
+    let changelog = std::fs::read_to_string(workspace().join("CHANGELOG.md")).unwrap();
+    let newest = changelog
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .find(|h| !h.starts_with("Unreleased"))
+        .expect("CHANGELOG.md has a release");
+    let version = newest.split_whitespace().next().unwrap();
+    for bin in [server_bin(), std::path::PathBuf::from(IXN)] {
+        let out = Command::new(&bin).arg("--version").output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            printed.split_whitespace().nth(1) == Some(version),
+            "{} --version prints {printed:?}; CHANGELOG.md's newest release is {version}",
+            bin.display()
+        );
+    }
 }
