@@ -544,6 +544,11 @@ fn check_validates_without_starting_or_writing() {
         err.contains(bad.to_str().unwrap()) && err.contains("line"),
         "{err}"
     );
+    // An empty configuration: nothing could ever register.
+    std::fs::write(&bad, "").unwrap();
+    let (code, _, err) = run(&["--check", "--config", bad.to_str().unwrap(), "--ephemeral"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("defines no [[application]]"), "{err}");
     let _ = std::fs::remove_file(&bad);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -31,6 +31,12 @@ pub(crate) fn check(
         config.workbins().len(),
         config.queues().len()
     );
+    if config.applications.is_empty() {
+        say!(
+            "ixn-server: {origin} defines no [[application]], so no client could register; add the applications that connect (docs/configuration.md)"
+        );
+        return ExitCode::from(2);
+    }
     if let Err(code) = check_http(args, config, tls) {
         return code;
     }
