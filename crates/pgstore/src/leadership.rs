@@ -118,6 +118,11 @@ impl Leadership {
         Ok((this, before))
     }
 
+    /// Who this server is in the leader row's `holder`.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
     /// The lease.
     pub fn lease(&self) -> std::time::Duration {
         self.lease

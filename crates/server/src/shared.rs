@@ -162,8 +162,13 @@ impl Leader<'_> {
                 Ok((Some(epoch), _)) => return Some((epoch, sent)),
                 Ok((None, row)) => {
                     self.failing = false;
-                    let active = (!row.expired && !row.advertised.is_empty())
-                        .then(|| row.advertised.clone());
+                    // The server that holds the lease, never this one: a row that still names
+                    // this server after it stepped down (a database restart) means that nobody
+                    // serves until it expires.
+                    let active = (!row.expired
+                        && !row.advertised.is_empty()
+                        && row.holder != self.lead.holder())
+                    .then(|| row.advertised.clone());
                     if self.told.as_ref() != Some(&active) {
                         info!(
                             active = active.as_deref().unwrap_or("none"),

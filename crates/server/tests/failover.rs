@@ -445,6 +445,30 @@ fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     cluster.restart().unwrap();
+    // Until it serves again, the server answers NotActive, never naming itself as the active
+    // server (a client following the hint would loop back to it).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = ping(&a.addr);
+        if reply.id == MessageId::PING {
+            break;
+        }
+        assert_eq!(
+            reply.attrs.get_int(attr::ERROR_CODE),
+            Some(ErrorCode::NotActive.to_int()),
+            "{reply:?}"
+        );
+        assert_ne!(
+            reply
+                .attrs
+                .get_str(attr::ACTIVE_SERVER)
+                .map(|s| s.to_string()),
+            Some(a.addr.clone()),
+            "a stepped-down server names itself as the active server"
+        );
+        assert!(Instant::now() < deadline, "{} never served again", a.addr);
+        std::thread::sleep(Duration::from_millis(10));
+    }
     rt.block_on(async {
         // The client finds the server serving again on its own.
         let c = connect(&addrs, "emailsrv", ClientType::MediaServer)
