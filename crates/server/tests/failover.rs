@@ -636,21 +636,23 @@ fn a_standby_answers_a_ping_with_not_active_naming_the_active_server() {
     let url = cluster.database("standby_ping").unwrap();
     let log = log_path("standby-ping");
     let a = start(&url, free_port(), &log);
-    // The first server takes the store over (the leader row names it), then the second starts.
+    // The first server takes the store over and serves (it answers a Ping with a Ping; the
+    // leader row names it a moment before its engine is loaded), then the second starts.
     let deadline = Instant::now() + PATIENCE;
-    while active_addr(&url).as_deref() != Some(a.addr.as_str()) {
+    loop {
+        let reply = ping(&a.addr);
+        assert_eq!(reply.reference_id(), Some(7));
+        if reply.id == MessageId::PING {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "{} did not take the store over",
+            "{} never served: {reply:?}",
             a.addr
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     let b = start(&url, free_port(), &log);
-
-    let reply = ping(&a.addr);
-    assert_eq!(reply.id, MessageId::PING, "the active server: {reply:?}");
-    assert_eq!(reply.reference_id(), Some(7));
 
     // Every answer of the standby is NotActive; once its leadership loop has read the leader
     // row (right after it starts), the answer names the active server.
