@@ -131,9 +131,14 @@ fn send_reports_errors_clearly() {
     let (code, _, err) = ixn(&["send", "--addr", &free, r#"{"message":"Ping"}"#]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("cannot connect to") && err.contains("is ixn-server running"),
+        err.contains(&format!("cannot connect to {free}"))
+            && err.contains("is ixn-server running")
+            && err.contains("cargo run --release -p ixn-server"),
         "{err}"
     );
+    // One address fails at once, about that address (not after a search for an active server
+    // of a shared store).
+    assert!(!err.contains("no active server"), "{err}");
 
     let (code, _, err) = ixn(&[
         "watch",

@@ -502,3 +502,29 @@ fn a_listener_open_to_other_machines_without_authentication_is_warned_about() {
     assert!(!text.contains("without authentication"), "{text}");
     assert!(!text.contains("without TLS"), "{text}");
 }
+
+/// A client and a server that disagree about TLS: the client says which side speaks what and
+/// what to change, instead of a frame size or a decoding error.
+#[test]
+fn a_tls_mismatch_is_named_with_what_to_change() {
+    let pki = Pki::new("mismatch");
+    let config = secured_config(&pki, "desk secret");
+    let (_server, addr, _web, _logs) = start(&config);
+    // A plain client on the TLS port.
+    let (code, out, err) = ixn(&["send", "--addr", &addr, PING], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("the server speaks TLS on this port") && err.contains("--ca FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("exceeds the maximum frame size"), "{err}");
+    // A TLS client on a plain port.
+    let (_plain, plain_addr) = common::server();
+    let ca = pki.path("ca.crt");
+    let (code, out, err) = ixn(&["send", "--addr", &plain_addr, "--ca", &ca, PING], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("the server does not speak TLS on this port") && err.contains("drop `--tls`"),
+        "{err}"
+    );
+}

@@ -62,7 +62,7 @@ fn host_of(addr: &str) -> &str {
 pub enum Error {
     /// The server could not be reached.
     #[error(
-        "cannot connect to {addr}: {source} (is ixn-server running there? start one with `cargo run -p ixn-server`)"
+        "cannot connect to {addr}: {source} (is ixn-server running there? start one with `cargo run --release -p ixn-server`)"
     )]
     Connect {
         /// The address tried.
@@ -88,7 +88,7 @@ pub enum Error {
     /// The connection broke before the reply arrived: what the server sent could not be read
     /// (a malformed or oversize frame) or the transport failed. The same error is given to
     /// every request that was waiting, and kept for [`Client::failure`].
-    #[error("the connection broke before the reply: {0}")]
+    #[error("the connection broke before the reply: {}", broken(.0))]
     Broken(Arc<ixn_codec::Error>),
     /// The server answered EventError.
     #[error("EventError {code} ({}): {description}", code.to_int())]
@@ -115,6 +115,25 @@ pub enum Error {
         /// The last answer or failure.
         last: String,
     },
+}
+
+/// Why a connection broke, in words: a TLS record where a frame was expected is named as such.
+fn broken(e: &ixn_codec::Error) -> String {
+    if e.is_tls_record() {
+        "the server speaks TLS on this port (it answered with a TLS record): connect with TLS (`--tls`, and `--ca FILE` with the certificate of the authority that signed the server's)".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Why a TLS handshake failed, in words: a server answering in plain frames is named as such.
+fn tls_failed(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("InvalidContentType") {
+        "the server does not speak TLS on this port (it answered in plain frames): drop `--tls`, or give the server a certificate (`--tls-cert` and `--tls-key`)".to_owned()
+    } else {
+        text
+    }
 }
 
 /// How long [`Client::connect_active`] gives one server to connect and answer the registration.
@@ -236,7 +255,7 @@ impl Client {
             .await
             .map_err(|e| Error::Tls {
                 addr: shown,
-                reason: e.to_string(),
+                reason: tls_failed(&e),
             })?;
         let (rd, wr) = tokio::io::split(stream);
         Ok(Self::over(Box::new(rd), Box::new(wr), codec))
@@ -257,7 +276,8 @@ impl Client {
     /// Connects to whichever server of `addrs` is active and registers there, for servers
     /// sharing a store (one active, the others standing by). A standby's answer (EventError
     /// NotActive) names the active server: it is tried next, then the rest of the list; a
-    /// server that cannot be reached is skipped. While none is active (a takeover in
+    /// server that cannot be reached is skipped (a list of one address fails at once when it
+    /// cannot be reached, with what went wrong there). While none is active (a takeover in
     /// progress), tries again every 100 ms for up to `patience`. Any other refusal (an unknown
     /// application, a wrong password) is returned at once.
     pub async fn connect_active(
@@ -289,6 +309,9 @@ impl Client {
                 .await;
                 let (c, registered) = match attempt {
                     Ok(Ok(r)) => r,
+                    // One address that cannot be reached (refused, TLS on one side only) fails
+                    // at once, with what went wrong there; a list looks for another server.
+                    Ok(Err(e)) if addrs.len() == 1 => return Err(e),
                     Ok(Err(e)) => {
                         last = e.to_string();
                         continue;
@@ -316,6 +339,7 @@ impl Client {
                         }
                     }
                     Err(e @ Error::EventError { .. }) => return Err(e),
+                    Err(e) if addrs.len() == 1 => return Err(e),
                     Err(e) => last = format!("{addr}: {e}"),
                 }
             }

@@ -164,6 +164,19 @@ impl Error {
     pub fn is_malformed_frame(&self) -> bool {
         self.malformed().is_some()
     }
+
+    /// True when the "frame" was the start of a TLS record: the peer speaks TLS where this
+    /// side speaks the plain protocol (a TLS record's first four bytes, a content type from 20
+    /// to 23 then version 3.x, read as a length, announce a frame of 320 MiB or more).
+    pub fn is_tls_record(&self) -> bool {
+        match self.malformed() {
+            Some(Malformed::FrameTooLarge { len, .. }) => {
+                let [kind, major, minor, _] = u32::try_from(*len).unwrap_or(0).to_be_bytes();
+                (20..=23).contains(&kind) && major == 3 && minor <= 4
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Compares like [`PartialEq`] should, with I/O and JSON errors compared by their text (their

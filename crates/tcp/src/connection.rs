@@ -415,6 +415,13 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     fn read_failed(&self, e: ReadError) -> Ended {
         let (outbox, conn, peer) = (&self.outbox, self.parts.conn, self.parts.peer);
         match e {
+            ReadError::Codec(e) if e.is_tls_record() => {
+                // The reply cannot help a TLS client (it cannot read it); the log names the
+                // mistake for the operator.
+                info!(conn = conn.0, %peer, "a TLS client on a plain port: it must connect without TLS, or the server be given --tls-cert and --tls-key; closing the connection");
+                malformed_frame(outbox, conn, peer, &e);
+                Ended::MalformedFrame(e)
+            }
             ReadError::Codec(e) if e.is_malformed_frame() => {
                 malformed_frame(outbox, conn, peer, &e);
                 Ended::MalformedFrame(e)
