@@ -58,7 +58,7 @@ pub(crate) enum Input {
 pub(crate) const INPUTS: usize = 4096;
 
 /// The receiving end of the engine task's inputs, and the flag through which it tells the
-/// connections whether it serves ([`Serving`]).
+/// connections whether it serves (`Serving`).
 #[derive(Debug)]
 pub struct Inputs {
     pub(crate) rx: mpsc::Receiver<Input>,
