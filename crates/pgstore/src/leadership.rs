@@ -24,6 +24,20 @@ pub fn inspect(url: &str, lease: std::time::Duration) -> Result<Inspected, Error
     let mut client = connect(url, std::time::Duration::from_secs(10))?;
     let schema = inspect_schema(&mut client)?;
     if schema == 0 {
+        // A start would create the schema: the user must be allowed to.
+        let row = client
+            .query_one(
+                "SELECT current_user::text, current_database()::text, \
+                 has_schema_privilege('public', 'CREATE')",
+                &[],
+            )
+            .map_err(query("checking the privilege to create the schema"))?;
+        if !row.get::<_, bool>(2) {
+            return Err(Error::CannotCreate {
+                user: row.get(0),
+                database: row.get(1),
+            });
+        }
         return Ok(Inspected {
             schema,
             interactions: 0,

@@ -204,3 +204,48 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         "{err}"
     );
 }
+
+/// A user who may not create the schema (PostgreSQL 15's default for a database the user does
+/// not own) hears the database's own reason and what to grant: from the inspection `--check`
+/// runs, and from a start; once the user owns the database, both work.
+#[test]
+fn missing_privileges_are_named_with_what_to_grant() {
+    let Some(pg) = cluster::start_or_skip("privileges") else {
+        return;
+    };
+    let mut admin = postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).unwrap();
+    admin
+        .batch_execute("CREATE USER ixn_user PASSWORD 'secret'")
+        .unwrap();
+    admin.batch_execute("CREATE DATABASE ixn_priv").unwrap();
+    let mut in_db = postgres::Client::connect(&pg.url("ixn_priv"), postgres::NoTls).unwrap();
+    // As PostgreSQL 15 has it by default (older versions granted it to everyone).
+    in_db
+        .batch_execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        .unwrap();
+    let url = pg.url("ixn_priv").replace("postgres@", "ixn_user:secret@");
+
+    let e = ixn_pgstore::inspect(&url, std::time::Duration::from_secs(2)).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("ixn_user may not create tables in database ixn_priv")
+            && text.contains("ALTER DATABASE ixn_priv OWNER TO ixn_user"),
+        "{text}"
+    );
+    let e = PgStore::open(&url, "test", "").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("permission denied for schema public") && text.contains("SQLSTATE 42501"),
+        "the database's own reason, not `db error`: {text}"
+    );
+
+    admin
+        .batch_execute("ALTER DATABASE ixn_priv OWNER TO ixn_user")
+        .unwrap();
+    in_db
+        .batch_execute("GRANT CREATE ON SCHEMA public TO ixn_user")
+        .unwrap();
+    let inspected = ixn_pgstore::inspect(&url, std::time::Duration::from_secs(2)).unwrap();
+    assert_eq!(inspected.schema, 0);
+    PgStore::open(&url, "test", "").unwrap();
+}

@@ -131,7 +131,7 @@ fn check_postgres(url: &str, config: &Config) -> ExitCode {
             let redacted = ixn_pgstore::redact(url);
             match (i.schema, &i.leader) {
                 (0, _) | (_, None) => println!(
-                    "store: PostgreSQL {redacted}: reachable, no ixn schema yet (a start creates it)"
+                    "store: PostgreSQL {redacted}: reachable, no ixn schema yet (a start creates it; the user may)"
                 ),
                 (schema, Some(l)) => println!(
                     "store: PostgreSQL {redacted}: schema version {schema}, {} interactions stored; {}",
