@@ -93,6 +93,26 @@ pub enum Error {
     Failed(String),
 }
 
+impl Error {
+    /// Whether only a change by a person cures this (a port in use, a configuration or
+    /// certificate that does not fit, stored interactions the configuration cannot hold, a
+    /// database user without the privileges it needs): the binary then exits 2, so that a
+    /// supervisor does not restart into it.
+    pub fn needs_a_fix(&self) -> bool {
+        match self {
+            Self::Listen { .. } | Self::Unplaceable { .. } | Self::Tls(_) | Self::NoClientCa(_) => {
+                true
+            }
+            Self::Postgres(e) => e.needs_a_fix(),
+            Self::Gateway(e) => matches!(
+                e,
+                ixn_gateway::Error::Listen { .. } | ixn_gateway::Error::Config(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// An engine rebuilt from a data directory, and the store to keep it durable.
 #[derive(Debug)]
 pub struct Recovered {

@@ -632,5 +632,12 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
             "{err}"
         );
     }
+    // A port in use: a restart would not cure it, so exit 2 (no supervisor restart loop).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["--ephemeral", "--http", "off", "--listen", &port]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("cannot listen on {port}")), "{err}");
+    drop(taken);
     let _ = std::fs::remove_file(&file);
 }

@@ -121,8 +121,9 @@ pub(crate) async fn run(
     let bound = match bind_all(&args, &config, &plan).await {
         Ok(b) => b,
         Err(e) => {
+            // A port in use or not allowed: a restart does not cure it.
             say!("ixn-server: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
     let addr = bound.native.local_addr().map_or(args.listen, |a| a);
@@ -179,7 +180,11 @@ pub(crate) async fn run(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             say!("ixn-server: {e}");
-            ExitCode::FAILURE
+            if e.needs_a_fix() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
