@@ -211,8 +211,12 @@ pub(crate) enum JournalCmd {
         /// The data directory.
         dir: PathBuf,
     },
-    /// Print every stored change of DIR's journal as a JSON line: {"change":N,"message":{...}}
-    /// (the change in the JSON form of docs/protocol.md; 61441 Put, 61442 Delete, 61443 Ids).
+    /// Print every stored change of DIR's journal as a JSON line:
+    /// {"change":N,"kind":K,"interaction":ID,"message":{...}} (the change in the JSON form of
+    /// docs/protocol.md). Kinds: Put (an interaction's whole state: where it is, its
+    /// properties and user data), Delete (an interaction stopped), Move (an interaction's new
+    /// location only), Ids (the InteractionId generator's state, shown as id_prefix and
+    /// id_counter, so that a restart never hands out an id twice).
     Dump {
         /// The data directory.
         dir: PathBuf,

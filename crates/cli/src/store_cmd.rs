@@ -164,11 +164,7 @@ pub(crate) fn journal(action: JournalCmd) -> ExitCode {
             let mut failed = false;
             let result = ixn_store::read_journal(&path, &bytes, &mut |change| {
                 n += 1;
-                let line = match change.to_json() {
-                    Ok(json) => format!("{{\"change\":{n},\"message\":{json}}}"),
-                    Err(e) => format!("{{\"change\":{n},\"error\":{:?}}}", e.to_string()),
-                };
-                if writeln!(out, "{line}").is_err() {
+                if writeln!(out, "{}", dump_line(n, &change)).is_err() {
                     failed = true;
                 }
             });
@@ -223,4 +219,26 @@ fn backup(dir: &Path, dest: &Path) -> Result<String, String> {
         target.display(),
         dest.display()
     ))
+}
+
+/// One stored change as a JSON line: its number, its kind by name, the interaction it concerns
+/// (or the id generator's state, in numbers), and the change itself.
+fn dump_line(n: usize, change: &Message) -> String {
+    use ixn_core::durable;
+    let mut line = serde_json::Map::new();
+    line.insert("change".into(), n.into());
+    let kind = durable::kind_name(change.id);
+    line.insert("kind".into(), kind.unwrap_or("unknown").into());
+    if let Some(id) = change.attrs.get_str(ixn_codec::attr::INTERACTION_ID) {
+        line.insert("interaction".into(), id.to_string().into());
+    }
+    if let Some((prefix, counter)) = durable::ids_of(change) {
+        line.insert("id_prefix".into(), prefix.into());
+        line.insert("id_counter".into(), counter.into());
+    }
+    match change.to_json_value() {
+        Ok(json) => line.insert("message".into(), json),
+        Err(e) => line.insert("error".into(), e.to_string().into()),
+    };
+    serde_json::Value::Object(line).to_string()
 }

@@ -286,11 +286,19 @@ fn journal_tools_verify_dump_and_back_up_a_live_directory() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(
+        lines.iter().any(|l| l["kind"] == "Put"
+            && l["interaction"] == "IX-HELLO-1"
+            && l["message"]["InteractionState"] == "Queued")
+            && lines.iter().any(|l| l["kind"] == "Move"
+                && l["interaction"] == "IX-HELLO-1"
+                && l["message"]["InteractionState"] == "InWorkbin"),
+        "each change's kind by name and its interaction: {out}"
+    );
+    assert!(
         lines
             .iter()
-            .any(|l| l["message"]["InteractionId"] == "IX-HELLO-1"
-                && l["message"]["InteractionState"] == "InWorkbin"),
-        "{out}"
+            .any(|l| l["kind"] == "Ids" && l["id_prefix"].is_u64() && l["id_counter"].is_u64()),
+        "the id generator's state in numbers: {out}"
     );
     assert!(out.ends_with('\n'));
     // A backup while the server runs, then a server started from it.

@@ -33,6 +33,18 @@ pub const IDS: MessageId = MessageId(0xF003);
 /// Message id of a Move change.
 pub const MOVE: MessageId = MessageId(0xF004);
 
+/// The name of a change kind (`Put`, `Delete`, `Ids`, `Move`), for people (`ixn journal
+/// dump`); `None` for a message id that is not a change.
+pub fn kind_name(id: MessageId) -> Option<&'static str> {
+    match id {
+        PUT => Some("Put"),
+        DELETE => Some("Delete"),
+        IDS => Some("Ids"),
+        MOVE => Some("Move"),
+        _ => None,
+    }
+}
+
 /// The keys of a location: what a Move replaces in a Put.
 const LOCATION_KEYS: [&str; 8] = [
     attr::INTERACTION_STATE,
@@ -129,8 +141,8 @@ pub(crate) fn ids_change((prefix, counter): (u64, u64)) -> Message {
         .with(ID_COUNTER, u64_value(counter))
 }
 
-/// The id generator's state in an Ids change.
-pub(crate) fn ids_of(change: &Message) -> Option<(u64, u64)> {
+/// The id generator's state in an Ids change: (prefix, counter).
+pub fn ids_of(change: &Message) -> Option<(u64, u64)> {
     Some((
         u64_of(&change.attrs, ID_PREFIX)?,
         u64_of(&change.attrs, ID_COUNTER)?,
