@@ -35,7 +35,8 @@ fn event_ack() -> Message {
         .with("ProxyClientId", 17)
 }
 
-/// One interaction as the engine describes it: the spec's properties plus e-mail user data.
+/// One interaction as the engine describes it: its properties (docs/protocol.md) plus e-mail
+/// user data.
 fn interaction(i: usize) -> KvList {
     let id = format!("{i:016}");
     let user_data = KvList::new()

@@ -1,7 +1,7 @@
 //! Writes the committed seed corpus of the codec's fuzz targets (`fuzz/seeds/`).
 //!
 //! `cargo run -p ixn-codec --example fuzz_seeds` (from the workspace root) rewrites it; the
-//! seeds are a few frames of each shape the spec defines, so the fuzzers start from valid
+//! seeds are a few frames of each shape docs/protocol.md defines, so the fuzzers start from valid
 //! input and mutate from there.
 
 use ixn_codec::{Codec, Message};

@@ -1,11 +1,11 @@
-//! The JSON form of spec section 2, with serde, both directions.
+//! The JSON form of docs/protocol.md, with serde, both directions.
 //!
 //! ```text
 //! {"message": "RequestRegisterClient", "ReferenceId": 1, "ClientName": "desk",
 //!  "ClientType": "AgentApplication"}
 //! ```
 //!
-//! - `message` is the spec name, or the numeric id for an id this crate does not know.
+//! - `message` is the message's name, or the numeric id for an id this crate does not know.
 //! - Ints are JSON numbers (within the 32-bit range), strings are strings, KVLists are objects
 //!   (in order, duplicate keys kept in both directions), binary is `{"$binary": "<base64>"}`
 //!   (standard alphabet, padded).

@@ -4,7 +4,7 @@
 //! - [`Value`] and [`KvList`]: typed attribute values (int, string, binary, nested ordered
 //!   lists that keep duplicate keys).
 //! - [`Message`]: a numeric [`MessageId`] plus attributes, for any id, known or not.
-//! - [`typed`]: a struct per request and event of the spec, read from and turned into
+//! - [`typed`]: a struct per request and event of docs/protocol.md, read from and turned into
 //!   [`Message`].
 //! - [`Codec`]: frame decoding (nom, zero-copy over [`bytes::Bytes`]) and encoding, with
 //!   [`Limits`] on frame size and nesting depth. With the default `tokio-codec` feature it is

@@ -47,7 +47,7 @@ impl Message {
 }
 
 /// A message id. Open-ended: any `u16` is a valid id, and the named constants are the ones
-/// spec section 2 defines.
+/// docs/protocol.md defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(pub u16);
 
@@ -168,7 +168,7 @@ impl std::fmt::Display for MessageId {
     }
 }
 
-/// Attribute names used by the messages of spec section 2 (the public Platform SDK names).
+/// Attribute names used by the messages of docs/protocol.md (the public Platform SDK names).
 pub mod attr {
     #![allow(missing_docs)] // each constant is its own value
 
@@ -327,7 +327,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `ErrorCode` of EventError (spec section 3). An int in both the wire and the JSON form.
+    /// `ErrorCode` of EventError (docs/protocol.md, section 8). An int in both the wire and
+    /// the JSON form.
     ErrorCode {
         /// A request before registration, or without a valid ProxyClientId on a proxy connection.
         ClientNotRegistered = 1,
@@ -353,7 +354,7 @@ wire_enum! {
         NotSubscribed = 11,
         /// No such interaction.
         UnknownInteraction = 12,
-        /// Access denied by the rules of spec section 5.
+        /// Access denied by the rules of docs/behaviour.md, "Access".
         Forbidden = 13,
         /// The request does not fit the current state.
         InvalidState = 14,
@@ -377,7 +378,7 @@ wire_enum! {
     }
 }
 
-/// Attributes whose int values are written as names in the JSON form (spec section 2).
+/// Attributes whose int values are written as names in the JSON form (docs/protocol.md).
 pub(crate) fn enum_attr_name(attr: &str, value: i32) -> Option<&'static str> {
     match attr {
         attr::CLIENT_TYPE => ClientType::from_int(value).name(),

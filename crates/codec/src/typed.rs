@@ -1,10 +1,11 @@
-//! Typed views of every request and event of spec section 2.
+//! Typed views of every request and event of docs/protocol.md.
 //!
-//! Each view is a struct named as in the spec, with the spec's attributes as fields (snake
+//! Each view is a struct named as in docs/protocol.md, with its attributes as fields (snake
 //! case) plus the `ReferenceId` and `ProxyClientId` every message may carry. A view is read
 //! from a generic [`Message`] with [`TryFrom`] (failing with [`Error::MissingAttribute`] or
-//! [`Error::InvalidAttribute`] naming the first attribute at fault, in the order the spec lists
-//! them) and turned back into one with [`From`]. [`Typed`] dispatches on the message id.
+//! [`Error::InvalidAttribute`] naming the first attribute at fault, in the order
+//! docs/protocol.md lists them) and turned back into one with [`From`]. [`Typed`] dispatches on
+//! the message id.
 //!
 //! Attributes a view does not know are not kept by the view: use the generic [`Message`] when
 //! every attribute matters (a proxy relaying messages, for instance).
@@ -103,7 +104,7 @@ impl AttrType for KvList {
     }
 }
 
-/// Any type (for attributes the spec leaves open, such as `Reason`).
+/// Any type (for attributes the protocol leaves open, such as `Reason`).
 impl AttrType for Value {
     fn from_value(value: &Value) -> Result<Self, ValueFault> {
         Ok(value.clone())
@@ -161,9 +162,9 @@ impl WorkbinOwner {
 
 /// The `Workbin` attribute: a workbin type and at most one owner key.
 ///
-/// Whether the owner key fits the type's owner kind is the server's business (spec section 5);
-/// the view only checks shape: `WorkbinTypeId` present and a string, at most one owner key,
-/// owner values strings. Other keys are ignored.
+/// Whether the owner key fits the type's owner kind is the server's business (docs/behaviour.md,
+/// "Access"); the view only checks shape: `WorkbinTypeId` present and a string, at most one owner
+/// key, owner values strings. Other keys are ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkbinInfo {
     /// `WorkbinTypeId`
@@ -334,7 +335,7 @@ macro_rules! typed_messages {
             }
         )*
 
-        /// Any message, typed when its id is one of spec section 2.
+        /// Any message, typed when its id is one of docs/protocol.md.
         #[derive(Clone, Debug, PartialEq, Eq)]
         #[allow(clippy::large_enum_variant)] // a transient view; boxing would cost more than it saves
         pub enum Typed {

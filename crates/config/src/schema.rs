@@ -4,7 +4,8 @@ use crate::http::Http;
 use crate::limits::Limits;
 use serde::{Deserialize, Serialize};
 
-/// A configuration as written in the file (spec section 1). Every list is an array of tables.
+/// A configuration as written in the file (docs/configuration.md). Every list is an array of
+/// tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {

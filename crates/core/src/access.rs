@@ -1,4 +1,4 @@
-//! Who may reach what (spec section 5): pure functions of the configuration and a login. No
+//! Who may reach what (docs/behaviour.md, "Access"): pure functions of the configuration and a login. No
 //! state: the same configuration and login always give the same answer.
 
 use crate::error::Error;
@@ -46,7 +46,7 @@ pub(crate) fn workbin_type(cfg: &Config, name: &str) -> Result<WorkbinTypeIdx, E
         .ok_or_else(|| Error::UnknownWorkbin(format!("no workbin type {name:?} is configured")))
 }
 
-/// Resolves a WorkbinInfo (spec section 5). `login` supplies a missing Agent or Place owner and
+/// Resolves a WorkbinInfo (docs/behaviour.md, "Access"). `login` supplies a missing Agent or Place owner and
 /// restricts types to the agent's tenant; without it (media servers) any type resolves.
 pub(crate) fn resolve(
     cfg: &Config,
@@ -104,7 +104,7 @@ pub(crate) fn may_access(cfg: &Config, l: Login, key: BinKey) -> bool {
     reaches(cfg, l.agent, Some(l.place), key)
 }
 
-/// Does `agent`, at `place` if it has one, reach `key` (spec section 5)? Place and place
+/// Does `agent`, at `place` if it has one, reach `key` (docs/behaviour.md, "Access")? Place and place
 /// group workbins need a place.
 fn reaches(cfg: &Config, me: AgentIdx, place: Option<PlaceIdx>, key: BinKey) -> bool {
     let agent = &cfg[me];

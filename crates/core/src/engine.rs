@@ -43,7 +43,7 @@ use std::time::SystemTime;
 /// reply comes first, followed by the notifications the request caused (TakenOut on the old
 /// workbin before PlacedIn on the new one). The driver must queue all outputs of one input before
 /// it writes any of them or feeds the next input, and must never reorder messages to one
-/// connection; then the ordering rule of spec section 6 holds.
+/// connection; then the ordering rule of docs/protocol.md, section 2 holds.
 ///
 /// `now` is the wall-clock time of the input; it only stamps `ReceivedAt` on new interactions,
 /// so it need not be monotonic. The `seed` given to [`Engine::new`] drives the hash functions and
@@ -91,7 +91,7 @@ struct Ctx {
     id: MessageId,
 }
 
-/// Who acts on interactions: an agent (spec section 5 rules) or a media server / routing
+/// Who acts on interactions: an agent (docs/behaviour.md, "Access" rules) or a media server / routing
 /// engine (any interaction, any workbin).
 #[derive(Clone, Copy, Debug)]
 enum Actor {

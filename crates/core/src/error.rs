@@ -2,7 +2,7 @@
 
 use ixn_codec::{ErrorCode, MessageId};
 
-/// Why a request failed. Each variant is one EventError code of spec section 3 (see
+/// Why a request failed. Each variant is one EventError code of docs/protocol.md, section 8 (see
 /// [`Error::code`], the only place the mapping is written); the `Display` text is the
 /// `ErrorDescription` and names the attribute, agent, workbin or limit concerned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,7 +74,7 @@ pub enum Error {
     /// No such interaction.
     #[error("unknown interaction {0:?}")]
     UnknownInteraction(String),
-    /// Access denied by the rules of spec section 5.
+    /// Access denied by the rules of docs/behaviour.md, "Access".
     #[error("{0}")]
     Forbidden(String),
     /// The request does not fit the current state.

@@ -59,7 +59,7 @@ impl Interaction {
         )
     }
 
-    /// Its properties (spec section 2), names from `names`.
+    /// Its properties (docs/protocol.md), names from `names`.
     pub(crate) fn properties(&self, names: &Names) -> KvList {
         let mut p = KvList::with_capacity(12);
         p.push(attr::INTERACTION_ID, self.id.clone());

@@ -7,7 +7,7 @@ use ixn_config::Config;
 use serde::Serialize;
 use serde_json::{Map, json};
 
-/// GWS `statusCode` values (spec section 7).
+/// GWS `statusCode` values (docs/web-api.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     /// 1: a required parameter is missing or malformed.

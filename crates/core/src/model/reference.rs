@@ -151,7 +151,7 @@ impl Model {
         }
         let client = self.clients.get(&c);
         if let Op::Register { app, .. } = op {
-            // An unconfigured application is reported before the state rule (spec section 5
+            // An unconfigured application is reported before the state rule (docs/behaviour.md, "Access"
             // order); the connection stays open when it already has a client.
             return match client {
                 Some(_) if app == 2 => Err(E::InvalidClient),

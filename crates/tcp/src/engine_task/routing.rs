@@ -141,7 +141,7 @@ impl Router {
 
     /// Queues `out` (drained) on the outboxes. The requester's messages are queued last, so every
     /// notification a request causes is queued to all its other recipients before the reply can be
-    /// written (spec section 6); per-connection order is kept.
+    /// written (docs/protocol.md, section 2); per-connection order is kept.
     pub(super) fn route(&mut self, requester: ConnId, out: &mut Vec<Output>) {
         let (codec, conns, woken) = (&self.codec, &self.conns, &mut self.woken);
         // One notification is shared by its recipients: encode it once, and each recipient's writer
