@@ -632,6 +632,12 @@ fn flags_take_host_names_units_and_say_what_is_wrong() {
             "{err}"
         );
     }
+    let (code, err) = run(&["--ephemeral", "--lease", "100ms"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("too short for a lease: give at least 200ms"),
+        "{err}"
+    );
     // A port in use: a restart would not cure it, so exit 2 (no supervisor restart loop).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();

@@ -59,6 +59,11 @@ pub(crate) struct Args {
     /// while it is active. Overrides `[store] advertise`; default: the --listen address.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) advertise: Option<String>,
+    /// With a shared store: how long the active server may go without renewing its lease
+    /// before a standby takes over (a frozen or cut-off server is replaced after about this
+    /// long). Overrides `[store] lease_ms`; default 2s; at least 200ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+    pub(crate) lease: Option<Duration>,
     /// Serve the web API (HTTP + CometD) on this address, or `off`. Default: `[http] listen`
     /// of the configuration (the demo configuration has 127.0.0.1:8080), else off.
     #[arg(long, value_name = "ADDR|off")]
@@ -116,13 +121,15 @@ impl Args {
         }
     }
 
-    /// The lease on a shared store: `[store] lease_ms`, or the default.
-    pub(crate) fn lease(config: &Config) -> Duration {
-        config
-            .store
-            .as_ref()
-            .and_then(|s| s.lease_ms)
-            .map_or(ixn_server::DEFAULT_LEASE, Duration::from_millis)
+    /// The lease on a shared store: `--lease`, `[store] lease_ms`, or the default.
+    pub(crate) fn lease(&self, config: &Config) -> Duration {
+        self.lease.unwrap_or_else(|| {
+            config
+                .store
+                .as_ref()
+                .and_then(|s| s.lease_ms)
+                .map_or(ixn_server::DEFAULT_LEASE, Duration::from_millis)
+        })
     }
 
     /// The TLS files: the `--tls-*` options over `[tls]`.
@@ -224,6 +231,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{text:?}: {e}; write seconds, or e.g. 5s or 1500ms"))
+}
+
+/// `--lease`: a duration of at least 200 ms (a shorter lease could lapse between renewals).
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(200) {
+        return Err(format!(
+            "{text:?} is too short for a lease: give at least 200ms (default 2s)"
+        ));
+    }
+    Ok(d)
 }
 
 /// Most `--workers`: more threads than this only cost memory and scheduling.

@@ -47,7 +47,7 @@ pub(crate) fn check(
         return ExitCode::SUCCESS;
     }
     match args.postgres(config) {
-        Some(url) => check_postgres(&url, config),
+        Some(url) => check_postgres(&url, args.lease(config)),
         None => check_journal(args, config),
     }
 }
@@ -125,8 +125,8 @@ fn print_authentication(config: &Config) {
 }
 
 /// The shared store: reachable, its schema, and whether another server is active.
-fn check_postgres(url: &str, config: &Config) -> ExitCode {
-    match ixn_pgstore::inspect(url, Args::lease(config)) {
+fn check_postgres(url: &str, lease: std::time::Duration) -> ExitCode {
+    match ixn_pgstore::inspect(url, lease) {
         Ok(i) => {
             let redacted = ixn_pgstore::redact(url);
             match (i.schema, &i.leader) {

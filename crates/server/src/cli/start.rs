@@ -158,7 +158,7 @@ pub(crate) async fn run(
         (_, Some(url)) => {
             let shared = ixn_server::SharedStore {
                 url,
-                lease: Args::lease(&config),
+                lease: args.lease(&config),
                 advertised,
             };
             ixn_server::serve_shared(listener, config, shared, options, shutdown_signal()).await
