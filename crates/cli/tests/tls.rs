@@ -457,6 +457,10 @@ fn sighup_without_tls_is_logged_and_does_not_stop_the_server() {
         .unwrap_or_else(|| panic!("{first}"))
         .to_string();
     let server = Reaped(child);
+    // A reply means the server is serving, so its SIGHUP handler is in place (a SIGHUP before
+    // that would end the process, as for any program).
+    let (code, out, err) = ixn(&["send", "--addr", &addr, PING], &[]);
+    assert_eq!(code, 0, "{out}{err}");
     let status = Command::new("kill")
         .args(["-HUP", &server.0.id().to_string()])
         .status()

@@ -126,16 +126,6 @@ fn broken(e: &ixn_codec::Error) -> String {
     }
 }
 
-/// Why a TLS handshake failed, in words: a server answering in plain frames is named as such.
-fn tls_failed(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    if text.contains("InvalidContentType") {
-        "the server does not speak TLS on this port (it answered in plain frames): drop `--tls`, or give the server a certificate (`--tls-cert` and `--tls-key`)".to_owned()
-    } else {
-        text
-    }
-}
-
 /// How long [`Client::connect_active`] gives one server to connect and answer the registration.
 const ATTEMPT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -255,7 +245,7 @@ impl Client {
             .await
             .map_err(|e| Error::Tls {
                 addr: shown,
-                reason: tls_failed(&e),
+                reason: ixn_tls::explain(&e.to_string(), ixn_tls::Peer::Server),
             })?;
         let (rd, wr) = tokio::io::split(stream);
         Ok(Self::over(Box::new(rd), Box::new(wr), codec))

@@ -7,6 +7,7 @@ use crate::input::{Input, Serving};
 use crate::metrics::Disconnect;
 use crate::outbox::{Item, MAX_IN_FLIGHT_BYTES, Outbox};
 use crate::partial::{Metered, Partials, ReadError};
+use crate::security::{Security, carries_password, check_passwords};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use ixn_codec::{Codec, ErrorCode, Message, MessageId, Value, attr};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -41,41 +42,6 @@ pub fn codec(limits: &ixn_config::Limits) -> Codec {
         max_frame_len: limits.max_frame_len,
         max_depth: limits.max_kvlist_depth,
     })
-}
-
-/// TLS and client authentication for a listener's connections (R15).
-#[derive(Debug, Default)]
-pub struct Security {
-    /// TLS: every connection starts with a handshake (bounded by the registration timeout); a
-    /// verified client certificate's names are given to the engine as a proof.
-    pub tls: Option<ixn_tls::Acceptor>,
-    /// The configuration passwords are checked against; `None` when no application has one
-    /// (a `Password` attribute is then only removed).
-    pub passwords: Option<Arc<ixn_config::Config>>,
-    /// Password checks at once (argon2 takes tens of milliseconds and ~19 MiB each).
-    checks: Option<Arc<Semaphore>>,
-}
-
-/// Password checks (argon2) run at once across a listener's connections; a connection waiting
-/// for one is not read meanwhile.
-const CONCURRENT_PASSWORD_CHECKS: usize = 2;
-
-impl Security {
-    /// TLS from `tls`, passwords checked against `config` when some application has one.
-    pub fn new(tls: Option<ixn_tls::Acceptor>, config: &Arc<ixn_config::Config>) -> Self {
-        let passwords = config
-            .applications
-            .values()
-            .any(|a| a.password_hash.is_some())
-            .then(|| Arc::clone(config));
-        Self {
-            tls,
-            checks: passwords
-                .is_some()
-                .then(|| Arc::new(Semaphore::new(CONCURRENT_PASSWORD_CHECKS))),
-            passwords,
-        }
-    }
 }
 
 /// One accepted connection and what serving it needs (the listener makes one per accept).
@@ -206,12 +172,25 @@ async fn serve_tls(stream: TcpStream, acceptor: ixn_tls::TlsAcceptor, parts: Par
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             parts.metrics.disconnect(Disconnect::TlsHandshake);
-            info!(conn = parts.conn.0, peer = %parts.peer, error = %e, "TLS handshake failed; closing the connection");
+            if let Some(skipped) = parts
+                .security
+                .handshake_logs
+                .allow(std::time::Instant::now())
+            {
+                let why = ixn_tls::explain(&e.to_string(), ixn_tls::Peer::Client);
+                info!(conn = parts.conn.0, peer = %parts.peer, error = %why, skipped, "TLS handshake failed; closing the connection");
+            }
             return;
         }
         Err(_) => {
             parts.metrics.disconnect(Disconnect::TlsHandshake);
-            info!(conn = parts.conn.0, peer = %parts.peer, "TLS handshake not finished within the registration timeout; closing the connection");
+            if let Some(skipped) = parts
+                .security
+                .handshake_logs
+                .allow(std::time::Instant::now())
+            {
+                info!(conn = parts.conn.0, peer = %parts.peer, skipped, "TLS handshake not finished within the registration timeout; closing the connection");
+            }
             return;
         }
     };
@@ -435,43 +414,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 );
                 Ended::IncompleteFrames(e.to_string())
             }
-        }
-    }
-}
-
-/// True for a RequestRegisterClient with a `Password` attribute.
-fn carries_password(m: &Message) -> bool {
-    m.id == MessageId::REQUEST_REGISTER_CLIENT && m.attrs.get(attr::PASSWORD).is_some()
-}
-
-/// Checks the password of the connection's first registration that carries one (off the async
-/// threads, a few at once), tells the engine task what it proves, and removes the attribute
-/// from every registration: a password never reaches the engine, its logs or its journal.
-async fn check_passwords(
-    batch: &mut [Message],
-    security: &Security,
-    conn: ConnId,
-    inputs: &mpsc::Sender<Input>,
-    checked_once: &mut bool,
-) {
-    for msg in batch.iter_mut().filter(|m| carries_password(m)) {
-        let first = !std::mem::replace(checked_once, true);
-        let checked = match (&security.passwords, &security.checks) {
-            (Some(cfg), Some(checks)) if first => {
-                let Ok(_permit) = Arc::clone(checks).acquire_owned().await else {
-                    continue;
-                };
-                let (cfg, copy) = (Arc::clone(cfg), msg.clone());
-                tokio::task::spawn_blocking(move || ixn_core::verify_password(&cfg, &copy))
-                    .await
-                    .ok()
-                    .flatten()
-            }
-            _ => None,
-        };
-        msg.attrs.remove(attr::PASSWORD);
-        if let Some(proof) = checked {
-            let _ = inputs.send(Input::Prove { conn, proof }).await;
         }
     }
 }

@@ -38,9 +38,10 @@ mod local;
 mod metrics;
 mod outbox;
 mod partial;
+mod security;
 mod standalone;
 
-pub use connection::{Security, codec};
+pub use connection::codec;
 pub use durability::{
     DEFAULT_SYNC_POLL, Durability, MAX_SYNC_POLL, SyncMode, sync_poll_for_this_machine,
 };
@@ -52,4 +53,5 @@ pub use lease::Lease;
 pub use listener::{LISTEN_BACKLOG, Listener, bind};
 pub use local::LinkEnded;
 pub use metrics::Metrics;
+pub use security::Security;
 pub use standalone::{Started, start};

@@ -4,9 +4,10 @@
 //! accepting, lets every connection drain (bounded) and waits for them.
 
 use crate::connection::codec;
-use crate::connection::{ConnSettings, Handler, Security};
+use crate::connection::{ConnSettings, Handler};
 use crate::handle::EngineHandle;
 use crate::partial::Partials;
+use crate::security::Security;
 use ixn_codec::Codec;
 use ixn_config::Limits;
 use std::future::Future;

@@ -52,7 +52,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let limits = engine.config().limits;
     // No TLS; application passwords are checked as the full server checks them.
-    let security = crate::connection::Security::new(None, engine.config());
+    let security = crate::security::Security::new(None, engine.config());
     let (handle, inputs) = EngineHandle::channel();
     let task = tokio::spawn(EngineTask::new(engine, codec(&limits), inputs, None, None).run());
     let mut tcp = Listener::new(

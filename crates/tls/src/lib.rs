@@ -18,6 +18,9 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+mod explain;
+
+pub use explain::{Peer, explain};
 pub use rustls;
 pub use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 

@@ -218,11 +218,17 @@ fn print_banner(
         let _ = writeln!(out, "metrics at {scheme}://{h}/metrics");
     }
     if args.config.is_none() {
+        // Over TLS the client needs the authority that signed the server's certificate.
+        let ca = if tls {
+            " --ca CA_FILE (the certificate of the authority that signed the server's)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "no --config given: running the built-in demo configuration (tenant 101; agents a1 a2 a3 sup1; \
              places p1-p4; workbins Drafts Review Team Desk Floor; applications desk emailsrv router gws)\n\
-             try: ixn watch --addr {addr} --agent a1 --place p1 --workbin Drafts"
+             try: ./target/release/ixn watch --addr {addr} --agent a1 --place p1 --workbin Drafts{ca}"
         );
     }
     let store = match (&plan.recovered, &plan.postgres) {
