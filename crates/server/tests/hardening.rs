@@ -306,3 +306,57 @@ async fn pipelined_expensive_reads_are_paced_not_piled_up() {
     .await
     .unwrap();
 }
+
+/// Password checks on the native port are limited per client address, as web sign-ins are
+/// (`[http] sign_ins_per_second`): a burst of registrations with a password from one address
+/// gets `LimitExceeded` past the rate, without a check, and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_are_limited_per_client_address() {
+    let hash = ixn_config::password::hash("right").unwrap();
+    let toml = DEMO_TOML.replacen(
+        "name = \"emailsrv\"",
+        &format!("name = \"emailsrv\"\npassword_hash = \"{hash}\""),
+        1,
+    );
+    let mut config = Config::from_toml_str(&toml, "demo with a password").unwrap();
+    config.http.sign_ins_per_second = 1;
+    let server = start(std::sync::Arc::new(config)).await;
+    // Ten guesses at once from this address: one is checked this second, the rest are refused.
+    let guesses = (0..10).map(|i| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let mut c = Client::connect(addr).await.unwrap();
+            c.register_with_password(
+                "emailsrv",
+                ClientType::MediaServer,
+                Some(&format!("guess{i}")),
+            )
+            .await
+        })
+    });
+    let mut refused = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            Err(ixn_client::Error::EventError {
+                code: ErrorCode::LimitExceeded,
+                description,
+                ..
+            }) => {
+                assert!(
+                    description.contains("too many password checks from 127.0.0.1"),
+                    "{description}"
+                );
+                refused += 1;
+            }
+            Err(ixn_client::Error::EventError {
+                code: ErrorCode::AuthenticationFailed,
+                ..
+            }) => {}
+            other => panic!("a wrong password is never accepted: {other:?}"),
+        }
+    }
+    assert!(
+        refused >= 8,
+        "{refused} of 10 guesses refused without a check"
+    );
+}

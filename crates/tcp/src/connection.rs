@@ -86,6 +86,8 @@ enum Ended {
     RegistrationTimeout(Duration),
     MalformedFrame(ixn_codec::Error),
     IncompleteFrames(String),
+    /// Too many password checks from the peer's address.
+    PasswordChecks,
 }
 
 impl Ended {
@@ -95,6 +97,7 @@ impl Ended {
             Self::RegistrationTimeout(_) => Some(Disconnect::RegistrationTimeout),
             Self::MalformedFrame(_) => Some(Disconnect::MalformedFrame),
             Self::IncompleteFrames(_) => Some(Disconnect::IncompleteFrames),
+            Self::PasswordChecks => Some(Disconnect::PasswordChecks),
             Self::PeerClosed
             | Self::EngineGone
             | Self::ShuttingDown
@@ -119,6 +122,7 @@ impl std::fmt::Display for Ended {
             ),
             Self::MalformedFrame(e) => write!(f, "malformed frame: {e}"),
             Self::IncompleteFrames(e) => f.write_str(e),
+            Self::PasswordChecks => f.write_str("too many password checks from its address"),
         }
     }
 }
@@ -358,14 +362,30 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let (conn, inputs) = (self.parts.conn, &self.parts.inputs);
         if batch.iter().any(carries_password) {
             let security = &self.parts.security;
-            check_passwords(
+            let who = (conn, self.parts.peer.ip());
+            let checked = check_passwords(
                 &mut batch,
                 security,
-                conn,
+                who,
                 inputs,
                 &mut self.password_checked,
-            )
-            .await;
+            );
+            if let Err(e) = checked.await {
+                info!(conn = conn.0, peer = %self.parts.peer, "{e}");
+                let mut reply = Message::new(MessageId::EVENT_ERROR)
+                    .with(attr::ERROR_CODE, ErrorCode::LimitExceeded.to_int())
+                    .with(attr::ERROR_DESCRIPTION, e.to_string());
+                if let Some(r) = e.reference {
+                    reply = reply.with(attr::REFERENCE_ID, r);
+                }
+                let item = Item::Msg {
+                    msg: Arc::new(reply),
+                    proxy_client_id: None,
+                };
+                let _ = self.outbox.push(item, 256);
+                self.outbox.close_after_queued();
+                return Some(Ended::PasswordChecks);
+            }
         }
         let codec = &self.parts.settings.codec;
         let pongs = self.frames.decoder_mut().pongs();

@@ -56,6 +56,8 @@ pub(crate) enum Disconnect {
     InvalidClient,
     /// The application did not authenticate (R15).
     AuthenticationFailed,
+    /// Too many password checks from the client's address (`[http] sign_ins_per_second`).
+    PasswordChecks,
     /// A reason the engine gave that this server does not know by name.
     Other,
 }
@@ -73,6 +75,7 @@ impl Disconnect {
             Self::NotRegistered => "not_registered",
             Self::InvalidClient => "invalid_client",
             Self::AuthenticationFailed => "authentication_failed",
+            Self::PasswordChecks => "password_checks",
             Self::Other => "other",
         }
     }

@@ -21,6 +21,11 @@ pub struct Security {
     pub passwords: Option<Arc<ixn_config::Config>>,
     /// Password checks at once (argon2 takes tens of milliseconds and ~19 MiB each).
     checks: Option<Arc<Semaphore>>,
+    /// Password checks per client address and second (`[http] sign_ins_per_second`, as the
+    /// web API's sign-ins): a guesser gets `LimitExceeded` and a close, without a check.
+    per_address: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// The rate `per_address` allows (for the refusal's text).
+    per_second: u32,
     /// Failed handshakes are logged at most once a second (a scanner or a misconfigured client
     /// must not fill the log); the count of those left out rides on the next line.
     pub(crate) handshake_logs: EverySecond,
@@ -63,11 +68,17 @@ impl Security {
             .values()
             .any(|a| a.password_hash.is_some())
             .then(|| Arc::clone(config));
+        let per_second = config.http.sign_ins_per_second;
+        let rate = std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN);
         Self {
             tls,
             checks: passwords
                 .is_some()
                 .then(|| Arc::new(Semaphore::new(CONCURRENT_PASSWORD_CHECKS))),
+            per_address: passwords
+                .is_some()
+                .then(|| governor::RateLimiter::keyed(governor::Quota::per_second(rate))),
+            per_second,
             passwords,
             handshake_logs: EverySecond::default(),
         }
@@ -85,14 +96,23 @@ pub(crate) fn carries_password(m: &Message) -> bool {
 pub(crate) async fn check_passwords(
     batch: &mut [Message],
     security: &Security,
-    conn: ConnId,
+    (conn, peer): (ConnId, std::net::IpAddr),
     inputs: &mpsc::Sender<Input>,
     checked_once: &mut bool,
-) {
+) -> Result<(), TooManyChecks> {
     for msg in batch.iter_mut().filter(|m| carries_password(m)) {
         let first = !std::mem::replace(checked_once, true);
         let checked = match (&security.passwords, &security.checks) {
             (Some(cfg), Some(checks)) if first => {
+                if let Some(limit) = &security.per_address
+                    && limit.check_key(&peer).is_err()
+                {
+                    return Err(TooManyChecks {
+                        peer,
+                        per_second: security.per_second,
+                        reference: msg.reference_id(),
+                    });
+                }
                 let Ok(_permit) = Arc::clone(checks).acquire_owned().await else {
                     continue;
                 };
@@ -109,6 +129,19 @@ pub(crate) async fn check_passwords(
             let _ = inputs.send(Input::Prove { conn, proof }).await;
         }
     }
+    Ok(())
+}
+
+/// A registration's password not checked: its address has had its checks this second.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error(
+    "too many password checks from {peer} (at most {per_second} a second, [http] sign_ins_per_second); try again in a moment; closing the connection"
+)]
+pub(crate) struct TooManyChecks {
+    peer: std::net::IpAddr,
+    per_second: u32,
+    /// The refused registration's ReferenceId, for the reply.
+    pub(crate) reference: Option<i32>,
 }
 
 #[cfg(test)]
