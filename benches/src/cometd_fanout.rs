@@ -217,6 +217,11 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     let changes = publisher
         .await
         .map_err(|e| Error::Setup(format!("the publisher failed: {e}")))??;
+    if let Some(t) = &target {
+        // A long-running server is left as found.
+        let slots = p.fanout().in_flight.max(1);
+        crate::wire::remove_all(t.addr, fanout::ids(slots)).await?;
+    }
     let mut heard = Heard::new();
     while let Some(r) = listeners.join_next().await {
         heard.merge(r.map_err(|e| Error::Setup(format!("a session failed: {e}")))?);

@@ -134,10 +134,19 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
         },
     )
     .await?;
+    // A long-running server is left as found.
+    wire::remove_all(addr, ids(p.in_flight.max(1))).await?;
     if let Some(m) = target.memory() {
         report.figure("server_peak_rss_bytes", "server peak RSS", m.peak, "B");
     }
     Ok(report)
+}
+
+/// The interactions the media server of a fan-out moves (unique to this run).
+pub(crate) fn ids(slots: usize) -> Vec<String> {
+    (0..slots)
+        .map(|k| format!("F{}-{k:06}", wire::run_tag()))
+        .collect()
 }
 
 /// Starts the media server at `addr`: W interactions submitted to the queue, then moved into
@@ -153,7 +162,7 @@ pub(crate) async fn start_media(
     let mut media = Conn::connect(addr, None).await?;
     media.register("media", ClientType::MediaServer).await?;
     let slots = p.in_flight.max(1);
-    let ids: Vec<String> = (0..slots).map(|k| format!("F{k:06}")).collect();
+    let ids = ids(slots);
     let submits: Vec<_> = ids
         .iter()
         .map(|id| wire::submit(id, KvList::new().with("t", 0)))

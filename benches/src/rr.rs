@@ -266,6 +266,7 @@ pub(crate) async fn run(setup: &Setup, p: Params) -> Result<Report, Error> {
     let elapsed =
         run::measure_with(&window, &[&hog_window], setup.bounds, &label, "requests").await;
     let total = collect(drivers).await?;
+    remove_created(addr, p).await?;
     let hog_measured = match hog_driver {
         Some(d) => Some(
             d.await
@@ -308,7 +309,7 @@ async fn ready_connections(
                     (wire::cancel(wire::drafts(i)), MessageId::EVENT_ACK),
                 ])?,
                 Kind::Place => {
-                    let id = format!("RR{i:06}");
+                    let id = place_id(i);
                     conn.call(&wire::submit(&id, small_user_data(i))).await?;
                     Program::new(&[
                         (wire::place(&id, wire::drafts(i)), MessageId::EVENT_ACK),
@@ -406,6 +407,34 @@ pub(crate) fn small_user_data(i: usize) -> KvList {
         .with("Priority", 3)
 }
 
+/// The interaction connection `i` of `rr place` moves (unique to this run).
+fn place_id(i: usize) -> String {
+    format!("RR{}-{i:06}", wire::run_tag())
+}
+
+/// Interaction `k` of agent `a`'s prefilled Drafts (unique to this run).
+fn content_id(a: usize, k: usize) -> String {
+    format!("C{}-{a:06}-{k:06}", wire::run_tag())
+}
+
+/// What a run created, removed once it is measured (a long-running server is left as found).
+async fn remove_created(addr: std::net::SocketAddr, p: Params) -> Result<(), Error> {
+    let mut ids: Vec<String> = Vec::new();
+    if p.kind == Kind::Place {
+        ids.extend((0..p.connections).map(place_id));
+    }
+    if p.kind == Kind::Content && p.items > 0 {
+        ids.extend((0..p.connections).flat_map(|a| (0..p.items).map(move |k| content_id(a, k))));
+    }
+    if p.hog > 0 {
+        ids.extend((0..p.hog).map(|k| content_id(p.connections, k)));
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    wire::remove_all(addr, ids).await
+}
+
 /// Places `items` new interactions in the Drafts workbin of each agent of `agents`, through one
 /// media-server connection with many requests in flight.
 pub(crate) async fn prefill(
@@ -418,7 +447,7 @@ pub(crate) async fn prefill(
     let mut batch = Vec::with_capacity(512);
     for &a in agents {
         for k in 0..items {
-            let id = format!("C{a:06}-{k:06}");
+            let id = content_id(a, k);
             batch.push(wire::submit(&id, small_user_data(k)));
             batch.push(wire::place(&id, wire::drafts(a)));
             if batch.len() >= 512 {

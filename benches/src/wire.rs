@@ -299,6 +299,45 @@ pub(crate) fn cancel(workbin: KvList) -> Message {
         .with(attr::WORKBIN, workbin)
 }
 
+/// A tag unique to this run of `ixn-load` (its process id and start time), put in every
+/// InteractionId it makes: runs one after another against one long-running server never
+/// collide (each also removes what it created, [`remove_all`]).
+pub(crate) fn run_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        format!("{:x}", nanos ^ (u64::from(std::process::id()) << 40))
+    })
+}
+
+/// RequestStopProcessing of `id`.
+pub(crate) fn stop(id: &str) -> Message {
+    Message::new(MessageId::REQUEST_STOP_PROCESSING)
+        .with(attr::REFERENCE_ID, 9)
+        .with(attr::INTERACTION_ID, id)
+}
+
+/// Removes the interactions a run created (RequestStopProcessing of each, through one
+/// media-server connection, many in flight), so that a long-running server is left as found.
+pub(crate) async fn remove_all(
+    addr: SocketAddr,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<(), Error> {
+    let mut media = Conn::connect(addr, None).await?;
+    media.register("media", ClientType::MediaServer).await?;
+    let mut batch = Vec::with_capacity(512);
+    for id in ids {
+        batch.push(stop(&id));
+        if batch.len() >= 512 {
+            media.call_all(&batch).await?;
+            batch.clear();
+        }
+    }
+    media.call_all(&batch).await
+}
+
 pub(crate) fn submit(id: &str, user_data: KvList) -> Message {
     Message::new(MessageId::REQUEST_SUBMIT)
         .with(attr::REFERENCE_ID, 5)
