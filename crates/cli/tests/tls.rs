@@ -532,3 +532,68 @@ fn a_tls_mismatch_is_named_with_what_to_change() {
         "{err}"
     );
 }
+
+/// docs/operations.md's openssl recipe, run as pasted: its certificates serve TLS and a client
+/// certificate (OpenSSL is needed; `.ci/run` installs it).
+#[test]
+fn the_openssl_recipe_of_the_operations_guide_works_as_pasted() {
+    let guide = std::fs::read_to_string(workspace().join("docs/operations.md")).unwrap();
+    let section = guide
+        .split("### A test authority with openssl")
+        .nth(1)
+        .expect("docs/operations.md has the openssl recipe");
+    let recipe = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("ixn-openssl-recipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", recipe])
+        .current_dir(&dir)
+        .output()
+        .expect("bash and openssl are needed for this test (.ci/run installs openssl)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let mut child = Command::new(server_bin())
+        .args(["--listen", "127.0.0.1:0", "--http", "off", "--ephemeral"])
+        .args([
+            "--tls-cert",
+            &file("server.crt"),
+            "--tls-key",
+            &file("server.key"),
+        ])
+        .args(["--tls-client-ca", &file("ca.crt")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let first = out.recv().unwrap();
+    let addr = ixn_testkit::process::native_addr(&first).unwrap_or_else(|| panic!("{first}"));
+    let _server = Reaped(child);
+    let (code, out, err) = ixn(
+        &[
+            "send",
+            "--addr",
+            &format!("localhost:{}", addr.port()),
+            "--ca",
+            &file("ca.crt"),
+            "--cert",
+            &file("desk.crt"),
+            "--key",
+            &file("desk.key"),
+            PING,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(r#""message":"Ping""#), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
