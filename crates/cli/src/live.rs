@@ -141,7 +141,6 @@ pub(crate) async fn send(server: Server, messages: Vec<String>) -> ExitCode {
     }
 }
 
-/// Logs in, subscribes, prints notifications until Ctrl-C; `Err` says what went wrong.
 /// What `ixn watch` watches, as given on the command line.
 struct WatchSpec {
     server: Server,
@@ -152,6 +151,7 @@ struct WatchSpec {
     properties: bool,
 }
 
+/// Logs in, subscribes, prints notifications until Ctrl-C; `Err` says what went wrong.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn watch(
     server: Server,

@@ -47,8 +47,11 @@ pub fn codec(limits: &ixn_config::Limits) -> Codec {
 /// One accepted connection and what serving it needs (the listener makes one per accept).
 pub(crate) struct Handler {
     pub(crate) stream: TcpStream,
-    pub(crate) security: Arc<Security>,
-    pub(crate) metrics: Arc<crate::Metrics>,
+    pub(crate) parts: Parts,
+}
+
+/// What serving a connection needs besides its socket.
+pub(crate) struct Parts {
     pub(crate) conn: ConnId,
     pub(crate) peer: SocketAddr,
     pub(crate) inputs: mpsc::Sender<Input>,
@@ -58,19 +61,8 @@ pub(crate) struct Handler {
     pub(crate) partials: Arc<Partials>,
     /// Cancelled when the server stops: the connection drains and closes.
     pub(crate) shutdown: CancellationToken,
-}
-
-/// What serving a connection needs besides its socket.
-struct Parts {
-    conn: ConnId,
-    peer: SocketAddr,
-    inputs: mpsc::Sender<Input>,
-    serving: Serving,
-    settings: ConnSettings,
-    partials: Arc<Partials>,
-    shutdown: CancellationToken,
-    security: Arc<Security>,
-    metrics: Arc<crate::Metrics>,
+    pub(crate) security: Arc<Security>,
+    pub(crate) metrics: Arc<crate::Metrics>,
 }
 
 /// Why a connection ended (the log says it; the counted ones are also a
@@ -130,31 +122,9 @@ impl std::fmt::Display for Ended {
 impl Handler {
     /// Serves the connection until it ends; returns when its socket is closed.
     pub(crate) async fn run(self) {
-        let Self {
-            stream,
-            security,
-            metrics,
-            conn,
-            peer,
-            inputs,
-            serving,
-            settings,
-            partials,
-            shutdown,
-        } = self;
+        let Self { stream, parts } = self;
         let _ = stream.set_nodelay(true);
-        let acceptor = security.tls.as_ref().map(ixn_tls::Acceptor::current);
-        let parts = Parts {
-            conn,
-            peer,
-            inputs,
-            serving,
-            settings,
-            partials,
-            shutdown,
-            security,
-            metrics,
-        };
+        let acceptor = parts.security.tls.as_ref().map(ixn_tls::Acceptor::current);
         let Some(acceptor) = acceptor else {
             let (rd, wr) = stream.into_split();
             return serve_io(rd, wr, None, parts).await;

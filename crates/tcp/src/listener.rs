@@ -4,7 +4,7 @@
 //! accepting, lets every connection drain (bounded) and waits for them.
 
 use crate::connection::codec;
-use crate::connection::{ConnSettings, Handler};
+use crate::connection::{ConnSettings, Handler, Parts};
 use crate::handle::EngineHandle;
 use crate::partial::Partials;
 use crate::security::Security;
@@ -164,10 +164,7 @@ impl Listener {
             }
             return;
         };
-        let handler = Handler {
-            stream,
-            security: Arc::clone(&self.security),
-            metrics: Arc::clone(&self.metrics),
+        let parts = Parts {
             conn: self.engine.next_conn(),
             peer,
             inputs: self.engine.sender(),
@@ -175,7 +172,10 @@ impl Listener {
             settings: self.settings,
             partials: Arc::clone(&self.partials),
             shutdown: self.stop.clone(),
+            security: Arc::clone(&self.security),
+            metrics: Arc::clone(&self.metrics),
         };
+        let handler = Handler { stream, parts };
         self.tracker.spawn(async move {
             handler.run().await;
             drop(permit);
