@@ -32,7 +32,7 @@ pub(crate) enum Mode {
 #[derive(Default)]
 struct Threads {
     store: Option<std::thread::JoinHandle<()>>,
-    leadership: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    leadership: Option<(shared::StopOnDrop, std::thread::JoinHandle<()>)>,
 }
 
 /// The tasks that must not end before shutdown.
@@ -189,13 +189,21 @@ fn engine_task(
             let task = EngineTask::standby(Arc::clone(&config), codec, inputs, options.fault);
             let roles = handle.roles();
             let metrics = Arc::clone(metrics);
-            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let (stop, stopped) = std::sync::mpsc::channel::<shared::Wake>();
+            let wake = stop.clone();
             let thread = std::thread::Builder::new()
                 .name("ixn-leadership".into())
                 .spawn(move || {
-                    shared::leadership_loop(&shared, lead, &config, &roles, &metrics, &stopped);
+                    shared::leadership_loop(
+                        &shared,
+                        lead,
+                        &config,
+                        &roles,
+                        &metrics,
+                        (wake, &stopped),
+                    );
                 })?;
-            threads.leadership = Some((stop, thread));
+            threads.leadership = Some((shared::StopOnDrop(stop), thread));
             task
         }
     };

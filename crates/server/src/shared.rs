@@ -13,7 +13,7 @@ use ixn_core::Engine;
 use ixn_pgstore::{Leadership, PgStore};
 use ixn_tcp::{Durability, Lease, Roles};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -66,9 +66,32 @@ pub(crate) fn load(
     Ok((engine, store, restored))
 }
 
-/// Waits `d` for a stop; true when the loop must end (stop sent or its sender dropped).
-fn stopped(stop: &Receiver<()>, d: Duration) -> bool {
-    !matches!(stop.recv_timeout(d), Err(RecvTimeoutError::Timeout))
+/// What wakes the leadership loop before its next renewal or poll.
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// The server stops: give the lease up.
+    Stop,
+    /// The engine task stepped down (its lease lapsed, the store failed): read who holds the
+    /// lease now, at once, since the engine task holds requests until it knows.
+    SteppedDown,
+}
+
+/// Sends [`Wake::Stop`] to the leadership loop when dropped (the server stops).
+#[derive(Debug)]
+pub(crate) struct StopOnDrop(pub(crate) Sender<Wake>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(Wake::Stop);
+    }
+}
+
+/// Waits `d` for a wake; true when the loop must end (stop sent, or every sender dropped).
+fn stopped(wake: &Receiver<Wake>, d: Duration) -> bool {
+    match wake.recv_timeout(d) {
+        Ok(Wake::SteppedDown) | Err(RecvTimeoutError::Timeout) => false,
+        Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => true,
+    }
 }
 
 /// What the leadership loop does next.
@@ -88,7 +111,9 @@ struct Leader<'a> {
     config: &'a Arc<Config>,
     roles: &'a Roles,
     metrics: &'a Arc<ixn_tcp::Metrics>,
-    stop: &'a Receiver<()>,
+    stop: &'a Receiver<Wake>,
+    /// Given to each lease: the engine task's step-down wakes the loop.
+    wake: Sender<Wake>,
     /// The active server last told to the engine task while standing by (`None`: not told
     /// since the last role change; `Some(None)`: told that nobody is active).
     told: Option<Option<String>>,
@@ -96,16 +121,16 @@ struct Leader<'a> {
     failing: bool,
 }
 
-/// The leadership loop (see the module documentation). Ends when `stop` fires or is dropped
-/// (releasing the lease if held, so that a standby takes over at once) or when the engine task
-/// is gone.
+/// The leadership loop (see the module documentation). Ends on [`Wake::Stop`] (releasing the
+/// lease if held, so that a standby takes over at once) or when the engine task is gone;
+/// `wake` is a sender of `stop`'s channel, given to each lease.
 pub(crate) fn leadership_loop(
     shared: &SharedStore,
     lead: Leadership,
     config: &Arc<Config>,
     roles: &Roles,
     metrics: &Arc<ixn_tcp::Metrics>,
-    stop: &Receiver<()>,
+    (wake, stop): (Sender<Wake>, &Receiver<Wake>),
 ) {
     let mut leader = Leader {
         shared,
@@ -114,6 +139,7 @@ pub(crate) fn leadership_loop(
         roles,
         metrics,
         stop,
+        wake,
         told: None,
         failing: false,
     };
@@ -228,7 +254,10 @@ impl Leader<'_> {
             warn!("{w}");
         }
         // Loading may have taken a while: renew before serving.
-        let lease = Lease::new(sent + self.shared.valid_for());
+        let wake = self.wake.clone();
+        let lease = Lease::with_wake(sent + self.shared.valid_for(), move || {
+            let _ = wake.send(Wake::SteppedDown);
+        });
         let renewed = Instant::now();
         if matches!(self.lead.renew(epoch), Ok(true)) {
             lease.extend_to(renewed + self.shared.valid_for());

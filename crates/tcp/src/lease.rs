@@ -4,7 +4,9 @@
 //!
 //! The engine task checks the lease before each request and after each sync report: once it
 //! has passed, nothing more is acknowledged (another server may already serve), the task steps
-//! down and marks the lease so that the loop knows it must take the store over again.
+//! down and marks the lease so that the loop knows it must take the store over again; the
+//! lease's wake (given by the loop) tells the loop at once, so that it reads who holds the
+//! lease now while the engine task holds requests for that name.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,22 +18,44 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct Lease(Arc<LeaseState>);
 
-#[derive(Debug)]
 struct LeaseState {
     base: Instant,
     /// Nanoseconds after `base`.
     valid_until: AtomicU64,
     stepped_down: AtomicBool,
+    /// Called once the engine task stepped down.
+    wake: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for LeaseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseState")
+            .field("valid_until", &self.valid_until)
+            .field("stepped_down", &self.stepped_down)
+            .field("wake", &self.wake.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lease {
     /// A lease valid until `until`.
     pub fn new(until: Instant) -> Self {
+        Self::build(until, None)
+    }
+
+    /// A lease valid until `until` that calls `wake` once the engine task stepped down under
+    /// it (the leadership loop's wake-up).
+    pub fn with_wake(until: Instant, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Self::build(until, Some(Box::new(wake)))
+    }
+
+    fn build(until: Instant, wake: Option<Box<dyn Fn() + Send + Sync>>) -> Self {
         let base = Instant::now();
         let lease = Self(Arc::new(LeaseState {
             base,
             valid_until: AtomicU64::new(0),
             stepped_down: AtomicBool::new(false),
+            wake,
         }));
         lease.extend_to(until);
         lease
@@ -58,6 +82,10 @@ impl Lease {
     }
 
     pub(crate) fn mark_stepped_down(&self) {
-        self.0.stepped_down.store(true, Ordering::Release);
+        if !self.0.stepped_down.swap(true, Ordering::AcqRel)
+            && let Some(wake) = &self.0.wake
+        {
+            wake();
+        }
     }
 }

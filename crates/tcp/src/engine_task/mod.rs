@@ -58,6 +58,21 @@ pub enum Fault {
 /// Inputs handled before the writers they woke are told (bounds the delay coalescing adds).
 const INPUTS_PER_WAKE: usize = 64;
 
+/// How long a server whose lease lapsed holds requests while its leadership loop reads who
+/// holds the lease now (one round trip to the database, normally); past it they are answered
+/// naming nobody.
+const LEARN_ACTIVE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A step-down whose cause leaves the active server unknown (the lease lapsed, the store
+/// failed): requests wait until the leadership loop names the lease's holder.
+#[derive(Debug)]
+struct Learning {
+    /// When the requests are answered anyway (naming nobody).
+    until: tokio::time::Instant,
+    /// Whether the in-process link still has to hear of the step-down.
+    tell_link: bool,
+}
+
 /// Requests of one connection put aside while its replies pile up, in order.
 #[derive(Debug)]
 struct Deferred {
@@ -89,6 +104,8 @@ pub struct EngineTask {
     /// Whether this task changes roles (a shared store): a store failure then steps down
     /// instead of stopping the server.
     roles: bool,
+    /// Stepped down without knowing who is active: requests wait for the name.
+    learning: Option<Learning>,
 }
 
 impl EngineTask {
@@ -117,6 +134,7 @@ impl EngineTask {
             metrics: Arc::new(crate::Metrics::default()),
             lease: None,
             roles: false,
+            learning: None,
         }
     }
 
@@ -159,7 +177,14 @@ impl EngineTask {
                 continue;
             }
             let link_full = self.router.link_full();
+            let learn_until = self.learning.as_ref().map(|l| l.until);
             let input = tokio::select! {
+                () = sleep_until(learn_until), if learn_until.is_some() => {
+                    warn!("the leadership loop did not name the active server in time; answering that nobody is known to be active");
+                    self.learned(None);
+                    self.end_round();
+                    continue;
+                }
                 input = self.inputs.recv(), if self.commit.has_room() && !link_full => input,
                 () = link_taken(self.router.link()), if link_full => continue,
                 s = self.commit.next_synced() => {
@@ -230,7 +255,7 @@ impl EngineTask {
             Some(Ok(_)) if self.lease_lapsed() => {
                 // Committed, but the lease lapsed meanwhile: another server may be serving
                 // already, so nothing more is acknowledged here.
-                self.step_down(None, "the lease on the store lapsed");
+                self.step_down_unknown("the lease on the store lapsed");
                 return;
             }
             Some(Ok(n)) => {
@@ -249,7 +274,7 @@ impl EngineTask {
                 error,
                 "nothing more is acknowledged; standing by until this server can take the store over again"
             );
-            self.step_down(None, why);
+            self.step_down_unknown(why);
         } else {
             error!(
                 why,
@@ -264,38 +289,85 @@ impl EngineTask {
     /// active server, and a standby engine answers from now on (the in-process link stays, its
     /// clients dropped).
     fn step_down(&mut self, active: Option<String>, why: &str) {
-        let was_active = self.engine.is_active();
-        let closes = self.commit.stop();
-        self.ack_closes(closes);
-        self.deferred.clear();
-        if let Some(lease) = self.lease.take() {
-            lease.mark_stepped_down();
-        }
-        let mut engine = Engine::new(Arc::clone(self.engine.config()), 0);
-        engine.stand_by(active.clone());
-        reopen(&mut engine, &self.router);
-        self.engine = engine;
-        self.serving.set(false);
-        if !was_active {
+        let Some(closed) = self.stand_down(active.clone()) else {
             return;
-        }
-        let closed = self.router.close_network();
-        if let Some(conn) = self.router.link_conn() {
-            // The web gateway's clients are gone: it ends their sessions (CometD clients get
-            // 402 and handshake again).
-            self.out.push(Output::Send {
-                conn,
-                proxy_client_id: None,
-                msg: Arc::new(ixn_core::not_active_notice(active.clone())),
-            });
-            self.router.route(conn, &mut self.out);
-        }
+        };
+        self.tell_link(active.clone());
         warn!(
             why,
             active = active.as_deref().unwrap_or("none yet"),
             closed,
             "stepped down: standing by; clients were disconnected to find the active server"
         );
+    }
+
+    /// Steps down for a cause that leaves the active server unknown (the lease lapsed, the
+    /// store failed): requests wait (at most [`LEARN_ACTIVE_FOR`]) until the leadership loop,
+    /// woken by the lease, names the lease's holder, so that no answer names nobody while
+    /// another server serves.
+    fn step_down_unknown(&mut self, why: &str) {
+        let Some(closed) = self.stand_down(None) else {
+            return;
+        };
+        self.learning = Some(Learning {
+            until: tokio::time::Instant::now() + LEARN_ACTIVE_FOR,
+            tell_link: true,
+        });
+        warn!(
+            why,
+            closed,
+            "stepped down: standing by; clients were disconnected to find the active server (their requests wait for its name)"
+        );
+    }
+
+    /// The leadership loop named the active server (or nobody), or the wait for it ended:
+    /// the standby names it, and the requests that waited are answered.
+    fn learned(&mut self, active: Option<String>) {
+        self.engine.stand_by(active.clone());
+        let Some(learning) = self.learning.take() else {
+            return;
+        };
+        if learning.tell_link {
+            self.tell_link(active);
+        }
+        let waiting: Vec<ConnId> = self.deferred.keys().copied().collect();
+        for conn in waiting {
+            if let Some(d) = self.deferred.remove(&conn) {
+                self.run_batch(conn, d.msgs, d.bytes);
+            }
+        }
+    }
+
+    /// The part of a step-down that does not depend on knowing the active server; the
+    /// network connections closed, or `None` when it was not active.
+    fn stand_down(&mut self, active: Option<String>) -> Option<usize> {
+        let was_active = self.engine.is_active();
+        let closes = self.commit.stop();
+        self.ack_closes(closes);
+        self.deferred.clear();
+        self.learning = None;
+        if let Some(lease) = self.lease.take() {
+            lease.mark_stepped_down();
+        }
+        let mut engine = Engine::new(Arc::clone(self.engine.config()), 0);
+        engine.stand_by(active);
+        reopen(&mut engine, &self.router);
+        self.engine = engine;
+        self.serving.set(false);
+        was_active.then(|| self.router.close_network())
+    }
+
+    /// Tells the in-process link that this server stepped down, naming `active`: the web
+    /// gateway ends its sessions (CometD clients get 402 and handshake again).
+    fn tell_link(&mut self, active: Option<String>) {
+        if let Some(conn) = self.router.link_conn() {
+            self.out.push(Output::Send {
+                conn,
+                proxy_client_id: None,
+                msg: Arc::new(ixn_core::not_active_notice(active)),
+            });
+            self.router.route(conn, &mut self.out);
+        }
     }
 
     /// Takes over with `engine` (loaded from the shared store): connections opened meanwhile
@@ -384,7 +456,7 @@ impl EngineTask {
                 if self.engine.is_active() {
                     self.step_down(active, "another server took the store over");
                 } else {
-                    self.engine.stand_by(active);
+                    self.learned(active);
                 }
             }
             Input::Flush { done } => {
@@ -452,9 +524,20 @@ impl EngineTask {
                 msgs.clear();
                 break;
             }
-            if outbox.defer_if_over() {
+            if self.lease_lapsed() {
+                // No renewal for too long (a frozen process, an unreachable database): another
+                // server may be active. Nothing more is acknowledged; this request waits for
+                // the active server's name and is answered as a standby would.
+                self.step_down_unknown("the lease on the store lapsed");
+            }
+            if self.learning.is_some() || outbox.defer_if_over() {
                 msgs.push_front(msg);
-                self.deferred.insert(conn, Deferred { msgs, bytes });
+                let d = self.deferred.entry(conn).or_insert(Deferred {
+                    msgs: VecDeque::new(),
+                    bytes: 0,
+                });
+                d.msgs.extend(msgs);
+                d.bytes += bytes;
                 return;
             }
             self.message(conn, &msg, &outbox);
@@ -464,12 +547,6 @@ impl EngineTask {
 
     /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
     fn message(&mut self, conn: ConnId, msg: &Message, outbox: &Outbox) {
-        if self.lease_lapsed() {
-            // No renewal for too long (a frozen process, an unreachable database): another
-            // server may be active. Nothing more is acknowledged; this request is answered as
-            // a standby would.
-            self.step_down(None, "the lease on the store lapsed");
-        }
         let was_registered = self.engine.is_registered(conn);
         self.engine
             .handle(SystemTime::now(), conn, msg, &mut self.out);
@@ -520,6 +597,14 @@ fn release(h: Held, router: &mut Router) {
     }
 }
 
+/// Completes at `until` (never without it).
+async fn sleep_until(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Completes when the link's consumer next takes its queue (never without a link).
 async fn link_taken(link: Option<&Outbox>) {
     match link {
@@ -530,3 +615,5 @@ async fn link_taken(link: Option<&Outbox>) {
 
 #[cfg(test)]
 mod group_commit_tests;
+#[cfg(test)]
+mod lease_tests;
