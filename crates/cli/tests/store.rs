@@ -29,6 +29,10 @@ fn properties(addr: &str) -> String {
     out
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn migrate_moves_a_journal_into_postgres_and_back() {
     let Some(pg) = ixn_testkit::pg::start_or_skip("ixn store migrate") else {
@@ -102,6 +106,10 @@ fn migrate_moves_a_journal_into_postgres_and_back() {
 /// `ixn watch --reconnect --addr A,B`: the active server is killed; the watch finds the other
 /// one once it took over, says that notifications may have been missed, and shows what is
 /// placed next.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn watch_follows_a_failover_between_two_servers() {
     let Some(pg) = ixn_testkit::pg::start_or_skip("ixn watch failover") else {

@@ -35,6 +35,10 @@ impl Keeper for Kept {
     }
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn the_postgres_store_keeps_what_the_model_says() {
     let Some(pg) = cluster::start_or_skip("differential") else {

@@ -72,6 +72,10 @@ fn reload(store: &mut PgStore) -> Engine {
     e
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn what_the_engine_stores_comes_back_and_group_commits_keep_the_last_state() {
     let Some(pg) = cluster::start_or_skip("roundtrip") else {
@@ -148,6 +152,10 @@ fn what_the_engine_stores_comes_back_and_group_commits_keep_the_last_state() {
     assert_eq!(reload(&mut third).snapshot(), e2.snapshot());
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn a_server_that_was_replaced_can_never_commit_again() {
     let Some(pg) = cluster::start_or_skip("fencing") else {
@@ -175,6 +183,10 @@ fn a_server_that_was_replaced_can_never_commit_again() {
     assert_eq!(reload(&mut new).stats().interactions, 2);
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn migrations_run_once_and_a_newer_schema_is_refused() {
     let Some(pg) = cluster::start_or_skip("migrations") else {
@@ -208,6 +220,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
 /// A user who may not create the schema (PostgreSQL 15's default for a database the user does
 /// not own) hears the database's own reason and what to grant: from the inspection `--check`
 /// runs, and from a start; once the user owns the database, both work.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn missing_privileges_are_named_with_what_to_grant() {
     let Some(pg) = cluster::start_or_skip("privileges") else {

@@ -129,6 +129,10 @@ fn run_postgres(dir: &Path) {
     assert!(summary.passed >= 18, "{text}");
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn project_copy_passes_on_the_postgres_store() {
     run_postgres(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"));

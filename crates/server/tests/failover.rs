@@ -197,6 +197,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn no_acknowledged_change_is_lost_across_failovers() {
     const ROUNDS: usize = 20;
@@ -307,6 +311,10 @@ fn no_acknowledged_change_is_lost_across_failovers() {
 
 /// The fencing test: a frozen active server that a standby replaced acknowledges nothing more
 /// when it wakes up, and stands by naming the new active server.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
     let Some(cluster) = ixn_testkit::pg::start_or_skip("fencing") else {
@@ -392,6 +400,10 @@ fn a_frozen_active_server_acknowledges_nothing_after_a_takeover() {
 
 /// The database restarts under load: nothing is acknowledged while it is down; the server
 /// serves again once it is back, with every acknowledged change.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn the_database_restarting_stops_acknowledgements_until_it_is_back() {
     let Some(cluster) = ixn_testkit::pg::start_or_skip("db-restart") else {
@@ -518,6 +530,10 @@ fn a_bad_or_unreachable_store_is_refused_clearly() {
 
 /// The client library's `Resilient`: after the active server dies, it finds the new one on its
 /// own, logs in and subscribes again, says so, and hears what happens next.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn a_resilient_client_logs_in_and_subscribes_again_after_a_failover() {
     let Some(cluster) = ixn_testkit::pg::start_or_skip("resilient") else {
@@ -628,6 +644,10 @@ fn ping(addr: &str) -> Message {
 /// A standby answers every Ping, the plain one included, with EventError NotActive naming the
 /// active server, so that a health probe that connects and pings tells a standby from the
 /// active server; the active server answers with a Ping.
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[test]
 fn a_standby_answers_a_ping_with_not_active_naming_the_active_server() {
     let Some(cluster) = ixn_testkit::pg::start_or_skip("standby-ping") else {

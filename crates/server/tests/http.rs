@@ -1196,6 +1196,10 @@ async fn readiness_is_503_while_the_engine_does_not_answer() {
 /// session: CometD clients get 402::session_unknown (and handshake again after signing in),
 /// and /health/ready turns 503 naming the new active server. Against a real PostgreSQL (a
 /// throwaway cluster; skipped, saying so, without PostgreSQL unless IXN_REQUIRE_POSTGRES).
+#[cfg_attr(
+    ixn_no_postgres,
+    ignore = "needs PostgreSQL: no initdb under /usr/lib/postgresql/*/bin or IXN_PG_BINDIR (apt install postgresql)"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_step_down_ends_web_sessions_and_cometd_answers_402() {
     // The cluster's helpers use the blocking client: off the runtime.
