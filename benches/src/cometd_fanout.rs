@@ -189,6 +189,7 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     };
 
     let sessions = open_sessions(&endpoint, p).await?;
+    let cookies: Vec<String> = sessions.iter().filter_map(|s| s.cookie.clone()).collect();
     let gate = Gate::new(p.sessions, p.in_flight);
     let mut listeners = JoinSet::new();
     for s in sessions {
@@ -226,6 +227,7 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     while let Some(r) = listeners.join_next().await {
         heard.merge(r.map_err(|e| Error::Setup(format!("a session failed: {e}")))?);
     }
+    sign_out(&endpoint, &cookies).await?;
     let server = if target.is_some() { "ixn" } else { "faye" };
     let mut report = report_of(p, server, &endpoint, elapsed, changes, &heard);
     if let Some(m) = server_pid
@@ -237,6 +239,32 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
     drop(faye);
     drop(target);
     Ok(report)
+}
+
+/// Ends the web sessions (their agents logged out), [`SETUP_AT_ONCE`] at a time: a
+/// long-running server is left as found.
+async fn sign_out(endpoint: &Endpoint, cookies: &[String]) -> Result<(), Error> {
+    for chunk in cookies.chunks(SETUP_AT_ONCE) {
+        let mut set = JoinSet::new();
+        for c in chunk {
+            let (addr, cookie) = (endpoint.addr, c.clone());
+            set.spawn(async move {
+                let mut http = Http1::connect(addr).await?;
+                http.json(
+                    "POST",
+                    "/api/v2/signout",
+                    &[("cookie", cookie.as_str())],
+                    Some(&json!({})),
+                )
+                .await
+                .map(drop)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| Error::Setup(format!("a sign-out failed: {e}")))??;
+        }
+    }
+    Ok(())
 }
 
 /// The sessions, opened [`SETUP_AT_ONCE`] at a time.
@@ -480,6 +508,8 @@ enum Link {
 /// One CometD session, set up and subscribed.
 struct Session {
     endpoint: Endpoint,
+    /// ixn: the web session's cookie (signed out at the end of the run).
+    cookie: Option<String>,
     link: Link,
     client_id: String,
     transport: Transport,
@@ -581,6 +611,7 @@ impl Session {
         }
         Ok(Self {
             endpoint: e.clone(),
+            cookie,
             link,
             client_id,
             transport,

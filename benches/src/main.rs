@@ -1,8 +1,9 @@
 //! `ixn-load`: the load generator for the ixn server.
 //!
 //! Workloads: `rr` (request/reply with many in flight), `fanout` (one change, many subscribers),
-//! `content` (reading a large workbin), `churn` (clients coming and going), and `echo` (a bare
-//! tokio echo of the same frames: the ceiling). Each can spawn the server itself
+//! `content` (reading a large workbin), `churn` (clients coming and going), `echo` (a bare
+//! tokio echo of the same frames: the ceiling), and `soak` (the workloads mixed against one
+//! server for a long time, its memory, descriptors and latency followed). Each can spawn the server itself
 //! (`--server-bin`) with a configuration sized to the run, or load a running one (`--addr`,
 //! started with the configuration `ixn-load config` prints). See docs/performance.md.
 
@@ -18,6 +19,7 @@ mod fanout;
 mod report;
 mod rr;
 mod run;
+mod soak;
 mod target;
 mod wire;
 
@@ -37,7 +39,7 @@ use target::Setup;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --faye benches/faye/server.js --size 700\n  ixn-load cometd-first -n 200 --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
+    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --faye benches/faye/server.js --size 700\n  ixn-load cometd-first -n 200 --server-bin target/release/ixn-server\n  ixn-load soak --duration 30m --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -192,6 +194,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Soak: the workloads mixed (request/reply, fan-out, content reads, churn, CometD) against
+    /// one server for `--duration`, a line every `--every` with its RSS, open descriptors,
+    /// connections, requests/s and p99, and a verdict at the end (exit status 3 when its memory,
+    /// descriptors or p99 grew after `--settle`).
+    Soak(SoakArgs),
+    /// Print the configuration `soak` expects, for a server started by hand
+    /// (`ixn-server --config FILE --ephemeral`) and soaked with `--addr`, `--http` and
+    /// `--server-pid`.
+    SoakConfig,
     /// Print the configuration the workloads expect, for a server started by hand
     /// (`ixn-server --config FILE --ephemeral`) and loaded with `--addr`.
     Config {
@@ -203,6 +214,38 @@ enum Cmd {
         #[arg(long, default_value_t = 10_100)]
         connections: usize,
     },
+}
+
+/// The options of `ixn-load soak`.
+#[derive(Debug, clap::Args)]
+struct SoakArgs {
+    /// Spawn this ixn-server binary (ephemeral, the soak's configuration).
+    #[arg(long, value_name = "PATH", required_unless_present = "addr")]
+    server_bin: Option<PathBuf>,
+    /// A running server started with `ixn-load soak-config`'s configuration (its native port).
+    #[arg(long, value_name = "ADDR", conflicts_with = "server_bin", requires_all = ["http", "server_pid"], value_parser = parse_addr)]
+    addr: Option<SocketAddr>,
+    /// With --addr: the server's web API (CometD runs and its /metrics).
+    #[arg(long, value_name = "ADDR", requires = "addr", value_parser = parse_addr)]
+    http: Option<SocketAddr>,
+    /// With --addr: the server's process id (its memory and descriptors).
+    #[arg(long, value_name = "PID", requires = "addr")]
+    server_pid: Option<u32>,
+    /// How long to soak (e.g. 30m).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    duration: Duration,
+    /// A line this often.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    every: Duration,
+    /// The verdict compares what follows this much time (the server's warm-up).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    settle: Duration,
+    /// Each workload's run in the mix lasts this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    slice: Duration,
+    /// One JSON object per line instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the server is and how long to load it.
@@ -364,10 +407,12 @@ async fn setup(common: &Common) -> Result<Setup, Error> {
         ([addr], _) => target::Spawn::Addr {
             addr: *addr,
             pid: common.server_pid,
+            web: None,
         },
         ([_, _, ..], _) => target::Spawn::Addr {
             addr: find_active(&common.addr).await?,
             pid: common.server_pid,
+            web: None,
         },
         ([], Some(bin)) => target::Spawn::Bin {
             bin: bin.clone(),
@@ -433,7 +478,7 @@ fn main() -> ExitCode {
         | Cmd::Churn { common, .. }
         | Cmd::Cometd(CometdArgs { common, .. }) => common.bounds.threads,
         Cmd::Echo { bounds, .. } => bounds.threads,
-        Cmd::Config { .. } | Cmd::CometdFirst { .. } => 1,
+        Cmd::Config { .. } | Cmd::CometdFirst { .. } | Cmd::Soak(_) | Cmd::SoakConfig => 1,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -487,6 +532,28 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
         } => {
             print!("{}", target::config_toml(agents, connections)?);
             Ok(())
+        }
+        Cmd::SoakConfig => {
+            let text = toml::to_string(&soak::config()?).map_err(|e| {
+                Error::Setup(format!("cannot write the configuration as TOML: {e}"))
+            })?;
+            print!(
+                "# Generated by `ixn-load soak-config`: the configuration `ixn-load soak --addr` expects\n# (every agent's password is `{}`).\n\n{text}",
+                target::WEB_PASSWORD
+            );
+            Ok(())
+        }
+        Cmd::Soak(a) => {
+            soak::run(soak::Params {
+                server_bin: a.server_bin,
+                addr: a.addr.zip(a.http).zip(a.server_pid).map(|((n, w), p)| (n, w, p)),
+                duration: a.duration,
+                every: a.every,
+                settle: a.settle,
+                slice: a.slice,
+                json: a.json,
+            })
+            .await
         }
         Cmd::Rr(args) => rr_cmd(args).await,
         Cmd::Cometd(args) => cometd_cmd(args).await,
@@ -580,7 +647,11 @@ async fn rr_cmd(args: RrArgs) -> Result<(), Error> {
             ));
         }
         let s = Setup {
-            spawn: target::Spawn::Addr { addr: r, pid: None },
+            spawn: target::Spawn::Addr {
+                addr: r,
+                pid: None,
+                web: None,
+            },
             bounds: bounds(&common.bounds),
         };
         for &c in &connections {
@@ -631,6 +702,7 @@ async fn cometd_cmd(args: CometdArgs) -> Result<(), Error> {
             spawn: target::Spawn::Addr {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 pid: None,
+                web: None,
             },
             bounds: bounds(&common.bounds),
         },
@@ -671,6 +743,7 @@ async fn fanout_cmd(args: FanoutArgs) -> Result<(), Error> {
             spawn: target::Spawn::Addr {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 pid: None,
+                web: None,
             },
             bounds: bounds(&common.bounds),
         },
@@ -706,13 +779,18 @@ fn clean(common: &Common) {
     }
 }
 
+/// Records a failure shown in the figures (ixn-load exits with status 3 at the end).
+fn problem(p: String) {
+    PROBLEMS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(p);
+}
+
 fn show(report: &Report, json: bool) {
     use std::io::Write;
     if let Some(p) = report.problem() {
-        PROBLEMS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(p);
+        problem(p);
     }
     // A closed stdout (`| head`) is not worth a panic.
     let mut out = std::io::stdout().lock();

@@ -38,6 +38,14 @@ impl Report {
         ));
     }
 
+    /// A figure's value as a number, by its JSON key.
+    pub(crate) fn value(&self, key: &str) -> Option<f64> {
+        self.figures
+            .iter()
+            .find(|f| f.0 == key)
+            .and_then(|f| f.2.as_f64())
+    }
+
     /// p50, p90, p99, p99.9 and max of `h` (nanoseconds), as `{prefix}_p50_us` and so on.
     pub(crate) fn latency(&mut self, prefix: &str, label: &str, h: &Histogram<u64>) {
         if h.is_empty() {

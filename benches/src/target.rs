@@ -43,7 +43,7 @@ pub(crate) const WEB_PASSWORD: &str = "load";
 /// [`config`] for the web API: every agent signs in with [`WEB_PASSWORD`] (an argon2id hash with
 /// the smallest costs: sign-in speed is not what is measured), no sign-in rate limit, and room
 /// for `sessions` web and CometD sessions and their HTTP connections.
-pub(crate) fn web_config(sessions: usize) -> Result<ConfigFile, Error> {
+pub(crate) fn web_config(sessions: usize, connections: usize) -> Result<ConfigFile, Error> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt = SaltString::encode_b64(b"ixn-load-salt!!!")
         .map_err(|e| Error::Setup(format!("argon2 salt: {e}")))?;
@@ -53,7 +53,7 @@ pub(crate) fn web_config(sessions: usize) -> Result<ConfigFile, Error> {
         .hash_password(WEB_PASSWORD.as_bytes(), &salt)
         .map_err(|e| Error::Setup(format!("argon2: {e}")))?
         .to_string();
-    let mut c = config(sessions, 16);
+    let mut c = config(sessions, connections);
     for a in &mut c.agent {
         a.password_hash = Some(hash.clone());
     }
@@ -68,8 +68,13 @@ pub(crate) fn web_config(sessions: usize) -> Result<ConfigFile, Error> {
 /// How to start the server.
 #[derive(Clone, Debug)]
 pub(crate) enum Spawn {
-    /// Connect to a running server (and read its memory from `/proc/PID` if given).
-    Addr { addr: SocketAddr, pid: Option<u32> },
+    /// Connect to a running server (and read its memory from `/proc/PID` if given; its web API
+    /// at `web`, if given, for the CometD workload).
+    Addr {
+        addr: SocketAddr,
+        pid: Option<u32>,
+        web: Option<SocketAddr>,
+    },
     /// Start this binary, ephemeral or on a data directory.
     Bin {
         bin: PathBuf,
@@ -112,10 +117,14 @@ impl Target {
         web: bool,
     ) -> Result<(Self, Option<SocketAddr>), Error> {
         match spawn {
-            Spawn::Addr { .. } if web => Err(Error::Setup(
+            Spawn::Addr { web: None, .. } if web => Err(Error::Setup(
                 "the CometD workload spawns its server: give --server-bin, not --addr".into(),
             )),
-            Spawn::Addr { addr, pid } => Ok((
+            Spawn::Addr {
+                addr,
+                pid,
+                web: web_addr,
+            } => Ok((
                 Self {
                     addr: *addr,
                     pid: *pid,
@@ -123,11 +132,11 @@ impl Target {
                     child: None,
                     dir: None,
                 },
-                None,
+                *web_addr,
             )),
             Spawn::Bin { bin, data_dir, tls } => {
                 let config = if web {
-                    web_config(agents)?
+                    web_config(agents, 16)?
                 } else {
                     config(agents, connections)
                 };
@@ -175,7 +184,9 @@ impl Drop for Target {
     }
 }
 
-fn start_bin(
+/// Spawns `bin` on `config`, with the web API on when `web`: the server and where its web API
+/// listens.
+pub(crate) fn start_bin(
     bin: &Path,
     data_dir: Option<&Path>,
     tls: Option<&(PathBuf, PathBuf)>,
