@@ -170,7 +170,7 @@ pub(crate) async fn run(p: Params) -> Result<(), Error> {
         settled(web, 0.0).await?;
         // Lines fall between two whole rounds of the mix, so that each finds the server after
         // the same run.
-        if turn % MIX == 0 && Instant::now() >= next_line {
+        if turn.is_multiple_of(MIX) && Instant::now() >= next_line {
             let s = sample(started, pid, web, &std::mem::take(&mut period)).await;
             print_sample(&s, p.json);
             samples.push(s);
@@ -449,7 +449,8 @@ mod tests {
 
     #[test]
     fn an_unlabelled_sample_is_read_from_a_scrape() {
-        let scrape = "# HELP ixn_connections_open x\nixn_connections_open 3\nixn_connections_open_total 9\n";
+        let scrape =
+            "# HELP ixn_connections_open x\nixn_connections_open 3\nixn_connections_open_total 9\n";
         assert_eq!(metric(scrape, "ixn_connections_open"), Some(3.0));
         assert_eq!(metric(scrape, "ixn_web_sessions"), None);
     }
