@@ -246,6 +246,9 @@ struct SoakArgs {
     /// One JSON object per line instead of the table.
     #[arg(long)]
     json: bool,
+    /// Print the verdict without failing on it (a smoke run too short to judge growth).
+    #[arg(long)]
+    no_verdict: bool,
 }
 
 /// Where the server is and how long to load it.
@@ -633,6 +636,7 @@ async fn soak_cmd(a: SoakArgs) -> Result<(), Error> {
         settle: a.settle,
         slice: a.slice,
         json: a.json,
+        judge: !a.no_verdict,
     })
     .await
 }
