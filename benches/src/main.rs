@@ -509,7 +509,7 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => {
-            let problems = PROBLEMS
+            let problems = report::PROBLEMS
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if problems.is_empty() {
@@ -779,8 +779,6 @@ async fn fanout_cmd(args: FanoutArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs whose figures show a failure (exit status 3 at the end).
-static PROBLEMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// The subdirectory of `--data-dir` that runs use (only it is ever removed).
 const RUN_DATA: &str = "ixn-load-data";
@@ -792,18 +790,10 @@ fn clean(common: &Common) {
     }
 }
 
-/// Records a failure shown in the figures (ixn-load exits with status 3 at the end).
-fn problem(p: String) {
-    PROBLEMS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(p);
-}
-
 fn show(report: &Report, json: bool) {
     use std::io::Write;
     if let Some(p) = report.problem() {
-        problem(p);
+        report::problem(p);
     }
     // A closed stdout (`| head`) is not worth a panic.
     let mut out = std::io::stdout().lock();

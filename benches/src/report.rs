@@ -4,6 +4,17 @@ use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 
+/// Runs whose figures show a failure (exit status 3 at the end).
+pub(crate) static PROBLEMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a failure shown in the figures (ixn-load exits with status 3 at the end).
+pub(crate) fn problem(p: String) {
+    PROBLEMS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(p);
+}
+
 /// One run: what was asked and what was measured.
 #[derive(Debug, Default)]
 pub(crate) struct Report {

@@ -189,7 +189,7 @@ pub(crate) async fn run(p: Params) -> Result<(), Error> {
         Ok(text) => println!("soak: {text}"),
         Err(text) if p.judge => {
             println!("soak: FAILED: {text}");
-            crate::problem(format!("soak: {text}"));
+            crate::report::problem(format!("soak: {text}"));
         }
         Err(text) => println!("soak: would fail (--no-verdict): {text}"),
     }

@@ -27,6 +27,7 @@
 
 mod access;
 mod auth;
+pub mod condition;
 pub mod durable;
 mod engine;
 mod error;

@@ -1,0 +1,165 @@
+//! Evaluating a condition, and comparing by an order, over anything that can say what its
+//! properties are ([`Subject`]).
+//!
+//! Two-valued: a comparison, `IN` or `LIKE` whose side is absent (a property the interaction
+//! does not have, a UserData key it lacks) is false, and `NOT` turns false into true. Strings
+//! compare by their bytes (RFC 3339 times compare as times); a string compared with a number is
+//! read as a number when it is one, else the comparison is false. `LIKE` is case-sensitive.
+
+use super::ast::{Cmp, Expr, Field, Lit, Operand, Order, Prop};
+use std::cmp::Ordering;
+
+/// A value a condition reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Val<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An integer.
+    Int(i64),
+}
+
+/// What a condition is evaluated over: an interaction as the engine holds it, or a test's.
+pub trait Subject {
+    /// A property's value, if it has it.
+    fn prop(&self, p: Prop) -> Option<Val<'_>>;
+    /// A UserData key's value, if it has the key with a string or integer value.
+    fn user_data(&self, key: &str) -> Option<Val<'_>>;
+    /// When it was received, in seconds since the Unix epoch.
+    fn received_secs(&self) -> Option<i64>;
+}
+
+fn field<'s>(s: &'s dyn Subject, f: &Field) -> Option<Val<'s>> {
+    match f {
+        Field::Prop(p) => s.prop(*p),
+        Field::UserData(k) => s.user_data(k),
+    }
+}
+
+fn operand<'s>(s: &'s dyn Subject, o: &'s Operand, now: i64) -> Option<Val<'s>> {
+    match o {
+        Operand::Field(f) => field(s, f),
+        Operand::Lit(Lit::Str(x)) => Some(Val::Str(x)),
+        Operand::Lit(Lit::Int(n)) => Some(Val::Int(*n)),
+        Operand::Age => s.received_secs().map(|r| Val::Int(now.saturating_sub(r))),
+    }
+}
+
+/// How two values compare, when they can be.
+pub fn compare(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
+        (Val::Int(x), Val::Int(y)) => Some(x.cmp(&y)),
+        (Val::Str(x), Val::Int(y)) => x.parse::<i64>().ok().map(|x| x.cmp(&y)),
+        (Val::Int(x), Val::Str(y)) => y.parse::<i64>().ok().map(|y| x.cmp(&y)),
+    }
+}
+
+/// Whether `text` matches a LIKE `pattern` (`%` any run, `_` any one character).
+pub fn like(text: &str, pattern: &str) -> bool {
+    let t: Vec<char> = text.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    // Iterative matching with one backtrack point (the last `%`): linear in practice, never
+    // exponential.
+    let (mut ti, mut pi) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('%') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some('_') => {
+                ti += 1;
+                pi += 1;
+            }
+            Some(c) if t.get(ti) == Some(c) => {
+                ti += 1;
+                pi += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '%'))
+}
+
+fn text_of(v: Val<'_>) -> String {
+    match v {
+        Val::Str(s) => s.to_owned(),
+        Val::Int(n) => n.to_string(),
+    }
+}
+
+/// Whether `s` satisfies `e` at `now` (seconds since the Unix epoch, for `_age()`).
+pub fn eval(e: &Expr, s: &dyn Subject, now: i64) -> bool {
+    match e {
+        Expr::Or(a, b) => eval(a, s, now) || eval(b, s, now),
+        Expr::And(a, b) => eval(a, s, now) && eval(b, s, now),
+        Expr::Not(a) => !eval(a, s, now),
+        Expr::Cmp(a, op, b) => {
+            let (Some(x), Some(y)) = (operand(s, a, now), operand(s, b, now)) else {
+                return false;
+            };
+            compare(x, y).is_some_and(|o| match op {
+                Cmp::Eq => o == Ordering::Equal,
+                Cmp::Ne => o != Ordering::Equal,
+                Cmp::Lt => o == Ordering::Less,
+                Cmp::Le => o != Ordering::Greater,
+                Cmp::Gt => o == Ordering::Greater,
+                Cmp::Ge => o != Ordering::Less,
+            })
+        }
+        Expr::In {
+            operand: a,
+            list,
+            negated,
+        } => {
+            let Some(x) = operand(s, a, now) else {
+                return false;
+            };
+            let found = list.iter().any(|l| {
+                let y = match l {
+                    Lit::Str(t) => Val::Str(t),
+                    Lit::Int(n) => Val::Int(*n),
+                };
+                compare(x, y) == Some(Ordering::Equal)
+            });
+            found != *negated
+        }
+        Expr::Like {
+            operand: a,
+            pattern,
+            negated,
+        } => operand(s, a, now).is_some_and(|x| like(&text_of(x), pattern) != *negated),
+        Expr::IsNull {
+            operand: a,
+            negated,
+        } => operand(s, a, now).is_none() != *negated,
+        Expr::Empty(a) => matches!(operand(s, a, now), None | Some(Val::Str(""))),
+    }
+}
+
+/// How `a` and `b` compare by `order` (absent values first; values that cannot be compared
+/// are equal for that key).
+pub fn order_cmp(order: &Order, a: &dyn Subject, b: &dyn Subject) -> Ordering {
+    for k in &order.0 {
+        let o = match (field(a, &k.field), field(b, &k.field)) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => compare(x, y).unwrap_or(Ordering::Equal),
+        };
+        let o = if k.descending { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
