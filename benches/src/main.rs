@@ -779,7 +779,6 @@ async fn fanout_cmd(args: FanoutArgs) -> Result<(), Error> {
     Ok(())
 }
 
-
 /// The subdirectory of `--data-dir` that runs use (only it is ever removed).
 const RUN_DATA: &str = "ixn-load-data";
 

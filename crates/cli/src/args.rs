@@ -9,7 +9,7 @@ use std::path::PathBuf;
     name = "ixn",
     version,
     about = "Talk to an ixn workbin server",
-    after_help = "Examples:\n  ixn send --as emailsrv:MediaServer '{\"message\":\"RequestSubmit\",\"TenantId\":101,\"MediaType\":\"email\",\"InteractionType\":\"Inbound\",\"Queue\":\"Inbound\"}'\n  ixn send - < requests.jsonl\n  ixn watch --agent a1 --place p1 --workbin Drafts --workbin Team:Sales\n  ixn conformance conformance/ --server-bin target/release/ixn-server\n  ixn journal verify ixn-data\n  ixn hash-password < password.txt"
+    after_help = "Examples:\n  ixn send --as emailsrv:MediaServer '{\"message\":\"RequestSubmit\",\"TenantId\":101,\"MediaType\":\"email\",\"InteractionType\":\"Inbound\",\"Queue\":\"Inbound\"}'\n  ixn send - < requests.jsonl\n  ixn watch --agent a1 --place p1 --workbin Drafts --workbin Team:Sales\n  ixn queue Inbound\n  ixn find \"MediaType = 'email' AND _age() > 3600\" --order 'ReceivedAt DESC'\n  ixn conformance conformance/ --server-bin target/release/ixn-server\n  ixn journal verify ixn-data\n  ixn hash-password < password.txt"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -24,13 +24,10 @@ pub(crate) struct Server {
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub(crate) addr: String,
     /// The client to register as, NAME:TYPE (TYPE: AgentApplication, MediaServer,
-    /// RoutingEngine, Proxy).
-    #[arg(
-        long = "as",
-        value_name = "NAME:TYPE",
-        default_value = "desk:AgentApplication"
-    )]
-    pub(crate) client: String,
+    /// RoutingEngine, Proxy). Default: desk:AgentApplication (find and queue:
+    /// emailsrv:MediaServer, which sees every interaction).
+    #[arg(long = "as", value_name = "NAME:TYPE")]
+    pub(crate) client: Option<String>,
     #[command(flatten)]
     pub(crate) creds: Creds,
 }
@@ -59,6 +56,40 @@ pub(crate) struct Creds {
     /// arguments are visible to other users of the machine.
     #[arg(long, env = "IXN_PASSWORD", hide_env_values = true)]
     pub(crate) password: Option<String>,
+}
+
+/// How `find` and `queue` select and page.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct FindArgs {
+    /// Order: PROPERTY [ASC|DESC], ... (default: oldest first).
+    #[arg(long)]
+    pub(crate) order: Option<String>,
+    /// Lock what is found for as long as the command runs (Lock = 1).
+    #[arg(long)]
+    pub(crate) lock: bool,
+    /// Find at most this many (capped by the server's max_interactions_per_snapshot).
+    #[arg(long)]
+    pub(crate) limit: Option<i32>,
+    /// Interactions per page read.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) page_size: i32,
+    /// Log this agent in first and see through its eyes (with --place; --as an
+    /// AgentApplication).
+    #[arg(long, requires = "place")]
+    pub(crate) agent: Option<String>,
+    /// The place to log the agent in at.
+    #[arg(long, requires = "agent")]
+    pub(crate) place: Option<String>,
+    /// Tenant of the agent.
+    #[arg(long, default_value_t = 101)]
+    pub(crate) tenant: i32,
+}
+
+impl Server {
+    /// The client to register as: --as, or `default`.
+    pub(crate) fn client_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.client.as_deref().unwrap_or(default)
+    }
 }
 
 impl Creds {
@@ -128,6 +159,25 @@ pub(crate) enum Cmd {
         /// again, and print {"ixn":"reconnected",...}: changes meanwhile were not notified.
         #[arg(long)]
         reconnect: bool,
+    },
+    /// Find interactions by a condition (docs/conditions.md) and print them as a table, a page
+    /// at a time through a snapshot: id, media, state, where, received, subject.
+    Find {
+        #[command(flatten)]
+        server: Server,
+        #[command(flatten)]
+        find: FindArgs,
+        /// The condition, such as "MediaType = 'email' AND _age() > 3600".
+        condition: String,
+    },
+    /// Show what a queue holds (the interactions queued there, oldest first).
+    Queue {
+        #[command(flatten)]
+        server: Server,
+        #[command(flatten)]
+        find: FindArgs,
+        /// The queue's name.
+        name: String,
     },
     /// Run a folder of conformance scenarios, each against a fresh server holding that
     /// scenario's configuration. Prints a line per scenario and `N passed, N failed`.

@@ -18,13 +18,16 @@ async fn open(server: &Server) -> Result<Client, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The client `send` and `watch` register as without --as.
+const DESK: &str = "desk:AgentApplication";
+
 /// How long `connect` waits for a server of the list to be active (a takeover in progress).
 const ACTIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Connects to the active server of `server.addr` and registers as `server.client` (with the
-/// password, if any).
-async fn connect(server: &Server) -> Result<Client, String> {
-    let (name, kind) = parse_client(&server.client)?;
+/// password, if any), `default_client` when --as is not given.
+pub(crate) async fn connect(server: &Server, default_client: &str) -> Result<Client, String> {
+    let (name, kind) = parse_client(server.client_or(default_client))?;
     let tls = server.creds.tls()?;
     let codec = ixn_codec::Codec::trusting(ixn_codec::Limits::default());
     let addrs = ixn_client::address_list(&server.addr);
@@ -90,7 +93,7 @@ pub(crate) async fn send(server: Server, messages: Vec<String>) -> ExitCode {
     let conn = if register_first {
         open(&server).await
     } else {
-        connect(&server).await
+        connect(&server, DESK).await
     };
     let conn = match conn {
         Ok(c) => c,
@@ -240,7 +243,7 @@ async fn watch_session(spec: &WatchSpec) -> Result<ixn_client::Resilient, String
         properties,
     } = spec;
     let (tenant, properties) = (*tenant, *properties);
-    let (name, kind) = parse_client(&server.client)?;
+    let (name, kind) = parse_client(server.client_or(DESK))?;
     let who = ixn_client::Registration {
         name: &name,
         kind,

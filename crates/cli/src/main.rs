@@ -4,6 +4,7 @@
 //!   if any reply is EventError.
 //! - `ixn watch --agent A --place P --workbin NAME[:OWNER]...`: logs in, subscribes, prints
 //!   notifications as JSON lines until interrupted.
+//! - `ixn find CONDITION` and `ixn queue NAME`: what sits where, through a snapshot, as a table.
 //! - `ixn conformance DIR`: runs a folder of conformance scenarios against a fresh server each.
 //! - `ixn hash-password`: prints an argon2 hash for an agent's `password_hash`.
 
@@ -12,6 +13,7 @@
 
 mod args;
 mod conformance_cmd;
+mod find_cmd;
 mod live;
 mod store_cmd;
 
@@ -47,6 +49,16 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Send { server, messages } => with_runtime(send(server, messages)),
+        Cmd::Find {
+            server,
+            find,
+            condition,
+        } => with_runtime(find_cmd::find(server, find, condition)),
+        Cmd::Queue { server, find, name } => with_runtime(find_cmd::find(
+            server,
+            find,
+            find_cmd::queue_condition(&name),
+        )),
         Cmd::Watch {
             server,
             tenant,

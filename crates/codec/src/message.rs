@@ -108,6 +108,18 @@ message_ids! {
     REQUEST_GET_INTERACTION_PROPERTIES = 188, "RequestGetInteractionProperties", Request;
     /// `RequestGetWorkbins`: the workbin instances the logged-in agent may access.
     REQUEST_GET_WORKBINS = 190, "RequestGetWorkbins", Request;
+    /// `RequestTakeSnapshot`: selects interactions by a condition (docs/conditions.md).
+    REQUEST_TAKE_SNAPSHOT = 150, "RequestTakeSnapshot", Request;
+    /// `RequestGetSnapshotInteractions`: a page of a snapshot.
+    REQUEST_GET_SNAPSHOT_INTERACTIONS = 152, "RequestGetSnapshotInteractions", Request;
+    /// `RequestReleaseSnapshot`: ends a snapshot (and its locks).
+    REQUEST_RELEASE_SNAPSHOT = 154, "RequestReleaseSnapshot", Request;
+    /// `RequestLockInteraction`
+    REQUEST_LOCK_INTERACTION = 155, "RequestLockInteraction", Request;
+    /// `RequestUnlockInteraction`
+    REQUEST_UNLOCK_INTERACTION = 156, "RequestUnlockInteraction", Request;
+    /// `RequestMoveInteractions`: moves a snapshot's interactions to a queue or a workbin.
+    REQUEST_MOVE_INTERACTIONS = 157, "RequestMoveInteractions", Request;
     /// `Ping`: a request and its own reply.
     PING = 175, "Ping", Both;
     /// `EventAck`
@@ -126,6 +138,12 @@ message_ids! {
     EVENT_INTERACTION_PROPERTIES = 189, "EventInteractionProperties", Event;
     /// `EventWorkbins`: the reply to RequestGetWorkbins.
     EVENT_WORKBINS = 191, "EventWorkbins", Event;
+    /// `EventSnapshotTaken`: the reply to RequestTakeSnapshot.
+    EVENT_SNAPSHOT_TAKEN = 151, "EventSnapshotTaken", Event;
+    /// `EventSnapshotInteractions`: the reply to RequestGetSnapshotInteractions.
+    EVENT_SNAPSHOT_INTERACTIONS = 153, "EventSnapshotInteractions", Event;
+    /// `EventInteractionMoved`: the reply to RequestMoveInteractions.
+    EVENT_INTERACTION_MOVED = 158, "EventInteractionMoved", Event;
 }
 
 impl MessageId {
@@ -236,6 +254,18 @@ pub mod attr {
         SUBMITTED_BY = "SubmittedBy",
         RECEIVED_AT = "ReceivedAt",
         PULL_ID = "id",
+        CONDITION = "Condition",
+        ORDER = "Order",
+        LOCK = "Lock",
+        SNAPSHOT_MAX_INTERACTIONS = "SnapshotMaxInteractions",
+        SNAPSHOT_ID = "SnapshotId",
+        NUMBER_OF_INTERACTIONS = "NumberOfInteractions",
+        NOT_LOCKED = "NotLocked",
+        START_FROM = "StartFrom",
+        IS_LOCKED = "IsLocked",
+        LOCKED_BY = "LockedBy",
+        MOVED = "Moved",
+        NOT_MOVED = "NotMoved",
     }
 }
 
@@ -373,6 +403,12 @@ wire_enum! {
         /// active yet): it serves nothing. `ActiveServer`, when present, is the active
         /// server's address (HOST:PORT): connect there.
         NotActive = 20,
+        /// No snapshot with this SnapshotId is open for this client (never taken, released,
+        /// ended with its connection or after its idle time).
+        UnknownSnapshot = 21,
+        /// Another client holds a lock on the interaction: only the holder may pull, move,
+        /// change, place or stop it. The description names the holder.
+        InteractionLocked = 22,
         /// A server fault; the request had no effect.
         Internal = 99,
     }
@@ -435,6 +471,6 @@ mod tests {
             ErrorCode::from_name("Internal").map(ErrorCode::to_int),
             Some(99)
         );
-        assert_eq!(ErrorCode::NAMED.len(), 21);
+        assert_eq!(ErrorCode::NAMED.len(), 23);
     }
 }

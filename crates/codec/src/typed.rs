@@ -561,121 +561,85 @@ typed_messages! {
         /// `Workbins`: WorkbinTypeId to a KVList of owner (id or name) to WorkbinInfo.
         workbins: KvList = WORKBINS,
     }
+    /// 150: selects interactions by a condition (docs/conditions.md).
+    RequestTakeSnapshot = REQUEST_TAKE_SNAPSHOT {
+        /// `Condition`
+        condition: ByteString = CONDITION,
+        /// `Order`: `Prop [ASC|DESC], ...` (default: as received)
+        order: Option<ByteString> = ORDER,
+        /// `Lock` (0/1, default 0): lock what is selected.
+        lock: Option<bool> = LOCK,
+        /// `SnapshotMaxInteractions` (default and cap: `max_interactions_per_snapshot`)
+        snapshot_max_interactions: Option<i32> = SNAPSHOT_MAX_INTERACTIONS,
+    }
+    /// 151: the snapshot taken.
+    EventSnapshotTaken = EVENT_SNAPSHOT_TAKEN {
+        /// `SnapshotId`
+        snapshot_id: ByteString = SNAPSHOT_ID,
+        /// `NumberOfInteractions`: how many it holds.
+        number_of_interactions: i32 = NUMBER_OF_INTERACTIONS,
+        /// `NotLocked`: with Lock = 1, how many were left out (locked by another client).
+        not_locked: Option<i32> = NOT_LOCKED,
+    }
+    /// 152: a page of a snapshot.
+    RequestGetSnapshotInteractions = REQUEST_GET_SNAPSHOT_INTERACTIONS {
+        /// `SnapshotId`
+        snapshot_id: ByteString = SNAPSHOT_ID,
+        /// `StartFrom`: the first position (from 0).
+        start_from: i32 = START_FROM,
+        /// `NumberOfInteractions`: the page's size.
+        number_of_interactions: i32 = NUMBER_OF_INTERACTIONS,
+    }
+    /// 153: a page of a snapshot, in its order.
+    EventSnapshotInteractions = EVENT_SNAPSHOT_INTERACTIONS {
+        /// `SnapshotId`
+        snapshot_id: ByteString = SNAPSHOT_ID,
+        /// `StartFrom`
+        start_from: i32 = START_FROM,
+        /// `Interactions`: interaction id to its current properties (an empty KVList for one
+        /// gone since the snapshot was taken).
+        interactions: KvList = INTERACTIONS,
+    }
+    /// 154: ends a snapshot, unlocking what it locked.
+    RequestReleaseSnapshot = REQUEST_RELEASE_SNAPSHOT {
+        /// `SnapshotId`
+        snapshot_id: ByteString = SNAPSHOT_ID,
+    }
+    /// 155: locks an interaction for this client.
+    RequestLockInteraction = REQUEST_LOCK_INTERACTION {
+        /// `InteractionId`
+        interaction_id: ByteString = INTERACTION_ID,
+        /// `SnapshotId`: the lock ends with this snapshot too.
+        snapshot_id: Option<ByteString> = SNAPSHOT_ID,
+        /// `Reason` (any type)
+        reason: Option<Value> = REASON,
+    }
+    /// 156: unlocks an interaction this client locked.
+    RequestUnlockInteraction = REQUEST_UNLOCK_INTERACTION {
+        /// `InteractionId`
+        interaction_id: ByteString = INTERACTION_ID,
+        /// `SnapshotId`
+        snapshot_id: Option<ByteString> = SNAPSHOT_ID,
+        /// `Reason` (any type)
+        reason: Option<Value> = REASON,
+    }
+    /// 157: moves a snapshot's interactions to a queue or a workbin.
+    RequestMoveInteractions = REQUEST_MOVE_INTERACTIONS {
+        /// `SnapshotId`
+        snapshot_id: ByteString = SNAPSHOT_ID,
+        /// `Queue` (or `Workbin`)
+        queue: Option<ByteString> = QUEUE,
+        /// `Workbin` (or `Queue`)
+        workbin: Option<WorkbinInfo> = WORKBIN,
+    }
+    /// 158: what a move did.
+    EventInteractionMoved = EVENT_INTERACTION_MOVED {
+        /// `Moved`: how many were moved.
+        moved: i32 = MOVED,
+        /// `NotMoved`: interaction id to `{ErrorCode, ErrorDescription}`.
+        not_moved: KvList = NOT_MOVED,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_known_id_has_a_view_and_round_trips() {
-        let all = all_defaults();
-        assert_eq!(all.len(), MessageId::ALL.len());
-        for t in all {
-            let msg = Message::from(&t);
-            assert!(msg.id.name().is_some());
-            assert_eq!(Typed::try_from(&msg).unwrap(), t);
-        }
-    }
-
-    #[test]
-    fn unknown_ids_stay_generic() {
-        let msg = Message::new(MessageId(9)).with("X", 1);
-        assert_eq!(Typed::try_from(&msg).unwrap(), Typed::Other(msg.clone()));
-        assert_eq!(Message::from(&Typed::Other(msg.clone())), msg);
-    }
-
-    #[test]
-    fn the_first_missing_or_invalid_attribute_is_named() {
-        let login = Message::new(MessageId::REQUEST_AGENT_LOGIN)
-            .with("TenantId", "101")
-            .with("PlaceId", "p1");
-        let err = RequestAgentLogin::try_from(&login).unwrap_err();
-        assert_eq!(
-            err,
-            Error::InvalidAttribute {
-                message: MessageId::REQUEST_AGENT_LOGIN,
-                attr: "TenantId",
-                reason: "expected int, found string".into()
-            }
-        );
-        let login = Message::new(MessageId::REQUEST_AGENT_LOGIN).with("TenantId", 101);
-        assert_eq!(
-            RequestAgentLogin::try_from(&login).unwrap_err(),
-            Error::MissingAttribute {
-                message: MessageId::REQUEST_AGENT_LOGIN,
-                attr: "AgentId"
-            }
-        );
-    }
-
-    #[test]
-    fn workbin_info_shape_is_checked() {
-        let id = MessageId::REQUEST_GET_WORKBIN_CONTENT;
-        let with = |wb: KvList| Message::new(id).with("Workbin", wb);
-        let ok = RequestGetWorkbinContent::try_from(&with(
-            KvList::new()
-                .with("WorkbinTypeId", "Drafts")
-                .with("WorkbinAgentId", "a1"),
-        ))
-        .unwrap();
-        assert_eq!(ok.workbin.owner, Some(WorkbinOwner::Agent("a1".into())));
-        let no_type = with(KvList::new().with("WorkbinAgentId", "a1"));
-        assert_eq!(
-            RequestGetWorkbinContent::try_from(&no_type).unwrap_err(),
-            Error::MissingAttribute {
-                message: id,
-                attr: "Workbin.WorkbinTypeId"
-            }
-        );
-        let two = with(
-            KvList::new()
-                .with("WorkbinTypeId", "Drafts")
-                .with("WorkbinAgentId", "a1")
-                .with("WorkbinPlaceId", "p1"),
-        );
-        assert!(matches!(
-            RequestGetWorkbinContent::try_from(&two).unwrap_err(),
-            Error::InvalidAttribute {
-                attr: "Workbin",
-                ..
-            }
-        ));
-        let scalar = Message::new(id).with("Workbin", "Drafts");
-        assert!(matches!(
-            RequestGetWorkbinContent::try_from(&scalar).unwrap_err(),
-            Error::InvalidAttribute {
-                attr: "Workbin",
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn flags_accept_only_zero_and_one() {
-        let wb = KvList::new().with("WorkbinTypeId", "Drafts");
-        let m = |v: i32| {
-            Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
-                .with("Workbin", wb.clone())
-                .with("NotifyPropertyChanges", v)
-        };
-        assert_eq!(
-            RequestWorkbinNotifications::try_from(&m(1))
-                .unwrap()
-                .notify_property_changes,
-            Some(true)
-        );
-        assert!(RequestWorkbinNotifications::try_from(&m(2)).is_err());
-    }
-
-    #[test]
-    fn wrong_id_is_refused() {
-        assert_eq!(
-            Ping::try_from(&Message::new(MessageId::EVENT_ACK)).unwrap_err(),
-            Error::WrongMessage {
-                expected: MessageId::PING,
-                found: MessageId::EVENT_ACK
-            }
-        );
-    }
-}
+mod tests;

@@ -262,6 +262,79 @@ fn event_interaction_properties() {
 }
 
 #[test]
+fn request_take_snapshot() {
+    let t: RequestTakeSnapshot = check(
+        r#"{"message":"RequestTakeSnapshot","ReferenceId":20,"Condition":"MediaType = 'email' AND _age() < 3600","Order":"ReceivedAt DESC","Lock":1,"SnapshotMaxInteractions":100}"#,
+    );
+    assert_eq!(
+        (t.lock, t.snapshot_max_interactions, t.order.as_deref()),
+        (Some(true), Some(100), Some("ReceivedAt DESC"))
+    );
+}
+
+#[test]
+fn event_snapshot_taken() {
+    let t: EventSnapshotTaken = check(
+        r#"{"message":"EventSnapshotTaken","ReferenceId":20,"SnapshotId":"S1","NumberOfInteractions":3,"NotLocked":1}"#,
+    );
+    assert_eq!((&*t.snapshot_id, t.number_of_interactions), ("S1", 3));
+}
+
+#[test]
+fn request_get_snapshot_interactions() {
+    let t: RequestGetSnapshotInteractions = check(
+        r#"{"message":"RequestGetSnapshotInteractions","ReferenceId":21,"SnapshotId":"S1","StartFrom":100,"NumberOfInteractions":100}"#,
+    );
+    assert_eq!((t.start_from, t.number_of_interactions), (100, 100));
+}
+
+#[test]
+fn event_snapshot_interactions() {
+    let t: EventSnapshotInteractions = check(
+        r#"{"message":"EventSnapshotInteractions","ReferenceId":21,"SnapshotId":"S1","StartFrom":0,"Interactions":{"X1":{"InteractionId":"X1"},"X2":{}}}"#,
+    );
+    assert_eq!(t.interactions.len(), 2);
+}
+
+#[test]
+fn request_release_snapshot() {
+    let t: RequestReleaseSnapshot =
+        check(r#"{"message":"RequestReleaseSnapshot","ReferenceId":22,"SnapshotId":"S1"}"#);
+    assert_eq!(&*t.snapshot_id, "S1");
+}
+
+#[test]
+fn request_lock_interaction() {
+    let t: RequestLockInteraction = check(
+        r#"{"message":"RequestLockInteraction","ReferenceId":23,"InteractionId":"X1","SnapshotId":"S1","Reason":"review"}"#,
+    );
+    assert_eq!(t.snapshot_id.as_deref(), Some("S1"));
+}
+
+#[test]
+fn request_unlock_interaction() {
+    let t: RequestUnlockInteraction =
+        check(r#"{"message":"RequestUnlockInteraction","ReferenceId":24,"InteractionId":"X1"}"#);
+    assert_eq!(&*t.interaction_id, "X1");
+}
+
+#[test]
+fn request_move_interactions() {
+    let t: RequestMoveInteractions = check(
+        r#"{"message":"RequestMoveInteractions","ReferenceId":25,"SnapshotId":"S1","Queue":"Outbound"}"#,
+    );
+    assert_eq!((t.queue.as_deref(), t.workbin), (Some("Outbound"), None));
+}
+
+#[test]
+fn event_interaction_moved() {
+    let t: EventInteractionMoved = check(
+        r#"{"message":"EventInteractionMoved","ReferenceId":25,"Moved":2,"NotMoved":{"X3":{"ErrorCode":22,"ErrorDescription":"locked"}}}"#,
+    );
+    assert_eq!((t.moved, t.not_moved.len()), (2, 1));
+}
+
+#[test]
 fn every_spec_message_has_a_test_here() {
     // Keeps this file honest when a message is added to the spec table.
     let source = include_str!("messages.rs");

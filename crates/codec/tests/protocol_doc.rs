@@ -53,6 +53,17 @@ fn worked_example_ack_matches_the_encoder() {
 }
 
 #[test]
+fn snapshot_example_matches_the_encoder() {
+    let msg = Message::from_json(
+        r#"{"message": "RequestReleaseSnapshot", "ReferenceId": 7, "SnapshotId": "S1"}"#,
+    )
+    .unwrap();
+    let bytes = Codec::default().encode_to_bytes(&msg).unwrap();
+    assert_eq!(hex_after("is this 47-byte"), bytes.to_vec());
+    assert_eq!(bytes.len(), 47);
+}
+
+#[test]
 fn every_message_id_is_in_the_tables() {
     for (id, name, _) in MessageId::ALL {
         let row = format!("| {} | `{:#06x}` | {} |", id.0, id.0, name);

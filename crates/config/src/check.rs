@@ -96,6 +96,17 @@ pub(crate) fn limits(file: &ConfigFile, p: &mut Problems<'_>) {
             ),
         );
     }
+    let per_snapshot = file.limits.max_interactions_per_snapshot;
+    if per_snapshot > crate::limits::MAX_INTERACTIONS_PER_SNAPSHOT {
+        p.key(
+            "limits",
+            "max_interactions_per_snapshot",
+            format!(
+                "{per_snapshot} is too large: use at most {}",
+                crate::limits::MAX_INTERACTIONS_PER_SNAPSHOT
+            ),
+        );
+    }
     if file.limits.max_interaction_bytes > crate::limits::MAX_INTERACTION_BYTES {
         p.key(
             "limits",

@@ -45,7 +45,9 @@ pub use entries::{
 };
 pub use error::ConfigError;
 pub use http::Http;
-pub use limits::{INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES};
+pub use limits::{
+    INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES, MAX_INTERACTIONS_PER_SNAPSHOT,
+};
 pub use schema::{
     AgentEntry, AppType, ApplicationEntry, ConfigFile, GroupEntry, OwnerKind, PlaceEntry,
     QueueEntry, StoreKind, StoreSection, TenantEntry, Tls, WorkbinEntry,

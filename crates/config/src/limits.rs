@@ -43,7 +43,20 @@ pub struct Limits {
     /// Bytes of all stored interactions together (as counted for `max_interaction_bytes`).
     /// Default 512 MiB (536870912).
     pub max_stored_bytes: usize,
+    /// Interactions one snapshot holds at most (`SnapshotMaxInteractions` is capped by it).
+    /// Default 500, at most [`MAX_INTERACTIONS_PER_SNAPSHOT`] (10000).
+    pub max_interactions_per_snapshot: usize,
+    /// Snapshots one client holds open at once. Default 16.
+    pub max_snapshots_per_client: usize,
+    /// Seconds a snapshot stays open without being read; then it ends (and its locks with it).
+    /// Default 600.
+    pub snapshot_idle_secs: u64,
+    /// Longest snapshot condition, in bytes. Default 4096.
+    pub max_condition_bytes: usize,
 }
+
+/// The largest `max_interactions_per_snapshot` allowed.
+pub const MAX_INTERACTIONS_PER_SNAPSHOT: usize = 10_000;
 
 /// The largest `max_interaction_bytes` allowed: 32 MiB, so that one request's durable changes
 /// always fit in a journal record (64 MiB).
@@ -70,13 +83,17 @@ impl Default for Limits {
             frame_timeout_secs: 10,
             max_interaction_bytes: 1024 * 1024,
             max_stored_bytes: 512 * 1024 * 1024,
+            max_interactions_per_snapshot: 500,
+            max_snapshots_per_client: 16,
+            snapshot_idle_secs: 600,
+            max_condition_bytes: 4096,
         }
     }
 }
 
 impl Limits {
     /// Each limit's name, value and smallest sensible value, for validation.
-    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 14] {
+    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 18] {
         [
             ("max_frame_len", self.max_frame_len as u64, 64),
             ("max_kvlist_depth", self.max_kvlist_depth as u64, 2),
@@ -124,6 +141,18 @@ impl Limits {
                 1024,
             ),
             ("max_stored_bytes", self.max_stored_bytes as u64, 1024),
+            (
+                "max_interactions_per_snapshot",
+                self.max_interactions_per_snapshot as u64,
+                1,
+            ),
+            (
+                "max_snapshots_per_client",
+                self.max_snapshots_per_client as u64,
+                1,
+            ),
+            ("snapshot_idle_secs", self.snapshot_idle_secs, 1),
+            ("max_condition_bytes", self.max_condition_bytes as u64, 16),
         ]
     }
 }

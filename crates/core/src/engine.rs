@@ -6,6 +6,7 @@ mod durability;
 pub mod inspect;
 mod interaction_requests;
 mod session_requests;
+mod snapshot_requests;
 mod workbin_requests;
 
 use crate::durable::Changes;
@@ -15,6 +16,7 @@ use crate::interactions::Interactions;
 use crate::names::Names;
 use crate::output::{CloseReason, ConnId, Output};
 use crate::sessions::{Caller, Sessions};
+use crate::snapshots::Snapshots;
 use crate::types::{BinKey, Login};
 use crate::workbins::Workbins;
 use foldhash::fast::FixedState;
@@ -62,6 +64,8 @@ pub struct Engine {
     sessions: Sessions,
     workbins: Workbins,
     interactions: Interactions,
+    /// Open snapshots and the locks clients hold.
+    snapshots: Snapshots,
     /// Notifications of the request being handled; appended after its reply.
     notes: Vec<Output>,
     /// Durable changes of the request being handled (when recording).
@@ -135,6 +139,10 @@ pub struct Stats {
     pub interactions: usize,
     /// Their size together, as counted for `max_stored_bytes`.
     pub stored_bytes: usize,
+    /// Snapshots open.
+    pub snapshots: usize,
+    /// Interactions locked by a client.
+    pub locks: usize,
 }
 
 impl Engine {
@@ -147,6 +155,7 @@ impl Engine {
             names: Names::new(&cfg),
             sessions: Sessions::new(agents, hasher.clone()),
             workbins: Workbins::new(hasher.clone()),
+            snapshots: Snapshots::new(hasher.clone()),
             interactions: Interactions::new(seed, hasher),
             notes: Vec::new(),
             changes: Changes::default(),
@@ -196,6 +205,7 @@ impl Engine {
     pub fn close(&mut self, conn: ConnId, _out: &mut Vec<Output>) {
         let subs = self.sessions.close(conn);
         self.drop_subscriptions(subs);
+        self.end_clients();
     }
 
     /// A message arrived on `conn`. Appends the reply, then any notifications, then (for R2
@@ -274,6 +284,7 @@ impl Engine {
                 return;
             }
         };
+        self.expire_snapshots(now);
         let ctx = Ctx { client, id: msg.id };
         let result = Typed::try_from(msg)
             .map_err(Error::from)
@@ -328,6 +339,8 @@ impl Engine {
             subscriptions: self.sessions.subscriptions(),
             interactions: self.interactions.len(),
             stored_bytes: self.interactions.stored_bytes(),
+            snapshots: self.snapshots.len(),
+            locks: self.snapshots.locks(),
         }
     }
 
@@ -348,6 +361,12 @@ impl Engine {
             Typed::RequestStopProcessing(r) => self.stop(ctx, &r),
             Typed::RequestChangeProperties(r) => self.change_properties(ctx, &r),
             Typed::RequestGetInteractionProperties(r) => self.get_properties(ctx, &r),
+            Typed::RequestTakeSnapshot(r) => self.take_snapshot(now, ctx, &r),
+            Typed::RequestGetSnapshotInteractions(r) => self.snapshot_page(now, ctx, &r),
+            Typed::RequestReleaseSnapshot(r) => self.release_snapshot(ctx, &r),
+            Typed::RequestLockInteraction(r) => self.lock(now, ctx, &r),
+            Typed::RequestUnlockInteraction(r) => self.unlock(ctx, &r),
+            Typed::RequestMoveInteractions(r) => self.move_interactions(now, ctx, &r),
             // Registration and Ping are handled before dispatch; the rest are events or unknown.
             _ => Err(Error::UnsupportedRequest(ctx.id)),
         }

@@ -109,6 +109,21 @@ pub enum Error {
         /// The active server's advertised address, when one is active.
         active: Option<String>,
     },
+    /// No snapshot with this id is open for this client.
+    #[error(
+        "no snapshot {0:?} is open for this client (never taken, released, or ended after its idle time or with its client)"
+    )]
+    UnknownSnapshot(String),
+    /// Another client holds a lock on the interaction.
+    #[error(
+        "interaction {id:?} is locked by {holder}: only that client may pull, move, change, place or stop it until it unlocks it or ends"
+    )]
+    InteractionLocked {
+        /// The interaction.
+        id: String,
+        /// The holding client (its application name and ProxyClientId).
+        holder: String,
+    },
 }
 
 impl Error {
@@ -135,6 +150,8 @@ impl Error {
             Self::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             Self::UnsupportedRequest(_) => ErrorCode::UnsupportedRequest,
             Self::NotActive { .. } => ErrorCode::NotActive,
+            Self::UnknownSnapshot(_) => ErrorCode::UnknownSnapshot,
+            Self::InteractionLocked { .. } => ErrorCode::InteractionLocked,
         }
     }
 

@@ -42,6 +42,7 @@ mod model_tests;
 mod names;
 mod output;
 mod sessions;
+mod snapshots;
 mod types;
 mod workbins;
 

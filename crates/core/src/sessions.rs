@@ -71,6 +71,9 @@ pub(crate) struct Sessions {
     next_client: ClientId,
     /// Per agent (by index): the client it is logged in on.
     logins: Vec<Option<ClientId>>,
+    /// Clients that ended since the engine last asked ([`Sessions::take_ended`]): their
+    /// snapshots and locks end with them.
+    ended: Vec<ClientId>,
     hasher: FixedState,
 }
 
@@ -81,6 +84,7 @@ impl Sessions {
             clients: HashMap::with_hasher(hasher.clone()),
             next_client: ClientId::FIRST,
             logins: vec![None; agents],
+            ended: Vec::new(),
             hasher,
         }
     }
@@ -255,8 +259,15 @@ impl Sessions {
     /// Logs the client out and forgets it; returns its subscriptions.
     fn end(&mut self, id: ClientId) -> Vec<(ClientId, BinKey)> {
         let subs = self.logout(id);
-        self.clients.remove(&id);
+        if self.clients.remove(&id).is_some() {
+            self.ended.push(id);
+        }
         subs
+    }
+
+    /// The clients that ended since the last call.
+    pub(crate) fn take_ended(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.ended)
     }
 
     /// Logs an agent in on a client that has no login, the agent being logged in nowhere (the

@@ -133,6 +133,8 @@ pub struct Metrics {
     pub(crate) subscriptions: Gauge,
     pub(crate) interactions: Family<StateLabels, Gauge>,
     pub(crate) stored_bytes: Gauge,
+    pub(crate) snapshots: Gauge,
+    pub(crate) locks: Gauge,
     pub(crate) outbox_messages: Gauge,
     pub(crate) outbox_bytes: Gauge,
     pub(crate) outbox_max_messages: Gauge,
@@ -155,6 +157,8 @@ impl Default for Metrics {
             subscriptions: Gauge::default(),
             interactions: Family::default(),
             stored_bytes: Gauge::default(),
+            snapshots: Gauge::default(),
+            locks: Gauge::default(),
             outbox_messages: Gauge::default(),
             outbox_bytes: Gauge::default(),
             outbox_max_messages: Gauge::default(),
@@ -217,6 +221,16 @@ impl Metrics {
             "Size of the stored interactions as counted for max_stored_bytes",
             Unit::Bytes,
             self.stored_bytes.clone(),
+        );
+        registry.register(
+            "snapshots_open",
+            "Snapshots open (RequestTakeSnapshot, not yet released or ended)",
+            self.snapshots.clone(),
+        );
+        registry.register(
+            "locks_held",
+            "Interactions locked by a client",
+            self.locks.clone(),
         );
         registry.register(
             "outbox_queued_messages",

@@ -47,7 +47,7 @@ impl Engine {
     fn props_of(&self, id: &str) -> KvList {
         self.interactions
             .get(id)
-            .map(|ix| ix.properties(&self.names))
+            .map(|ix| self.client_properties(ix))
             .unwrap_or_default()
     }
 
@@ -171,6 +171,7 @@ impl Engine {
         let key = access::resolve(&self.cfg, ctx.id, &r.workbin, login)?;
         let ix = self.interactions.find(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
+        self.check_unlocked(ctx, &ix.id)?;
         let type_tenant = self.cfg[key.ty].tenant;
         match actor {
             Actor::Agent(l) if !access::may_access(&self.cfg, l, key) => {
@@ -211,6 +212,7 @@ impl Engine {
         let ix = self.interactions.find(&r.interaction_id)?;
         let queue = access::queue_in(&self.cfg, ctx.id, &r.queue, ix.tenant)?;
         self.check_may_act(actor, ix)?;
+        self.check_unlocked(ctx, &ix.id)?;
         if ix.loc != Location::Queued(queue) {
             let id = ix.id.clone();
             self.relocate(&id, Location::Queued(queue));
@@ -245,6 +247,7 @@ impl Engine {
             .transpose()?;
         let ix = self.interactions.find(&id)?;
         self.check_may_act(Actor::Agent(l), ix)?;
+        self.check_unlocked(ctx, &ix.id)?;
         if let Some(key) = from
             && ix.loc != Location::InWorkbin(key)
         {
@@ -272,10 +275,12 @@ impl Engine {
         let actor = self.actor(ctx)?;
         let ix = self.interactions.find(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
+        self.check_unlocked(ctx, &ix.id)?;
         self.leave_workbin(&r.interaction_id);
         if let Some(ix) = self.interactions.remove(&r.interaction_id) {
             self.record_delete(&ix.id);
         }
+        self.snapshots.forget(&r.interaction_id);
         Ok(Message::new(MessageId::EVENT_ACK))
     }
 
@@ -296,6 +301,7 @@ impl Engine {
         let actor = self.actor(ctx)?;
         let ix = self.interactions.find(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
+        self.check_unlocked(ctx, &ix.id)?;
         let loc = ix.loc;
         // The new UserData is built aside and measured: a change that would pass a size limit
         // is refused with nothing changed.
@@ -336,6 +342,6 @@ impl Engine {
         let ix = self.interactions.find(&r.interaction_id)?;
         self.check_may_act(actor, ix)?;
         Ok(Message::new(MessageId::EVENT_INTERACTION_PROPERTIES)
-            .with(attr::INTERACTION, ix.properties(&self.names)))
+            .with(attr::INTERACTION, self.client_properties(ix)))
     }
 }

@@ -46,6 +46,7 @@ impl Engine {
         self.sessions.client(ctx.client)?;
         let subs = self.sessions.unregister(ctx.client);
         self.drop_subscriptions(subs);
+        self.end_clients();
         Ok(Message::new(MessageId::EVENT_ACK))
     }
 

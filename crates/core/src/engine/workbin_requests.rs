@@ -28,7 +28,7 @@ impl Engine {
         let mut list = KvList::with_capacity(self.workbins.len(key));
         for id in self.workbins.items(key) {
             if let Some(ix) = self.interactions.get(id) {
-                list.push(id.clone(), ix.properties(&self.names));
+                list.push(id.clone(), self.client_properties(ix));
             }
         }
         Ok(Message::new(MessageId::EVENT_WORKBIN_CONTENT)

@@ -94,6 +94,8 @@ impl Counts {
                 .set(gauge(n));
         }
         m.stored_bytes.set(gauge(census.stats.stored_bytes));
+        m.snapshots.set(gauge(census.stats.snapshots));
+        m.locks.set(gauge(census.stats.locks));
         let (messages, bytes, longest) = router.depth();
         m.outbox_messages.set(gauge(messages));
         m.outbox_bytes.set(gauge(bytes));
