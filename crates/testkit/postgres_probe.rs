@@ -5,8 +5,8 @@
 //! the reason, in `cargo test`'s counts, instead of passing without running. With
 //! `IXN_REQUIRE_POSTGRES` set (as `.ci/run` does) a missing PostgreSQL fails the build.
 //!
-//! It runs again when those variables change, when the binaries found change, and (on Debian)
-//! when a package is installed or removed.
+//! It runs again when those variables change, when the binaries found change, and, while none
+//! are found, (on Debian) when a package is installed or removed.
 
 // A build script speaks to cargo on stdout, and to the person building on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -28,12 +28,14 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(ixn_no_postgres)");
     println!("cargo::rerun-if-env-changed=IXN_PG_BINDIR");
     println!("cargo::rerun-if-env-changed=IXN_REQUIRE_POSTGRES");
-    if Path::new("/var/lib/dpkg/status").is_file() {
-        println!("cargo::rerun-if-changed=/var/lib/dpkg/status");
-    }
     match initdb() {
         Some(p) => println!("cargo::rerun-if-changed={}", p.display()),
         None => {
+            // Installing PostgreSQL later (on Debian) runs this again. Only while it is
+            // missing: other packages installed (as `.ci/run` installs its own) rebuild nothing.
+            if Path::new("/var/lib/dpkg/status").is_file() {
+                println!("cargo::rerun-if-changed=/var/lib/dpkg/status");
+            }
             if std::env::var_os("IXN_REQUIRE_POSTGRES").is_some() {
                 eprintln!(
                     "IXN_REQUIRE_POSTGRES is set but PostgreSQL's initdb is not under IXN_PG_BINDIR nor /usr/lib/postgresql/<version>/bin: install PostgreSQL (Debian: apt install postgresql) or unset IXN_REQUIRE_POSTGRES"

@@ -176,8 +176,10 @@ fn place_in_workbin(c: &mut Criterion) {
             team(1),
         );
         let mut flip = false;
+        let mut ran = false;
         g.bench_function(BenchmarkId::from_parameter(subscribers), |bench| {
             bench.iter(|| {
+                ran = true;
                 flip = !flip;
                 b.out.clear();
                 b.engine.handle(
@@ -189,9 +191,9 @@ fn place_in_workbin(c: &mut Criterion) {
                 black_box(&b.out);
             })
         });
-        assert_eq!(
-            b.out.len(),
-            1 + subscribers,
+        // (Not when a filter left this benchmark out.)
+        assert!(
+            !ran || b.out.len() == 1 + subscribers,
             "every place notifies every subscriber"
         );
     }
@@ -218,6 +220,9 @@ fn content_1000(c: &mut Criterion) {
             black_box(&b.out);
         })
     });
+    // Checked on a reply of its own (a filter may have left the benchmark out).
+    b.out.clear();
+    b.engine.handle(NOW, ConnId(0), &req, &mut b.out);
     let reply = b.out[0].message().unwrap();
     assert_eq!(
         reply.attrs.get_list(attr::INTERACTIONS).unwrap().len(),
@@ -332,11 +337,66 @@ fn mixed(c: &mut Criterion) {
     g.finish();
 }
 
+/// Snapshots over 100,000 interactions in the Drafts of 100 agents: a condition naming one
+/// agent's workbin, one that must read every interaction (both at most 500, ordered), and a
+/// page of 100.
+fn snapshot(c: &mut Criterion) {
+    let mut b = populated(100, 100_000);
+    let mut g = c.benchmark_group("snapshot_100k");
+    g.sample_size(20);
+    for (name, condition) in [
+        (
+            "one_workbin",
+            "WorkbinTypeId = 'Drafts' AND AgentId = 'agent7'",
+        ),
+        (
+            "full_scan",
+            "MediaType = 'email' AND UserData.Subject LIKE '%42' AND UserData.Priority >= 3",
+        ),
+    ] {
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                let take = b
+                    .req(MessageId::REQUEST_TAKE_SNAPSHOT)
+                    .with(attr::CONDITION, condition)
+                    .with(attr::ORDER, "ReceivedAt DESC");
+                let taken = b.send(MEDIA, take);
+                let id = taken.attrs.get_str(attr::SNAPSHOT_ID).unwrap().clone();
+                let release = b
+                    .req(MessageId::REQUEST_RELEASE_SNAPSHOT)
+                    .with(attr::SNAPSHOT_ID, id);
+                black_box(b.send(MEDIA, release));
+            });
+        });
+    }
+    let take = b
+        .req(MessageId::REQUEST_TAKE_SNAPSHOT)
+        .with(attr::CONDITION, "MediaType = 'email'");
+    let id = b
+        .send(MEDIA, take)
+        .attrs
+        .get_str(attr::SNAPSHOT_ID)
+        .unwrap()
+        .clone();
+    g.bench_function("page_of_100", |bench| {
+        bench.iter(|| {
+            let page = b
+                .req(MessageId::REQUEST_GET_SNAPSHOT_INTERACTIONS)
+                .with(attr::SNAPSHOT_ID, id.clone())
+                .with(attr::START_FROM, 200)
+                .with(attr::NUMBER_OF_INTERACTIONS, 100);
+            black_box(b.send(MEDIA, page));
+        });
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     login_subscribe,
     place_in_workbin,
     content_1000,
-    mixed
+    mixed,
+    snapshot
 );
 criterion_main!(benches);

@@ -56,19 +56,28 @@ pub fn compare(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
 
 /// Whether `text` matches a LIKE `pattern` (`%` any run, `_` any one character).
 pub fn like(text: &str, pattern: &str) -> bool {
-    let t: Vec<char> = text.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    // Iterative matching with one backtrack point (the last `%`): linear in practice, never
-    // exponential.
+    if text.is_ascii() && pattern.is_ascii() {
+        // One byte is one character: no copy.
+        like_units(text.as_bytes(), pattern.as_bytes(), b'%', b'_')
+    } else {
+        let t: Vec<char> = text.chars().collect();
+        let p: Vec<char> = pattern.chars().collect();
+        like_units(&t, &p, '%', '_')
+    }
+}
+
+/// LIKE over units (bytes or characters), iteratively with one backtrack point (the last
+/// `%`): linear in practice, never exponential.
+fn like_units<T: PartialEq + Copy>(t: &[T], p: &[T], any: T, one: T) -> bool {
     let (mut ti, mut pi) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         match p.get(pi) {
-            Some('%') => {
+            Some(&c) if c == any => {
                 star = Some((pi, ti));
                 pi += 1;
             }
-            Some('_') => {
+            Some(&c) if c == one => {
                 ti += 1;
                 pi += 1;
             }
@@ -87,13 +96,13 @@ pub fn like(text: &str, pattern: &str) -> bool {
         }
     }
     p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '%'))
+        .is_some_and(|rest| rest.iter().all(|c| *c == any))
 }
 
-fn text_of(v: Val<'_>) -> String {
+fn text_of(v: Val<'_>) -> std::borrow::Cow<'_, str> {
     match v {
-        Val::Str(s) => s.to_owned(),
-        Val::Int(n) => n.to_string(),
+        Val::Str(s) => std::borrow::Cow::Borrowed(s),
+        Val::Int(n) => std::borrow::Cow::Owned(n.to_string()),
     }
 }
 
