@@ -7,7 +7,8 @@ use crate::types::Location;
 use foldhash::fast::FixedState;
 use ixn_codec::{ByteString, KvList, attr};
 use ixn_config::Limits;
-use std::collections::HashMap;
+use ixn_config::QueueIdx;
+use std::collections::{HashMap, HashSet};
 
 /// A stored interaction. Only [`Interactions`] changes one.
 #[derive(Clone, Debug)]
@@ -110,17 +111,22 @@ pub(crate) fn push_location(p: &mut KvList, loc: Location, names: &Names) {
 #[derive(Debug)]
 pub(crate) struct Interactions {
     map: HashMap<ByteString, Interaction, FixedState>,
+    /// The ids queued in each queue (a snapshot naming one queue reads only it).
+    queued: HashMap<QueueIdx, HashSet<ByteString, FixedState>, FixedState>,
     /// The sum of the stored interactions' sizes ([`Interaction::size`]).
     stored_bytes: usize,
     ids: IdGen,
+    hasher: FixedState,
 }
 
 impl Interactions {
     pub(crate) fn new(seed: u64, hasher: FixedState) -> Self {
         Self {
-            map: HashMap::with_hasher(hasher),
+            map: HashMap::with_hasher(hasher.clone()),
+            queued: HashMap::with_hasher(hasher.clone()),
             stored_bytes: 0,
             ids: IdGen::new(seed),
+            hasher,
         }
     }
 
@@ -151,6 +157,35 @@ impl Interactions {
         self.map.values()
     }
 
+    /// The interactions queued in `q`.
+    pub(crate) fn in_queue(&self, q: QueueIdx) -> impl Iterator<Item = &Interaction> {
+        self.queued
+            .get(&q)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.map.get(id))
+    }
+
+    fn index(&mut self, id: &ByteString, loc: Location) {
+        if let Location::Queued(q) = loc {
+            self.queued
+                .entry(q)
+                .or_insert_with(|| HashSet::with_hasher(self.hasher.clone()))
+                .insert(id.clone());
+        }
+    }
+
+    fn unindex(&mut self, id: &str, loc: Location) {
+        if let Location::Queued(q) = loc
+            && let Some(ids) = self.queued.get_mut(&q)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.queued.remove(&q);
+            }
+        }
+    }
+
     /// A generated id no interaction has.
     pub(crate) fn new_id(&mut self) -> ByteString {
         loop {
@@ -173,22 +208,30 @@ impl Interactions {
     /// Adds (or replaces) an interaction, counting its size.
     pub(crate) fn insert(&mut self, ix: Interaction) {
         self.stored_bytes = self.stored_bytes.saturating_add(ix.size());
+        let (id, loc) = (ix.id.clone(), ix.loc);
         if let Some(old) = self.map.insert(ix.id.clone(), ix) {
             self.stored_bytes = self.stored_bytes.saturating_sub(old.size());
+            self.unindex(&old.id, old.loc);
         }
+        self.index(&id, loc);
     }
 
     /// Removes an interaction, uncounting its size.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Interaction> {
         let ix = self.map.remove(id)?;
         self.stored_bytes = self.stored_bytes.saturating_sub(ix.size());
+        self.unindex(id, ix.loc);
         Some(ix)
     }
 
     /// Moves an interaction; returns where it was.
     pub(crate) fn set_location(&mut self, id: &str, to: Location) -> Option<Location> {
         let ix = self.map.get_mut(id)?;
-        Some(std::mem::replace(&mut ix.loc, to))
+        let from = std::mem::replace(&mut ix.loc, to);
+        let key = ix.id.clone();
+        self.unindex(id, from);
+        self.index(&key, to);
+        Some(from)
     }
 
     /// Replaces an interaction's UserData, recounting its size.

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 /// One server alone (its own store, or none), or one of several on a shared store.
+#[allow(clippy::large_enum_variant)] // made once per start and moved into the engine task
 pub(crate) enum Mode {
     Single {
         engine: Engine,

@@ -193,6 +193,30 @@ pub struct OrderKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Order(pub Vec<OrderKey>);
 
+impl Expr {
+    /// The `Prop = 'text'` comparisons (either way round) among the conditions joined by
+    /// AND at the top: every interaction the condition selects has these values, so a caller
+    /// may read only the interactions an index gives for one of them.
+    pub fn required_values(&self) -> Vec<(Prop, &str)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            match e {
+                Self::And(a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                Self::Cmp(Operand::Field(Field::Prop(p)), Cmp::Eq, Operand::Lit(Lit::Str(v)))
+                | Self::Cmp(Operand::Lit(Lit::Str(v)), Cmp::Eq, Operand::Field(Field::Prop(p))) => {
+                    out.push((*p, v.as_str()));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for Lit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

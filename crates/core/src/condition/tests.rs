@@ -167,6 +167,30 @@ fn orders_parse_and_compare() {
     assert_eq!(order_cmp(&o, &a, &b), std::cmp::Ordering::Greater);
 }
 
+#[test]
+fn required_values_are_the_equalities_joined_by_and_at_the_top() {
+    let c = condition("MediaType = 'email' AND ('Inbound' = Queue AND _age() > 5)").unwrap();
+    let mut got = c.required_values();
+    got.sort_by_key(|(p, _)| p.name());
+    assert_eq!(got, [(Prop::MediaType, "email"), (Prop::Queue, "Inbound")]);
+    for none in [
+        "Queue = 'Inbound' OR MediaType = 'chat'",
+        "NOT Queue = 'Inbound'",
+        "Queue != 'Inbound'",
+        "UserData.Queue = 'Inbound'",
+        "Queue IN ('Inbound')",
+    ] {
+        assert!(
+            condition(none)
+                .unwrap()
+                .required_values()
+                .iter()
+                .all(|(p, _)| *p != Prop::Queue),
+            "{none}"
+        );
+    }
+}
+
 /// Replays the fuzz target's seeds (`fuzz/seeds/condition`) and every crash it found
 /// (`fuzz/regressions/condition`).
 #[test]

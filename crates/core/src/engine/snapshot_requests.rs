@@ -163,6 +163,49 @@ impl Engine {
         }
     }
 
+    /// The interactions `cond` may select: when it requires one queue, or one workbin instance
+    /// (its type and owner), only those held there (an index each); else every interaction.
+    fn candidates<'a>(
+        &'a self,
+        cond: &condition::Expr,
+    ) -> Box<dyn Iterator<Item = &'a Interaction> + 'a> {
+        let required = cond.required_values();
+        let value = |p: Prop| required.iter().find(|(q, _)| *q == p).map(|(_, v)| *v);
+        if let Some(queue) = value(Prop::Queue) {
+            return match self.cfg.queue(queue) {
+                Some(q) => Box::new(self.interactions.in_queue(q)),
+                None => Box::new(std::iter::empty()),
+            };
+        }
+        if let Some(ty) = value(Prop::WorkbinTypeId) {
+            let owner = [
+                (Prop::AgentId, ixn_config::OwnerKind::Agent),
+                (Prop::PlaceId, ixn_config::OwnerKind::Place),
+                (Prop::AgentGroupId, ixn_config::OwnerKind::AgentGroup),
+                (Prop::PlaceGroupId, ixn_config::OwnerKind::PlaceGroup),
+            ]
+            .into_iter()
+            .find_map(|(p, kind)| value(p).map(|name| (kind, name)));
+            if let Some((kind, name)) = owner {
+                let key = self.cfg.workbin(ty).and_then(|t| {
+                    (self.cfg[t].owner == kind)
+                        .then(|| access::owner_named(&self.cfg, kind, name))
+                        .flatten()
+                        .map(|owner| crate::types::BinKey { ty: t, owner })
+                });
+                return match key {
+                    Some(key) => Box::new(
+                        self.workbins
+                            .items(key)
+                            .filter_map(|id| self.interactions.get(id)),
+                    ),
+                    None => Box::new(std::iter::empty()),
+                };
+            }
+        }
+        Box::new(self.interactions.iter())
+    }
+
     /// The interactions `who` sees that satisfy `cond`, ordered by `order` (then by
     /// ReceivedAt and InteractionId), at most `max`.
     fn select(
@@ -174,8 +217,7 @@ impl Engine {
         now: i64,
     ) -> Vec<ByteString> {
         let mut hits: Vec<&Interaction> = self
-            .interactions
-            .iter()
+            .candidates(cond)
             .filter(|ix| self.sees(who, ix) && condition::eval(cond, &self.view(ix), now))
             .collect();
         let cmp = |a: &&Interaction, b: &&Interaction| {
