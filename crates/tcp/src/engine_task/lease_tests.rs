@@ -130,3 +130,42 @@ async fn held_requests_are_answered_naming_nobody_after_the_bounded_wait() {
     assert_not_active(&got[1], None);
     assert_eq!(got[1].reference_id(), Some(1));
 }
+
+/// Taken over again before the name came (the database was back at once): what waited is
+/// served by the new active engine, after the link heard its clients are gone.
+#[tokio::test(flavor = "current_thread")]
+async fn a_takeover_while_waiting_for_the_name_serves_what_waited() {
+    let (mut link, roles, wakes, _reports) = active_under_a_lapsed_lease().await;
+    link.requests.send(register()).await.expect("send");
+    loop {
+        match wakes.try_recv() {
+            Ok(()) => break,
+            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(e) => panic!("the lease was dropped without waking: {e}"),
+        }
+    }
+    let config =
+        Arc::new(ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo").expect("demo"));
+    let (to_store, _rounds) = std::sync::mpsc::channel();
+    let (_reports, synced) = tokio::sync::mpsc::unbounded_channel();
+    let durability = crate::Durability {
+        to_store,
+        synced,
+        poll: std::time::Duration::ZERO,
+    };
+    let lease = crate::Lease::new(std::time::Instant::now() + std::time::Duration::from_secs(60));
+    let mut engine = ixn_core::Engine::new(config, 0);
+    engine.record_changes(true);
+    tokio::task::spawn_blocking(move || assert!(roles.activate(engine, durability, lease)))
+        .await
+        .expect("activate");
+    let got = next(&mut link, 2).await;
+    assert_not_active(&got[0], None);
+    assert_eq!(
+        got[0].reference_id(),
+        None,
+        "the link hears its clients are gone"
+    );
+    assert_eq!(got[1].id, MessageId::EVENT_ACK, "{:?}", got[1]);
+    assert_eq!(got[1].reference_id(), Some(1));
+}

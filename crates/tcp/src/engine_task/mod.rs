@@ -330,6 +330,12 @@ impl EngineTask {
         if learning.tell_link {
             self.tell_link(active);
         }
+        self.replay_deferred();
+    }
+
+    /// Runs again what was deferred (requests held for the active server's name; a
+    /// connection still past its bound defers its own again).
+    fn replay_deferred(&mut self) {
         let waiting: Vec<ConnId> = self.deferred.keys().copied().collect();
         for conn in waiting {
             if let Some(d) = self.deferred.remove(&conn) {
@@ -388,6 +394,14 @@ impl EngineTask {
             interactions = self.engine.stats().interactions,
             "active: serving"
         );
+        if let Some(learning) = self.learning.take() {
+            // Taken over again before the active server was named: the link still has to hear
+            // that its clients are gone, and what waited is served now.
+            if learning.tell_link {
+                self.tell_link(None);
+            }
+            self.replay_deferred();
+        }
     }
 
     fn break_down(&mut self) {
