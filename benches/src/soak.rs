@@ -339,13 +339,12 @@ fn verdict(samples: &[Sample], settle: Duration) -> Result<String, String> {
     let fifth = after.len().div_ceil(5);
     // The allocator keeps a few MiB more or less from one quiet moment to the next: the values
     // compared are the medians of the first and the last fifth of the lines.
-    let median_rss = |part: &[&Sample]| {
-        let mut v: Vec<u64> = part.iter().map(|s| s.rss).collect();
-        v.sort_unstable();
-        v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
-    };
-    let base_rss = after.get(..fifth).map_or(0, median_rss);
-    let end_rss = after.get(after.len() - fifth..).map_or(0, median_rss);
+    let (head, tail) = (
+        after.get(..fifth).unwrap_or_default(),
+        after.get(after.len() - fifth..).unwrap_or_default(),
+    );
+    let base_rss = median(head.iter().map(|s| s.rss as f64)).unwrap_or(0.0) as u64;
+    let end_rss = median(tail.iter().map(|s| s.rss as f64)).unwrap_or(0.0) as u64;
     let max_rss = after.iter().map(|s| s.rss).max().unwrap_or(0);
     if end_rss as f64 > base_rss as f64 * 1.10 {
         wrong.push(format!(
@@ -354,25 +353,15 @@ fn verdict(samples: &[Sample], settle: Duration) -> Result<String, String> {
             mib(end_rss)
         ));
     }
-    let median_fds = |part: &[&Sample]| {
-        let mut v: Vec<usize> = part.iter().map(|s| s.fds).collect();
-        v.sort_unstable();
-        v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+    let fds = |part: &[&Sample]| {
+        median(part.iter().map(|s| s.fds as f64)).map_or(base.fds, |m| m as usize)
     };
-    let base_fds = after.get(..fifth).map_or(base.fds, median_fds);
-    let last = after
-        .get(after.len() - fifth..)
-        .map_or(base.fds, median_fds);
+    let (base_fds, last) = (fds(head), fds(tail));
     if last > base_fds + 2 {
         wrong.push(format!("open descriptors grew from {base_fds} to {last}"));
     }
-    let median_p99 = |part: &[&Sample]| {
-        let mut v: Vec<f64> = part.iter().filter_map(|s| s.p99_us).collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len().saturating_sub(1) / 2).copied()
-    };
-    let first = after.get(..fifth).and_then(median_p99);
-    let end = after.get(after.len() - fifth..).and_then(median_p99);
+    let first = median(head.iter().filter_map(|s| s.p99_us));
+    let end = median(tail.iter().filter_map(|s| s.p99_us));
     if let (Some(a), Some(b)) = (first, end)
         && b > a * 1.5
     {
@@ -395,6 +384,13 @@ fn verdict(samples: &[Sample], settle: Duration) -> Result<String, String> {
     } else {
         Err(wrong.join("; "))
     }
+}
+
+/// The median (the lower one of an even count), if there are values.
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied()
 }
 
 fn mib(bytes: u64) -> f64 {

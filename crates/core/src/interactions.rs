@@ -228,9 +228,12 @@ impl Interactions {
     pub(crate) fn set_location(&mut self, id: &str, to: Location) -> Option<Location> {
         let ix = self.map.get_mut(id)?;
         let from = std::mem::replace(&mut ix.loc, to);
-        let key = ix.id.clone();
+        // Only a queue is indexed here: most moves clone nothing.
+        let key = matches!(to, Location::Queued(_)).then(|| ix.id.clone());
         self.unindex(id, from);
-        self.index(&key, to);
+        if let Some(key) = key {
+            self.index(&key, to);
+        }
         Some(from)
     }
 

@@ -226,8 +226,8 @@ impl Engine {
                 .then_with(|| a.id.cmp(&b.id))
         };
         if hits.len() > max && max > 0 {
+            // Only the first `max` in order are kept: no need to sort the rest.
             hits.select_nth_unstable_by(max - 1, cmp);
-            hits.truncate(max);
         }
         hits.truncate(max);
         hits.sort_unstable_by(cmp);

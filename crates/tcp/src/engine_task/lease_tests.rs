@@ -12,7 +12,7 @@ async fn active_under_a_lapsed_lease() -> (
     crate::LocalLink,
     crate::Roles,
     std::sync::mpsc::Receiver<()>,
-    tokio::sync::mpsc::UnboundedSender<Result<u64, String>>,
+    StoreSide,
 ) {
     let config =
         Arc::new(ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo").expect("demo"));
@@ -26,13 +26,7 @@ async fn active_under_a_lapsed_lease() -> (
     tokio::spawn(task.run());
     let (link, serve) = handle.open_local("127.0.0.1:1".parse().expect("addr"), 4096, 64 << 20);
     tokio::spawn(serve);
-    let (to_store, _rounds) = std::sync::mpsc::channel();
-    let (reports, synced) = tokio::sync::mpsc::unbounded_channel();
-    let durability = crate::Durability {
-        to_store,
-        synced,
-        poll: std::time::Duration::ZERO,
-    };
+    let (durability, store) = durability();
     let (woke, wakes) = std::sync::mpsc::channel();
     let lease = crate::Lease::with_wake(std::time::Instant::now(), move || {
         let _ = woke.send(());
@@ -47,7 +41,36 @@ async fn active_under_a_lapsed_lease() -> (
     })
     .await
     .expect("activate");
-    (link, roles, wakes, reports)
+    (link, roles, wakes, store)
+}
+
+/// A store side the test holds: the rounds handed over and the sync reports (kept alive by
+/// the caller, so that the store never looks gone).
+type StoreSide = (
+    std::sync::mpsc::Receiver<Vec<(u64, Vec<Message>)>>,
+    tokio::sync::mpsc::UnboundedSender<Result<u64, String>>,
+);
+
+fn durability() -> (crate::Durability, StoreSide) {
+    let (to_store, rounds) = std::sync::mpsc::channel();
+    let (reports, synced) = tokio::sync::mpsc::unbounded_channel();
+    let d = crate::Durability {
+        to_store,
+        synced,
+        poll: std::time::Duration::ZERO,
+    };
+    (d, (rounds, reports))
+}
+
+/// Waits until the lease's wake was called (the leadership loop woken).
+async fn woken(wakes: &std::sync::mpsc::Receiver<()>) {
+    loop {
+        match wakes.try_recv() {
+            Ok(()) => return,
+            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(e) => panic!("the lease was dropped without waking: {e}"),
+        }
+    }
 }
 
 fn register() -> Message {
@@ -88,13 +111,7 @@ async fn a_lapsed_lease_holds_requests_until_the_active_server_is_named() {
     let (mut link, roles, wakes, _reports) = active_under_a_lapsed_lease().await;
     link.requests.send(register()).await.expect("send");
     // The step-down wakes the leadership loop at once.
-    loop {
-        match wakes.try_recv() {
-            Ok(()) => break,
-            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
-            Err(e) => panic!("the lease was dropped without waking: {e}"),
-        }
-    }
+    woken(&wakes).await;
     // Nothing is answered before the name is known.
     for _ in 0..100 {
         tokio::task::yield_now().await;
@@ -137,22 +154,10 @@ async fn held_requests_are_answered_naming_nobody_after_the_bounded_wait() {
 async fn a_takeover_while_waiting_for_the_name_serves_what_waited() {
     let (mut link, roles, wakes, _reports) = active_under_a_lapsed_lease().await;
     link.requests.send(register()).await.expect("send");
-    loop {
-        match wakes.try_recv() {
-            Ok(()) => break,
-            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::task::yield_now().await,
-            Err(e) => panic!("the lease was dropped without waking: {e}"),
-        }
-    }
+    woken(&wakes).await;
     let config =
         Arc::new(ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo").expect("demo"));
-    let (to_store, _rounds) = std::sync::mpsc::channel();
-    let (_reports, synced) = tokio::sync::mpsc::unbounded_channel();
-    let durability = crate::Durability {
-        to_store,
-        synced,
-        poll: std::time::Duration::ZERO,
-    };
+    let (durability, _store) = durability();
     let lease = crate::Lease::new(std::time::Instant::now() + std::time::Duration::from_secs(60));
     let mut engine = ixn_core::Engine::new(config, 0);
     engine.record_changes(true);
