@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use std::path::Path;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(2048)))]
+    #![proptest_config(ProptestConfig::with_cases(cases(8192)))]
 
     #[test]
     fn engine_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -120,4 +120,59 @@ fn core_ops_corpus() {
         }
     }
     assert!(seen >= 3, "the core_ops seed corpus is missing");
+}
+
+/// A supervisor's snapshots through the main paths: a locked snapshot, another client refused,
+/// a page, a move with failures, the release ending the locks, a disconnect ending the rest.
+#[test]
+fn a_supervisors_snapshots() {
+    use Op::*;
+    let ops = [
+        Register { c: 1, app: 1 }, // media server
+        Submit { c: 1, ix: 0 },
+        Submit { c: 1, ix: 1 },
+        Place { c: 1, ix: 1, wb: 0 }, // Drafts/a1
+        Register { c: 0, app: 0 },
+        Login {
+            c: 0,
+            agent: 3,
+            place: 2,
+        }, // sup1: sees queues and a1's Drafts
+        Subscribe {
+            c: 0,
+            wb: 0,
+            props: false,
+        },
+        Snap { c: 0, a: 130 }, // everything, locked
+        Page { c: 0 },
+        Queue { c: 1, ix: 0 }, // refused: locked by c0
+        Lock {
+            c: 1,
+            ix: 0,
+            snap: false,
+        }, // refused
+        Submit { c: 1, ix: 2 }, // not in the snapshot
+        Stop { c: 1, ix: 2 },
+        MoveAll { c: 0, to: 4 }, // to Team/Sales: both move
+        Release { c: 0 },        // the locks end
+        Queue { c: 1, ix: 0 },
+        Snap { c: 0, a: 2 }, // the queue, unlocked
+        Lock {
+            c: 0,
+            ix: 0,
+            snap: true,
+        },
+        MoveAll { c: 1, to: 0 }, // c1 has no snapshot
+        Pull { c: 1, ix: 0 },    // a media server cannot pull
+        Disconnect { c: 0 },
+        Lock {
+            c: 1,
+            ix: 0,
+            snap: false,
+        },
+        Unlock { c: 1, ix: 0 },
+        Unlock { c: 1, ix: 0 }, // not locked
+        Snap { c: 1, a: 4 },    // does not parse
+    ];
+    check_ops(&ops).unwrap();
 }

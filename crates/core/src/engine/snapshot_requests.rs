@@ -90,7 +90,10 @@ enum Viewer {
 impl Engine {
     fn viewer(&self, ctx: &Ctx) -> Result<Viewer, Error> {
         let c = self.sessions.client(ctx.client)?;
+        // As for every request on interactions: a media server or a routing engine acts as
+        // itself even with an agent logged in on it.
         match (c.kind(), c.login()) {
+            (AppType::MediaServer | AppType::RoutingEngine, _) => Ok(Viewer::Service),
             (_, Some(l)) => Ok(Viewer::Agent(l)),
             (AppType::AgentApplication, None) => Err(Error::AgentNotLoggedIn(ctx.id)),
             (_, None) => Ok(Viewer::Service),

@@ -138,13 +138,9 @@ impl Run<'_> {
         if let Effect::Content(wb) = &effect {
             check_content(&self.model, wb, &handled.reply)?;
         }
+        super::snapshots::check_reply(&self.model, c, &effect, &handled.reply)?;
         check_notifications(&self.model.notifications(&effect), &handled.out)?;
-        let generated = handled
-            .reply
-            .attrs
-            .get_str(attr::INTERACTION_ID)
-            .map(|s| s.to_string());
-        self.model.apply(c, effect, generated);
+        self.model.apply(c, effect, &handled.reply);
         self.check_locations()
     }
 

@@ -71,9 +71,33 @@ pub enum Op {
     Bad { c: u8, unknown_id: bool },
     /// The client closes its connection.
     Disconnect { c: u8 },
+    /// RequestTakeSnapshot: condition `a % 5` of [`CONDITIONS`] (the last does not parse), at
+    /// most 2 interactions when `(a / 5) % 2 == 1`, locking them when `a >= 128`.
+    Snap { c: u8, a: u8 },
+    /// RequestGetSnapshotInteractions of the client's latest snapshot, from 0, 100 of them.
+    Page { c: u8 },
+    /// RequestReleaseSnapshot of the client's latest snapshot.
+    Release { c: u8 },
+    /// RequestLockInteraction, with the client's latest snapshot when `snap`.
+    Lock { c: u8, ix: u8, snap: bool },
+    /// RequestUnlockInteraction.
+    Unlock { c: u8, ix: u8 },
+    /// RequestMoveInteractions of the client's latest snapshot: to workbin selection `to`, or
+    /// to the queue Inbound when `to` is [`WB_POOL`].
+    MoveAll { c: u8, to: u8 },
 }
 
-const KINDS: u8 = 17;
+/// The conditions snapshots are taken with: all, not queued, one queue (the queue index),
+/// one workbin instance (the workbin's content), and one that does not parse.
+pub(crate) const CONDITIONS: [&str; 5] = [
+    "MediaType = 'email'",
+    "InteractionState = 'InWorkbin' OR InteractionState = 'Handling'",
+    "Queue = 'Inbound'",
+    "WorkbinTypeId = 'Drafts' AND AgentId = 'a1'",
+    "MediaType = ",
+];
+
+const KINDS: u8 = 23;
 
 impl Op {
     /// Decodes ops from raw bytes (3 bytes each), for the fuzzer.
@@ -123,7 +147,20 @@ impl Op {
                 c,
                 unknown_id: a.is_multiple_of(2),
             },
-            _ => Self::Disconnect { c },
+            16 => Self::Disconnect { c },
+            17 => Self::Snap { c, a },
+            18 => Self::Page { c },
+            19 => Self::Release { c },
+            20 => Self::Lock {
+                c,
+                ix,
+                snap: a >= 128,
+            },
+            21 => Self::Unlock { c, ix },
+            _ => Self::MoveAll {
+                c,
+                to: a % (WB_POOL + 1),
+            },
         }
     }
 
@@ -145,7 +182,13 @@ impl Op {
             | Self::Props { c, .. }
             | Self::Ping { c }
             | Self::Bad { c, .. }
-            | Self::Disconnect { c } => c,
+            | Self::Disconnect { c }
+            | Self::Snap { c, .. }
+            | Self::Page { c }
+            | Self::Release { c }
+            | Self::Lock { c, .. }
+            | Self::Unlock { c, .. }
+            | Self::MoveAll { c, .. } => c,
         }
     }
 }
@@ -154,7 +197,7 @@ impl Op {
 pub const CONFIG_JSON: &str = include_str!("../../../../conformance/config.json");
 
 /// Operations weighted towards the requests that build state up and move it (register, log
-/// in, subscribe, submit, place in a workbin), so that sequences get somewhere; the other
+/// in, subscribe, submit, place in a workbin, take a snapshot, lock), so that sequences get somewhere; the other
 /// kinds (failures included) among them. The property tests of the engine and the stores'
 /// differentials share it.
 #[cfg(any(test, feature = "model"))]
@@ -166,7 +209,12 @@ pub fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         3 => Just(5u8),  // subscribe
         3 => Just(7u8),  // submit
         5 => Just(8u8),  // place in workbin
-        8 => 0u8..17,    // anything
+        2 => Just(17u8), // take a snapshot
+        1 => Just(18u8), // read a page
+        1 => Just(19u8), // release
+        2 => Just(20u8), // lock
+        1 => Just(22u8), // move a snapshot's interactions
+        8 => 0u8..KINDS, // anything
     ];
     (kind, any::<u8>(), any::<u8>()).prop_map(|(k, c, a)| Op::from_parts(k, c, a))
 }

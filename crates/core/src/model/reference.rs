@@ -8,10 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct MClient {
-    media_server: bool,
-    login: Option<(&'static str, &'static str)>,
+    pub(super) media_server: bool,
+    pub(super) login: Option<(&'static str, &'static str)>,
     /// Subscribed workbin ("Type/owner") -> wants PropertiesChanged.
     subs: BTreeMap<String, bool>,
+    /// Open snapshots: id -> the interactions selected, in order.
+    pub(super) snaps: BTreeMap<String, Vec<String>>,
+    /// The snapshot the snapshot ops name (its id, open or not).
+    pub(super) last_snap: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -21,6 +25,8 @@ pub(super) struct Model {
     pub(super) ix: BTreeMap<String, String>,
     /// Server-generated interaction ids, in the order they were created.
     pub(super) generated: Vec<String>,
+    /// Locked interaction -> (holder, the snapshot the lock ends with).
+    pub(super) locks: BTreeMap<String, (u8, Option<String>)>,
 }
 
 /// A predicted outcome.
@@ -35,7 +41,9 @@ pub(super) enum Predict {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Effect {
     None,
-    Register { media_server: bool },
+    Register {
+        media_server: bool,
+    },
     Unregister,
     Login(&'static str, &'static str),
     Logout,
@@ -46,9 +54,26 @@ pub(super) enum Effect {
     Move(String, String),
     Stop(String),
     Change(String),
+    /// A snapshot of these interactions (those left out for another's lock counted).
+    Snap {
+        ids: Vec<String>,
+        lock: bool,
+        not_locked: usize,
+    },
+    Page(String),
+    Release(String),
+    Lock(String, Option<String>),
+    Unlock(String),
+    /// A snapshot's move: the relocations in order, how many succeeded (no-ops included),
+    /// and why the others failed.
+    MoveMany {
+        moves: Vec<(String, String)>,
+        moved: usize,
+        not_moved: BTreeMap<String, ErrorCode>,
+    },
 }
 
-fn groups_of(agent: &str) -> &'static [&'static str] {
+pub(super) fn groups_of(agent: &str) -> &'static [&'static str] {
     match agent {
         "a1" | "a2" => &["Sales"],
         "a3" => &["Support"],
@@ -56,7 +81,7 @@ fn groups_of(agent: &str) -> &'static [&'static str] {
     }
 }
 
-fn supervises(agent: &str) -> &'static [&'static str] {
+pub(super) fn supervises(agent: &str) -> &'static [&'static str] {
     if agent == "sup1" { &["Sales"] } else { &[] }
 }
 
@@ -69,7 +94,7 @@ fn place_groups(place: &str) -> &'static [&'static str] {
 }
 
 /// Spec section 5 access, from names.
-fn access(agent: &str, place: &str, wb: &str) -> bool {
+pub(super) fn access(agent: &str, place: &str, wb: &str) -> bool {
     let Some((ty, owner)) = wb.split_once('/') else {
         return false;
     };
@@ -94,7 +119,7 @@ fn access(agent: &str, place: &str, wb: &str) -> bool {
 
 impl Model {
     /// Resolves a workbin selection to "Type/owner", or the error.
-    fn resolve(&self, wb: u8, login: Option<(&str, &str)>) -> Result<String, ErrorCode> {
+    pub(super) fn resolve(&self, wb: u8, login: Option<(&str, &str)>) -> Result<String, ErrorCode> {
         let (ty, owner) = WBS
             .get(wb as usize)
             .copied()
@@ -118,7 +143,7 @@ impl Model {
         }
     }
 
-    fn may_act(&self, login: Option<(&str, &str)>, id: &str) -> bool {
+    pub(super) fn may_act(&self, login: Option<(&str, &str)>, id: &str) -> bool {
         let Some((agent, place)) = login else {
             return true;
         }; // media server
@@ -177,6 +202,17 @@ impl Model {
         };
         if matches!(
             op,
+            Op::Snap { .. }
+                | Op::Page { .. }
+                | Op::Release { .. }
+                | Op::Lock { .. }
+                | Op::Unlock { .. }
+                | Op::MoveAll { .. }
+        ) {
+            return self.predict_snapshot(op, c, client);
+        }
+        if matches!(
+            op,
             Op::Submit { .. }
                 | Op::Place { .. }
                 | Op::Queue { .. }
@@ -185,7 +221,7 @@ impl Model {
                 | Op::Props { .. }
                 | Op::Pull { .. }
         ) {
-            self.predict_interaction(op, login, actor)
+            self.predict_interaction(op, c, login, actor)
         } else {
             self.predict_session(op, client)
         }
@@ -271,6 +307,7 @@ impl Model {
     fn predict_interaction(
         &self,
         op: Op,
+        c: u8,
         login: Option<(&'static str, &'static str)>,
         actor: Option<Option<(&'static str, &'static str)>>,
     ) -> Predict {
@@ -303,7 +340,13 @@ impl Model {
                 let Some(loc) = self.ix.get(&id) else {
                     return Err(E::UnknownInteraction);
                 };
-                if !self.may_act(actor, &id) || actor.is_some_and(|(a, p)| !access(a, p, &key)) {
+                if !self.may_act(actor, &id) {
+                    return Err(E::Forbidden);
+                }
+                if self.locked_by_other(c, &id) {
+                    return Err(E::InteractionLocked);
+                }
+                if actor.is_some_and(|(a, p)| !access(a, p, &key)) {
                     return Err(E::Forbidden);
                 }
                 if *loc == format!("workbin {key}") {
@@ -325,6 +368,9 @@ impl Model {
                 if !self.may_act(actor, &id) {
                     return Err(E::Forbidden);
                 }
+                if !matches!(op, Op::Props { .. }) && self.locked_by_other(c, &id) {
+                    return Err(E::InteractionLocked);
+                }
                 match op {
                     Op::Queue { .. } if self.ix.get(&id).is_some_and(|l| l == "queue Inbound") => {
                         Ok(Effect::None)
@@ -345,6 +391,9 @@ impl Model {
                 }
                 if !self.may_act(login, &id) {
                     return Err(E::Forbidden);
+                }
+                if self.locked_by_other(c, &id) {
+                    return Err(E::InteractionLocked);
                 }
                 let to = format!("agent {a}");
                 if self.ix.get(&id) == Some(&to) {
@@ -396,17 +445,53 @@ impl Model {
                     out.push(group(3, wb, true));
                 }
             }
+            Effect::MoveMany { moves, .. } => {
+                // Distinct interactions: each move's groups as if alone, in the snapshot's order.
+                for (id, to) in moves {
+                    out.extend(self.notifications(&Effect::Move(id.clone(), to.clone())));
+                }
+            }
             _ => {}
         }
         out.retain(|(_, _, to)| !to.is_empty());
         out
     }
 
+    /// A client ends: its snapshots and locks end with it.
     pub(super) fn end_client(&mut self, c: u8) {
         self.clients.remove(&c);
+        self.locks.retain(|_, (holder, _)| *holder != c);
     }
 
-    pub(super) fn apply(&mut self, c: u8, effect: Effect, generated: Option<String>) {
+    /// Applies `effect` of client `c`'s request, answered by `reply`.
+    pub(super) fn apply(&mut self, c: u8, effect: Effect, reply: &Message) {
+        let generated = reply
+            .attrs
+            .get_str(attr::INTERACTION_ID)
+            .map(|s| s.to_string());
+        let effect = match effect {
+            Effect::Snap { ids, lock, .. } => {
+                let sid = reply
+                    .attrs
+                    .get_str(attr::SNAPSHOT_ID)
+                    .map(|s| s.to_string());
+                return self.apply_snap(c, ids, lock, sid.unwrap_or_default());
+            }
+            Effect::Release(sid) => return self.apply_release(c, &sid),
+            Effect::Lock(id, sid) => {
+                self.locks.entry(id).or_insert((c, sid));
+                return;
+            }
+            Effect::Unlock(id) => {
+                self.locks.remove(&id);
+                return;
+            }
+            Effect::MoveMany { moves, .. } => {
+                self.ix.extend(moves);
+                return;
+            }
+            other => other,
+        };
         let client = self.clients.get_mut(&c);
         match (effect, client) {
             (Effect::Register { media_server }, _) => {
@@ -444,6 +529,7 @@ impl Model {
             }
             (Effect::Stop(id), _) => {
                 self.ix.remove(&id);
+                self.locks.remove(&id);
             }
             _ => {}
         }
@@ -453,7 +539,7 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 // Driving the engine.
 
-fn wb_info(wb: u8) -> KvList {
+pub(super) fn wb_info(wb: u8) -> KvList {
     let (ty, owner) = WBS.get(wb as usize).copied().unwrap_or(("Nope", None));
     let mut l = KvList::new().with(attr::WORKBIN_TYPE_ID, ty);
     if let Some((k, v)) = owner {
@@ -541,5 +627,11 @@ pub(super) fn request(op: Op, model: &Model, reference: i32) -> Option<Message> 
             unknown_id: false, ..
         } => m(MessageId::REQUEST_GET_WORKBIN_CONTENT),
         Op::Disconnect { .. } => return None,
+        Op::Snap { .. }
+        | Op::Page { .. }
+        | Op::Release { .. }
+        | Op::Lock { .. }
+        | Op::Unlock { .. }
+        | Op::MoveAll { .. } => super::snapshots::request(op, model, reference),
     })
 }
