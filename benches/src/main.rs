@@ -19,6 +19,7 @@ mod fanout;
 mod report;
 mod rr;
 mod run;
+mod snapshot;
 mod soak;
 mod target;
 mod wire;
@@ -39,7 +40,7 @@ use target::Setup;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --faye benches/faye/server.js --size 700\n  ixn-load cometd-first -n 200 --server-bin target/release/ixn-server\n  ixn-load soak --duration 30m --server-bin target/release/ixn-server\n  ixn-load config --agents 100 > load.toml"
+    after_help = "Examples:\n  ixn-load rr ping -c 50 -p 16 --server-bin target/release/ixn-server\n  ixn-load fanout -s 1000 -w 16 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --server-bin target/release/ixn-server\n  ixn-load cometd -s 1000 --faye benches/faye/server.js --size 700\n  ixn-load cometd-first -n 200 --server-bin target/release/ixn-server\n  ixn-load soak --duration 30m --server-bin target/release/ixn-server\n  ixn-load snapshot --server-bin target/release/ixn-server --postgres postgres://postgres@127.0.0.1/postgres\n  ixn-load config --agents 100 > load.toml"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -199,6 +200,11 @@ enum Cmd {
     /// connections, requests/s and p99, and a verdict at the end (exit status 3 when its memory,
     /// descriptors or p99 grew after `--settle`).
     Soak(SoakArgs),
+    /// Snapshots over many interactions (`--interactions` in `--places` queues and workbins),
+    /// each question also asked of PostgreSQL on the same interactions (`--postgres`); the
+    /// others' round trips while one client takes full-scan snapshots; memory per held
+    /// interaction.
+    Snapshot(SnapshotArgs),
     /// Print the configuration `soak` expects, for a server started by hand
     /// (`ixn-server --config FILE --ephemeral`) and soaked with `--addr`, `--http` and
     /// `--server-pid`.
@@ -214,6 +220,33 @@ enum Cmd {
         #[arg(long, default_value_t = 10_100)]
         connections: usize,
     },
+}
+
+/// The options of `ixn-load snapshot`.
+#[derive(Debug, clap::Args)]
+struct SnapshotArgs {
+    /// Spawn this ixn-server binary.
+    #[arg(long, value_name = "PATH")]
+    server_bin: PathBuf,
+    /// Interactions stored.
+    #[arg(short = 'n', long, default_value_t = 1_000_000)]
+    interactions: usize,
+    /// Queues and workbins they are spread over (half each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    places: u32,
+    /// Round trips measured per question.
+    #[arg(long, default_value_t = 20)]
+    samples: usize,
+    /// Other clients pinging while one takes full-scan snapshots.
+    #[arg(long, default_value_t = 50)]
+    others: usize,
+    /// A PostgreSQL URL whose user may create databases: the server runs on a new database
+    /// `ixnsnap` there and each question is also asked of its table.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// One JSON object per line instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The options of `ixn-load soak`.
@@ -481,7 +514,11 @@ fn main() -> ExitCode {
         | Cmd::Churn { common, .. }
         | Cmd::Cometd(CometdArgs { common, .. }) => common.bounds.threads,
         Cmd::Echo { bounds, .. } => bounds.threads,
-        Cmd::Config { .. } | Cmd::CometdFirst { .. } | Cmd::Soak(_) | Cmd::SoakConfig => 1,
+        Cmd::Config { .. }
+        | Cmd::CometdFirst { .. }
+        | Cmd::Soak(_)
+        | Cmd::SoakConfig
+        | Cmd::Snapshot(_) => 1,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -537,6 +574,18 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             Ok(())
         }
         Cmd::SoakConfig => soak_config(),
+        Cmd::Snapshot(a) => {
+            snapshot::run(snapshot::Params {
+                bin: a.server_bin,
+                interactions: a.interactions.max(1),
+                places: a.places as usize,
+                samples: a.samples.max(1),
+                others: a.others,
+                postgres: a.postgres,
+                json: a.json,
+            })
+            .await
+        }
         Cmd::Soak(a) => soak_cmd(a).await,
         Cmd::Rr(args) => rr_cmd(args).await,
         Cmd::Cometd(args) => cometd_cmd(args).await,

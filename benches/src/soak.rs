@@ -100,7 +100,7 @@ impl Period {
 pub(crate) async fn run(p: Params) -> Result<(), Error> {
     let (target, web) = match (&p.server_bin, p.addr) {
         (Some(bin), _) => {
-            let (t, web) = target::start_bin(bin, None, None, &config()?, true)?;
+            let (t, web) = target::start_bin(bin, target::Keep::Ephemeral, None, &config()?, true)?;
             let web = web.ok_or_else(|| {
                 Error::Setup("the server did not say where its web API listens".into())
             })?;

@@ -140,7 +140,8 @@ impl Target {
                 } else {
                     config(agents, connections)
                 };
-                start_bin(bin, data_dir.as_deref(), tls.as_ref(), &config, web)
+                let keep = data_dir.as_deref().map_or(Keep::Ephemeral, Keep::Dir);
+                start_bin(bin, keep, tls.as_ref(), &config, web)
             }
         }
     }
@@ -184,11 +185,22 @@ impl Drop for Target {
     }
 }
 
+/// Where a spawned server keeps its interactions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Keep<'a> {
+    /// In memory only (`--ephemeral`).
+    Ephemeral,
+    /// A journal in this directory (`--data-dir`).
+    Dir(&'a Path),
+    /// PostgreSQL at this URL (`--store`).
+    Postgres(&'a str),
+}
+
 /// Spawns `bin` on `config`, with the web API on when `web`: the server and where its web API
 /// listens.
 pub(crate) fn start_bin(
     bin: &Path,
-    data_dir: Option<&Path>,
+    keep: Keep<'_>,
     tls: Option<&(PathBuf, PathBuf)>,
     config: &ConfigFile,
     web: bool,
@@ -222,12 +234,16 @@ pub(crate) fn start_bin(
     if let Some((cert, key)) = tls {
         cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
     }
-    let mode = match data_dir {
-        Some(d) => {
+    let mode = match keep {
+        Keep::Dir(d) => {
             cmd.arg("--data-dir").arg(d);
             "durable"
         }
-        None => {
+        Keep::Postgres(url) => {
+            cmd.arg("--store").arg(url);
+            "postgres"
+        }
+        Keep::Ephemeral => {
             cmd.arg("--ephemeral");
             "ephemeral"
         }

@@ -42,6 +42,23 @@ impl EmbeddedSession {
         id
     }
 
+    /// Takes every snapshot under way to its end (as the server does, a slice at a time),
+    /// then handles the requests that waited behind each.
+    fn finish_scans(&mut self) {
+        while self.engine.has_work() {
+            let mut out = Vec::new();
+            let done = self.engine.work(self.clock, &mut out);
+            self.deliver(out);
+            if let Some(done) = done {
+                for m in done.held {
+                    let mut out = Vec::new();
+                    self.engine.handle(self.clock, done.conn, &m, &mut out);
+                    self.deliver(out);
+                }
+            }
+        }
+    }
+
     fn deliver(&mut self, outputs: Vec<Output>) {
         for o in outputs {
             match &o {
@@ -83,6 +100,7 @@ impl Session for EmbeddedSession {
         }
         self.engine.handle(self.clock, id, msg, &mut out);
         self.deliver(out);
+        self.finish_scans();
         Ok(())
     }
 

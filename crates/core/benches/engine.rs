@@ -39,6 +39,8 @@ impl Bench {
     fn new(agents: usize, groups: usize) -> Self {
         let limits = Limits {
             max_interactions_per_workbin: 1_000_000,
+            max_interactions: 2_000_000,
+            max_stored_bytes: 8 << 30,
             ..Limits::default()
         };
         let cfg = Config::validate(ConfigFile::synthetic(agents, groups, limits)).unwrap();
@@ -53,6 +55,10 @@ impl Bench {
     fn send(&mut self, conn: u64, msg: Message) -> Message {
         self.out.clear();
         self.engine.handle(NOW, ConnId(conn), &msg, &mut self.out);
+        // A snapshot taken a slice at a time: its answer comes from `work`.
+        while self.out.is_empty() && self.engine.has_work() {
+            self.engine.work(NOW, &mut self.out);
+        }
         let reply = self.out[0].message().unwrap();
         assert_ne!(reply.id, MessageId::EVENT_ERROR, "{msg:?} -> {reply:?}");
         reply
@@ -337,12 +343,16 @@ fn mixed(c: &mut Criterion) {
     g.finish();
 }
 
-/// Snapshots over 100,000 interactions in the Drafts of 100 agents: a condition naming one
-/// agent's workbin, one that must read every interaction (both at most 500, ordered), and a
-/// page of 100.
+/// Snapshots over 100,000 interactions (`IXN_BENCH_SNAPSHOT_N` to change) in the Drafts of 100
+/// agents: a condition naming one agent's workbin, one that must read every interaction (both at
+/// most 500, ordered), and a page of 100.
 fn snapshot(c: &mut Criterion) {
-    let mut b = populated(100, 100_000);
-    let mut g = c.benchmark_group("snapshot_100k");
+    let n: usize = std::env::var("IXN_BENCH_SNAPSHOT_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut b = populated(100, n);
+    let mut g = c.benchmark_group(format!("snapshot_{}k", n / 1000));
     g.sample_size(20);
     for (name, condition) in [
         (

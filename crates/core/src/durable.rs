@@ -196,6 +196,7 @@ pub(crate) fn interaction_from_properties(
         subtype: s(attr::INTERACTION_SUBTYPE),
         loc,
         submitted_by: s(attr::SUBMITTED_BY).unwrap_or_default(),
+        received: crate::interactions::epoch_secs(p.get_str(attr::RECEIVED_AT).map_or("", |v| v)),
         received_at: s(attr::RECEIVED_AT).unwrap_or_default(),
         user_data: p
             .get_list(attr::USER_DATA)

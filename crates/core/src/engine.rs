@@ -5,6 +5,7 @@ mod durability;
 #[cfg(any(test, fuzzing, feature = "model"))]
 pub mod inspect;
 mod interaction_requests;
+mod scan;
 mod session_requests;
 mod snapshot_requests;
 mod workbin_requests;
@@ -38,7 +39,11 @@ use std::time::SystemTime;
 ///   newly opened the first time it is seen);
 /// - [`Engine::handle`]: a complete message arrived on a connection;
 /// - [`Engine::close`]: a connection ended (the peer closed it, it failed, or the driver closed
-///   it, including after an [`Output::Close`]).
+///   it, including after an [`Output::Close`]);
+/// - [`Engine::work`], whenever [`Engine::has_work`]: one slice of a snapshot being taken (a
+///   snapshot that must read more than [`crate::SCAN_SLICE`] interactions is answered from
+///   here, and its client's requests that came meanwhile are handed back in [`crate::Finished`]
+///   to be handled then). Call it between inputs, so that other clients are served meanwhile.
 ///
 /// Each input appends its [`Output`]s to the caller's vector, **in the order they must take
 /// effect**: every request gets exactly one reply (R14) carrying its `ReferenceId`, and that
@@ -66,6 +71,8 @@ pub struct Engine {
     interactions: Interactions,
     /// Open snapshots and the locks clients hold.
     snapshots: Snapshots,
+    /// Snapshots being taken a slice at a time.
+    scans: crate::scans::Scans,
     /// Notifications of the request being handled; appended after its reply.
     notes: Vec<Output>,
     /// Durable changes of the request being handled (when recording).
@@ -143,6 +150,8 @@ pub struct Stats {
     pub snapshots: usize,
     /// Interactions locked by a client.
     pub locks: usize,
+    /// What open snapshots take in memory, in bytes (32 per interaction they hold).
+    pub snapshot_bytes: usize,
 }
 
 impl Engine {
@@ -156,6 +165,7 @@ impl Engine {
             sessions: Sessions::new(agents, hasher.clone()),
             workbins: Workbins::new(hasher.clone()),
             snapshots: Snapshots::new(hasher.clone()),
+            scans: crate::scans::Scans::default(),
             interactions: Interactions::new(seed, hasher),
             notes: Vec::new(),
             changes: Changes::default(),
@@ -205,6 +215,7 @@ impl Engine {
     pub fn close(&mut self, conn: ConnId, _out: &mut Vec<Output>) {
         let subs = self.sessions.close(conn);
         self.drop_subscriptions(subs);
+        self.scans.closed(conn);
         self.end_clients();
     }
 
@@ -224,6 +235,9 @@ impl Engine {
             }));
             return;
         }
+        if self.hold_behind_scan(conn, msg, out) {
+            return;
+        }
         if msg.id == MessageId::PING {
             out.push(Output::Send {
                 conn,
@@ -233,31 +247,7 @@ impl Engine {
             return;
         }
         if msg.id == MessageId::REQUEST_REGISTER_CLIENT {
-            let first = !self.sessions.is_registered(conn);
-            let result = typed::RequestRegisterClient::try_from(msg)
-                .map_err(Error::from)
-                .and_then(|r| self.register(conn, &r));
-            match result {
-                Ok(id) => {
-                    out.push(reply.to(
-                        Message::new(MessageId::EVENT_ACK).with(attr::PROXY_CLIENT_ID, id.get()),
-                    ))
-                }
-                Err(e) => {
-                    out.push(reply.error(&e));
-                    let reason = match e {
-                        Error::InvalidClient { .. } => Some(CloseReason::InvalidClient),
-                        Error::AuthenticationFailed { .. } => {
-                            Some(CloseReason::AuthenticationFailed)
-                        }
-                        _ => None,
-                    };
-                    if first && let Some(reason) = reason {
-                        out.push(Output::Close { conn, reason });
-                        self.sessions.drop_unregistered(conn);
-                    }
-                }
-            }
+            self.handle_register(conn, msg, &reply, out);
             return;
         }
         // Registration (R3, and ProxyClientId on proxy connections), then the request itself.
@@ -286,9 +276,18 @@ impl Engine {
         };
         self.expire_snapshots(now);
         let ctx = Ctx { client, id: msg.id };
-        let result = Typed::try_from(msg)
-            .map_err(Error::from)
-            .and_then(|t| self.dispatch(now, &ctx, t));
+        let result = match Typed::try_from(msg).map_err(Error::from) {
+            Ok(Typed::RequestTakeSnapshot(r)) => {
+                match self.take_snapshot(now, &ctx, &r, (reply, msg.proxy_client_id())) {
+                    Ok(Some(m)) => Ok(m),
+                    // Answered by `work` once its scan is done.
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(t) => self.dispatch(now, &ctx, t),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(body) => out.push(reply.to(body)),
             Err(e) => {
@@ -305,6 +304,38 @@ impl Engine {
             }
         }
         out.append(&mut self.notes);
+    }
+
+    /// RequestRegisterClient: the reply, and for R2 and R15 failures on a first registration a
+    /// close.
+    fn handle_register(
+        &mut self,
+        conn: ConnId,
+        msg: &Message,
+        reply: &Reply,
+        out: &mut Vec<Output>,
+    ) {
+        let first = !self.sessions.is_registered(conn);
+        let result = typed::RequestRegisterClient::try_from(msg)
+            .map_err(Error::from)
+            .and_then(|r| self.register(conn, &r));
+        match result {
+            Ok(id) => out.push(
+                reply.to(Message::new(MessageId::EVENT_ACK).with(attr::PROXY_CLIENT_ID, id.get())),
+            ),
+            Err(e) => {
+                out.push(reply.error(&e));
+                let reason = match e {
+                    Error::InvalidClient { .. } => Some(CloseReason::InvalidClient),
+                    Error::AuthenticationFailed { .. } => Some(CloseReason::AuthenticationFailed),
+                    _ => None,
+                };
+                if first && let Some(reason) = reason {
+                    out.push(Output::Close { conn, reason });
+                    self.sessions.drop_unregistered(conn);
+                }
+            }
+        }
     }
 
     /// True when `conn` has a registered client (the driver's registration timeout ends then).
@@ -341,6 +372,7 @@ impl Engine {
             stored_bytes: self.interactions.stored_bytes(),
             snapshots: self.snapshots.len(),
             locks: self.snapshots.locks(),
+            snapshot_bytes: self.snapshots.bytes(),
         }
     }
 
@@ -361,7 +393,6 @@ impl Engine {
             Typed::RequestStopProcessing(r) => self.stop(ctx, &r),
             Typed::RequestChangeProperties(r) => self.change_properties(ctx, &r),
             Typed::RequestGetInteractionProperties(r) => self.get_properties(ctx, &r),
-            Typed::RequestTakeSnapshot(r) => self.take_snapshot(now, ctx, &r),
             Typed::RequestGetSnapshotInteractions(r) => self.snapshot_page(now, ctx, &r),
             Typed::RequestReleaseSnapshot(r) => self.release_snapshot(ctx, &r),
             Typed::RequestLockInteraction(r) => self.lock(now, ctx, &r),
@@ -419,6 +450,7 @@ impl Engine {
 }
 
 /// How to address the reply to one request.
+#[derive(Clone, Copy, Debug)]
 struct Reply {
     conn: ConnId,
     reference_id: Option<i32>,

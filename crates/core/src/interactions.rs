@@ -7,8 +7,7 @@ use crate::types::Location;
 use foldhash::fast::FixedState;
 use ixn_codec::{ByteString, KvList, attr};
 use ixn_config::Limits;
-use ixn_config::QueueIdx;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A stored interaction. Only [`Interactions`] changes one.
 #[derive(Clone, Debug)]
@@ -21,7 +20,19 @@ pub(crate) struct Interaction {
     pub(crate) loc: Location,
     pub(crate) submitted_by: ByteString,
     pub(crate) received_at: ByteString,
+    /// ReceivedAt in seconds since the Unix epoch (0 when it does not parse): what `_age()`
+    /// and ordering by ReceivedAt read.
+    pub(crate) received: i64,
     pub(crate) user_data: KvList,
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time (0 when it does not parse).
+pub(crate) fn epoch_secs(rfc3339: &str) -> i64 {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
 }
 
 /// What an interaction's size counts besides its strings and UserData: its bookkeeping in
@@ -107,46 +118,79 @@ pub(crate) fn push_location(p: &mut KvList, loc: Location, names: &Names) {
     }
 }
 
+/// Where an interaction sits in [`Interactions`]' slots.
+pub(crate) type Slot = usize;
+
+/// An interaction's place in a location's order: when it was received (seconds), then its id.
+pub(crate) type Received = (i64, ByteString);
+
+/// At most this many distinct strings are shared ([`Interactions`]' `common`); others are
+/// kept as they come.
+const MAX_COMMON: usize = 1024;
+
 /// The interactions held, by id, with the sum of their sizes and the id generator.
+///
+/// They sit in slots (a slab: a dense vector whose freed places are reused) found by id
+/// through an index, so that a scan can go through them a slice at a time by slot number
+/// while others come and go: a slot that holds one interaction for the whole scan is read
+/// exactly once.
 #[derive(Debug)]
 pub(crate) struct Interactions {
-    map: HashMap<ByteString, Interaction, FixedState>,
-    /// The ids queued in each queue (a snapshot naming one queue reads only it).
-    queued: HashMap<QueueIdx, HashSet<ByteString, FixedState>, FixedState>,
+    slots: slab::Slab<Interaction>,
+    by_id: HashMap<ByteString, Slot, FixedState>,
+    /// The interactions in each queue and each workbin instance, ordered by when they were
+    /// received (then by id): a snapshot naming one reads only it, in that order.
+    located: HashMap<Location, BTreeMap<Received, Slot>, FixedState>,
+    /// Shared copies of the strings many interactions repeat (media types, interaction types,
+    /// submitters): one allocation each, and a scan comparing them reads memory it just read.
+    common: HashSet<ByteString, FixedState>,
     /// The sum of the stored interactions' sizes ([`Interaction::size`]).
     stored_bytes: usize,
     ids: IdGen,
-    hasher: FixedState,
 }
 
 impl Interactions {
     pub(crate) fn new(seed: u64, hasher: FixedState) -> Self {
         Self {
-            map: HashMap::with_hasher(hasher.clone()),
-            queued: HashMap::with_hasher(hasher.clone()),
+            slots: slab::Slab::new(),
+            by_id: HashMap::with_hasher(hasher.clone()),
+            located: HashMap::with_hasher(hasher.clone()),
+            common: HashSet::with_hasher(hasher.clone()),
             stored_bytes: 0,
             ids: IdGen::new(seed),
-            hasher,
         }
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Interaction> {
-        self.map.get(id)
+        self.slots.get(*self.by_id.get(id)?)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Interaction> {
+        self.slots.get_mut(*self.by_id.get(id)?)
     }
 
     /// The interaction, or UnknownInteraction.
     pub(crate) fn find(&self, id: &str) -> Result<&Interaction, Error> {
-        self.map
-            .get(id)
+        self.get(id)
             .ok_or_else(|| Error::UnknownInteraction(id.to_owned()))
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
-        self.map.contains_key(id)
+        self.by_id.contains_key(id)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.by_id.len()
+    }
+
+    /// One past the highest slot in use (a scan reads slots below it).
+    pub(crate) fn slot_end(&self) -> Slot {
+        self.slots.capacity()
+    }
+
+    /// The interaction in `slot`, if one is there.
+    pub(crate) fn at(&self, slot: Slot) -> Option<&Interaction> {
+        self.slots.get(slot)
     }
 
     pub(crate) fn stored_bytes(&self) -> usize {
@@ -154,35 +198,57 @@ impl Interactions {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Interaction> {
-        self.map.values()
+        self.slots.iter().map(|(_, ix)| ix)
     }
 
-    /// The interactions queued in `q`.
-    pub(crate) fn in_queue(&self, q: QueueIdx) -> impl Iterator<Item = &Interaction> {
-        self.queued
-            .get(&q)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.map.get(id))
-    }
-
-    fn index(&mut self, id: &ByteString, loc: Location) {
-        if let Location::Queued(q) = loc {
-            self.queued
-                .entry(q)
-                .or_insert_with(|| HashSet::with_hasher(self.hasher.clone()))
-                .insert(id.clone());
+    /// The interactions in `loc` (a queue or a workbin instance) after `after` in their
+    /// order (before it when `rev`, from the end), with their places in it.
+    pub(crate) fn located_after<'a>(
+        &'a self,
+        loc: Location,
+        after: Option<&Received>,
+        rev: bool,
+    ) -> Box<dyn Iterator<Item = (&'a Received, &'a Interaction)> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let Some(tree) = self.located.get(&loc) else {
+            return Box::new(std::iter::empty());
+        };
+        let found = |(k, slot): (&'a Received, &Slot)| self.slots.get(*slot).map(|ix| (k, ix));
+        match (after, rev) {
+            (None, false) => Box::new(tree.iter().filter_map(found)),
+            (None, true) => Box::new(tree.iter().rev().filter_map(found)),
+            (Some(a), false) => Box::new(tree.range((Excluded(a), Unbounded)).filter_map(found)),
+            (Some(a), true) => {
+                Box::new(tree.range((Unbounded, Excluded(a))).rev().filter_map(found))
+            }
         }
     }
 
-    fn unindex(&mut self, id: &str, loc: Location) {
-        if let Location::Queued(q) = loc
-            && let Some(ids) = self.queued.get_mut(&q)
-        {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.queued.remove(&q);
+    /// Enters `slot` (holding `id`, received at `received`) in `loc`'s order.
+    fn index(&mut self, slot: Slot, id: &ByteString, received: i64, loc: Location) {
+        if !matches!(loc, Location::Handling(_)) {
+            self.located
+                .entry(loc)
+                .or_default()
+                .insert((received, id.clone()), slot);
+        }
+    }
+
+    fn unindex(&mut self, id: &ByteString, received: i64, loc: Location) {
+        if let Some(tree) = self.located.get_mut(&loc) {
+            tree.remove(&(received, id.clone()));
+            if tree.is_empty() {
+                self.located.remove(&loc);
             }
+        }
+    }
+
+    /// The shared copy of `s`, when it is (or may become) one of the common strings.
+    fn common(&mut self, s: &mut ByteString) {
+        if let Some(shared) = self.common.get(&**s) {
+            *s = shared.clone();
+        } else if self.common.len() < MAX_COMMON {
+            self.common.insert(s.clone());
         }
     }
 
@@ -190,7 +256,7 @@ impl Interactions {
     pub(crate) fn new_id(&mut self) -> ByteString {
         loop {
             let id = self.ids.next();
-            if !self.map.contains_key(&id) {
+            if !self.by_id.contains_key(&id) {
                 return id;
             }
         }
@@ -206,40 +272,52 @@ impl Interactions {
     }
 
     /// Adds (or replaces) an interaction, counting its size.
-    pub(crate) fn insert(&mut self, ix: Interaction) {
+    pub(crate) fn insert(&mut self, mut ix: Interaction) {
         self.stored_bytes = self.stored_bytes.saturating_add(ix.size());
-        let (id, loc) = (ix.id.clone(), ix.loc);
-        if let Some(old) = self.map.insert(ix.id.clone(), ix) {
-            self.stored_bytes = self.stored_bytes.saturating_sub(old.size());
-            self.unindex(&old.id, old.loc);
+        self.common(&mut ix.media_type);
+        self.common(&mut ix.interaction_type);
+        self.common(&mut ix.submitted_by);
+        if let Some(s) = &mut ix.subtype {
+            self.common(s);
         }
-        self.index(&id, loc);
+        let (id, loc, received) = (ix.id.clone(), ix.loc, ix.received);
+        let slot = if let Some(&slot) = self.by_id.get(&id) {
+            if let Some(old) = self.slots.get_mut(slot) {
+                let old = std::mem::replace(old, ix);
+                self.stored_bytes = self.stored_bytes.saturating_sub(old.size());
+                self.unindex(&old.id, old.received, old.loc);
+            }
+            slot
+        } else {
+            let slot = self.slots.insert(ix);
+            self.by_id.insert(id.clone(), slot);
+            slot
+        };
+        self.index(slot, &id, received, loc);
     }
 
     /// Removes an interaction, uncounting its size.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Interaction> {
-        let ix = self.map.remove(id)?;
+        let ix = self.slots.remove(self.by_id.remove(id)?);
         self.stored_bytes = self.stored_bytes.saturating_sub(ix.size());
-        self.unindex(id, ix.loc);
+        self.unindex(&ix.id, ix.received, ix.loc);
         Some(ix)
     }
 
     /// Moves an interaction; returns where it was.
     pub(crate) fn set_location(&mut self, id: &str, to: Location) -> Option<Location> {
-        let ix = self.map.get_mut(id)?;
+        let slot = *self.by_id.get(id)?;
+        let ix = self.slots.get_mut(slot)?;
         let from = std::mem::replace(&mut ix.loc, to);
-        // Only a queue is indexed here: most moves clone nothing.
-        let key = matches!(to, Location::Queued(_)).then(|| ix.id.clone());
-        self.unindex(id, from);
-        if let Some(key) = key {
-            self.index(&key, to);
-        }
+        let (id, received) = (ix.id.clone(), ix.received);
+        self.unindex(&id, received, from);
+        self.index(slot, &id, received, to);
         Some(from)
     }
 
     /// Replaces an interaction's UserData, recounting its size.
     pub(crate) fn set_user_data(&mut self, id: &str, user_data: KvList) {
-        if let Some(ix) = self.map.get_mut(id) {
+        if let Some(ix) = self.get_mut(id) {
             let (old, new) = (ix.size(), ix.size_with(&user_data));
             ix.user_data = user_data;
             self.stored_bytes = self.stored_bytes.saturating_sub(old).saturating_add(new);

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) owner: ClientId,
-    /// The selected interactions, in the snapshot's order.
-    pub(crate) ids: Vec<ByteString>,
+    /// The selected interactions, in the snapshot's order (set once, by [`Snapshots::fill`]).
+    ids: Vec<ByteString>,
     /// The locks it took (released with it).
     locked: Vec<ByteString>,
     last_used: SystemTime,
@@ -39,6 +39,8 @@ pub(crate) struct Snapshots {
     per_client: HashMap<ClientId, usize, FixedState>,
     locks: HashMap<ByteString, Lock, FixedState>,
     next: u64,
+    /// What the open snapshots' id vectors take, in bytes.
+    bytes: usize,
     /// No snapshot is due to expire before this (a lower bound: uses only push it later).
     due: Option<SystemTime>,
 }
@@ -50,6 +52,7 @@ impl Snapshots {
             per_client: HashMap::with_hasher(hasher.clone()),
             locks: HashMap::with_hasher(hasher),
             next: 1,
+            bytes: 0,
             due: None,
         }
     }
@@ -57,6 +60,11 @@ impl Snapshots {
     /// Snapshots open.
     pub(crate) fn len(&self) -> usize {
         self.open.len()
+    }
+
+    /// What the open snapshots' ids take, in bytes: 32 per interaction held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Locks held.
@@ -69,14 +77,8 @@ impl Snapshots {
         self.per_client.get(&client).copied().unwrap_or(0)
     }
 
-    /// Opens a snapshot of `ids` for `owner`; its id.
-    pub(crate) fn open(
-        &mut self,
-        owner: ClientId,
-        ids: Vec<ByteString>,
-        now: SystemTime,
-        idle: Duration,
-    ) -> ByteString {
+    /// Opens an empty snapshot for `owner` (filled by [`Snapshots::fill`]); its id.
+    pub(crate) fn open(&mut self, owner: ClientId, now: SystemTime, idle: Duration) -> ByteString {
         if self.due.is_none() {
             self.due = now.checked_add(idle);
         }
@@ -87,7 +89,7 @@ impl Snapshots {
             id.clone(),
             Snapshot {
                 owner,
-                ids,
+                ids: Vec::new(),
                 locked: Vec::new(),
                 last_used: now,
             },
@@ -107,6 +109,40 @@ impl Snapshots {
         Some(s)
     }
 
+    /// Sets what snapshot `id` holds (its vector as given: make it exactly as long as it needs).
+    pub(crate) fn fill(&mut self, id: &str, ids: Vec<ByteString>) {
+        if let Some(s) = self.open.get_mut(id) {
+            self.bytes = self
+                .bytes
+                .saturating_sub(vec_bytes(s.ids.capacity()))
+                .saturating_add(vec_bytes(ids.capacity()));
+            s.ids = ids;
+        }
+    }
+
+    /// `owner`'s snapshot `id`'s interactions, from `start`, at most `n`, marked as used at `now`.
+    pub(crate) fn page(
+        &mut self,
+        owner: ClientId,
+        id: &str,
+        now: SystemTime,
+        start: usize,
+        n: usize,
+    ) -> Option<Vec<ByteString>> {
+        let s = self.get(owner, id, now)?;
+        Some(s.ids.iter().skip(start).take(n).cloned().collect())
+    }
+
+    /// `owner`'s snapshot `id`'s interactions, marked as used at `now`.
+    pub(crate) fn ids(
+        &mut self,
+        owner: ClientId,
+        id: &str,
+        now: SystemTime,
+    ) -> Option<Vec<ByteString>> {
+        self.get(owner, id, now).map(|s| s.ids.clone())
+    }
+
     /// Ends `owner`'s snapshot `id` and its locks; whether it was open.
     pub(crate) fn release(&mut self, owner: ClientId, id: &str) -> bool {
         if self.open.get(id).is_none_or(|s| s.owner != owner) {
@@ -120,6 +156,7 @@ impl Snapshots {
         let Some(s) = self.open.remove(id) else {
             return;
         };
+        self.bytes = self.bytes.saturating_sub(vec_bytes(s.ids.capacity()));
         if let Some(n) = self.per_client.get_mut(&s.owner) {
             *n -= 1;
             if *n == 0 {
@@ -220,4 +257,9 @@ impl Snapshots {
     pub(crate) fn forget(&mut self, ix: &str) {
         self.locks.remove(ix);
     }
+}
+
+/// What a vector of `capacity` ids takes (its allocation).
+fn vec_bytes(capacity: usize) -> usize {
+    capacity.saturating_mul(size_of::<ByteString>())
 }

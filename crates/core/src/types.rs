@@ -27,7 +27,7 @@ pub(crate) struct Login {
 }
 
 /// Where an interaction is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Location {
     Queued(QueueIdx),
     InWorkbin(BinKey),

@@ -2,7 +2,9 @@
 //! queue or workbin holds (an index); it must select exactly what a scan of every interaction
 //! selects. Interactions are moved about at random (queues, workbins, pulled, stopped) so that
 //! the indexes follow every change, then each pinned condition is compared with the same
-//! condition written so that nothing can be pinned (`NOT NOT (...)`).
+//! condition written so that nothing can be pinned (`NOT NOT (...)`), in every order a pinned
+//! read may stop early in (none, ReceivedAt either way) and another, keeping few or many.
+//! Interactions arrive twenty a second, so that ReceivedAt ties are broken by id.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,24 +21,25 @@ use std::time::SystemTime;
 struct T {
     engine: Engine,
     out: Vec<Output>,
+    now: SystemTime,
 }
 
 impl T {
     fn send(&mut self, conn: u64, msg: Message) -> Message {
         self.out.clear();
         self.engine
-            .handle(SystemTime::UNIX_EPOCH, ConnId(conn), &msg, &mut self.out);
+            .handle(self.now, ConnId(conn), &msg, &mut self.out);
         self.out[0].message().unwrap().clone()
     }
 
-    /// Every id the snapshot of `condition` holds, in order.
-    fn snapshot(&mut self, condition: &str) -> Vec<String> {
+    /// Every id the snapshot of `condition` in `order` (at most `max`) holds, in order.
+    fn snapshot(&mut self, condition: &str, order: &str, max: i32) -> Vec<String> {
         let taken = self.send(
             1,
             Message::new(MessageId::REQUEST_TAKE_SNAPSHOT)
                 .with(attr::CONDITION, condition)
-                .with(attr::ORDER, "InteractionId")
-                .with(attr::SNAPSHOT_MAX_INTERACTIONS, 500),
+                .with(attr::ORDER, order)
+                .with(attr::SNAPSHOT_MAX_INTERACTIONS, max),
         );
         assert_eq!(taken.id, MessageId::EVENT_SNAPSHOT_TAKEN, "{taken:?}");
         let id = taken.attrs.get_str(attr::SNAPSHOT_ID).unwrap().clone();
@@ -71,6 +74,7 @@ fn pinned_snapshots_select_what_a_full_scan_selects() {
     let mut t = T {
         engine: Engine::new(config, 7),
         out: Vec::new(),
+        now: SystemTime::UNIX_EPOCH,
     };
     t.send(
         1,
@@ -88,8 +92,10 @@ fn pinned_snapshots_select_what_a_full_scan_selects() {
     };
     let queues = ["Inbound", "Outbound"];
     let agents = ["a1", "a2", "a3"];
-    for i in 0..300 {
-        let id = format!("IX-{i:03}");
+    for i in 0..300u64 {
+        // Twenty a second, ids not in arrival order: ties on ReceivedAt are broken by id.
+        t.now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i / 20);
+        let id = format!("IX-{:03}", (i * 7) % 300);
         let r = t.send(
             1,
             Message::new(MessageId::REQUEST_SUBMIT)
@@ -126,13 +132,19 @@ fn pinned_snapshots_select_what_a_full_scan_selects() {
         "WorkbinTypeId = 'Drafts' AND AgentId = 'nobody'".to_owned(),
     ] {
         let scanned = format!("NOT NOT ({pinned})");
-        let a = t.snapshot(&pinned);
-        let b = t.snapshot(&scanned);
-        assert_eq!(a, b, "{pinned}");
-        seen += a.len();
+        for order in ["", "ReceivedAt", "ReceivedAt DESC", "InteractionId DESC"] {
+            for max in [1, 4, 500] {
+                let a = t.snapshot(&pinned, order, max);
+                let b = t.snapshot(&scanned, order, max);
+                assert_eq!(a, b, "{pinned} ordered by {order:?}, at most {max}");
+                if max == 500 {
+                    seen += a.len();
+                }
+            }
+        }
     }
     assert!(
-        seen > 100,
+        seen > 400,
         "the walk left interactions in queues and workbins: {seen}"
     );
 }

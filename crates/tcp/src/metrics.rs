@@ -135,6 +135,7 @@ pub struct Metrics {
     pub(crate) stored_bytes: Gauge,
     pub(crate) snapshots: Gauge,
     pub(crate) locks: Gauge,
+    pub(crate) snapshot_bytes: Gauge,
     pub(crate) outbox_messages: Gauge,
     pub(crate) outbox_bytes: Gauge,
     pub(crate) outbox_max_messages: Gauge,
@@ -159,6 +160,7 @@ impl Default for Metrics {
             stored_bytes: Gauge::default(),
             snapshots: Gauge::default(),
             locks: Gauge::default(),
+            snapshot_bytes: Gauge::default(),
             outbox_messages: Gauge::default(),
             outbox_bytes: Gauge::default(),
             outbox_max_messages: Gauge::default(),
@@ -222,6 +224,12 @@ impl Metrics {
             Unit::Bytes,
             self.stored_bytes.clone(),
         );
+        self.register_snapshots(registry);
+        self.register_rest(registry);
+    }
+
+    /// The snapshot gauges.
+    fn register_snapshots(&self, registry: &mut Registry) {
         registry.register(
             "snapshots_open",
             "Snapshots open (RequestTakeSnapshot, not yet released or ended)",
@@ -232,6 +240,16 @@ impl Metrics {
             "Interactions locked by a client",
             self.locks.clone(),
         );
+        registry.register_with_unit(
+            "snapshots_held",
+            "Memory the open snapshots' interaction ids take (32 bytes per interaction held)",
+            Unit::Bytes,
+            self.snapshot_bytes.clone(),
+        );
+    }
+
+    /// What follows the snapshot gauges.
+    fn register_rest(&self, registry: &mut Registry) {
         registry.register(
             "outbox_queued_messages",
             "Messages queued to be written, all connections together",

@@ -172,3 +172,49 @@ pub fn order_cmp(order: &Order, a: &dyn Subject, b: &dyn Subject) -> Ordering {
     }
     Ordering::Equal
 }
+
+/// What reading an operand costs, roughly: a property the interaction holds inline is cheap,
+/// a UserData key is looked up in its list.
+fn operand_cost(o: &Operand) -> u32 {
+    match o {
+        Operand::Lit(_) => 0,
+        Operand::Age | Operand::Field(Field::Prop(_)) => 1,
+        Operand::Field(Field::UserData(_)) => 4,
+    }
+}
+
+/// What evaluating `e` costs, roughly (see [`cheapest_first`]).
+fn cost(e: &Expr) -> u32 {
+    match e {
+        Expr::Or(a, b) | Expr::And(a, b) => cost(a).saturating_add(cost(b)),
+        Expr::Not(a) => cost(a),
+        Expr::Cmp(a, _, b) => operand_cost(a) + operand_cost(b),
+        Expr::In { operand, list, .. } => {
+            operand_cost(operand).saturating_add(u32::try_from(list.len() / 4).unwrap_or(u32::MAX))
+        }
+        Expr::Like { operand, .. } => operand_cost(operand) + 4,
+        Expr::IsNull { operand, .. } | Expr::Empty(operand) => operand_cost(operand),
+    }
+}
+
+/// The same condition with the cheaper operand of every AND and OR first, so that evaluation
+/// stops as early as it can (in `a AND b AND c`, a cheap `c` goes before the pair): conditions
+/// have no side effects and are two-valued, so the result is the same.
+pub fn cheapest_first(e: Expr) -> Expr {
+    let ordered = |a: Box<Expr>, b: Box<Expr>| {
+        let (a, b) = (cheapest_first(*a), cheapest_first(*b));
+        if cost(&b) < cost(&a) { (b, a) } else { (a, b) }
+    };
+    match e {
+        Expr::And(a, b) => {
+            let (a, b) = ordered(a, b);
+            Expr::And(Box::new(a), Box::new(b))
+        }
+        Expr::Or(a, b) => {
+            let (a, b) = ordered(a, b);
+            Expr::Or(Box::new(a), Box::new(b))
+        }
+        Expr::Not(a) => Expr::Not(Box::new(cheapest_first(*a))),
+        other => other,
+    }
+}

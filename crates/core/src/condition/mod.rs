@@ -11,7 +11,7 @@ mod eval;
 mod parse;
 
 pub use ast::{Cmp, Expr, Field, Lit, Operand, Order, OrderKey, Prop};
-pub use eval::{Subject, Val, compare, eval, like, order_cmp};
+pub use eval::{Subject, Val, cheapest_first, compare, eval, like, order_cmp};
 pub use parse::{MAX_DEPTH, ParseError, condition, order};
 
 /// What the fuzz target `condition` checks on any input: parsing a condition or an order never

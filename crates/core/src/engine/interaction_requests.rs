@@ -145,6 +145,9 @@ impl Engine {
             loc: Location::Queued(queue),
             submitted_by,
             received_at: ByteString::from(humantime::format_rfc3339_seconds(now).to_string()),
+            received: now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             user_data: r
                 .user_data
                 .as_ref()

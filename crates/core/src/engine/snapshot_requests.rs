@@ -1,91 +1,19 @@
 //! The snapshot and lock requests (docs/protocol.md, "Snapshots"): take a snapshot by a
 //! condition, read it a page at a time, release it, lock and unlock interactions, and move a
 //! snapshot's interactions to a queue or a workbin. Who sees what through a snapshot is
-//! docs/behaviour.md's rule ("Access"), written once here ([`Engine::sees`]).
+//! docs/behaviour.md's rule ("Access"), written once ([`Engine::sees`]); how a snapshot
+//! selects is [`super::scan`].
 
-use super::{Ctx, Engine};
-use crate::access;
-use crate::condition::{self, Prop, Subject, Val};
+use super::{Ctx, Engine, Reply};
+use crate::condition;
 use crate::error::Error;
 use crate::interactions::Interaction;
-use crate::names::Names;
-use crate::types::{Location, Login, Owner};
+use crate::scans::{Scan, TopK, Viewer};
 use ixn_codec::typed;
-use ixn_codec::{ByteString, KvList, Message, MessageId, Value, attr};
+use ixn_codec::{ByteString, KvList, Message, MessageId, attr};
 use ixn_config::AppType;
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// An interaction as a condition sees it.
-struct View<'a> {
-    ix: &'a Interaction,
-    names: &'a Names,
-    locked: bool,
-}
-
-impl Subject for View<'_> {
-    fn prop(&self, p: Prop) -> Option<Val<'_>> {
-        let ix = self.ix;
-        let owner = |want: fn(Owner) -> bool| match ix.loc {
-            Location::InWorkbin(key) if want(key.owner) => {
-                Some(Val::Str(self.names.owner(key.owner)))
-            }
-            _ => None,
-        };
-        match p {
-            Prop::InteractionId => Some(Val::Str(&ix.id)),
-            Prop::TenantId => Some(Val::Int(i64::from(ix.tenant))),
-            Prop::MediaType => Some(Val::Str(&ix.media_type)),
-            Prop::InteractionType => Some(Val::Str(&ix.interaction_type)),
-            Prop::InteractionSubtype => ix.subtype.as_deref().map(Val::Str),
-            Prop::Queue => match ix.loc {
-                Location::Queued(q) => Some(Val::Str(self.names.queue(q))),
-                _ => None,
-            },
-            Prop::InteractionState => Some(Val::Str(match ix.loc {
-                Location::Queued(_) => "Queued",
-                Location::InWorkbin(_) => "InWorkbin",
-                Location::Handling(_) => "Handling",
-            })),
-            Prop::WorkbinTypeId => match ix.loc {
-                Location::InWorkbin(key) => Some(Val::Str(self.names.workbin(key.ty))),
-                _ => None,
-            },
-            Prop::AgentId => owner(|o| matches!(o, Owner::Agent(_))),
-            Prop::PlaceId => owner(|o| matches!(o, Owner::Place(_))),
-            Prop::AgentGroupId => owner(|o| matches!(o, Owner::AgentGroup(_))),
-            Prop::PlaceGroupId => owner(|o| matches!(o, Owner::PlaceGroup(_))),
-            Prop::AssignedTo => match ix.loc {
-                Location::Handling(a) => Some(Val::Str(self.names.agent(a))),
-                _ => None,
-            },
-            Prop::SubmittedBy => Some(Val::Str(&ix.submitted_by)),
-            Prop::ReceivedAt => Some(Val::Str(&ix.received_at)),
-            Prop::IsLocked => Some(Val::Int(i64::from(self.locked))),
-        }
-    }
-
-    fn user_data(&self, key: &str) -> Option<Val<'_>> {
-        match self.ix.user_data.get(key)? {
-            Value::Str(s) => Some(Val::Str(s)),
-            Value::Int(n) => Some(Val::Int(i64::from(*n))),
-            _ => None,
-        }
-    }
-
-    fn received_secs(&self) -> Option<i64> {
-        let t = humantime::parse_rfc3339(&self.ix.received_at).ok()?;
-        i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()
-    }
-}
-
-/// Whose eyes a snapshot sees with.
-#[derive(Clone, Copy, Debug)]
-enum Viewer {
-    /// The agent logged in on the client.
-    Agent(Login),
-    /// A media server, routing engine or proxy without a login: every interaction.
-    Service,
-}
 
 impl Engine {
     fn viewer(&self, ctx: &Ctx) -> Result<Viewer, Error> {
@@ -98,24 +26,6 @@ impl Engine {
             (AppType::AgentApplication, None) => Err(Error::AgentNotLoggedIn(ctx.id)),
             (_, None) => Ok(Viewer::Service),
         }
-    }
-
-    /// Whether `who` sees `ix` through a snapshot (docs/behaviour.md, "Access"): an agent its
-    /// tenant's interactions in the workbins it may access, those it or an agent it supervises
-    /// handles, and, when it supervises a group, the queued ones; a service every one.
-    fn sees(&self, who: Viewer, ix: &Interaction) -> bool {
-        let Viewer::Agent(l) = who else {
-            return true;
-        };
-        let me = &self.cfg[l.agent];
-        me.tenant == ix.tenant
-            && match ix.loc {
-                Location::Queued(_) => !me.supervises.is_empty(),
-                Location::InWorkbin(key) => access::may_access(&self.cfg, l, key),
-                Location::Handling(a) => {
-                    a == l.agent || self.cfg[a].groups.iter().any(|g| me.supervises.contains(g))
-                }
-            }
     }
 
     /// An interaction's properties as clients read them: with `IsLocked: 1` while locked.
@@ -141,7 +51,7 @@ impl Engine {
         }
     }
 
-    fn idle(&self) -> Duration {
+    pub(super) fn idle(&self) -> Duration {
         Duration::from_secs(self.cfg.limits.snapshot_idle_secs)
     }
 
@@ -158,91 +68,15 @@ impl Engine {
         }
     }
 
-    fn view<'a>(&'a self, ix: &'a Interaction) -> View<'a> {
-        View {
-            ix,
-            names: &self.names,
-            locked: self.snapshots.holder(&ix.id).is_some(),
-        }
-    }
-
-    /// The interactions `cond` may select: when it requires one queue, or one workbin instance
-    /// (its type and owner), only those held there (an index each); else every interaction.
-    fn candidates<'a>(
-        &'a self,
-        cond: &condition::Expr,
-    ) -> Box<dyn Iterator<Item = &'a Interaction> + 'a> {
-        let required = cond.required_values();
-        let value = |p: Prop| required.iter().find(|(q, _)| *q == p).map(|(_, v)| *v);
-        if let Some(queue) = value(Prop::Queue) {
-            return match self.cfg.queue(queue) {
-                Some(q) => Box::new(self.interactions.in_queue(q)),
-                None => Box::new(std::iter::empty()),
-            };
-        }
-        if let Some(ty) = value(Prop::WorkbinTypeId) {
-            let owner = [
-                (Prop::AgentId, ixn_config::OwnerKind::Agent),
-                (Prop::PlaceId, ixn_config::OwnerKind::Place),
-                (Prop::AgentGroupId, ixn_config::OwnerKind::AgentGroup),
-                (Prop::PlaceGroupId, ixn_config::OwnerKind::PlaceGroup),
-            ]
-            .into_iter()
-            .find_map(|(p, kind)| value(p).map(|name| (kind, name)));
-            if let Some((kind, name)) = owner {
-                let key = self.cfg.workbin(ty).and_then(|t| {
-                    (self.cfg[t].owner == kind)
-                        .then(|| access::owner_named(&self.cfg, kind, name))
-                        .flatten()
-                        .map(|owner| crate::types::BinKey { ty: t, owner })
-                });
-                return match key {
-                    Some(key) => Box::new(
-                        self.workbins
-                            .items(key)
-                            .filter_map(|id| self.interactions.get(id)),
-                    ),
-                    None => Box::new(std::iter::empty()),
-                };
-            }
-        }
-        Box::new(self.interactions.iter())
-    }
-
-    /// The interactions `who` sees that satisfy `cond`, ordered by `order` (then by
-    /// ReceivedAt and InteractionId), at most `max`.
-    fn select(
-        &self,
-        who: Viewer,
-        cond: &condition::Expr,
-        order: &condition::Order,
-        max: usize,
-        now: i64,
-    ) -> Vec<ByteString> {
-        let mut hits: Vec<&Interaction> = self
-            .candidates(cond)
-            .filter(|ix| self.sees(who, ix) && condition::eval(cond, &self.view(ix), now))
-            .collect();
-        let cmp = |a: &&Interaction, b: &&Interaction| {
-            condition::order_cmp(order, &self.view(a), &self.view(b))
-                .then_with(|| a.received_at.cmp(&b.received_at))
-                .then_with(|| a.id.cmp(&b.id))
-        };
-        if hits.len() > max && max > 0 {
-            // Only the first `max` in order are kept: no need to sort the rest.
-            hits.select_nth_unstable_by(max - 1, cmp);
-        }
-        hits.truncate(max);
-        hits.sort_unstable_by(cmp);
-        hits.into_iter().map(|ix| ix.id.clone()).collect()
-    }
-
+    /// Validates a RequestTakeSnapshot and starts its scan ([`super::scan`]): the answer now,
+    /// or `None` when it comes from [`Engine::work`].
     pub(super) fn take_snapshot(
         &mut self,
         now: SystemTime,
         ctx: &Ctx,
         r: &typed::RequestTakeSnapshot,
-    ) -> Result<Message, Error> {
+        from: (Reply, Option<i32>),
+    ) -> Result<Option<Message>, Error> {
         let who = self.viewer(ctx)?;
         let limits = &self.cfg.limits;
         if r.condition.len() > limits.max_condition_bytes {
@@ -279,29 +113,22 @@ impl Engine {
         let secs = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let ids = self.select(who, &cond, &order, max, secs);
-        let idle = self.idle();
-        let sid = self.snapshots.open(ctx.client, Vec::new(), now, idle);
-        let mut kept = Vec::with_capacity(ids.len());
-        let mut not_locked = 0i32;
-        for id in ids {
-            if r.lock == Some(true) && !self.snapshots.lock(ctx.client, &id, Some(&sid)) {
-                not_locked = not_locked.saturating_add(1);
-            } else {
-                kept.push(id);
-            }
-        }
-        let n = i32::try_from(kept.len()).unwrap_or(i32::MAX);
-        if let Some(s) = self.snapshots.get(ctx.client, &sid, now) {
-            s.ids = kept;
-        }
-        let mut reply = Message::new(MessageId::EVENT_SNAPSHOT_TAKEN)
-            .with(attr::SNAPSHOT_ID, sid)
-            .with(attr::NUMBER_OF_INTERACTIONS, n);
-        if r.lock == Some(true) {
-            reply = reply.with(attr::NOT_LOCKED, not_locked);
-        }
-        Ok(reply)
+        let (reply, proxied) = from;
+        let scan = Scan {
+            conn: reply.conn,
+            proxied,
+            reference_id: reply.reference_id,
+            proxy_client_id: reply.proxy_client_id,
+            client: ctx.client,
+            who,
+            source: self.source(&cond, &order),
+            cond: condition::cheapest_first(cond),
+            secs,
+            lock: r.lock == Some(true),
+            top: TopK::new(max, order),
+            held: VecDeque::new(),
+        };
+        self.start_scan(now, scan)
     }
 
     pub(super) fn snapshot_page(
@@ -327,14 +154,8 @@ impl Engine {
         };
         let page: Vec<ByteString> = self
             .snapshots
-            .get(ctx.client, &r.snapshot_id, now)
-            .ok_or_else(|| Error::UnknownSnapshot(r.snapshot_id.to_string()))?
-            .ids
-            .iter()
-            .skip(start)
-            .take(n)
-            .cloned()
-            .collect();
+            .page(ctx.client, &r.snapshot_id, now, start, n)
+            .ok_or_else(|| Error::UnknownSnapshot(r.snapshot_id.to_string()))?;
         let mut list = KvList::with_capacity(page.len());
         for id in page {
             // One gone since (or no longer visible) keeps its place, empty.
@@ -437,10 +258,8 @@ impl Engine {
         }
         let ids = self
             .snapshots
-            .get(ctx.client, &r.snapshot_id, now)
-            .ok_or_else(|| Error::UnknownSnapshot(r.snapshot_id.to_string()))?
-            .ids
-            .clone();
+            .ids(ctx.client, &r.snapshot_id, now)
+            .ok_or_else(|| Error::UnknownSnapshot(r.snapshot_id.to_string()))?;
         let mut moved = 0i32;
         let mut not_moved = KvList::new();
         for id in ids {

@@ -3,7 +3,8 @@
 //! failure, listings, notifications, locations), and at the end what a store rebuilds.
 
 use super::ops::{CONFIG_JSON, Op};
-use super::reference::{Effect, Model, Predict, request};
+use super::reference::{Effect, Model, Predict};
+use super::requests::request;
 use crate::inspect::{State, Where};
 use crate::{ConnId, Engine, Output};
 use ixn_codec::{ByteString, ErrorCode, KvList, Message, MessageId, attr};

@@ -18,6 +18,7 @@
 mod check;
 mod ops;
 mod reference;
+mod requests;
 mod snapshots;
 
 pub use check::{Keeper, check_ops, check_ops_with, core_ops};

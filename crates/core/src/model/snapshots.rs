@@ -3,9 +3,9 @@
 //! (every interaction here is received at the same instant, so by id), which locks refuse
 //! which requests, and what a snapshot's move does to each of its interactions.
 
-use super::ops::{CONDITIONS, Op, WB_POOL};
-use super::reference::{Effect, MClient, Model, Predict, access, groups_of, supervises, wb_info};
-use ixn_codec::{ErrorCode, KvList, Message, MessageId, attr};
+use super::ops::{Op, WB_POOL};
+use super::reference::{Effect, MClient, Model, Predict, access, groups_of, supervises};
+use ixn_codec::{ErrorCode, KvList, Message, attr};
 use std::collections::BTreeMap;
 
 /// At most this many snapshots per client (the default `max_snapshots_per_client`).
@@ -244,56 +244,6 @@ impl Model {
                 client.last_snap = Some(other.clone());
             }
         }
-    }
-}
-
-/// The request a snapshot or lock op sends.
-pub(super) fn request(op: Op, model: &Model, reference: i32) -> Message {
-    let m = |id: MessageId| Message::new(id).with(attr::REFERENCE_ID, reference);
-    let sid = model
-        .clients
-        .get(&op.conn())
-        .and_then(|c| c.last_snap.clone())
-        .unwrap_or_else(|| "S0".to_owned());
-    match op {
-        Op::Snap { a, .. } => {
-            let mut r = m(MessageId::REQUEST_TAKE_SNAPSHOT).with(
-                attr::CONDITION,
-                CONDITIONS.get(usize::from(a % 5)).copied().unwrap_or(""),
-            );
-            if (a / 5) % 2 == 1 {
-                r.attrs.push(attr::SNAPSHOT_MAX_INTERACTIONS, 2);
-            }
-            if a >= 128 {
-                r.attrs.push(attr::LOCK, 1);
-            }
-            r
-        }
-        Op::Page { .. } => m(MessageId::REQUEST_GET_SNAPSHOT_INTERACTIONS)
-            .with(attr::SNAPSHOT_ID, sid)
-            .with(attr::START_FROM, 0)
-            .with(attr::NUMBER_OF_INTERACTIONS, PAGE as i32),
-        Op::Release { .. } => m(MessageId::REQUEST_RELEASE_SNAPSHOT).with(attr::SNAPSHOT_ID, sid),
-        Op::Lock { ix, snap, .. } => {
-            let mut r = m(MessageId::REQUEST_LOCK_INTERACTION)
-                .with(attr::INTERACTION_ID, model.ix_name(ix));
-            if snap {
-                r.attrs.push(attr::SNAPSHOT_ID, sid);
-            }
-            r
-        }
-        Op::Unlock { ix, .. } => {
-            m(MessageId::REQUEST_UNLOCK_INTERACTION).with(attr::INTERACTION_ID, model.ix_name(ix))
-        }
-        Op::MoveAll { to, .. } => {
-            let r = m(MessageId::REQUEST_MOVE_INTERACTIONS).with(attr::SNAPSHOT_ID, sid);
-            if to < WB_POOL {
-                r.with(attr::WORKBIN, wb_info(to))
-            } else {
-                r.with(attr::QUEUE, "Inbound")
-            }
-        }
-        _ => m(MessageId::PING),
     }
 }
 

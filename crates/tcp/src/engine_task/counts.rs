@@ -96,6 +96,7 @@ impl Counts {
         m.stored_bytes.set(gauge(census.stats.stored_bytes));
         m.snapshots.set(gauge(census.stats.snapshots));
         m.locks.set(gauge(census.stats.locks));
+        m.snapshot_bytes.set(gauge(census.stats.snapshot_bytes));
         let (messages, bytes, longest) = router.depth();
         m.outbox_messages.set(gauge(messages));
         m.outbox_bytes.set(gauge(bytes));

@@ -186,6 +186,14 @@ impl EngineTask {
                     continue;
                 }
                 input = self.inputs.recv(), if self.commit.has_room() && !link_full => input,
+                // A snapshot being taken: one slice, then the others get their turn.
+                () = std::future::ready(()), if self.engine.has_work() && self.may_take() => {
+                    self.scan_slice();
+                    self.commit.round_done();
+                    self.end_round();
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 () = link_taken(self.router.link()), if link_full => continue,
                 s = self.commit.next_synced() => {
                     self.on_synced(s);
@@ -559,6 +567,31 @@ impl EngineTask {
         outbox.handled_bytes(bytes);
     }
 
+    /// Reads one slice of the snapshot being taken ([`Engine::work`]); when it is answered, the
+    /// requests that waited behind it run, before anything deferred for the connection.
+    fn scan_slice(&mut self) {
+        let Some(done) = self.engine.work(SystemTime::now(), &mut self.out) else {
+            return;
+        };
+        let conn = done.conn;
+        let asked = Message::new(ixn_codec::MessageId::REQUEST_TAKE_SNAPSHOT);
+        self.counts.count(conn, &asked, &self.out, &self.metrics);
+        self.commit.record(&mut self.engine);
+        if self.commit.must_hold() {
+            self.commit.hold(conn, std::mem::take(&mut self.out));
+        } else {
+            self.router.route(conn, &mut self.out);
+            self.router.answered(conn);
+        }
+        if let Some(d) = self.deferred.get_mut(&conn) {
+            for m in done.held.into_iter().rev() {
+                d.msgs.push_front(m);
+            }
+        } else {
+            self.run_batch(conn, done.held.into(), 0);
+        }
+    }
+
     /// Feeds `msg` to the engine and queues (or, waiting for the disk, holds) its outputs.
     fn message(&mut self, conn: ConnId, msg: &Message, outbox: &Outbox) {
         let was_registered = self.engine.is_registered(conn);
@@ -573,6 +606,10 @@ impl EngineTask {
         }
         self.counts.count(conn, msg, &self.out, &self.metrics);
         self.commit.record(&mut self.engine);
+        if self.out.is_empty() {
+            // A snapshot being taken, or a request waiting behind one: answered by `scan_slice`.
+            return;
+        }
         if self.commit.must_hold() {
             self.commit.hold(conn, std::mem::take(&mut self.out));
         } else {
