@@ -146,6 +146,26 @@ pub(crate) fn http(file: &ConfigFile, p: &mut Problems<'_>) -> Option<std::net::
             );
         }
     }
+    let mut ids = std::collections::HashSet::new();
+    for c in &file.http.oauth_clients {
+        if c.id.is_empty() || !ids.insert(c.id.as_str()) {
+            p.key(
+                "http",
+                "oauth_clients",
+                format!(
+                    "client id {:?} is empty or given twice: give each client its own id",
+                    c.id
+                ),
+            );
+        }
+        if let Err(problem) = check_password_hash(&c.secret_hash) {
+            p.key(
+                "http",
+                "oauth_clients",
+                format!("client {:?}: secret_hash: {problem}", c.id),
+            );
+        }
+    }
     let path = &file.http.notifications_path;
     if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') || path.contains("//") {
         p.key(

@@ -46,8 +46,24 @@ pub struct Http {
     /// state-changing requests; any other `Origin` is refused with 403. Default none.
     pub allowed_origins: Vec<String>,
     /// HTTP Basic sign-ins checked per second for one client address; more get HTTP 429 at
-    /// once. Default 10.
+    /// once. Default 10. Token requests (`/auth/v3/oauth/token`) count against it too.
     pub sign_ins_per_second: u32,
+    /// The OAuth 2 clients that may ask `/auth/v3/oauth/token` for an agent's access token (the
+    /// Workspace API v3). Default none: no token is given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub oauth_clients: Vec<OAuthClient>,
+    /// Seconds an access token is good for. Default 3600.
+    pub access_token_secs: u64,
+}
+
+/// An OAuth 2 client (`[[http.oauth_clients]]`): its id and an argon2 hash of its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    /// The client id it sends (HTTP Basic user name).
+    pub id: String,
+    /// An argon2 PHC string of its secret (`ixn hash-password`).
+    pub secret_hash: String,
 }
 
 impl Default for Http {
@@ -69,13 +85,15 @@ impl Default for Http {
             header_read_timeout_secs: 5,
             allowed_origins: Vec::new(),
             sign_ins_per_second: 10,
+            oauth_clients: Vec::new(),
+            access_token_secs: 3600,
         }
     }
 }
 
 impl Http {
     /// Each numeric setting's name, value and smallest sensible value, for validation.
-    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 11] {
+    pub(crate) fn checks(&self) -> [(&'static str, u64, u64); 12] {
         [
             ("max_web_sessions", self.max_web_sessions as u64, 1),
             ("web_session_idle_secs", self.web_session_idle_secs, 1),
@@ -100,6 +118,7 @@ impl Http {
                 u64::from(self.sign_ins_per_second),
                 1,
             ),
+            ("access_token_secs", self.access_token_secs, 1),
         ]
     }
 }

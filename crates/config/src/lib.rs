@@ -44,7 +44,7 @@ pub use entries::{
     WorkbinType, WorkbinTypeIdx,
 };
 pub use error::ConfigError;
-pub use http::Http;
+pub use http::{Http, OAuthClient};
 pub use limits::{
     INTERACTION_ENVELOPE, Limits, MAX_INTERACTION_BYTES, MAX_INTERACTIONS_PER_SNAPSHOT,
 };

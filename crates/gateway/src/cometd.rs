@@ -103,8 +103,23 @@ pub(crate) async fn long_poll(
     web: Option<&Arc<WebSession>>,
     batch: Vec<Value>,
 ) -> Vec<Raw> {
+    long_poll_with(hub, web, batch, &|_, _| {}).await
+}
+
+/// Called for each channel a session of the batch subscribed to, before its connect is
+/// answered (the Workspace API greets `/workspace/v3/initialization` so).
+pub(crate) type OnSubscribed<'a> = &'a (dyn Fn(&Arc<Live>, &str) + Sync);
+
+/// [`long_poll`], calling `on_subscribed` for every channel a session subscribed to.
+pub(crate) async fn long_poll_with(
+    hub: &Hub,
+    web: Option<&Arc<WebSession>>,
+    batch: Vec<Value>,
+    on_subscribed: OnSubscribed<'_>,
+) -> Vec<Raw> {
     let s = settings(hub);
     let (meta, connect) = process(hub, web, batch, Transport::LongPolling);
+    subscribed(hub, &meta, on_subscribed);
     let mut replies: Vec<Raw> = meta.iter().map(raw).collect();
     if let Some(c) = connect {
         let g = begin(&c, s);
@@ -114,6 +129,27 @@ pub(crate) async fn long_poll(
         replies.extend(finish(&c, g, s));
     }
     replies
+}
+
+/// Calls `f` for each channel of each successful `/meta/subscribe` among `meta`'s replies.
+fn subscribed(hub: &Hub, meta: &[Value], f: OnSubscribed<'_>) {
+    use crate::bayeux::Registry as _;
+    for r in meta {
+        let ok = r.get("channel").and_then(Value::as_str) == Some("/meta/subscribe")
+            && r.get("successful").and_then(Value::as_bool) == Some(true);
+        let live = r
+            .get("clientId")
+            .and_then(Value::as_str)
+            .and_then(|id| hub.sessions.find(id));
+        let (true, Some(live)) = (ok, live) else {
+            continue;
+        };
+        match r.get("subscription") {
+            Some(Value::String(c)) => f(&live, c),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).for_each(|c| f(&live, c)),
+            _ => {}
+        }
+    }
 }
 
 /// Serves one WebSocket: the same messages as long-polling; a held connect is answered when a

@@ -59,6 +59,11 @@ impl ApiError {
         self
     }
 
+    /// The HTTP status it is answered with.
+    pub(crate) fn http_status(&self) -> StatusCode {
+        self.http.unwrap_or(self.status.http())
+    }
+
     /// The engine answered EventError: its code becomes the closest GWS status.
     pub(crate) fn from_engine(reply: &Message) -> Self {
         let code = reply.attrs.get_int(attr::ERROR_CODE).unwrap_or(99);
@@ -405,6 +410,28 @@ pub(crate) fn interaction_json(props: &KvList) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(map)
+}
+
+/// The WorkbinInfo of every instance an `EventWorkbins` lists (type, then owner).
+pub(crate) fn workbin_instances(reply: &Message) -> impl Iterator<Item = &KvList> {
+    reply
+        .attrs
+        .get_list(attr::WORKBINS)
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, owners)| owners.as_list())
+        .flatten()
+        .filter_map(|(_, info)| info.as_list())
+}
+
+/// The properties of every interaction an `EventWorkbinContent` lists.
+pub(crate) fn listed_interactions(reply: &Message) -> impl Iterator<Item = &KvList> {
+    reply
+        .attrs
+        .get_list(attr::INTERACTIONS)
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_list())
 }
 
 #[cfg(test)]

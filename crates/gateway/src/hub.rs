@@ -77,6 +77,8 @@ pub(crate) struct Hub {
     pub(crate) cookie_attrs: &'static str,
     /// What the web API counts.
     pub(crate) metrics: Arc<crate::metrics::WebMetrics>,
+    /// The Workspace API's access tokens.
+    pub(crate) tokens: crate::tokens::Tokens,
 }
 
 impl Hub {
@@ -94,6 +96,10 @@ impl Hub {
             max_cometd_sessions_per_agent: http.max_cometd_sessions_per_agent,
             cometd_queue_messages: http.cometd_queue_messages,
         };
+        let tokens = crate::tokens::Tokens::new(
+            http.max_web_sessions,
+            Duration::from_secs(http.access_token_secs),
+        );
         Ok(Arc::new(Self {
             link: EngineLink::new(requests),
             sessions: Sessions::new(limits),
@@ -108,6 +114,7 @@ impl Hub {
                 "Path=/; HttpOnly; SameSite=Lax"
             },
             metrics,
+            tokens,
         }))
     }
 
@@ -118,6 +125,25 @@ impl Hub {
         msg: Message,
     ) -> Result<Arc<Message>, LinkError> {
         self.link.request(client, msg).await
+    }
+
+    /// Asks the engine for logical client `client`; an EventError (or another reply than
+    /// `want`) becomes the GWS error, an engine that could not be asked an internal one.
+    pub(crate) async fn ask(
+        &self,
+        client: i32,
+        msg: Message,
+        want: MessageId,
+    ) -> Result<Arc<Message>, gws::ApiError> {
+        let reply = self
+            .request(Some(client), msg)
+            .await
+            .map_err(|e| gws::ApiError::new(gws::Status::Internal, e.to_string()))?;
+        if reply.id == want {
+            Ok(reply)
+        } else {
+            Err(gws::ApiError::from_engine(&reply))
+        }
     }
 
     /// Registers the link as a proxy. `Ok(false)`: the engine is a standby's (NotActive); the
@@ -243,6 +269,16 @@ impl Hub {
     fn publish(&self, client: i32, channel: &str, data: &impl Serialize, woken: &mut Woken) {
         let message = raw(&serde_json::json!({"channel": channel, "data": data}));
         self.sessions.publish_raw(client, channel, &message, woken);
+    }
+
+    /// Publishes `data` on `channel` to every CometD session of the web session of `client`
+    /// now (outside a delivery round), waking them.
+    pub(crate) fn publish_now(&self, client: i32, channel: &str, data: &impl Serialize) {
+        let mut woken = Vec::new();
+        self.publish(client, channel, data, &mut woken);
+        for s in woken {
+            s.wake();
+        }
     }
 
     /// Handles one delivery from the engine. `last` keeps the CometD message written for the
@@ -442,6 +478,7 @@ pub(crate) async fn sweeper(hub: Arc<Hub>) {
         tokio::select! {
             _ = tick.tick() => {
                 hub.sweep().await;
+                hub.tokens.sweep(std::time::Instant::now());
                 hub.credentials.sign_ins.retain_recent();
             }
             () = hub.shutdown.cancelled() => return,

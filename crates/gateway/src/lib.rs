@@ -54,6 +54,8 @@ pub use metrics::{
 };
 mod routes;
 mod sessions;
+mod tokens;
+mod v3;
 
 use ixn_config::{AppType, Config};
 use std::future::Future;

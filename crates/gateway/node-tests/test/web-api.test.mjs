@@ -6,21 +6,13 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
 import { once } from "node:events";
 import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
+import { ixnSend, startServer, submitAndPlace } from "../lib/server.mjs";
 import { adapt } from "cometd-nodejs-client";
 import { CometD, AckExtension } from "cometd";
 import * as ws from "ws";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const workspace = path.resolve(here, "../../../..");
-const SERVER_BIN = process.env.IXN_SERVER_BIN || path.join(workspace, "target/release/ixn-server");
-const IXN_BIN = process.env.IXN_BIN || path.join(workspace, "target/release/ixn");
-const CONFIG = path.resolve(here, "../config.toml");
 const USERS = {
   a1: "802396ae32494a8b8a617a9103d968bb",
   a2: "e6f2ad1b26ea4e9b8dd907eabe167522",
@@ -39,27 +31,6 @@ globalThis.window.WebSocket = class extends ws.WebSocket {
 
 const basic = (agent) => "Basic " + Buffer.from(`${agent}:demo-${agent}`).toString("base64");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Starts ixn-server on ephemeral ports; resolves to { tcp, http, child }. */
-async function startServer() {
-  const child = spawn(
-    SERVER_BIN,
-    ["--config", CONFIG, "--ephemeral", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "warn"],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout });
-  let tcp, http;
-  for await (const line of lines) {
-    const t = line.match(/^ixn-server listening on (\S+)/);
-    if (t) tcp = t[1];
-    const h = line.match(/^web API listening on http:\/\/(\S+)/);
-    if (h) http = h[1];
-    if (tcp && http) break;
-  }
-  assert.ok(tcp && http, "the server printed its addresses");
-  child.stdout.resume();
-  return { tcp, http, child };
-}
 
 /**
  * A TCP proxy that can stop forwarding for a while (a network outage): the server then sees no
@@ -87,24 +58,6 @@ async function startProxy(target) {
     resume() { paused = false; for (const p of pairs) { p.client.resume(); p.upstream.resume(); } },
     close() { for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); } server.close(); },
   };
-}
-
-/** `ixn send` as the e-mail media server (the native TCP protocol). */
-function ixnSend(tcp, ...messages) {
-  return new Promise((resolve, reject) => {
-    execFile(IXN_BIN, ["send", "--addr", tcp, "--as", "emailsrv:MediaServer", ...messages.map((m) => JSON.stringify(m))], (err, stdout, stderr) => {
-      if (err) reject(new Error(`ixn send failed: ${stderr}${stdout}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-function submitAndPlace(tcp, id, agent) {
-  return ixnSend(
-    tcp,
-    { message: "RequestSubmit", TenantId: 101, MediaType: "email", InteractionType: "Inbound", Queue: "Inbound", InteractionId: id, UserData: { Subject: `About ${id}` } },
-    { message: "RequestPlaceInWorkbin", InteractionId: id, Workbin: { WorkbinTypeId: "Drafts", WorkbinAgentId: agent } },
-  );
 }
 
 /** REST calls as one agent: Basic first, then the session cookie the server sets. */

@@ -147,7 +147,8 @@ pub(crate) fn process(
     (replies, connect)
 }
 
-/// `/meta/subscribe` and `/meta/unsubscribe`: only the caller's own `/v2/me/` channels.
+/// `/meta/subscribe` and `/meta/unsubscribe`: only the caller's own `/v2/me/` (GWS) and
+/// `/workspace/v3/` (Workspace API) channels.
 fn subscription(session: &Live, channel: &str, msg: &Value, id: &Value) -> Value {
     let subscribe = channel == "/meta/subscribe";
     let wanted: Vec<String> = match msg.get("subscription") {
@@ -164,13 +165,13 @@ fn subscription(session: &Live, channel: &str, msg: &Value, id: &Value) -> Value
         failure(id, channel, &format!("403:{bad}:subscription_invalid"))
     } else if let Some(bad) = wanted
         .iter()
-        .find(|c| subscribe && !c.starts_with("/v2/me/"))
+        .find(|c| subscribe && !c.starts_with("/v2/me/") && !c.starts_with("/workspace/v3/"))
     {
         failure(
             id,
             channel,
             &format!(
-                "403:{bad}:subscription_denied: only the signed-in agent's /v2/me/ channels may be subscribed"
+                "403:{bad}:subscription_denied: only the signed-in agent's /v2/me/ and /workspace/v3/ channels may be subscribed"
             ),
         )
     } else {

@@ -64,6 +64,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             post(notifications::bayeux_suffix),
         )
         .route("/api/v2/signout", post(me::sign_out))
+        .merge(crate::v3::routes())
         .route("/metrics", get(scrape::metrics))
         .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))
@@ -140,7 +141,10 @@ async fn guard(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-        if !reading && !json && !headers.contains_key("x-requested-with") {
+        // The OAuth token route takes the standard form-encoded body (a foreign page cannot
+        // use it without the client's secret).
+        let form_route = request.uri().path() == crate::v3::TOKEN_PATH;
+        if !reading && !json && !form_route && !headers.contains_key("x-requested-with") {
             return ApiError::new(
                 Status::Missing,
                 "send state-changing requests with Content-Type: application/json (or an X-Requested-With header)",

@@ -205,15 +205,7 @@ async fn ask(
     msg: Message,
     want: MessageId,
 ) -> Result<Arc<Message>, ApiError> {
-    let reply = hub
-        .request(Some(web.client), msg)
-        .await
-        .map_err(engine_error)?;
-    if reply.id == want {
-        Ok(reply)
-    } else {
-        Err(ApiError::from_engine(&reply))
-    }
+    hub.ask(web.client, msg, want).await
 }
 
 /// `GET /api/v2/me/workbins`: the instances the agent reaches (RequestGetWorkbins): its own
@@ -234,14 +226,7 @@ async fn list_mine(
     let me = &config[web.agent];
     let msg = Message::new(MessageId::REQUEST_GET_WORKBINS).with(attr::AGENT_ID, me.id.as_str());
     let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBINS).await?;
-    let instances = reply
-        .attrs
-        .get_list(attr::WORKBINS)
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, owners)| owners.as_list())
-        .flatten()
-        .filter_map(|(_, info)| info.as_list());
+    let instances = crate::gws::workbin_instances(&reply);
     let mut workbins = Vec::new();
     for info in instances {
         let name = info.get_str(attr::WORKBIN_TYPE_ID).map_or("", |s| s);
@@ -413,13 +398,7 @@ async fn workbin(
         Include::All => Vec::new(),
         Include::Only(media) => media.iter().map(|m| (*m, Vec::new())).collect(),
     };
-    for props in reply
-        .attrs
-        .get_list(attr::INTERACTIONS)
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, v)| v.as_list())
-    {
+    for props in crate::gws::listed_interactions(&reply) {
         let media = Media::of(props.get_str(attr::MEDIA_TYPE).map_or("", |s| s));
         match arrays.iter_mut().find(|(m, _)| *m == media) {
             Some((_, items)) => items.push(interaction_json(props)),

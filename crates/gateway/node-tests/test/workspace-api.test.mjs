@@ -1,0 +1,135 @@
+// The Workspace API v3 with Genesys's own JavaScript client (npm `genesys-workspace-client-js`,
+// which speaks CometD through its bundled `cometd` 3 over long-polling), against the real
+// `ixn-server` binary: an access token from /auth/v3/oauth/token, the client's initialize
+// (the WORKSPACE_SESSIONID cookie, the initialization over CometD), channels activated at a
+// place, workbins read through the generated WorkbinsApi with their results over CometD, and
+// the refusals of the token and session routes in their documented shapes.
+
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { startServer, submitAndPlace } from "../lib/server.mjs";
+
+const require = createRequire(import.meta.url);
+const WorkspaceApi = require("genesys-workspace-client-js");
+const generated = require("genesys-workspace-client-js/src/internal/code-gen/workspace-api");
+
+const CLIENT = "Basic " + Buffer.from("ixn-demo:demo-secret").toString("base64");
+
+/** POST /auth/v3/oauth/token with the password grant, as the Authentication API takes it. */
+async function tokenRequest(http, fields, authorization = CLIENT) {
+  const res = await fetch(`http://${http}/auth/v3/oauth/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: authorization },
+    body: new URLSearchParams(fields).toString(),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function token(http, agent) {
+  const r = await tokenRequest(http, { grant_type: "password", username: agent, password: `demo-${agent}`, client_id: "ixn-demo" });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+/**
+ * What arrives on `channel` of the client's CometD, kept in order; resolves once the server has
+ * acknowledged the subscription (so nothing published after it is missed).
+ */
+function listen(api, channel) {
+  const seen = [];
+  const waiting = [];
+  const deliver = () => {
+    for (const w of [...waiting]) {
+      const i = seen.findIndex(w.pick);
+      if (i >= 0) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve(seen.splice(i, 1)[0]);
+      }
+    }
+  };
+  return new Promise((ready, failed) => {
+    api._cometd.subscribe(
+      channel,
+      (m) => { seen.push(m.data); deliver(); },
+      (reply) => (reply.successful ? ready : failed)({
+        /** The first message (kept or to come) that `pick` accepts. */
+        next: (pick) => new Promise((resolve) => { waiting.push({ pick, resolve }); deliver(); }),
+      }),
+    );
+  });
+}
+
+describe("Workspace API v3 with genesys-workspace-client-js", () => {
+  let server;
+  before(async () => { server = await startServer(); });
+  after(() => server.child.kill());
+
+  test("the token route gives a bearer token and userinfo names its agent", async () => {
+    const t = await token(server.http, "a1");
+    assert.equal(t.token_type, "bearer");
+    assert.ok(t.access_token.length >= 32);
+    assert.ok(t.expires_in > 0);
+    const res = await fetch(`http://${server.http}/auth/v3/userinfo`, { headers: { Authorization: `Bearer ${t.access_token}` } });
+    assert.equal(res.status, 200);
+    const info = await res.json();
+    assert.equal(info.user_name, "a1");
+    assert.equal(info.sub, "802396ae32494a8b8a617a9103d968bb");
+  });
+
+  test("the token route refuses in OAuth 2's shape, naming the cause", async () => {
+    const wrongSecret = "Basic " + Buffer.from("ixn-demo:nope").toString("base64");
+    let r = await tokenRequest(server.http, { grant_type: "password", username: "a1", password: "demo-a1" }, wrongSecret);
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error, "invalid_client");
+    r = await tokenRequest(server.http, { grant_type: "password", username: "a1", password: "wrong" });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, "invalid_grant");
+    assert.match(r.body.error_description, /wrong password/);
+    r = await tokenRequest(server.http, { grant_type: "client_credentials" });
+    assert.equal(r.body.error, "unsupported_grant_type");
+  });
+
+  test("an agent initializes, activates its channels, reads its workbins, and logs out", async () => {
+    await submitAndPlace(server.tcp, "WS-1", "a1");
+    const t = await token(server.http, "a1");
+    const api = new WorkspaceApi(null, `http://${server.http}`, false);
+    await api.initialize({ token: t.access_token });
+    assert.equal(api.initialized, true);
+    assert.equal(api.user.employeeId, "a1");
+    await api.activateChannels("a1", null, "p1");
+
+    const workbinsApi = new generated.WorkbinsApi(api._workspaceClient);
+    const heard = await listen(api, "/workspace/v3/workbins");
+    const accepted = await workbinsApi.getWorkbins({ data: {} });
+    assert.equal(accepted.status.code, 1);
+    const workbins = (await heard.next((d) => d.name === "EventWorkbins")).workbins;
+    const drafts = workbins.find((w) => w.workbinName === "Drafts" && w.ownerId === "a1");
+    assert.ok(drafts, JSON.stringify(workbins));
+
+    await workbinsApi.getWorkbinContent(drafts.id, { data: {} });
+    const wb = (await heard.next((d) => d.name === "EventWorkbinContent")).workbin;
+    assert.deepEqual(wb.interactions.map((i) => i.id), ["WS-1"]);
+
+    // What the client's destroy() does, its logout awaited (destroy does not wait for it).
+    api._cometd.disconnect();
+    const out = await new generated.SessionApi(api._workspaceClient).logout();
+    assert.equal(out.status.code, 0);
+    // The session is over: its cookie no longer opens anything.
+    await assert.rejects(workbinsApi.getWorkbins({ data: {} }), (e) => e.status === 401);
+  });
+
+  test("session routes refuse without a session, and without a good token", async () => {
+    const post = (path, headers = {}) =>
+      fetch(`http://${server.http}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: "{}" });
+    let res = await post("/workspace/v3/workbins/get-workbins");
+    assert.equal(res.status, 401);
+    assert.match((await res.json()).status.message, /initialize-workspace/);
+    res = await post("/workspace/v3/initialize-workspace", { Authorization: "Bearer not-a-token" });
+    assert.equal(res.status, 401);
+    assert.match((await res.json()).status.message, /unknown/);
+    res = await post("/workspace/v3/initialize-workspace");
+    assert.equal(res.status, 401);
+    assert.match((await res.json()).status.message, /Bearer/);
+  });
+});
