@@ -34,11 +34,13 @@ pub enum LinkError {
 pub(crate) enum Pending {
     /// An HTTP request waiting for the reply.
     Reply(oneshot::Sender<Arc<Message>>),
-    /// A REST Subscribe/Unsubscribe: the outcome goes to CometD.
+    /// A REST Subscribe/Unsubscribe: the outcome goes to CometD (as a Workspace API message
+    /// carrying `v3`, the operation id, when it came through that API).
     Subscription {
         client: i32,
         workbin: WorkbinRef,
         unsubscribe: bool,
+        v3: Option<String>,
     },
 }
 
@@ -116,11 +118,13 @@ impl EngineLink {
         msg: Message,
         workbin: WorkbinRef,
         unsubscribe: bool,
+        v3: Option<String>,
     ) -> Result<i32, LinkError> {
         let waiting = Pending::Subscription {
             client,
             workbin,
             unsubscribe,
+            v3,
         };
         self.send(Some(client), msg, waiting).await
     }

@@ -100,6 +100,7 @@ pub(crate) fn status_of(code: i32) -> Status {
         | ErrorCode::AgentLoggedInElsewhere
         | ErrorCode::NotSubscribed
         | ErrorCode::DuplicateInteraction
+        | ErrorCode::InteractionLocked
         | ErrorCode::LimitExceeded => Status::BadState,
         ErrorCode::Forbidden => Status::Forbidden,
         ErrorCode::UnknownAgent
@@ -107,7 +108,8 @@ pub(crate) fn status_of(code: i32) -> Status {
         | ErrorCode::UnknownTenant
         | ErrorCode::UnknownWorkbin
         | ErrorCode::UnknownOwner
-        | ErrorCode::UnknownInteraction => Status::NotFound,
+        | ErrorCode::UnknownInteraction
+        | ErrorCode::UnknownSnapshot => Status::NotFound,
         _ => Status::Internal,
     }
 }

@@ -301,6 +301,22 @@ impl Hub {
                     client,
                     workbin,
                     unsubscribe,
+                    v3: Some(operation_id),
+                }) => {
+                    let ack = crate::v3_shapes::subscription_outcome(
+                        &msg,
+                        &operation_id,
+                        workbin.id.as_deref().unwrap_or(""),
+                        unsubscribe,
+                    );
+                    self.publish(client, crate::v3_shapes::WORKBINS, &ack, woken);
+                    return;
+                }
+                Some(Pending::Subscription {
+                    client,
+                    workbin,
+                    unsubscribe,
+                    v3: None,
                 }) => {
                     let ok = msg.id == MessageId::EVENT_ACK;
                     let state = SubscriptionState {
@@ -345,6 +361,15 @@ impl Hub {
             if let Some(message) = message {
                 self.sessions
                     .publish_raw(client, WORKBINS_CHANNEL, &message, woken);
+            }
+            // The same change for the Workspace API's sessions (written per recipient: rare
+            // beside GWS's fan-out, and only when someone listens there).
+            if let Some(change) = crate::v3_shapes::content_changed(&self.config, &msg) {
+                let message = raw(
+                    &serde_json::json!({"channel": crate::v3_shapes::WORKBINS, "data": change}),
+                );
+                self.sessions
+                    .publish_raw(client, crate::v3_shapes::WORKBINS, &message, woken);
             }
             return;
         }

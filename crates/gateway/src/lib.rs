@@ -56,6 +56,7 @@ mod routes;
 mod sessions;
 mod tokens;
 mod v3;
+mod v3_shapes;
 
 use ixn_config::{AppType, Config};
 use std::future::Future;

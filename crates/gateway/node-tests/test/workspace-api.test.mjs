@@ -111,6 +111,42 @@ describe("Workspace API v3 with genesys-workspace-client-js", () => {
     const wb = (await heard.next((d) => d.name === "EventWorkbinContent")).workbin;
     assert.deepEqual(wb.interactions.map((i) => i.id), ["WS-1"]);
 
+    // Subscribed (property changes too), the agent hears what a media server places over TCP.
+    await workbinsApi.subscribeToWorkbinNotifications(drafts.id, { data: { notifyPropertyChanges: true } });
+    const ack = await heard.next((d) => d.name === "EventAck" || d.name === "EventError");
+    assert.equal(ack.name, "EventAck", JSON.stringify(ack));
+    assert.equal(ack.operation, "SubscribeWorkbinEvents");
+    await submitAndPlace(server.tcp, "WS-2", "a1");
+    const added = await heard.next((d) => d.name === "EventWorkbinContentChanged" && d.interaction.id === "WS-2");
+    assert.equal(added.workbinContentOperation, "Add");
+    assert.equal(added.workbin.id, drafts.id);
+    assert.deepEqual(added.interaction.userData, [{ key: "Subject", type: "str", value: "About WS-2" }]);
+
+    // Its user data updated: the subscriber hears the change.
+    const mediaApi = new generated.MediaApi(api._workspaceClient);
+    const media = await listen(api, "/workspace/v3/media");
+    await mediaApi.updateMediaUserData("email", "WS-2", { data: [{ key: "Priority", type: "int", value: 5 }] });
+    const updated = await heard.next((d) => d.name === "EventWorkbinContentChanged" && d.workbinContentOperation === "Update");
+    assert.deepEqual(
+      updated.interaction.userData.find((p) => p.key === "Priority"),
+      { key: "Priority", type: "int", value: 5 },
+    );
+    assert.equal((await media.next((d) => d.notificationType === "PropertiesChanged")).interaction.id, "WS-2");
+
+    // Pulled: it leaves the workbin and is the agent's; completed, it is gone.
+    await mediaApi.pullInteractionFromWorkbin("email", "WS-2", { pullInteractionFromWorkbinData: { data: { workbinId: drafts.id } } });
+    const removed = await heard.next((d) => d.name === "EventWorkbinContentChanged" && d.workbinContentOperation === "Remove");
+    assert.equal(removed.interaction.id, "WS-2");
+    const pulled = await media.next((d) => d.notificationType === "StatusChange");
+    assert.equal(pulled.interaction.state, "Handling");
+    assert.equal(pulled.interaction.assignedTo, "a1");
+    await mediaApi.complete("email", "WS-2", {});
+    assert.equal((await media.next((d) => d.interaction.state === "Completed")).interaction.id, "WS-2");
+    await assert.rejects(
+      mediaApi.complete("email", "WS-2", {}),
+      (e) => e.status === 404 && /WS-2/.test(JSON.parse(e.response.text).status.message),
+    );
+
     // What the client's destroy() does, its logout awaited (destroy does not wait for it).
     api._cometd.disconnect();
     const out = await new generated.SessionApi(api._workspaceClient).logout();

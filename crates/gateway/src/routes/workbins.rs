@@ -442,13 +442,14 @@ async fn operation(
                     Message::new(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS)
                         .with(attr::WORKBIN, target.info)
                 } else {
+                    // GWS's ItemUpdated: property changes reach v2 subscribers too.
                     Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
                         .with(attr::WORKBIN, target.info)
-                        .with(attr::NOTIFY_PROPERTY_CHANGES, 0)
+                        .with(attr::NOTIFY_PROPERTY_CHANGES, 1)
                 };
                 let reference = hub
                     .link
-                    .subscription(web.client, msg, target.workbin, unsubscribe)
+                    .subscription(web.client, msg, target.workbin, unsubscribe, None)
                     .await
                     .map_err(engine_error)?;
                 references.insert(given.clone(), Value::from(reference));

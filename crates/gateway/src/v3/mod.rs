@@ -1,14 +1,14 @@
 //! The Workspace API v3 (docs/workspace-api.md), beside the GWS v2 routes and on the same engine
 //! link and sessions: the Authentication API's token routes (`oauth`), the workspace session
-//! and its CometD endpoint (`workspace`), and the reply shapes (`reply`).
+//! and its CometD endpoint (`workspace`); the shapes are `crate::v3_shapes`.
 //!
 //! An agent asks `/auth/v3/oauth/token` for an access token, then `initialize-workspace` with it
 //! starts (or joins) the agent's web session, the same one GWS v2 sign-ins use, and sets the
 //! `WORKSPACE_SESSIONID` cookie; CometD at `/workspace/v3/notifications` then says when the
 //! workspace is initialized and carries the asynchronous results.
 
+mod media;
 mod oauth;
-mod reply;
 mod workspace;
 
 use crate::hub::Hub;
@@ -43,6 +43,18 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
         .route(
             "/workspace/v3/workbins/{id}/get-content",
             post(workspace::get_content),
+        )
+        .route(
+            "/workspace/v3/workbins/{id}/subscribe",
+            post(workspace::subscribe),
+        )
+        .route(
+            "/workspace/v3/workbins/{id}/unsubscribe",
+            post(workspace::unsubscribe),
+        )
+        .route(
+            "/workspace/v3/media/{mediatype}/interactions/{id}/{operation}",
+            post(media::operation),
         )
         .route(NOTIFICATIONS, post(workspace::notifications))
         .route(&format!("{NOTIFICATIONS}/"), post(workspace::notifications))

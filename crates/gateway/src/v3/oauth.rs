@@ -191,7 +191,7 @@ fn busy() -> Response {
 pub(crate) fn bearer_agent(
     hub: &Hub,
     headers: &HeaderMap,
-) -> Result<AgentIdx, super::reply::V3Error> {
+) -> Result<AgentIdx, crate::v3_shapes::V3Error> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -199,17 +199,17 @@ pub(crate) fn bearer_agent(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned())
         .ok_or_else(|| {
-            super::reply::V3Error::unauthorized(
+            crate::v3_shapes::V3Error::unauthorized(
                 "send Authorization: Bearer ACCESS_TOKEN (POST /auth/v3/oauth/token gives one)",
             )
         })?;
     hub.tokens
         .agent(&token, Instant::now())
         .map_err(|e| match e {
-            BadToken::Unknown => super::reply::V3Error::unauthorized(
+            BadToken::Unknown => crate::v3_shapes::V3Error::unauthorized(
                 "the access token is unknown (revoked by a restart, or never given); ask /auth/v3/oauth/token for one",
             ),
-            BadToken::Expired => super::reply::V3Error::unauthorized(
+            BadToken::Expired => crate::v3_shapes::V3Error::unauthorized(
                 "the access token has expired ([http] access_token_secs); ask /auth/v3/oauth/token for a new one",
             ),
         })

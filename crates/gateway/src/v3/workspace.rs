@@ -4,11 +4,12 @@
 //! results come over CometD as `WorkbinsMessage`s, as Genesys's server sends them.
 
 use super::oauth::bearer_agent;
-use super::reply::{V3Error, accepted, done};
 use crate::bayeux::Live;
 use crate::bayeux::protocol::parse_batch;
 use crate::bayeux::reply::raw;
 use crate::hub::{Hub, WebSession};
+use crate::v3_shapes::WORKBINS;
+use crate::v3_shapes::{V3Error, accepted, done};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -23,8 +24,6 @@ use std::sync::Arc;
 pub(crate) const COOKIE: &str = "WORKSPACE_SESSIONID";
 /// Where the client hears that the workspace is initialized.
 pub(crate) const INITIALIZATION: &str = "/workspace/v3/initialization";
-/// Where workbin results and changes are published.
-pub(crate) const WORKBINS: &str = "/workspace/v3/workbins";
 
 type Shared = State<Arc<Hub>>;
 
@@ -51,7 +50,7 @@ impl FromRequestParts<Arc<Hub>> for Workspace {
 }
 
 /// A JSON object body, or an empty one.
-fn body_json(body: &[u8]) -> Result<Value, V3Error> {
+pub(super) fn body_json(body: &[u8]) -> Result<Value, V3Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
@@ -65,7 +64,7 @@ fn body_json(body: &[u8]) -> Result<Value, V3Error> {
 }
 
 /// The request's `operationId`, or a new one.
-fn operation_id(body: &Value) -> String {
+pub(super) fn operation_id(body: &Value) -> String {
     body.get("operationId")
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -183,7 +182,7 @@ pub(super) async fn notifications_suffix(
 }
 
 /// Asks the engine for `web`'s logical client; an EventError becomes this API's error.
-async fn ask(
+pub(super) async fn ask(
     hub: &Hub,
     web: &WebSession,
     msg: Message,
@@ -339,20 +338,19 @@ pub(super) async fn get_workbins(
     Ok(accepted(&op))
 }
 
-/// `POST /workspace/v3/workbins/{id}/get-content` (`{"data": {"ownerId"}}` for another agent's
-/// workbin): accepted; `EventWorkbinContent` follows on [`WORKBINS`].
-pub(super) async fn get_content(
-    Workspace(web): Workspace,
-    State(hub): Shared,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, V3Error> {
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
+/// The workbin instance a request names: type `id` (its UUID or name), owned by
+/// `data.ownerId` (an agent, for an agent workbin) or by the agent's own (itself, its place, its
+/// group, its place's group); its WorkbinInfo and owner's name.
+pub(super) fn instance(
+    hub: &Hub,
+    web: &WebSession,
+    id: &str,
+    body: &Value,
+) -> Result<(KvList, String), V3Error> {
     let config = &hub.config;
     let ty = config
-        .workbin_by_uuid(&id)
-        .or_else(|| config.workbin(&id))
+        .workbin_by_uuid(id)
+        .or_else(|| config.workbin(id))
         .ok_or_else(|| {
             V3Error::new(
                 StatusCode::NOT_FOUND,
@@ -362,7 +360,7 @@ pub(super) async fn get_content(
     let wt = &config[ty];
     let owner = match body.pointer("/data/ownerId").and_then(Value::as_str) {
         Some(o) if wt.owner == OwnerKind::Agent => Some((attr::WORKBIN_AGENT_ID, o.to_owned())),
-        _ => own_instance(&hub, &web, wt.owner),
+        _ => own_instance(hub, web, wt.owner),
     };
     let Some((key, owner)) = owner else {
         return Err(V3Error::new(
@@ -376,17 +374,91 @@ pub(super) async fn get_content(
     let info = KvList::new()
         .with(attr::WORKBIN_TYPE_ID, wt.name.as_str())
         .with(key, owner.as_str());
+    Ok((info, owner))
+}
+
+/// `POST /workspace/v3/workbins/{id}/get-content` (`{"data": {"ownerId"}}` for another agent's
+/// workbin): accepted; `EventWorkbinContent` follows on [`WORKBINS`].
+pub(super) async fn get_content(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    let body = body_json(&body)?;
+    let op = operation_id(&body);
+    let (info, owner) = instance(&hub, &web, &id, &body)?;
+    let name = info
+        .get_str(attr::WORKBIN_TYPE_ID)
+        .map(ByteString::to_string);
+    let uuid = name
+        .as_deref()
+        .and_then(|n| hub.config.workbin(n))
+        .map(|t| hub.config[t].uuid.clone());
     let msg = Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, info);
     let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
     let interactions: Vec<Value> = crate::gws::listed_interactions(&reply)
-        .map(crate::gws::interaction_json)
+        .map(crate::v3_shapes::interaction)
         .collect();
     publish_workbins(
         &hub,
         &web,
         "EventWorkbinContent",
         &op,
-        json!({"workbin": {"id": wt.uuid, "workbinName": wt.name, "ownerId": owner, "interactions": interactions}}),
+        json!({"workbin": {"id": uuid, "workbinName": name, "ownerId": owner, "interactions": interactions}}),
     );
     Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/workbins/{id}/subscribe` and `.../unsubscribe` (`{"data": {"ownerId",
+/// "notifyPropertyChanges"}}`): accepted; `EventAck` (or `EventError`) follows on
+/// [`WORKBINS`], before any change the subscription brings; then each change as
+/// `EventWorkbinContentChanged` (`Update` only with `notifyPropertyChanges`).
+async fn subscription(
+    web: &WebSession,
+    hub: &Hub,
+    id: &str,
+    body: &[u8],
+    unsubscribe: bool,
+) -> Result<Response, V3Error> {
+    let body = body_json(body)?;
+    let op = operation_id(&body);
+    let (info, _) = instance(hub, web, id, &body)?;
+    let workbin = crate::gws::WorkbinRef::from_info(&hub.config, &info);
+    let msg = if unsubscribe {
+        Message::new(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS).with(attr::WORKBIN, info)
+    } else {
+        let props = body
+            .pointer("/data/notifyPropertyChanges")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
+            .with(attr::WORKBIN, info)
+            .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(props))
+    };
+    hub.link
+        .subscription(web.client, msg, workbin, unsubscribe, Some(op.clone()))
+        .await
+        .map_err(|e| V3Error::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/workbins/{id}/subscribe`.
+pub(super) async fn subscribe(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    subscription(&web, &hub, &id, &body, false).await
+}
+
+/// `POST /workspace/v3/workbins/{id}/unsubscribe`.
+pub(super) async fn unsubscribe(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    subscription(&web, &hub, &id, &body, true).await
 }
