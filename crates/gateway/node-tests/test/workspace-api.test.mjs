@@ -8,7 +8,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { startServer, submitAndPlace } from "../lib/server.mjs";
+import { ixnSend, startServer, submitAndPlace } from "../lib/server.mjs";
 
 const require = createRequire(import.meta.url);
 const WorkspaceApi = require("genesys-workspace-client-js");
@@ -153,6 +153,66 @@ describe("Workspace API v3 with genesys-workspace-client-js", () => {
     assert.equal(out.status.code, 0);
     // The session is over: its cookie no longer opens anything.
     await assert.rejects(workbinsApi.getWorkbins({ data: {} }), (e) => e.status === 401);
+  });
+
+  test("a supervisor pages a queue by condition, moves, completes and changes in bulk", async () => {
+    for (const n of [1, 2, 3, 4]) {
+      await ixnSend(server.tcp, { message: "RequestSubmit", TenantId: 101, MediaType: "email", InteractionType: "Inbound", Queue: "Inbound", InteractionId: `SUP-${n}`, UserData: { Subject: `About SUP-${n}` } });
+    }
+    const t = await token(server.http, "sup1");
+    const api = new WorkspaceApi(null, `http://${server.http}`, false);
+    await api.initialize({ token: t.access_token });
+    await api.activateChannels("sup1", null, "p2");
+    const mgmt = new generated.MediaManagementApi(api._workspaceClient);
+    const heard = await listen(api, "/workspace/v3/media-management");
+    const ids = (m) => m.interactions.map((i) => i.id);
+
+    let r = await mgmt.getSnapshot({ data: { condition: "Queue = 'Inbound' AND UserData.Subject LIKE 'About SUP-%'", order: "InteractionId", startIndex: 0, size: 2 } });
+    assert.equal(r.status.code, 1);
+    const first = await heard.next((d) => d.notificationType === "SnapshotContent");
+    assert.equal(first.count, 4);
+    assert.deepEqual(ids(first), ["SUP-1", "SUP-2"]);
+    await mgmt.getSnapshotContent(first.snapshotId, { data: { startIndex: 2, size: 2 } });
+    assert.deepEqual(ids(await heard.next((d) => d.notificationType === "SnapshotContent")), ["SUP-3", "SUP-4"]);
+
+    await mgmt.mgtMoveToWorkbin({ data: { workbinId: "Drafts", ownerId: "a1", interactions: ["SUP-1", "SUP-2", "NOPE"] } });
+    let done = await heard.next((d) => d.notificationType === "MoveToWorkbin");
+    assert.deepEqual(done.succeeded, ["SUP-1", "SUP-2"]);
+    assert.deepEqual(done.failed.map((f) => f.id), ["NOPE"]);
+    await mgmt.mgtMoveToQueue({ data: { queue: "Inbound", interactions: ["SUP-1"] } });
+    assert.deepEqual((await heard.next((d) => d.notificationType === "MoveToQueue")).succeeded, ["SUP-1"]);
+    await mgmt.mgtComplete({ data: { interactions: ["SUP-3"] } });
+    assert.deepEqual((await heard.next((d) => d.notificationType === "Complete")).succeeded, ["SUP-3"]);
+    await mgmt.mgtManageUserData({ data: { interactions: ["SUP-4"], updatedUserData: [{ key: "Priority", type: "int", value: 9 }] } });
+    assert.deepEqual((await heard.next((d) => d.notificationType === "ManageUserData")).succeeded, ["SUP-4"]);
+
+    // The snapshot's pages re-read the interactions: SUP-3 is gone but keeps its place.
+    await mgmt.getSnapshotContent(first.snapshotId, { data: { startIndex: 0, size: 4 } });
+    const again = await heard.next((d) => d.notificationType === "SnapshotContent");
+    assert.deepEqual(ids(again), ["SUP-1", "SUP-2", "SUP-3", "SUP-4"]);
+    assert.equal(again.interactions[1].state, "InWorkbin");
+    assert.equal(again.interactions[2].state, "Gone");
+    assert.deepEqual(again.interactions[3].userData.find((p) => p.key === "Priority"), { key: "Priority", type: "int", value: 9 });
+    await mgmt.releaseSnapshot(first.snapshotId, {});
+    assert.equal((await heard.next((d) => d.notificationType === "SnapshotReleased")).snapshotId, first.snapshotId);
+
+    // A condition that does not parse is refused with where and why.
+    await assert.rejects(mgmt.getSnapshot({ data: { condition: "Queue = " } }), (e) => {
+      const m = JSON.parse(e.response.text).status.message;
+      return e.status === 400 && /position 9/.test(m);
+    });
+    api._cometd.disconnect();
+    await new generated.SessionApi(api._workspaceClient).logout();
+
+    // An agent that supervises nobody may not.
+    const agent = new WorkspaceApi(null, `http://${server.http}`, false);
+    await agent.initialize({ token: (await token(server.http, "a2")).access_token });
+    await assert.rejects(
+      new generated.MediaManagementApi(agent._workspaceClient).getSnapshot({ data: { condition: "MediaType = 'email'" } }),
+      (e) => e.status === 403 && /supervises no group/.test(JSON.parse(e.response.text).status.message),
+    );
+    agent._cometd.disconnect();
+    await new generated.SessionApi(agent._workspaceClient).logout();
   });
 
   test("session routes refuse without a session, and without a good token", async () => {

@@ -7,6 +7,7 @@
 //! `WORKSPACE_SESSIONID` cookie; CometD at `/workspace/v3/notifications` then says when the
 //! workspace is initialized and carries the asynchronous results.
 
+mod management;
 mod media;
 mod oauth;
 mod workspace;
@@ -55,6 +56,18 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
         .route(
             "/workspace/v3/media/{mediatype}/interactions/{id}/{operation}",
             post(media::operation),
+        )
+        .route(
+            "/workspace/v3/media-management/get-snapshot",
+            post(management::get_snapshot),
+        )
+        .route(
+            "/workspace/v3/media-management/{operation}",
+            post(management::bulk),
+        )
+        .route(
+            "/workspace/v3/media-management/{snapshot}/{operation}",
+            post(management::with_snapshot),
         )
         .route(NOTIFICATIONS, post(workspace::notifications))
         .route(&format!("{NOTIFICATIONS}/"), post(workspace::notifications))
