@@ -215,6 +215,56 @@ describe("Workspace API v3 with genesys-workspace-client-js", () => {
     await new generated.SessionApi(agent._workspaceClient).logout();
   });
 
+  test("a GWS v2 CometD session and a Workspace API one of the same agent hear the same change", async () => {
+    const t = await token(server.http, "a2");
+    const api = new WorkspaceApi(null, `http://${server.http}`, false);
+    await api.initialize({ token: t.access_token });
+    await api.activateChannels("a2", null, "p2");
+    const workbinsApi = new generated.WorkbinsApi(api._workspaceClient);
+    const heard = await listen(api, "/workspace/v3/workbins");
+    await workbinsApi.subscribeToWorkbinNotifications("Drafts", { data: {} });
+    assert.equal((await heard.next((d) => d.operation === "SubscribeWorkbinEvents")).name, "EventAck");
+
+    // GWS v2, by hand over long-polling: the same agent signs in (joining its web session),
+    // handshakes, subscribes to /v2/me/workbins and REST-subscribes to its Drafts.
+    const base = `http://${server.http}`;
+    const v2 = { cookie: null };
+    const call = async (path, body, auth) => {
+      const headers = { "Content-Type": "application/json" };
+      if (v2.cookie) headers.Cookie = v2.cookie; else headers.Authorization = auth;
+      const res = await fetch(base + path, { method: "POST", headers, body: JSON.stringify(body) });
+      const set = res.headers.get("set-cookie");
+      if (set) v2.cookie = set.split(";")[0];
+      return res.json();
+    };
+    const basicA2 = "Basic " + Buffer.from("a2:demo-a2").toString("base64");
+    const [hs] = await call("/api/v2/notifications", [{ channel: "/meta/handshake", version: "1.0", supportedConnectionTypes: ["long-polling"] }], basicA2);
+    assert.equal(hs.successful, true, JSON.stringify(hs));
+    const clientId = hs.clientId;
+    await call("/api/v2/notifications", [{ channel: "/meta/subscribe", clientId, subscription: "/v2/me/workbins" }]);
+    await call("/api/v2/me/workbins/Drafts", { operationName: "Subscribe" });
+    const v2Messages = [];
+    /** Long-polls (each connect held at most 1.5 s) until a message `pick` accepts came. */
+    const until = async (pick) => {
+      for (let i = 0; i < 10 && !v2Messages.some(pick); i++) {
+        const replies = await call("/api/v2/notifications", [{ channel: "/meta/connect", clientId, connectionType: "long-polling" }]);
+        v2Messages.push(...replies.filter((m) => m.channel === "/v2/me/workbins").map((m) => m.data));
+      }
+      const found = v2Messages.find(pick);
+      assert.ok(found, `no such v2 message among ${JSON.stringify(v2Messages)}`);
+      return found;
+    };
+    await until((m) => m.stateResource === "Subscribed");
+
+    await submitAndPlace(server.tcp, "BOTH-1", "a2");
+    const v3 = await heard.next((d) => d.name === "EventWorkbinContentChanged" && d.interaction.id === "BOTH-1");
+    assert.equal(v3.workbinContentOperation, "Add");
+    const added = await until((m) => m.action === "ItemAdded");
+    assert.equal(added.emailStateResourceV2.id, "BOTH-1");
+    api._cometd.disconnect();
+    await new generated.SessionApi(api._workspaceClient).logout();
+  });
+
   test("session routes refuse without a session, and without a good token", async () => {
     const post = (path, headers = {}) =>
       fetch(`http://${server.http}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: "{}" });
