@@ -12,14 +12,15 @@
 //!   InteractionId) are kept as they come ([`TopK`]): a candidate no better than the worst kept
 //!   is dropped with one comparison, and the kept ones are cut back to `max` whenever they
 //!   reach twice that, so a scan holds at most `2 * max` entries whatever it reads.
-//! - **Slicing.** A scan reads at most [`SCAN_SLICE`] candidates in one call. One that is not done
-//!   after its first slice is answered later: the driver calls [`Engine::work`](crate::Engine::work) while
-//!   [`Engine::has_work`](crate::Engine::has_work), handling other clients' requests in between, so a scan of a million
-//!   interactions never holds the others up for more than a slice. Until the answer, the
-//!   requester's later requests wait behind it (at most [`MAX_HELD_BEHIND_SCAN`]; past that they are refused
-//!   with LimitExceeded) and are handed back with the answer ([`Finished`]) to be handled in
-//!   order. Each interaction is read as it is when the scan reaches it; one put into a slot the
-//!   scan has passed is not seen, and one gone by the end is left out.
+//! - **Slicing.** A scan reads at most [`SCAN_SLICE`] candidates in one call. One that is not
+//!   done after its first slice is answered later: the driver calls
+//!   [`Engine::work`](crate::Engine::work) while [`Engine::has_work`](crate::Engine::has_work),
+//!   handling other clients' requests in between, so a scan of a million interactions never
+//!   holds the others up for more than a slice. Until the answer, the requester's later
+//!   requests wait behind it (at most [`MAX_HELD_BEHIND_SCAN`]; past that they are refused with
+//!   LimitExceeded) and are handed back with the answer ([`Finished`]) to be handled in order.
+//!   Each interaction is read as it is when the scan reaches it; one put into a slot (or a place
+//!   in a queue's order) the scan has passed is not seen, and one gone by the end is left out.
 
 use crate::condition::{self, Expr, Field, Order, Prop, Subject, Val};
 use crate::ids::ClientId;
