@@ -228,7 +228,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<Hub>> for Body<T> {
 }
 
 /// The body of the operations (`POST /api/v2/me`, `POST .../workbins...`).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Operation {
     /// Which operation.

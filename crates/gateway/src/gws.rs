@@ -436,6 +436,16 @@ pub(crate) fn listed_interactions(reply: &Message) -> impl Iterator<Item = &KvLi
         .filter_map(|(_, v)| v.as_list())
 }
 
+/// GWS's reply envelope, as documented in the OpenAPI document (`statusCode` 0 on success, the
+/// resource's fields beside it; a refusal's `statusMessage` says why).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Reply {
+    pub(crate) status_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status_message: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,7 @@ mod gws;
 mod hub;
 mod listen;
 mod metrics;
+mod openapi;
 pub use metrics::{
     CONTENT_TYPE as METRICS_CONTENT_TYPE, Scrape, WebMetrics, classic as metrics_classic,
 };

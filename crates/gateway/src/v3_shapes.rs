@@ -239,3 +239,297 @@ pub(crate) fn content_changed(
         "interaction": interaction(props),
     }))
 }
+
+/// The request and reply bodies of the Workspace API, as documented in its OpenAPI document
+/// (`crate::openapi`); each route checks its body against its type before reading it.
+pub(crate) mod bodies {
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+    use utoipa::ToSchema;
+
+    /// `status` of every reply: 0 done, 1 accepted (the result follows over CometD), else the
+    /// HTTP status of a refusal.
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    pub(crate) struct Status {
+        pub(crate) code: u16,
+        #[serde(default)]
+        pub(crate) message: Option<String>,
+    }
+
+    /// A reply: its status, the data of a done operation, the id of an accepted one.
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct Reply {
+        pub(crate) status: Status,
+        #[serde(default)]
+        pub(crate) data: Option<Value>,
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+    }
+
+    /// A body with nothing but an optional `operationId` (other fields are ignored).
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct Operation {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+    }
+
+    /// `activate-channels`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub(crate) struct ActivateChannels {
+        pub(crate) data: ActivateChannelsData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct ActivateChannelsData {
+        #[serde(default)]
+        pub(crate) agent_id: Option<String>,
+        #[serde(default)]
+        pub(crate) place_name: Option<String>,
+        #[serde(default)]
+        pub(crate) dn: Option<String>,
+    }
+
+    /// A workbin operation: whose instance (`ownerId`, an agent's), and for a subscription
+    /// whether property changes are wanted.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct WorkbinRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        #[serde(default)]
+        pub(crate) data: Option<WorkbinData>,
+    }
+
+    #[derive(Debug, Default, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct WorkbinData {
+        #[serde(default)]
+        pub(crate) owner_id: Option<String>,
+        #[serde(default)]
+        pub(crate) notify_property_changes: Option<bool>,
+        #[serde(default)]
+        pub(crate) workbin_id: Option<String>,
+    }
+
+    /// Several workbins (`workbinIds`: a list, or ids separated by commas) of one owner.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct WorkbinsRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: WorkbinsData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct WorkbinsData {
+        pub(crate) workbin_ids: Ids,
+        #[serde(default)]
+        pub(crate) owner_id: Option<String>,
+        #[serde(default)]
+        pub(crate) notify_property_changes: Option<bool>,
+    }
+
+    /// Ids as a list, or as one string separated by commas.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(untagged)]
+    pub(crate) enum Ids {
+        List(Vec<String>),
+        Joined(String),
+    }
+
+    impl Ids {
+        pub(crate) fn list(&self) -> Vec<String> {
+            match self {
+                Self::List(l) => l.clone(),
+                Self::Joined(s) => s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            }
+        }
+    }
+
+    /// `add-interaction`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct AddInteractionRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: AddInteractionData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct AddInteractionData {
+        pub(crate) interaction_id: String,
+        #[serde(default)]
+        pub(crate) owner_id: Option<String>,
+    }
+
+    /// One user data pair.
+    #[derive(Debug, Deserialize, Serialize, ToSchema)]
+    pub(crate) struct Kvpair {
+        pub(crate) key: String,
+        /// `str`, `int`, `kvlist` (then `value` is a list of pairs) or `binary` (base64).
+        #[serde(rename = "type", default)]
+        pub(crate) kind: Option<String>,
+        pub(crate) value: Value,
+    }
+
+    /// `attach-user-data`, `update-user-data`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct UserDataRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: Vec<Kvpair>,
+    }
+
+    /// `delete-user-data`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct DeleteUserDataRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: KeysData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub(crate) struct KeysData {
+        pub(crate) keys: Vec<String>,
+    }
+
+    /// `place-in-queue`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct PlaceInQueueRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: QueueData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub(crate) struct QueueData {
+        pub(crate) queue: String,
+    }
+
+    /// `media-management/get-snapshot`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct GetSnapshotRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: GetSnapshotData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct GetSnapshotData {
+        /// docs/conditions.md
+        pub(crate) condition: String,
+        #[serde(default)]
+        pub(crate) order: Option<String>,
+        #[serde(default)]
+        pub(crate) start_index: Option<u32>,
+        #[serde(default)]
+        pub(crate) size: Option<u32>,
+    }
+
+    /// `media-management/{snapshotId}/get-snapshot-content`.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct SnapshotPageRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        #[serde(default)]
+        pub(crate) data: Option<SnapshotPage>,
+    }
+
+    #[derive(Debug, Default, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct SnapshotPage {
+        #[serde(default)]
+        pub(crate) start_index: Option<u32>,
+        #[serde(default)]
+        pub(crate) size: Option<u32>,
+    }
+
+    /// The bulk operations of media management.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct BulkRequest {
+        #[serde(default)]
+        pub(crate) operation_id: Option<String>,
+        pub(crate) data: BulkData,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct BulkData {
+        pub(crate) interactions: Vec<String>,
+        #[serde(default)]
+        pub(crate) queue: Option<String>,
+        #[serde(default)]
+        pub(crate) workbin_id: Option<String>,
+        #[serde(default)]
+        pub(crate) owner_id: Option<String>,
+        #[serde(default)]
+        pub(crate) added_user_data: Option<Vec<Kvpair>>,
+        #[serde(default)]
+        pub(crate) updated_user_data: Option<Vec<Kvpair>>,
+        #[serde(default)]
+        pub(crate) deleted_user_data: Option<Vec<String>>,
+    }
+
+    /// The token route's form (`application/x-www-form-urlencoded`).
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub(crate) struct TokenForm {
+        /// `password`
+        pub(crate) grant_type: String,
+        pub(crate) username: String,
+        pub(crate) password: String,
+        #[serde(default)]
+        pub(crate) client_id: Option<String>,
+    }
+
+    /// The token route's answer.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub(crate) struct Token {
+        pub(crate) access_token: String,
+        /// `bearer`
+        pub(crate) token_type: String,
+        pub(crate) expires_in: u64,
+        pub(crate) scope: String,
+    }
+
+    /// An OAuth 2 refusal.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub(crate) struct OAuthError {
+        pub(crate) error: String,
+        pub(crate) error_description: String,
+    }
+
+    /// `userinfo`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub(crate) struct UserInfo {
+        pub(crate) sub: String,
+        pub(crate) user_name: String,
+        pub(crate) username: String,
+        #[serde(rename = "loginName")]
+        pub(crate) login_name: String,
+        pub(crate) dbid: u32,
+    }
+}
+
+/// `body` read as `T` (the route's documented body): a wrong type or a missing field is a 400
+/// naming it.
+pub(crate) fn checked<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, V3Error> {
+    serde_json::from_value(body.clone())
+        .map_err(|e| V3Error::bad(format!("the body does not fit this route: {e}")))
+}

@@ -8,6 +8,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
 import { ixnSend, startServer, submitAndPlace } from "../lib/server.mjs";
 
 const require = createRequire(import.meta.url);
@@ -261,6 +263,48 @@ describe("Workspace API v3 with genesys-workspace-client-js", () => {
     assert.equal(v3.workbinContentOperation, "Add");
     const added = await until((m) => m.action === "ItemAdded");
     assert.equal(added.emailStateResourceV2.id, "BOTH-1");
+    api._cometd.disconnect();
+    await new generated.SessionApi(api._workspaceClient).logout();
+  });
+
+  test("every path the official client calls for these operations is in the OpenAPI document", async () => {
+    const doc = await (await fetch(`http://${server.http}/openapi/v3.json`)).json();
+    const api = path.dirname(require.resolve("genesys-workspace-client-js/src/internal/code-gen/workspace-api/api/WorkbinsApi.js"));
+    const calls = (file) =>
+      [...fs.readFileSync(path.join(api, file), "utf8").matchAll(/'(\/[^']+)', '(GET|POST|PUT|DELETE)'/g)]
+        .map((m) => ({ file, path: m[1], method: m[2].toLowerCase() }));
+    const ours = new Set(["pull", "place-in-queue", "complete", "attach-user-data", "update-user-data", "delete-user-data"]);
+    const wanted = [
+      ...calls("WorkbinsApi.js"),
+      ...calls("MediaManagementApi.js"),
+      ...calls("MediaApi.js").filter((c) => ours.has(c.path.split("/").pop()) && c.path.includes("/interactions/{id}/")),
+      ...calls("SessionApi.js").filter((c) => ["/initialize-workspace", "/activate-channels"].includes(c.path) || (c.path === "/logout" && c.method === "post")),
+    ];
+    assert.ok(wanted.length >= 25, `${wanted.length} calls read from the client`);
+    const missing = wanted.filter((c) => !doc.paths[`/workspace/v3${c.path}`]?.[c.method]);
+    assert.deepEqual(missing, []);
+  });
+
+  test("several workbins at once, an interaction added, its details", async () => {
+    await ixnSend(server.tcp, { message: "RequestSubmit", TenantId: 101, MediaType: "email", InteractionType: "Inbound", Queue: "Inbound", InteractionId: "ADD-1" });
+    const t = await token(server.http, "a3");
+    const api = new WorkspaceApi(null, `http://${server.http}`, false);
+    await api.initialize({ token: t.access_token });
+    await api.activateChannels("a3", null, "p1");
+    const workbinsApi = new generated.WorkbinsApi(api._workspaceClient);
+    const heard = await listen(api, "/workspace/v3/workbins");
+    await workbinsApi.subscribeToWorkbinsNotifications({ data: { workbinIds: "Drafts,Review" } });
+    const acks = [await heard.next((d) => d.name === "EventAck"), await heard.next((d) => d.name === "EventAck")];
+    assert.equal(acks.length, 2);
+    await workbinsApi.addInteractionToWorkbin("Review", { data: { interactionId: "ADD-1" } });
+    assert.equal((await heard.next((d) => d.name === "EventWorkbinContentChanged")).interaction.id, "ADD-1");
+    await workbinsApi.getWorkbinsContent({ data: { workbinIds: "Drafts,Review" } });
+    const both = (await heard.next((d) => d.name === "EventWorkbinsContent")).workbins;
+    assert.deepEqual(both.Review.interactions.map((i) => i.id), ["ADD-1"]);
+    assert.deepEqual(both.Drafts.interactions, []);
+    await workbinsApi.getInteractionDetailsFromWorkbin("ADD-1");
+    const details = await heard.next((d) => d.name === "EventGetInteractionDetails");
+    assert.equal(details.interaction.workbinTypeId, "Review");
     api._cometd.disconnect();
     await new generated.SessionApi(api._workspaceClient).logout();
   });

@@ -64,6 +64,8 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
             post(notifications::bayeux_suffix),
         )
         .route("/api/v2/signout", post(me::sign_out))
+        .route("/openapi/v2.json", get(crate::openapi::v2))
+        .route("/openapi/v3.json", get(crate::openapi::v3))
         .merge(crate::v3::routes())
         .route("/metrics", get(scrape::metrics))
         .fallback(shared::not_found)
@@ -154,4 +156,53 @@ async fn guard(
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+
+    /// Every documented route is served: without credentials it is refused (401, 400), never
+    /// unknown (the fallback's 404) or of another method (405).
+    #[tokio::test]
+    async fn every_documented_route_is_served() {
+        let config = Arc::new(
+            ixn_config::Config::from_toml_str(ixn_config::DEMO_TOML, "demo.toml").unwrap(),
+        );
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let hub = crate::hub::Hub::new(config, tx, false, Arc::default()).unwrap();
+        let router = crate::routes::router(hub);
+        for (api, routes) in [("v2", crate::openapi::V2), ("v3", crate::openapi::V3)] {
+            for r in routes {
+                let path = r.path.replace(['{', '}'], "");
+                let method = if r.method == utoipa::openapi::path::HttpMethod::Get {
+                    "GET"
+                } else {
+                    "POST"
+                };
+                let request = Request::builder()
+                    .method(method)
+                    .uri(&path)
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap();
+                let response = router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    status != StatusCode::METHOD_NOT_ALLOWED && !text.contains("lists the routes"),
+                    "{api}: {method} {} is documented but not served ({status}: {text})",
+                    r.path
+                );
+            }
+        }
+    }
 }

@@ -13,8 +13,9 @@
 //! `SnapshotReleased`, or the operation's name with `succeeded` and `failed` (each failed id
 //! with the engine's reason).
 
-use super::workspace::{Workspace, ask, body_json, instance, operation_id};
+use super::workspace::{Workspace, ask, instance, operation_id, typed};
 use crate::hub::{Hub, WebSession};
+use crate::v3_shapes::bodies as b;
 use crate::v3_shapes::{V3Error, accepted, kv_list};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -55,16 +56,11 @@ fn publish(hub: &Hub, web: &WebSession, kind: &str, operation_id: &str, mut fiel
     hub.publish_now(web.client, CHANNEL, &fields);
 }
 
-/// A non-negative integer field of `data`, or `default`.
-fn index(data: &Value, key: &str, default: i32) -> Result<i32, V3Error> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| V3Error::bad(format!("data.{key} must be a number from 0, not {v}"))),
-    }
+/// A page position or size, or `default`.
+fn index(given: Option<u32>, default: i32) -> Result<i32, V3Error> {
+    given.map_or(Ok(default), |n| {
+        i32::try_from(n).map_err(|_| V3Error::bad(format!("{n} is too large for a position")))
+    })
 }
 
 /// Reads positions `start`.. (`size` of them) of snapshot `sid`.
@@ -100,21 +96,14 @@ pub(super) async fn get_snapshot(
     body: Bytes,
 ) -> Result<Response, V3Error> {
     supervisor(&hub, &web)?;
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
-    let data = body.get("data").unwrap_or(&Value::Null);
-    let condition = data
-        .get("condition")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            V3Error::bad(
-                "data.condition is required, such as \"MediaType = 'email'\" (docs/conditions.md)",
-            )
-        })?;
-    let (start, size) = (index(data, "startIndex", 0)?, index(data, "size", 100)?);
+    let req = typed::<b::GetSnapshotRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let data = req.data;
+    let condition = data.condition.as_str();
+    let (start, size) = (index(data.start_index, 0)?, index(data.size, 100)?);
     let mut take = Message::new(MessageId::REQUEST_TAKE_SNAPSHOT).with(attr::CONDITION, condition);
-    if let Some(order) = data.get("order").and_then(Value::as_str) {
-        take.attrs.push(attr::ORDER, order);
+    if let Some(order) = &data.order {
+        take.attrs.push(attr::ORDER, order.as_str());
     }
     let taken = ask(&hub, &web, take, MessageId::EVENT_SNAPSHOT_TAKEN).await?;
     let sid = taken
@@ -146,12 +135,12 @@ pub(super) async fn with_snapshot(
     body: Bytes,
 ) -> Result<Response, V3Error> {
     supervisor(&hub, &web)?;
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
-    let data = body.get("data").unwrap_or(&Value::Null);
+    let req = typed::<b::SnapshotPageRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let data = req.data.unwrap_or_default();
     match operation.as_str() {
         "get-snapshot-content" => {
-            let (start, size) = (index(data, "startIndex", 0)?, index(data, "size", 100)?);
+            let (start, size) = (index(data.start_index, 0)?, index(data.size, 100)?);
             let interactions = page(&hub, &web, &sid, start, size).await?;
             publish(
                 &hub,
@@ -183,21 +172,6 @@ pub(super) async fn with_snapshot(
         }
     }
     Ok(accepted(&op))
-}
-
-/// The interaction ids a bulk operation lists.
-fn listed(data: &Value) -> Result<Vec<String>, V3Error> {
-    let ids = data
-        .get("interactions")
-        .and_then(Value::as_array)
-        .ok_or_else(|| V3Error::bad("data.interactions is required: a list of interaction ids"))?;
-    ids.iter()
-        .map(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| V3Error::bad(format!("data.interactions: {v} is not an id")))
-        })
-        .collect()
 }
 
 /// What a bulk operation did: the ids done, and the others with why.
@@ -308,27 +282,24 @@ pub(super) async fn bulk(
     body: Bytes,
 ) -> Result<Response, V3Error> {
     supervisor(&hub, &web)?;
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
-    let data = body.get("data").unwrap_or(&Value::Null);
-    let ids = listed(data)?;
+    let req = typed::<b::BulkRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let data = req.data;
+    let ids = data.interactions;
     let mut out = Outcome::default();
     let name = match operation.as_str() {
         "move-to-queue" => {
-            let queue = data.get("queue").and_then(Value::as_str).ok_or_else(|| {
+            let queue = data.queue.ok_or_else(|| {
                 V3Error::bad("data.queue is required: {\"data\": {\"queue\": \"Inbound\", \"interactions\": [...]}}")
             })?;
             move_ids(&hub, &web, &ids, (attr::QUEUE, queue.into()), &mut out).await?;
             "MoveToQueue"
         }
         "move-to-workbin" => {
-            let workbin = data
-                .get("workbinId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    V3Error::bad("data.workbinId is required (and ownerId for an agent's workbin)")
-                })?;
-            let (info, _) = instance(&hub, &web, workbin, &body)?;
+            let workbin = data.workbin_id.ok_or_else(|| {
+                V3Error::bad("data.workbinId is required (and ownerId for an agent's workbin)")
+            })?;
+            let (info, _) = instance(&hub, &web, &workbin, data.owner_id.as_deref())?;
             move_ids(&hub, &web, &ids, (attr::WORKBIN, info.into()), &mut out).await?;
             "MoveToWorkbin"
         }
@@ -352,27 +323,20 @@ pub(super) async fn bulk(
         }
         "manage-user-data" => {
             let mut change = Message::new(MessageId::REQUEST_CHANGE_PROPERTIES);
-            for (field, key) in [
-                ("addedUserData", attr::ADDED_PROPERTIES),
-                ("updatedUserData", attr::CHANGED_PROPERTIES),
+            for (pairs, key) in [
+                (&data.added_user_data, attr::ADDED_PROPERTIES),
+                (&data.updated_user_data, attr::CHANGED_PROPERTIES),
             ] {
-                if let Some(v) = data.get(field) {
-                    change.attrs.push(key, kv_list(v)?);
+                if let Some(pairs) = pairs {
+                    let pairs = serde_json::to_value(pairs).unwrap_or(Value::Null);
+                    change.attrs.push(key, kv_list(&pairs)?);
                 }
             }
-            if let Some(keys) = data.get("deletedUserData") {
-                let deleted = kv_list(keys).or_else(|_| {
-                    let mut l = KvList::new();
-                    for k in keys
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                    {
-                        l.push(k.to_owned(), "");
-                    }
-                    Ok::<_, V3Error>(l)
-                })?;
+            if let Some(keys) = &data.deleted_user_data {
+                let mut deleted = KvList::new();
+                for k in keys {
+                    deleted.push(k.clone(), "");
+                }
                 change.attrs.push(attr::DELETED_PROPERTIES, deleted);
             }
             let request = |id: &str| {
@@ -398,6 +362,33 @@ pub(super) async fn bulk(
         name,
         &op,
         json!({"succeeded": out.succeeded, "failed": out.failed}),
+    );
+    Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/media-management/interactions/{id}/get-details`: accepted; a
+/// `GetDetails` message follows with the interaction as the supervisor may read it.
+pub(super) async fn get_details(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    supervisor(&hub, &web)?;
+    let op = operation_id(typed::<b::Operation>(&body)?.operation_id);
+    let msg = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
+        .with(attr::INTERACTION_ID, id.as_str());
+    let reply = ask(&hub, &web, msg, MessageId::EVENT_INTERACTION_PROPERTIES).await?;
+    let interaction = reply
+        .attrs
+        .get_list(attr::INTERACTION)
+        .map_or(Value::Null, crate::v3_shapes::interaction);
+    publish(
+        &hub,
+        &web,
+        "GetDetails",
+        &op,
+        json!({"interaction": interaction}),
     );
     Ok(accepted(&op))
 }

@@ -6,8 +6,9 @@
 //! request of the same meaning for the agent's logical client; accepted (code 1), then
 //! `InteractionStateChanged` on `/workspace/v3/media` with the interaction as it is now.
 
-use super::workspace::{Workspace, body_json, instance, operation_id};
+use super::workspace::{Workspace, instance, operation_id, typed};
 use crate::hub::{Hub, WebSession};
+use crate::v3_shapes::bodies as b;
 use crate::v3_shapes::{V3Error, accepted, kv_list};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,58 +21,68 @@ use std::sync::Arc;
 /// Where interaction changes made through this API are told.
 pub(crate) const MEDIA: &str = "/workspace/v3/media";
 
-/// The engine request an operation is.
+/// User data pairs as a KVList.
+fn pairs(data: &[b::Kvpair]) -> Result<KvList, V3Error> {
+    kv_list(&serde_json::to_value(data).unwrap_or(Value::Null))
+}
+
+/// The engine request an operation is, and its `operationId`.
 fn request(
     hub: &Hub,
     web: &WebSession,
     id: &str,
     operation: &str,
-    body: &Value,
-) -> Result<Message, V3Error> {
-    let data = body.get("data").unwrap_or(&Value::Null);
-    let change = |key: &'static str| -> Result<Message, V3Error> {
+    body: &[u8],
+) -> Result<(Message, Option<String>), V3Error> {
+    let change = |key: &'static str, data: &[b::Kvpair]| -> Result<Message, V3Error> {
         Ok(Message::new(MessageId::REQUEST_CHANGE_PROPERTIES)
             .with(attr::INTERACTION_ID, id)
-            .with(key, kv_list(data)?))
+            .with(key, pairs(data)?))
     };
     Ok(match operation {
         "pull" => {
+            let req = typed::<b::WorkbinRequest>(body)?;
             let mut m = Message::new(MessageId::REQUEST_PULL)
                 .with(attr::VIEW_ID, "_system_")
                 .with(attr::PULL_PARAMETERS, KvList::new().with(attr::PULL_ID, id));
-            if let Some(workbin) = data.get("workbinId").and_then(Value::as_str) {
-                let (info, _) = instance(hub, web, workbin, body)?;
+            let data = req.data.unwrap_or_default();
+            if let Some(workbin) = &data.workbin_id {
+                let (info, _) = instance(hub, web, workbin, data.owner_id.as_deref())?;
                 m.attrs.push(attr::WORKBIN, info);
             }
-            m
+            (m, req.operation_id)
         }
         "place-in-queue" => {
-            let queue = data.get("queue").and_then(Value::as_str).ok_or_else(|| {
-                V3Error::bad("data.queue is required: {\"data\": {\"queue\": \"Inbound\"}}")
-            })?;
-            Message::new(MessageId::REQUEST_PLACE_IN_QUEUE)
+            let req = typed::<b::PlaceInQueueRequest>(body)?;
+            let m = Message::new(MessageId::REQUEST_PLACE_IN_QUEUE)
                 .with(attr::INTERACTION_ID, id)
-                .with(attr::QUEUE, queue)
+                .with(attr::QUEUE, req.data.queue);
+            (m, req.operation_id)
         }
         "complete" => {
-            Message::new(MessageId::REQUEST_STOP_PROCESSING).with(attr::INTERACTION_ID, id)
+            let req = typed::<b::Operation>(body)?;
+            let m = Message::new(MessageId::REQUEST_STOP_PROCESSING).with(attr::INTERACTION_ID, id);
+            (m, req.operation_id)
         }
-        "attach-user-data" => change(attr::ADDED_PROPERTIES)?,
-        "update-user-data" => change(attr::CHANGED_PROPERTIES)?,
+        "attach-user-data" | "update-user-data" => {
+            let req = typed::<b::UserDataRequest>(body)?;
+            let key = if operation == "attach-user-data" {
+                attr::ADDED_PROPERTIES
+            } else {
+                attr::CHANGED_PROPERTIES
+            };
+            (change(key, &req.data)?, req.operation_id)
+        }
         "delete-user-data" => {
-            let keys = data.get("keys").and_then(Value::as_array).ok_or_else(|| {
-                V3Error::bad("data.keys is required: {\"data\": {\"keys\": [\"Subject\"]}}")
-            })?;
+            let req = typed::<b::DeleteUserDataRequest>(body)?;
             let mut deleted = KvList::new();
-            for k in keys {
-                let k = k
-                    .as_str()
-                    .ok_or_else(|| V3Error::bad(format!("data.keys: {k} is not a string")))?;
-                deleted.push(k.to_owned(), "");
+            for k in req.data.keys {
+                deleted.push(k, "");
             }
-            Message::new(MessageId::REQUEST_CHANGE_PROPERTIES)
+            let m = Message::new(MessageId::REQUEST_CHANGE_PROPERTIES)
                 .with(attr::INTERACTION_ID, id)
-                .with(attr::DELETED_PROPERTIES, deleted)
+                .with(attr::DELETED_PROPERTIES, deleted);
+            (m, req.operation_id)
         }
         other => {
             return Err(V3Error::new(
@@ -91,9 +102,8 @@ pub(super) async fn operation(
     Path((mediatype, id, operation)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
-    let msg = request(&hub, &web, &id, &operation, &body)?;
+    let (msg, given) = request(&hub, &web, &id, &operation, &body)?;
+    let op = operation_id(given);
     let want = if operation == "pull" {
         MessageId::EVENT_PULLED_INTERACTIONS
     } else {

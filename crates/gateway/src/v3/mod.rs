@@ -46,6 +46,26 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
             post(workspace::get_content),
         )
         .route(
+            "/workspace/v3/workbins/get-contents",
+            post(workspace::get_contents),
+        )
+        .route(
+            "/workspace/v3/workbins/subscribe",
+            post(workspace::subscribe_many),
+        )
+        .route(
+            "/workspace/v3/workbins/unsubscribe",
+            post(workspace::unsubscribe_many),
+        )
+        .route(
+            "/workspace/v3/workbins/{id}/add-interaction",
+            post(workspace::add_interaction),
+        )
+        .route(
+            "/workspace/v3/workbins/interactions/{id}/get-details",
+            post(workspace::get_details),
+        )
+        .route(
             "/workspace/v3/workbins/{id}/subscribe",
             post(workspace::subscribe),
         )
@@ -60,6 +80,10 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
         .route(
             "/workspace/v3/media-management/get-snapshot",
             post(management::get_snapshot),
+        )
+        .route(
+            "/workspace/v3/media-management/interactions/{id}/get-details",
+            post(management::get_details),
         )
         .route(
             "/workspace/v3/media-management/{operation}",

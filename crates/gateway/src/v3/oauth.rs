@@ -9,18 +9,21 @@
 
 use crate::hub::Hub;
 use crate::tokens::BadToken;
+use crate::v3_shapes::bodies as b;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ixn_config::AgentIdx;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// An OAuth 2 refusal.
 fn refuse(http: StatusCode, error: &str, description: impl Into<String>) -> Response {
-    let body = json!({"error": error, "error_description": description.into()});
+    let body = b::OAuthError {
+        error: error.to_owned(),
+        error_description: description.into(),
+    };
     let mut response = (http, axum::Json(body)).into_response();
     if http == StatusCode::UNAUTHORIZED
         && let Ok(v) = header::HeaderValue::from_str("Basic realm=\"auth\"")
@@ -42,12 +45,12 @@ pub(crate) async fn token(
 ) -> Response {
     match grant(&hub, request).await {
         Ok(agent) => match hub.tokens.issue(agent, Instant::now()) {
-            Some(token) => axum::Json(json!({
-                "access_token": token,
-                "token_type": "bearer",
-                "expires_in": hub.config.http.access_token_secs,
-                "scope": "*",
-            }))
+            Some(access_token) => axum::Json(b::Token {
+                access_token,
+                token_type: "bearer".to_owned(),
+                expires_in: hub.config.http.access_token_secs,
+                scope: "*".to_owned(),
+            })
             .into_response(),
             None => refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -113,15 +116,31 @@ async fn grant(hub: &Hub, request: axum::extract::Request) -> Result<AgentIdx, R
             ));
         }
     }
-    let (Some(user), Some(password)) = (field("username"), field("password")) else {
+    let form: b::TokenForm = serde_json::to_value(&fields)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("the form does not fit (grant_type, username, password): {e}"),
+            )
+        })?;
+    if form.client_id.as_ref().is_some_and(|id| *id != client_id) {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client_id in the form is not the client of the HTTP Basic credentials",
+        ));
+    }
+    if form.grant_type != "password" {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "username and password are required (form-encoded)",
+            "unsupported_grant_type",
+            "use grant_type=password",
         ));
-    };
+    }
     check_client(hub, &client_id, secret).await?;
-    check_agent(hub, user, password).await
+    check_agent(hub, &form.username, &form.password).await
 }
 
 /// The client's secret is right, or `invalid_client`.
@@ -220,13 +239,13 @@ pub(crate) async fn userinfo(State(hub): State<Arc<Hub>>, headers: HeaderMap) ->
     match bearer_agent(&hub, &headers) {
         Ok(a) => {
             let agent = &hub.config[a];
-            axum::Json(json!({
-                "sub": agent.user_id,
-                "user_name": agent.id,
-                "username": agent.id,
-                "loginName": agent.id,
-                "dbid": a.get(),
-            }))
+            axum::Json(b::UserInfo {
+                sub: agent.user_id.clone(),
+                user_name: agent.id.clone(),
+                username: agent.id.clone(),
+                login_name: agent.id.clone(),
+                dbid: u32::try_from(a.get()).unwrap_or(u32::MAX),
+            })
             .into_response()
         }
         Err(e) => e.into_response(),

@@ -9,6 +9,7 @@ use crate::bayeux::protocol::parse_batch;
 use crate::bayeux::reply::raw;
 use crate::hub::{Hub, WebSession};
 use crate::v3_shapes::WORKBINS;
+use crate::v3_shapes::bodies as b;
 use crate::v3_shapes::{V3Error, accepted, done};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
@@ -64,12 +65,15 @@ pub(super) fn body_json(body: &[u8]) -> Result<Value, V3Error> {
 }
 
 /// The request's `operationId`, or a new one.
-pub(super) fn operation_id(body: &Value) -> String {
-    body.get("operationId")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+pub(super) fn operation_id(given: Option<String>) -> String {
+    given
         .or_else(|| crate::auth::random_token(8))
         .unwrap_or_default()
+}
+
+/// The body, read as the route's documented type `T`.
+pub(super) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, V3Error> {
+    crate::v3_shapes::checked(&body_json(body)?)
 }
 
 /// The user as the Workspace API describes it.
@@ -200,22 +204,22 @@ pub(super) async fn activate_channels(
     State(hub): Shared,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    let body = body_json(&body)?;
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let data = typed::<b::ActivateChannels>(&body)?.data;
     let me = &hub.config[web.agent];
-    if let Some(agent) = data.get("agentId").and_then(Value::as_str)
-        && agent != me.id
+    if let Some(agent) = &data.agent_id
+        && *agent != me.id
     {
         return Err(V3Error::new(
             StatusCode::FORBIDDEN,
             format!("agentId {agent:?} is not the signed-in agent ({:?})", me.id),
         ));
     }
-    let place = data
-        .get("placeName")
-        .or_else(|| data.get("dn"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| V3Error::bad("data.placeName is required: {\"data\": {\"agentId\": \"a1\", \"placeName\": \"p1\"}}"))?;
+    let place = data.place_name.or(data.dn).ok_or_else(|| {
+        V3Error::bad(
+            "data.placeName is required: {\"data\": {\"agentId\": \"a1\", \"placeName\": \"p1\"}}",
+        )
+    })?;
+    let place = place.as_str();
     if hub.config.place(place).is_none() {
         return Err(V3Error::new(
             StatusCode::NOT_FOUND,
@@ -303,8 +307,7 @@ pub(super) async fn get_workbins(
     State(hub): Shared,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
+    let op = operation_id(typed::<b::Operation>(&body)?.operation_id);
     let me = &hub.config[web.agent];
     let msg = Message::new(MessageId::REQUEST_GET_WORKBINS).with(attr::AGENT_ID, me.id.as_str());
     let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBINS).await?;
@@ -338,14 +341,14 @@ pub(super) async fn get_workbins(
     Ok(accepted(&op))
 }
 
-/// The workbin instance a request names: type `id` (its UUID or name), owned by
-/// `data.ownerId` (an agent, for an agent workbin) or by the agent's own (itself, its place, its
+/// The workbin instance a request names: type `id` (its UUID or name), owned by `owner_id`
+/// (`data.ownerId`: an agent, for an agent workbin) or by the agent's own (itself, its place, its
 /// group, its place's group); its WorkbinInfo and owner's name.
 pub(super) fn instance(
     hub: &Hub,
     web: &WebSession,
     id: &str,
-    body: &Value,
+    owner_id: Option<&str>,
 ) -> Result<(KvList, String), V3Error> {
     let config = &hub.config;
     let ty = config
@@ -358,7 +361,7 @@ pub(super) fn instance(
             )
         })?;
     let wt = &config[ty];
-    let owner = match body.pointer("/data/ownerId").and_then(Value::as_str) {
+    let owner = match owner_id {
         Some(o) if wt.owner == OwnerKind::Agent => Some((attr::WORKBIN_AGENT_ID, o.to_owned())),
         _ => own_instance(hub, web, wt.owner),
     };
@@ -385,27 +388,17 @@ pub(super) async fn get_content(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    let body = body_json(&body)?;
-    let op = operation_id(&body);
-    let (info, owner) = instance(&hub, &web, &id, &body)?;
-    let name = info
-        .get_str(attr::WORKBIN_TYPE_ID)
-        .map(ByteString::to_string);
-    let uuid = name
-        .as_deref()
-        .and_then(|n| hub.config.workbin(n))
-        .map(|t| hub.config[t].uuid.clone());
-    let msg = Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, info);
-    let reply = ask(&hub, &web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
-    let interactions: Vec<Value> = crate::gws::listed_interactions(&reply)
-        .map(crate::v3_shapes::interaction)
-        .collect();
+    let req = typed::<b::WorkbinRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let owner_id = req.data.and_then(|d| d.owner_id);
+    let (info, owner) = instance(&hub, &web, &id, owner_id.as_deref())?;
+    let workbin = content_of(&hub, &web, info, &owner).await?;
     publish_workbins(
         &hub,
         &web,
         "EventWorkbinContent",
         &op,
-        json!({"workbin": {"id": uuid, "workbinName": name, "ownerId": owner, "interactions": interactions}}),
+        json!({"workbin": workbin}),
     );
     Ok(accepted(&op))
 }
@@ -421,17 +414,15 @@ async fn subscription(
     body: &[u8],
     unsubscribe: bool,
 ) -> Result<Response, V3Error> {
-    let body = body_json(body)?;
-    let op = operation_id(&body);
-    let (info, _) = instance(hub, web, id, &body)?;
+    let req = typed::<b::WorkbinRequest>(body)?;
+    let op = operation_id(req.operation_id);
+    let data = req.data.unwrap_or_default();
+    let (info, _) = instance(hub, web, id, data.owner_id.as_deref())?;
     let workbin = crate::gws::WorkbinRef::from_info(&hub.config, &info);
     let msg = if unsubscribe {
         Message::new(MessageId::REQUEST_CANCEL_WORKBIN_NOTIFICATIONS).with(attr::WORKBIN, info)
     } else {
-        let props = body
-            .pointer("/data/notifyPropertyChanges")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let props = data.notify_property_changes.unwrap_or(false);
         Message::new(MessageId::REQUEST_WORKBIN_NOTIFICATIONS)
             .with(attr::WORKBIN, info)
             .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(props))
@@ -461,4 +452,139 @@ pub(super) async fn unsubscribe(
     body: Bytes,
 ) -> Result<Response, V3Error> {
     subscription(&web, &hub, &id, &body, true).await
+}
+
+/// The content of workbin instance `info` (owned by `owner`) as the Workspace API lists it.
+async fn content_of(
+    hub: &Hub,
+    web: &WebSession,
+    info: KvList,
+    owner: &str,
+) -> Result<Value, V3Error> {
+    let name = info
+        .get_str(attr::WORKBIN_TYPE_ID)
+        .map(ByteString::to_string);
+    let uuid = name
+        .as_deref()
+        .and_then(|n| hub.config.workbin(n))
+        .map(|t| hub.config[t].uuid.clone());
+    let msg = Message::new(MessageId::REQUEST_GET_WORKBIN_CONTENT).with(attr::WORKBIN, info);
+    let reply = ask(hub, web, msg, MessageId::EVENT_WORKBIN_CONTENT).await?;
+    let interactions: Vec<Value> = crate::gws::listed_interactions(&reply)
+        .map(crate::v3_shapes::interaction)
+        .collect();
+    Ok(json!({"id": uuid, "workbinName": name, "ownerId": owner, "interactions": interactions}))
+}
+
+/// `POST /workspace/v3/workbins/get-contents` `{"data": {"workbinIds", "ownerId"}}`: accepted;
+/// `EventWorkbinsContent` follows, the workbins by id.
+pub(super) async fn get_contents(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    let req = typed::<b::WorkbinsRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let mut workbins = serde_json::Map::new();
+    for id in req.data.workbin_ids.list() {
+        let (info, owner) = instance(&hub, &web, &id, req.data.owner_id.as_deref())?;
+        workbins.insert(id, content_of(&hub, &web, info, &owner).await?);
+    }
+    publish_workbins(
+        &hub,
+        &web,
+        "EventWorkbinsContent",
+        &op,
+        json!({"workbins": workbins}),
+    );
+    Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/workbins/subscribe` and `.../unsubscribe` for several workbins
+/// (`{"data": {"workbinIds", "ownerId", "notifyPropertyChanges"}}`): one outcome each.
+async fn subscriptions(
+    web: &WebSession,
+    hub: &Hub,
+    body: &[u8],
+    unsubscribe: bool,
+) -> Result<Response, V3Error> {
+    let req = typed::<b::WorkbinsRequest>(body)?;
+    let op = operation_id(req.operation_id);
+    for id in req.data.workbin_ids.list() {
+        let one = json!({"operationId": op, "data": {
+            "ownerId": req.data.owner_id,
+            "notifyPropertyChanges": req.data.notify_property_changes,
+        }});
+        subscription(web, hub, &id, one.to_string().as_bytes(), unsubscribe).await?;
+    }
+    Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/workbins/subscribe`.
+pub(super) async fn subscribe_many(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    subscriptions(&web, &hub, &body, false).await
+}
+
+/// `POST /workspace/v3/workbins/unsubscribe`.
+pub(super) async fn unsubscribe_many(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    subscriptions(&web, &hub, &body, true).await
+}
+
+/// `POST /workspace/v3/workbins/{id}/add-interaction` `{"data": {"interactionId", "ownerId"}}`:
+/// RequestPlaceInWorkbin; accepted, then `EventAck` (`operation` `AddInteraction`).
+pub(super) async fn add_interaction(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    let req = typed::<b::AddInteractionRequest>(&body)?;
+    let op = operation_id(req.operation_id);
+    let (info, _) = instance(&hub, &web, &id, req.data.owner_id.as_deref())?;
+    let msg = Message::new(MessageId::REQUEST_PLACE_IN_WORKBIN)
+        .with(attr::INTERACTION_ID, req.data.interaction_id.as_str())
+        .with(attr::WORKBIN, info);
+    ask(&hub, &web, msg, MessageId::EVENT_ACK).await?;
+    publish_workbins(
+        &hub,
+        &web,
+        "EventAck",
+        &op,
+        json!({"operation": "AddInteraction", "interactionId": req.data.interaction_id}),
+    );
+    Ok(accepted(&op))
+}
+
+/// `POST /workspace/v3/workbins/interactions/{id}/get-details`: accepted;
+/// `EventGetInteractionDetails` follows with the interaction.
+pub(super) async fn get_details(
+    Workspace(web): Workspace,
+    State(hub): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V3Error> {
+    let op = operation_id(typed::<b::Operation>(&body)?.operation_id);
+    let msg = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
+        .with(attr::INTERACTION_ID, id.as_str());
+    let reply = ask(&hub, &web, msg, MessageId::EVENT_INTERACTION_PROPERTIES).await?;
+    let interaction = reply
+        .attrs
+        .get_list(attr::INTERACTION)
+        .map_or(Value::Null, crate::v3_shapes::interaction);
+    publish_workbins(
+        &hub,
+        &web,
+        "EventGetInteractionDetails",
+        &op,
+        json!({"interaction": interaction}),
+    );
+    Ok(accepted(&op))
 }
