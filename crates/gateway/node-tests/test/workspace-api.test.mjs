@@ -321,5 +321,29 @@ describe("Workspace API v3 with genesys-workspace-client-js", () => {
     res = await post("/workspace/v3/initialize-workspace");
     assert.equal(res.status, 401);
     assert.match((await res.json()).status.message, /Bearer/);
+
+    // Signed in as a3 (Support, supervising nobody): an unknown workbin, a workbin of an agent
+    // it may not reach, a body that does not fit.
+    const t = await token(server.http, "a3");
+    res = await post("/workspace/v3/initialize-workspace", { Authorization: `Bearer ${t.access_token}` });
+    const cookie = { Cookie: res.headers.get("set-cookie").split(";")[0] };
+    res = await fetch(`http://${server.http}/workspace/v3/activate-channels`, {
+      method: "POST", headers: { "Content-Type": "application/json", ...cookie }, body: JSON.stringify({ data: { agentId: "a3", placeName: "p2" } }),
+    });
+    assert.equal(res.status, 200);
+    res = await post("/workspace/v3/workbins/NoSuchWorkbin/get-content", cookie);
+    assert.equal(res.status, 404);
+    assert.match((await res.json()).status.message, /no workbin "NoSuchWorkbin"/);
+    res = await fetch(`http://${server.http}/workspace/v3/workbins/Drafts/get-content`, {
+      method: "POST", headers: { "Content-Type": "application/json", ...cookie }, body: JSON.stringify({ data: { ownerId: "a1" } }),
+    });
+    assert.equal(res.status, 403);
+    assert.match((await res.json()).status.message, /may not access workbin/);
+    res = await fetch(`http://${server.http}/workspace/v3/media/email/interactions/X/place-in-queue`, {
+      method: "POST", headers: { "Content-Type": "application/json", ...cookie }, body: JSON.stringify({ data: { queue: 7 } }),
+    });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).status.message, /does not fit/);
+    await post("/workspace/v3/logout", cookie);
   });
 });
