@@ -38,8 +38,20 @@ const STEP: Duration = Duration::from_secs(30);
 const SETUP_AT_ONCE: usize = 64;
 /// The channel the Faye side publishes on.
 const FAYE_CHANNEL: &str = "/workbin";
-/// The channel of ixn's workbin messages.
+/// The channel of ixn's workbin messages (GWS v2).
 const IXN_CHANNEL: &str = "/v2/me/workbins";
+/// The channel of ixn's workbin messages (the Workspace API v3).
+const V3_CHANNEL: &str = "/workspace/v3/workbins";
+
+/// Which of ixn's web APIs the sessions use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Api {
+    /// GWS v2: HTTP Basic sign-in, REST Subscribe, `/v2/me/workbins`.
+    V2,
+    /// The Workspace API v3: an access token, initialize-workspace, activate-channels, a workbin
+    /// subscription, `/workspace/v3/workbins`.
+    V3,
+}
 
 /// Which transport the sessions use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +82,8 @@ pub(crate) struct Params {
     pub(crate) sample_every: u64,
     /// Faye: each message's JSON size in bytes.
     pub(crate) size: usize,
+    /// ixn: which web API.
+    pub(crate) api: Api,
 }
 
 impl Params {
@@ -98,13 +112,19 @@ struct Endpoint {
     addr: SocketAddr,
     /// The Bayeux path (`/api/v2/notifications`, `/bayeux`).
     path: String,
-    /// ixn: each agent signs in and subscribes over REST, then to `/v2/me/workbins`.
+    /// ixn: each agent signs in and subscribes over REST, then to `/v2/me/workbins` (or, with
+    /// the Workspace API, to `/workspace/v3/workbins`).
     ixn: bool,
+    api: Api,
 }
 
 impl Endpoint {
     fn channel(&self) -> &'static str {
-        if self.ixn { IXN_CHANNEL } else { FAYE_CHANNEL }
+        match (self.ixn, self.api) {
+            (false, _) => FAYE_CHANNEL,
+            (true, Api::V2) => IXN_CHANNEL,
+            (true, Api::V3) => V3_CHANNEL,
+        }
     }
 }
 
@@ -167,8 +187,12 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
             let (target, web) = Target::start_web(&setup.spawn, p.sessions)?;
             let endpoint = Endpoint {
                 addr: web,
-                path: "/api/v2/notifications".into(),
+                path: match p.api {
+                    Api::V2 => "/api/v2/notifications".into(),
+                    Api::V3 => "/workspace/v3/notifications".into(),
+                },
                 ixn: true,
+                api: p.api,
             };
             (Some(target), None, endpoint)
         }
@@ -178,6 +202,7 @@ pub(crate) async fn run(setup: &Setup, side: &Side, p: Params) -> Result<Report,
                 addr,
                 path,
                 ixn: false,
+                api: Api::V2,
             };
             (None, Some(faye), endpoint)
         }
@@ -247,12 +272,16 @@ async fn sign_out(endpoint: &Endpoint, cookies: &[String]) -> Result<(), Error> 
     for chunk in cookies.chunks(SETUP_AT_ONCE) {
         let mut set = JoinSet::new();
         for c in chunk {
-            let (addr, cookie) = (endpoint.addr, c.clone());
+            let (addr, cookie, api) = (endpoint.addr, c.clone(), endpoint.api);
             set.spawn(async move {
                 let mut http = Http1::connect(addr).await?;
+                let path = match api {
+                    Api::V2 => "/api/v2/signout",
+                    Api::V3 => "/workspace/v3/logout",
+                };
                 http.json(
                     "POST",
-                    "/api/v2/signout",
+                    path,
                     &[("cookie", cookie.as_str())],
                     Some(&json!({})),
                 )
@@ -307,14 +336,22 @@ fn report_of(
     let mut report = Report::new(
         "cometd",
         format!(
-            "cometd: {} {} session(s) of one workbin, {} change(s) in flight, {paced}{secs:.1} s, {server} at {}",
+            "cometd: {} {} session(s){} of one workbin, {} change(s) in flight, {paced}{secs:.1} s, {server} at {}",
             p.sessions,
             p.transport.name(),
+            if endpoint.ixn && endpoint.api == Api::V3 {
+                " (Workspace API v3)"
+            } else {
+                ""
+            },
             p.in_flight,
             endpoint.addr
         ),
     );
     report.param("server", server);
+    if endpoint.ixn {
+        report.param("api", if endpoint.api == Api::V3 { "v3" } else { "v2" });
+    }
     report.param("sessions", p.sessions);
     report.param("transport", p.transport.name());
     report.param("in_flight", p.in_flight);
@@ -386,6 +423,28 @@ impl Http1 {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<(u16, Option<String>, Bytes), Error> {
+        match body {
+            Some(v) => {
+                let text = Bytes::from(v.to_string());
+                self.request_raw(method, path, headers, text, "application/json")
+                    .await
+            }
+            None => {
+                self.request_raw(method, path, headers, Bytes::new(), "")
+                    .await
+            }
+        }
+    }
+
+    /// One request with `body` of `content_type` (none when empty).
+    async fn request_raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(u16, Option<String>, Bytes), Error> {
         let mut b = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -393,13 +452,9 @@ impl Http1 {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let body = match body {
-            Some(v) => {
-                b = b.header("content-type", "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
+        if !content_type.is_empty() {
+            b = b.header("content-type", content_type);
+        }
         let req = b
             .body(Full::new(body))
             .map_err(|e| Error::Protocol(e.to_string()))?;
@@ -526,13 +581,81 @@ struct Lite<'a> {
     error: Option<String>,
 }
 
+/// Workspace API session `i`: agent `i` gets an access token (the `load` OAuth client), starts
+/// its workspace, activates its channels at place `i` and subscribes to `Team` of `group0`; the
+/// workspace cookie.
+async fn open_v3(e: &Endpoint, i: usize) -> Result<String, Error> {
+    use base64::Engine as _;
+    let mut http = Http1::connect(e.addr).await?;
+    let client = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("load:{WEB_PASSWORD}"))
+    );
+    let form = format!("grant_type=password&username=agent{i}&password={WEB_PASSWORD}");
+    let (status, _, body) = http
+        .request_raw(
+            "POST",
+            "/auth/v3/oauth/token",
+            &[("authorization", &client)],
+            Bytes::from(form),
+            "application/x-www-form-urlencoded",
+        )
+        .await?;
+    let token: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let token = token
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|_| status == 200)
+        .ok_or_else(|| {
+            Error::Protocol(format!(
+                "agent{i}: no access token: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        })?;
+    let bearer = format!("Bearer {token}");
+    let (status, cookie, body) = http
+        .request(
+            "POST",
+            "/workspace/v3/initialize-workspace",
+            &[("authorization", &bearer)],
+            Some(&json!({})),
+        )
+        .await?;
+    let cookie = cookie.filter(|_| status == 200).ok_or_else(|| {
+        Error::Protocol(format!(
+            "agent{i}: initialize-workspace: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        ))
+    })?;
+    let h = [("cookie", cookie.as_str())];
+    let activate =
+        json!({"data": {"agentId": format!("agent{i}"), "placeName": format!("place{i}")}});
+    http.json(
+        "POST",
+        "/workspace/v3/activate-channels",
+        &h,
+        Some(&activate),
+    )
+    .await?;
+    http.json(
+        "POST",
+        "/workspace/v3/workbins/Team/subscribe",
+        &h,
+        Some(&json!({"data": {}})),
+    )
+    .await?;
+    Ok(cookie)
+}
+
 impl Session {
     /// Sets session `i` up: for ixn, agent `i` signs in, starts a contact center session at
     /// place `i` and subscribes to `Team` of `group0` over REST; then a CometD handshake and a
     /// subscription to the channel, and a first connect.
     async fn open(e: &Endpoint, i: usize, transport: Transport) -> Result<Self, Error> {
         let mut cookie = None;
-        if e.ixn {
+        if e.ixn && e.api == Api::V3 {
+            cookie = Some(open_v3(e, i).await?);
+        } else if e.ixn {
             use base64::Engine as _;
             let mut http = Http1::connect(e.addr).await?;
             let basic = format!(
@@ -722,19 +845,24 @@ impl Session {
     }
 }
 
-/// The send time in a batch: the UserData `t` of the first interaction ixn placed (`ItemAdded`),
+/// The send time in a batch: the UserData `t` of the first interaction ixn placed (`ItemAdded`,
+/// or the Workspace API's `Add`),
 /// or the `t` of Faye's first message (the publisher writes it first in `data`). Found by
 /// searching the text rather than parsing the batch, which would cost the one-thread load
 /// generator more than the server spends sending it.
 fn sent_at(batch: &[u8], channel: &str) -> Option<i64> {
     const IXN_T: &[u8] = b"\"userData\":{\"t\":";
+    const V3_T: &[u8] = b"{\"key\":\"t\",\"type\":\"int\",\"value\":";
     const FAYE_T: &[u8] = b"\"data\":{\"t\":";
-    let from = if channel == IXN_CHANNEL {
-        let added = memchr::memmem::find(batch, b"\"ItemAdded\"")?;
-        let rest = batch.get(added..)?;
-        added + memchr::memmem::find(rest, IXN_T)? + IXN_T.len()
-    } else {
-        memchr::memmem::find(batch, FAYE_T)? + FAYE_T.len()
+    let after = |mark: &[u8], t: &[u8]| -> Option<usize> {
+        let at = memchr::memmem::find(batch, mark)?;
+        let rest = batch.get(at..)?;
+        Some(at + memchr::memmem::find(rest, t)? + t.len())
+    };
+    let from = match channel {
+        IXN_CHANNEL => after(b"\"ItemAdded\"", IXN_T)?,
+        V3_CHANNEL => after(b"\"workbinContentOperation\":\"Add\"", V3_T)?,
+        _ => memchr::memmem::find(batch, FAYE_T)? + FAYE_T.len(),
     };
     let digits = batch.get(from..)?;
     let end = digits

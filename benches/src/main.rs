@@ -128,6 +128,9 @@ struct CometdArgs {
     /// of the same shape reports).
     #[arg(long, value_name = "BYTES", default_value_t = 600, requires = "faye")]
     size: usize,
+    /// ixn's web APIs to load, each measured in turn: GWS v2, the Workspace API v3.
+    #[arg(long, value_enum, default_values_t = [cometd_fanout::Api::V2], value_delimiter = ',', conflicts_with = "faye")]
+    api: Vec<cometd_fanout::Api>,
     #[command(flatten)]
     common: Common,
 }
@@ -752,6 +755,7 @@ async fn cometd_cmd(args: CometdArgs) -> Result<(), Error> {
         sample_every,
         faye,
         size,
+        api,
         common,
     } = args;
     let side = match faye {
@@ -769,8 +773,15 @@ async fn cometd_cmd(args: CometdArgs) -> Result<(), Error> {
             bounds: bounds(&common.bounds),
         },
     };
+    let apis = match side {
+        cometd_fanout::Side::Ixn => api,
+        cometd_fanout::Side::Faye(_) => vec![cometd_fanout::Api::V2],
+    };
     for &n in &sessions {
-        for &t in &transport {
+        for (&t, &a) in transport
+            .iter()
+            .flat_map(|t| apis.iter().map(move |a| (t, a)))
+        {
             clean(&common);
             let params = cometd_fanout::Params {
                 sessions: n.max(1),
@@ -779,6 +790,7 @@ async fn cometd_cmd(args: CometdArgs) -> Result<(), Error> {
                 rate,
                 sample_every: sample_every.unwrap_or(if rate.is_some() { 1 } else { 8 }),
                 size,
+                api: a,
             };
             show(
                 &cometd_fanout::run(&s, &side, params).await?,

@@ -247,6 +247,7 @@ async fn run_one(setup: &Setup, turn: usize) -> Result<Report, Error> {
                     rate: None,
                     sample_every: 8,
                     size: 0,
+                    api: cometd_fanout::Api::V2,
                 },
             )
             .await

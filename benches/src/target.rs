@@ -57,6 +57,11 @@ pub(crate) fn web_config(sessions: usize, connections: usize) -> Result<ConfigFi
     for a in &mut c.agent {
         a.password_hash = Some(hash.clone());
     }
+    // The Workspace API's sessions get their tokens through this client (secret: the password).
+    c.http.oauth_clients = vec![ixn_config::OAuthClient {
+        id: "load".into(),
+        secret_hash: hash.clone(),
+    }];
     c.http.max_web_sessions = sessions + 16;
     c.http.max_cometd_sessions = sessions + 16;
     c.http.max_connections = 2 * sessions + 64;

@@ -281,7 +281,7 @@ impl Hub {
         }
     }
 
-    /// Handles one delivery from the engine. `last` keeps the CometD message written for the
+    /// Handles one delivery from the engine. `last` keeps the CometD messages written for the
     /// last notification: the engine sends one notification to many logical clients as the
     /// same shared message, so it is written once for all of them.
     fn deliver(
@@ -350,26 +350,29 @@ impl Hub {
             let Some(client) = proxy_client_id else {
                 return;
             };
-            let message = match last {
-                Some((m, r)) if Arc::ptr_eq(m, &msg) => Some(Arc::clone(r)),
-                _ => self.content_changed(&msg).map(|change| {
-                    let r = raw(&serde_json::json!({"channel": WORKBINS_CHANNEL, "data": change}));
-                    *last = Some((Arc::clone(&msg), Arc::clone(&r)));
-                    r
-                }),
-            };
-            if let Some(message) = message {
-                self.sessions
-                    .publish_raw(client, WORKBINS_CHANNEL, &message, woken);
+            if !last.as_ref().is_some_and(|r| Arc::ptr_eq(&r.msg, &msg)) {
+                // Written once for every recipient, in both APIs' shapes.
+                let v2 = self.content_changed(&msg).map(|change| {
+                    raw(&serde_json::json!({"channel": WORKBINS_CHANNEL, "data": change}))
+                });
+                let v3 = crate::v3_shapes::content_changed(&self.config, &msg).map(|change| {
+                    raw(&serde_json::json!({"channel": crate::v3_shapes::WORKBINS, "data": change}))
+                });
+                *last = Some(Written {
+                    msg: Arc::clone(&msg),
+                    v2,
+                    v3,
+                });
             }
-            // The same change for the Workspace API's sessions (written per recipient: rare
-            // beside GWS's fan-out, and only when someone listens there).
-            if let Some(change) = crate::v3_shapes::content_changed(&self.config, &msg) {
-                let message = raw(
-                    &serde_json::json!({"channel": crate::v3_shapes::WORKBINS, "data": change}),
-                );
-                self.sessions
-                    .publish_raw(client, crate::v3_shapes::WORKBINS, &message, woken);
+            if let Some(r) = last.as_ref() {
+                if let Some(m) = &r.v2 {
+                    self.sessions
+                        .publish_raw(client, WORKBINS_CHANNEL, m, woken);
+                }
+                if let Some(m) = &r.v3 {
+                    self.sessions
+                        .publish_raw(client, crate::v3_shapes::WORKBINS, m, woken);
+                }
             }
             return;
         }
@@ -423,8 +426,16 @@ impl Hub {
     }
 }
 
-/// The last notification delivered and the CometD message written for it.
-type Rendered = Option<(Arc<Message>, Raw)>;
+/// The last notification delivered and the CometD messages written for it (GWS v2 and the
+/// Workspace API: each session gets the one of the channel it subscribed to).
+struct Written {
+    msg: Arc<Message>,
+    v2: Option<Raw>,
+    v3: Option<Raw>,
+}
+
+/// The last notification written, if any.
+type Rendered = Option<Written>;
 
 /// CometD sessions that queued messages this round, woken at its end.
 type Woken = Vec<Arc<Live>>;
