@@ -8,6 +8,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How long an expired token is remembered, so that using it says "expired" rather than
+/// "unknown" (expired ones make room at once when the table is full).
+const EXPIRED_KEPT: Duration = Duration::from_secs(600);
+
 /// The access tokens given out: token to agent and expiry.
 pub(crate) struct Tokens {
     map: Mutex<HashMap<String, (AgentIdx, Instant)>>,
@@ -45,22 +49,20 @@ impl Tokens {
         Some(token)
     }
 
-    /// The agent `token` was given for, while it is good.
+    /// The agent `token` was given for, while it is good. An expired token is told apart
+    /// from an unknown one for [`EXPIRED_KEPT`] after it expired.
     pub(crate) fn agent(&self, token: &str, now: Instant) -> Result<AgentIdx, BadToken> {
-        let mut map = lock(&self.map);
-        match map.get(token) {
+        match lock(&self.map).get(token) {
             None => Err(BadToken::Unknown),
-            Some((_, until)) if *until <= now => {
-                map.remove(token);
-                Err(BadToken::Expired)
-            }
+            Some((_, until)) if *until <= now => Err(BadToken::Expired),
             Some((agent, _)) => Ok(*agent),
         }
     }
 
-    /// Forgets the expired tokens (the sweeper, every second).
+    /// Forgets the tokens expired for longer than [`EXPIRED_KEPT`] (the sweeper, every second).
     pub(crate) fn sweep(&self, now: Instant) {
-        lock(&self.map).retain(|_, (_, until)| *until > now);
+        lock(&self.map)
+            .retain(|_, (_, until)| now.saturating_duration_since(*until) < EXPIRED_KEPT);
     }
 
     /// Live tokens (for tests).
@@ -87,9 +89,14 @@ mod tests {
         assert_eq!(t.agent("nope", now), Err(BadToken::Unknown));
         let later = now + Duration::from_secs(11);
         assert_eq!(t.agent(&a, later), Err(BadToken::Expired));
-        // Expired ones make room.
-        assert!(t.issue(a1, later).is_some());
+        // The sweeper keeps an expired token for a while, so that it still says "expired".
         t.sweep(later);
+        assert_eq!(t.agent(&a, later), Err(BadToken::Expired));
+        // Expired ones make room when the table is full.
+        assert!(t.issue(a1, later).is_some());
         assert_eq!(t.len(), 1);
+        let much_later = later + EXPIRED_KEPT + Duration::from_secs(11);
+        t.sweep(much_later);
+        assert_eq!(t.len(), 0);
     }
 }

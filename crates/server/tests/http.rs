@@ -1270,3 +1270,74 @@ async fn a_step_down_ends_web_sessions_and_cometd_answers_402() {
     assert_eq!(r.status, 401, "the web session ended: {}", r.body);
     drop(pg);
 }
+
+/// A Workspace API access token expires after `access_token_secs`, and the refusal says so;
+/// the token route refuses a wrong client and takes no JSON body's place.
+#[tokio::test]
+async fn workspace_access_tokens_expire_and_say_so() {
+    let server = start(|http, _| http.access_token_secs = 1).await;
+    let form = b"grant_type=password&username=a1&password=demo-a1";
+    let token = |client: (&'static str, String)| async move {
+        let headers = [
+            client,
+            ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ];
+        send(server.http, "POST", "/auth/v3/oauth/token", &headers, form).await
+    };
+    let wrong = token(basic("ixn-demo", "not-the-secret")).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body["error"], "invalid_client");
+    let r = token(basic("ixn-demo", "demo-secret")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["expires_in"], 1);
+    let bearer = (
+        "Authorization",
+        format!("Bearer {}", r.body["access_token"].as_str().unwrap()),
+    );
+    // Good until it expires: then each use says it expired (not that it is unknown).
+    let started = std::time::Instant::now();
+    loop {
+        let r = send(
+            server.http,
+            "GET",
+            "/auth/v3/userinfo",
+            &[bearer.clone()],
+            b"",
+        )
+        .await;
+        if r.status == 200 {
+            assert_eq!(r.body["user_name"], "a1");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "still good after 2 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(
+            r.body["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expired"),
+            "{}",
+            r.body
+        );
+        break;
+    }
+    let r = send(
+        server.http,
+        "POST",
+        "/workspace/v3/initialize-workspace",
+        &[bearer],
+        b"{}",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
