@@ -1301,7 +1301,7 @@ async fn workspace_access_tokens_expire_and_say_so() {
             server.http,
             "GET",
             "/auth/v3/userinfo",
-            &[bearer.clone()],
+            std::slice::from_ref(&bearer),
             b"",
         )
         .await;
