@@ -205,6 +205,10 @@ impl Engine {
         msg: &Message,
         out: &mut Vec<Output>,
     ) -> bool {
+        if self.scans.len() == 0 {
+            // Nothing under way (nearly always): no attribute is looked up.
+            return false;
+        }
         let proxied = msg.proxy_client_id();
         let Some(scan) = self.scans.waiting_for(conn, proxied) else {
             return false;

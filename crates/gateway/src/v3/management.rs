@@ -13,7 +13,7 @@
 //! `SnapshotReleased`, or the operation's name with `succeeded` and `failed` (each failed id
 //! with the engine's reason).
 
-use super::workspace::{Workspace, ask, instance, operation_id, typed};
+use super::workspace::{Workspace, ask, instance, operation_id, read_interaction, typed};
 use crate::hub::{Hub, WebSession};
 use crate::v3_shapes::bodies as b;
 use crate::v3_shapes::{V3Error, accepted, kv_list};
@@ -63,6 +63,15 @@ fn index(given: Option<u32>, default: i32) -> Result<i32, V3Error> {
     })
 }
 
+/// The `SnapshotId` of an EventSnapshotTaken.
+fn snapshot_id(taken: &Message) -> String {
+    taken
+        .attrs
+        .get_str(attr::SNAPSHOT_ID)
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// Reads positions `start`.. (`size` of them) of snapshot `sid`.
 async fn page(
     hub: &Hub,
@@ -106,11 +115,7 @@ pub(super) async fn get_snapshot(
         take.attrs.push(attr::ORDER, order.as_str());
     }
     let taken = ask(&hub, &web, take, MessageId::EVENT_SNAPSHOT_TAKEN).await?;
-    let sid = taken
-        .attrs
-        .get_str(attr::SNAPSHOT_ID)
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let sid = snapshot_id(&taken);
     let count = taken
         .attrs
         .get_int(attr::NUMBER_OF_INTERACTIONS)
@@ -206,11 +211,7 @@ async fn move_ids(
             .with(attr::CONDITION, condition)
             .with(attr::SNAPSHOT_MAX_INTERACTIONS, IDS_PER_CONDITION as i32);
         let taken = ask(hub, web, take, MessageId::EVENT_SNAPSHOT_TAKEN).await?;
-        let sid = taken
-            .attrs
-            .get_str(attr::SNAPSHOT_ID)
-            .cloned()
-            .unwrap_or_default();
+        let sid = snapshot_id(&taken);
         // Which of them the snapshot holds (the others are gone, or not the supervisor's to see).
         let held = Message::new(MessageId::REQUEST_GET_SNAPSHOT_INTERACTIONS)
             .with(attr::SNAPSHOT_ID, sid.clone())
@@ -376,13 +377,7 @@ pub(super) async fn get_details(
 ) -> Result<Response, V3Error> {
     supervisor(&hub, &web)?;
     let op = operation_id(typed::<b::Operation>(&body)?.operation_id);
-    let msg = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
-        .with(attr::INTERACTION_ID, id.as_str());
-    let reply = ask(&hub, &web, msg, MessageId::EVENT_INTERACTION_PROPERTIES).await?;
-    let interaction = reply
-        .attrs
-        .get_list(attr::INTERACTION)
-        .map_or(Value::Null, crate::v3_shapes::interaction);
+    let interaction = read_interaction(&hub, &web, &id).await?;
     publish(
         &hub,
         &web,

@@ -113,14 +113,9 @@ pub(super) async fn operation(
     let interaction = if operation == "complete" {
         json!({"id": id, "mediatype": mediatype, "state": "Completed"})
     } else {
-        let read = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
-            .with(attr::INTERACTION_ID, id.as_str());
-        match super::workspace::ask(&hub, &web, read, MessageId::EVENT_INTERACTION_PROPERTIES).await
-        {
-            Ok(r) => r
-                .attrs
-                .get_list(attr::INTERACTION)
-                .map_or_else(|| json!({"id": id}), crate::v3_shapes::interaction),
+        match super::workspace::read_interaction(&hub, &web, &id).await {
+            Ok(Value::Null) => json!({"id": id}),
+            Ok(i) => i,
             // Done, but no longer the agent's to read (placed in a queue it may not see).
             Err(_) => json!({"id": id, "mediatype": mediatype}),
         }

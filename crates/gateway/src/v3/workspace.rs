@@ -411,12 +411,10 @@ async fn subscription(
     web: &WebSession,
     hub: &Hub,
     id: &str,
-    body: &[u8],
+    op: &str,
+    data: &b::WorkbinData,
     unsubscribe: bool,
-) -> Result<Response, V3Error> {
-    let req = typed::<b::WorkbinRequest>(body)?;
-    let op = operation_id(req.operation_id);
-    let data = req.data.unwrap_or_default();
+) -> Result<(), V3Error> {
     let (info, _) = instance(hub, web, id, data.owner_id.as_deref())?;
     let workbin = crate::gws::WorkbinRef::from_info(&hub.config, &info);
     let msg = if unsubscribe {
@@ -428,9 +426,31 @@ async fn subscription(
             .with(attr::NOTIFY_PROPERTY_CHANGES, i32::from(props))
     };
     hub.link
-        .subscription(web.client, msg, workbin, unsubscribe, Some(op.clone()))
+        .subscription(web.client, msg, workbin, unsubscribe, Some(op.to_owned()))
         .await
         .map_err(|e| V3Error::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(())
+}
+
+/// One workbin's subscribe or unsubscribe request.
+async fn subscription_of(
+    web: &WebSession,
+    hub: &Hub,
+    id: &str,
+    body: &[u8],
+    unsubscribe: bool,
+) -> Result<Response, V3Error> {
+    let req = typed::<b::WorkbinRequest>(body)?;
+    let op = operation_id(req.operation_id);
+    subscription(
+        web,
+        hub,
+        id,
+        &op,
+        &req.data.unwrap_or_default(),
+        unsubscribe,
+    )
+    .await?;
     Ok(accepted(&op))
 }
 
@@ -441,7 +461,7 @@ pub(super) async fn subscribe(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    subscription(&web, &hub, &id, &body, false).await
+    subscription_of(&web, &hub, &id, &body, false).await
 }
 
 /// `POST /workspace/v3/workbins/{id}/unsubscribe`.
@@ -451,7 +471,7 @@ pub(super) async fn unsubscribe(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V3Error> {
-    subscription(&web, &hub, &id, &body, true).await
+    subscription_of(&web, &hub, &id, &body, true).await
 }
 
 /// The content of workbin instance `info` (owned by `owner`) as the Workspace API lists it.
@@ -510,12 +530,13 @@ async fn subscriptions(
 ) -> Result<Response, V3Error> {
     let req = typed::<b::WorkbinsRequest>(body)?;
     let op = operation_id(req.operation_id);
+    let data = b::WorkbinData {
+        owner_id: req.data.owner_id,
+        notify_property_changes: req.data.notify_property_changes,
+        workbin_id: None,
+    };
     for id in req.data.workbin_ids.list() {
-        let one = json!({"operationId": op, "data": {
-            "ownerId": req.data.owner_id,
-            "notifyPropertyChanges": req.data.notify_property_changes,
-        }});
-        subscription(web, hub, &id, one.to_string().as_bytes(), unsubscribe).await?;
+        subscription(web, hub, &id, &op, &data, unsubscribe).await?;
     }
     Ok(accepted(&op))
 }
@@ -572,13 +593,7 @@ pub(super) async fn get_details(
     body: Bytes,
 ) -> Result<Response, V3Error> {
     let op = operation_id(typed::<b::Operation>(&body)?.operation_id);
-    let msg = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
-        .with(attr::INTERACTION_ID, id.as_str());
-    let reply = ask(&hub, &web, msg, MessageId::EVENT_INTERACTION_PROPERTIES).await?;
-    let interaction = reply
-        .attrs
-        .get_list(attr::INTERACTION)
-        .map_or(Value::Null, crate::v3_shapes::interaction);
+    let interaction = read_interaction(&hub, &web, &id).await?;
     publish_workbins(
         &hub,
         &web,
@@ -587,4 +602,20 @@ pub(super) async fn get_details(
         json!({"interaction": interaction}),
     );
     Ok(accepted(&op))
+}
+
+/// Interaction `id` as `web`'s agent may read it (RequestGetInteractionProperties), in the
+/// Workspace API's shape.
+pub(super) async fn read_interaction(
+    hub: &Hub,
+    web: &WebSession,
+    id: &str,
+) -> Result<Value, V3Error> {
+    let msg = Message::new(MessageId::REQUEST_GET_INTERACTION_PROPERTIES)
+        .with(attr::INTERACTION_ID, id.to_owned());
+    let reply = ask(hub, web, msg, MessageId::EVENT_INTERACTION_PROPERTIES).await?;
+    Ok(reply
+        .attrs
+        .get_list(attr::INTERACTION)
+        .map_or(Value::Null, crate::v3_shapes::interaction))
 }
