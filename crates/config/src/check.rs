@@ -166,6 +166,15 @@ pub(crate) fn http(file: &ConfigFile, p: &mut Problems<'_>) -> Option<std::net::
             );
         }
     }
+    for o in &file.http.operators {
+        if !file.agent.iter().any(|a| a.id == *o) {
+            p.key(
+                "http",
+                "operators",
+                format!("{o:?} is no [[agent]] id: name the agents who may see the console's server page"),
+            );
+        }
+    }
     let path = &file.http.notifications_path;
     if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') || path.contains("//") {
         p.key(

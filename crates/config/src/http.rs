@@ -54,6 +54,12 @@ pub struct Http {
     pub oauth_clients: Vec<OAuthClient>,
     /// Seconds an access token is good for. Default 3600.
     pub access_token_secs: u64,
+    /// Serve the browser console at `/console/` (`ixn-server --console off` turns it off).
+    /// Default true.
+    pub console: bool,
+    /// Agents (ids) who see the console's server page (the operator role). Default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
 }
 
 /// An OAuth 2 client (`[[http.oauth_clients]]`): its id and an argon2 hash of its secret.
@@ -87,6 +93,8 @@ impl Default for Http {
             sign_ins_per_second: 10,
             oauth_clients: Vec::new(),
             access_token_secs: 3600,
+            console: true,
+            operators: Vec::new(),
         }
     }
 }

@@ -131,6 +131,15 @@ impl Census {
         ["AgentApplication", "MediaServer", "RoutingEngine", "Proxy"];
 }
 
+/// The queues and workbin instances holding the most interactions ([`Engine::busiest`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Busiest {
+    /// Queue names with their counts, the fullest first (then by name).
+    pub queues: Vec<(String, usize)>,
+    /// Workbin instances (`Drafts of a1`) with their counts, the fullest first (then by name).
+    pub workbins: Vec<(String, usize)>,
+}
+
 /// Counts of what the engine holds (for logs and metrics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -359,6 +368,35 @@ impl Engine {
             }
         }
         census
+    }
+
+    /// The `n` queues and the `n` workbin instances holding the most interactions. Walks every
+    /// queue and workbin instance (not every interaction): for a metrics scrape.
+    pub fn busiest(&self, n: usize) -> Busiest {
+        let mut busiest = Busiest::default();
+        for (loc, count) in self.interactions.located_counts() {
+            match loc {
+                crate::types::Location::Queued(q) => {
+                    busiest
+                        .queues
+                        .push((self.names.queue(q).to_string(), count));
+                }
+                crate::types::Location::InWorkbin(key) => busiest.workbins.push((
+                    format!(
+                        "{} of {}",
+                        self.names.workbin(key.ty),
+                        self.names.owner(key.owner)
+                    ),
+                    count,
+                )),
+                crate::types::Location::Handling(_) => {}
+            }
+        }
+        for list in [&mut busiest.queues, &mut busiest.workbins] {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(n);
+        }
+        busiest
     }
 
     /// Counts of what the engine holds.

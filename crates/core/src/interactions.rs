@@ -201,6 +201,14 @@ impl Interactions {
         self.slots.iter().map(|(_, ix)| ix)
     }
 
+    /// Each queue and workbin instance that holds interactions, with how many.
+    pub(crate) fn located_counts(&self) -> impl Iterator<Item = (Location, usize)> + '_ {
+        self.located
+            .iter()
+            .map(|(l, t)| (*l, t.len()))
+            .filter(|(_, n)| *n > 0)
+    }
+
     /// The interactions in `loc` (a queue or a workbin instance) after `after` in their
     /// order (before it when `rev`, from the end), with their places in it.
     pub(crate) fn located_after<'a>(

@@ -50,7 +50,7 @@ mod workbins;
 pub use auth::{Proof, verify_password};
 #[cfg(any(test, fuzzing, feature = "model"))]
 pub use engine::inspect;
-pub use engine::{Census, Engine, Role, Stats, not_active_notice, ping_reply};
+pub use engine::{Busiest, Census, Engine, Role, Stats, not_active_notice, ping_reply};
 pub use error::Error;
 pub use ids::ClientId;
 pub use output::{CloseReason, ConnId, Output};

@@ -112,6 +112,20 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
         ));
     };
     let peer = crate::listen::peer_of(parts).map(|a| a.ip());
+    let agent = check_credentials(hub, peer, &user, password).await?;
+    hub.sign_in(agent).await
+}
+
+/// Checks an agent's id (or user id) and password, at most `[http] sign_ins_per_second` a
+/// second from `peer`; a refusal costs one password check whether the agent exists or not and
+/// says nothing of which it was.
+pub(crate) async fn check_credentials(
+    hub: &Hub,
+    peer: Option<std::net::IpAddr>,
+    user: &str,
+    password: String,
+) -> Result<ixn_config::AgentIdx, ApiError> {
+    let unauthenticated = |m: &str| ApiError::new(Status::Unauthenticated, m);
     if let Some(ip) = peer
         && hub.credentials.sign_ins.check_key(&ip).is_err()
     {
@@ -126,9 +140,7 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
         .with_http(StatusCode::TOO_MANY_REQUESTS));
     }
     let config = &hub.config;
-    let agent = config
-        .agent(&user)
-        .or_else(|| config.agent_by_user_id(&user));
+    let agent = config.agent(user).or_else(|| config.agent_by_user_id(user));
     let entry = agent.map(|a| &config[a]);
     let hash = entry.and_then(|e| e.password_hash.clone());
     // Unknown agent, or one without a password: check against the decoy all the same.
@@ -154,7 +166,7 @@ async fn sign_in(hub: &Arc<Hub>, parts: &Parts) -> Result<(Arc<WebSession>, Stri
         tracing::info!(?peer, %why, "HTTP sign-in refused");
         return Err(unauthenticated("unknown agent or wrong password"));
     };
-    hub.sign_in(agent).await
+    Ok(agent)
 }
 
 /// The API's base URI as the client reached it, `http://{Host}/api/v2`, for the `uri` fields

@@ -79,6 +79,8 @@ pub(crate) struct Hub {
     pub(crate) metrics: Arc<crate::metrics::WebMetrics>,
     /// The Workspace API's access tokens.
     pub(crate) tokens: crate::tokens::Tokens,
+    /// When the web API started (the console's server page shows the uptime).
+    pub(crate) started: std::time::Instant,
 }
 
 impl Hub {
@@ -115,6 +117,7 @@ impl Hub {
             },
             metrics,
             tokens,
+            started: std::time::Instant::now(),
         }))
     }
 

@@ -35,6 +35,7 @@
 mod auth;
 mod bayeux;
 mod cometd;
+mod console;
 mod engine_link;
 mod error;
 mod extract;

@@ -72,6 +72,7 @@ pub struct WebMetrics {
     cometd_sessions: Gauge,
     counts: Mutex<Option<Counts>>,
     scrape: Mutex<Option<Scrape>>,
+    console_scrape: Mutex<Option<Scrape>>,
 }
 
 impl std::fmt::Debug for WebMetrics {
@@ -103,6 +104,16 @@ impl WebMetrics {
     /// Serves `GET /metrics` on the web API's listener with `scrape`.
     pub fn serve_scrape(&self, scrape: Scrape) {
         *lock(&self.scrape) = Some(scrape);
+    }
+
+    /// Gives the console's server page `scrape`, wherever `/metrics` is served.
+    pub fn console_reads(&self, scrape: Scrape) {
+        *lock(&self.console_scrape) = Some(scrape);
+    }
+
+    /// The scrape the console's server page reads.
+    pub(crate) fn console_scrape(&self) -> Option<Scrape> {
+        lock(&self.console_scrape).clone()
     }
 
     /// Sets the session gauges from the running gateway (call before encoding a scrape).

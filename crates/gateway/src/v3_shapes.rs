@@ -162,6 +162,8 @@ pub(crate) fn interaction(props: &ixn_codec::KvList) -> Value {
         ("workbinTypeId", attr::INTERACTION_WORKBIN_TYPE_ID),
         ("agentId", attr::INTERACTION_AGENT_ID),
         ("placeId", attr::INTERACTION_PLACE_ID),
+        ("agentGroupId", attr::INTERACTION_AGENT_GROUP_ID),
+        ("placeGroupId", attr::INTERACTION_PLACE_GROUP_ID),
         ("assignedTo", attr::ASSIGNED_TO),
         ("submittedBy", attr::SUBMITTED_BY),
         ("receivedAt", attr::RECEIVED_AT),

@@ -85,11 +85,14 @@ fn init_logs(args: &Args) -> Result<(), String> {
 /// The configuration (`--config`, or the built-in demo) and TLS, checked as a start needs
 /// them.
 fn load(args: &Args) -> Result<(Arc<Config>, Option<ixn_tls::Acceptor>), String> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => Config::load(path),
         None => Config::from_toml_str(DEMO_TOML, "built-in demo configuration"),
     }
     .map_err(|e| e.to_string())?;
+    if let Some(on) = args.console {
+        config.http.console = on;
+    }
     if let Some(store) = args.store.as_deref()
         && store != "journal"
         && !ixn_pgstore::is_url(store)

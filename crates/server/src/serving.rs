@@ -226,6 +226,7 @@ fn start_metrics(
         Arc::new(registry)
     };
     let scrape = scrape(registry, handle.flusher(), Arc::clone(web_metrics));
+    web_metrics.console_reads(Arc::clone(&scrape));
     let metrics_stop = tokio_util::sync::CancellationToken::new();
     match options.metrics.take() {
         Some(listener) => {

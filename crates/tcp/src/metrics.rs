@@ -119,6 +119,15 @@ pub(crate) struct StateLabels {
     pub(crate) state: &'static str,
 }
 
+/// A queue or workbin instance among the busiest.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LocationLabels {
+    /// `queue` or `workbin`.
+    pub(crate) kind: &'static str,
+    /// The queue's name, or the workbin instance's (`Drafts of a1`).
+    pub(crate) name: String,
+}
+
 /// The TCP side's metrics, shared by the listener, its connections, the engine task and the
 /// store thread.
 #[derive(Debug)]
@@ -132,6 +141,7 @@ pub struct Metrics {
     pub(crate) logins: Gauge,
     pub(crate) subscriptions: Gauge,
     pub(crate) interactions: Family<StateLabels, Gauge>,
+    pub(crate) busiest: Family<LocationLabels, Gauge>,
     pub(crate) stored_bytes: Gauge,
     pub(crate) snapshots: Gauge,
     pub(crate) locks: Gauge,
@@ -157,6 +167,7 @@ impl Default for Metrics {
             logins: Gauge::default(),
             subscriptions: Gauge::default(),
             interactions: Family::default(),
+            busiest: Family::default(),
             stored_bytes: Gauge::default(),
             snapshots: Gauge::default(),
             locks: Gauge::default(),
@@ -217,6 +228,11 @@ impl Metrics {
             "interactions",
             "Interactions stored, by state",
             self.interactions.clone(),
+        );
+        registry.register(
+            "busiest_interactions",
+            "Interactions in the busiest queues and workbin instances (the 5 fullest of each kind at the scrape; others have no series)",
+            self.busiest.clone(),
         );
         registry.register_with_unit(
             "interactions_stored",

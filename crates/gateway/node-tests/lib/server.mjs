@@ -13,11 +13,12 @@ const SERVER_BIN = process.env.IXN_SERVER_BIN || path.join(workspace, "target/re
 const IXN_BIN = process.env.IXN_BIN || path.join(workspace, "target/release/ixn");
 const CONFIG = path.resolve(here, "../config.toml");
 
-/** Starts ixn-server on ephemeral ports; resolves to { tcp, http, child }. */
-export async function startServer() {
+/** Starts ixn-server on ephemeral ports; resolves to { tcp, http, child }. `config`: this
+ * folder's configuration, or `null` for the built-in demo one; `extra`: more flags. */
+export async function startServer({ config = CONFIG, extra = [] } = {}) {
   const child = spawn(
     SERVER_BIN,
-    ["--config", CONFIG, "--ephemeral", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "warn"],
+    [...(config ? ["--config", config] : []), "--ephemeral", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", process.env.IXN_LOG || "warn", ...extra],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout });

@@ -3,7 +3,7 @@
 use super::shared::engine_error;
 use crate::extract::{Body, COOKIE, Operation, SignedIn, cookie_token};
 use crate::gws::{ApiError, Empty, Status, Success};
-use crate::hub::Hub;
+use crate::hub::{Hub, WebSession};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,6 @@ pub(super) async fn post(
     State(hub): State<Arc<Hub>>,
     Body(op): Body<Operation>,
 ) -> Result<Success<Empty>, ApiError> {
-    let agent = &hub.config[web.agent];
     match op.name()? {
         "StartContactCenterSession" => {
             let Some(place) = op.place() else {
@@ -59,36 +58,7 @@ pub(super) async fn post(
                     "place is required: {\"operationName\":\"StartContactCenterSession\",\"place\":\"<place id>\"}",
                 ));
             };
-            if hub.config.place(place).is_none() {
-                return Err(ApiError::new(
-                    Status::NotFound,
-                    format!("no place {place:?} in the configuration"),
-                ));
-            }
-            match web.place() {
-                Some(p) if p == place => return Ok(Success::new(Empty {})),
-                Some(p) => {
-                    return Err(ApiError::new(
-                        Status::BadState,
-                        format!(
-                            "a contact center session is already started at place {p:?}; end it first (EndContactCenterSession)"
-                        ),
-                    ));
-                }
-                None => {}
-            }
-            let msg = Message::new(MessageId::REQUEST_AGENT_LOGIN)
-                .with(attr::TENANT_ID, agent.tenant)
-                .with(attr::AGENT_ID, agent.id.as_str())
-                .with(attr::PLACE_ID, place);
-            let r = hub
-                .request(Some(web.client), msg)
-                .await
-                .map_err(engine_error)?;
-            if r.id != MessageId::EVENT_ACK {
-                return Err(ApiError::from_engine(&r));
-            }
-            web.set_place(Some(place.to_owned()));
+            start_session(&hub, &web, place).await?;
             Ok(Success::new(Empty {}))
         }
         "EndContactCenterSession" => {
@@ -118,6 +88,47 @@ pub(super) async fn post(
             ),
         )),
     }
+}
+
+/// StartContactCenterSession: the agent logs in at `place` (acknowledged at once when it is
+/// already there; refused when it is at another place).
+pub(crate) async fn start_session(
+    hub: &Hub,
+    web: &WebSession,
+    place: &str,
+) -> Result<(), ApiError> {
+    let agent = &hub.config[web.agent];
+    if hub.config.place(place).is_none() {
+        return Err(ApiError::new(
+            Status::NotFound,
+            format!("no place {place:?} in the configuration"),
+        ));
+    }
+    match web.place() {
+        Some(p) if p == place => return Ok(()),
+        Some(p) => {
+            return Err(ApiError::new(
+                Status::BadState,
+                format!(
+                    "a contact center session is already started at place {p:?}; end it first (EndContactCenterSession)"
+                ),
+            ));
+        }
+        None => {}
+    }
+    let msg = Message::new(MessageId::REQUEST_AGENT_LOGIN)
+        .with(attr::TENANT_ID, agent.tenant)
+        .with(attr::AGENT_ID, agent.id.as_str())
+        .with(attr::PLACE_ID, place);
+    let r = hub
+        .request(Some(web.client), msg)
+        .await
+        .map_err(engine_error)?;
+    if r.id != MessageId::EVENT_ACK {
+        return Err(ApiError::from_engine(&r));
+    }
+    web.set_place(Some(place.to_owned()));
+    Ok(())
 }
 
 /// `POST /api/v2/signout`: ends the caller's web session (its agent is logged out, its

@@ -3,7 +3,7 @@
 //! not-found answer.
 
 mod health;
-mod me;
+pub(crate) mod me;
 mod notifications;
 mod owner;
 mod scrape;
@@ -67,6 +67,11 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/openapi/v2.json", get(crate::openapi::v2))
         .route("/openapi/v3.json", get(crate::openapi::v3))
         .merge(crate::v3::routes())
+        .merge(if hub.config.http.console {
+            crate::console::routes()
+        } else {
+            Router::new()
+        })
         .route("/metrics", get(scrape::metrics))
         .fallback(shared::not_found)
         .layer(axum::middleware::from_fn(extract::set_cookie))

@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// Where media management results are published.
 pub(crate) const CHANNEL: &str = "/workspace/v3/media-management";
 /// Interactions named in one snapshot condition at most (the rest go in further ones).
-const IDS_PER_CONDITION: usize = 100;
+pub(crate) const IDS_PER_CONDITION: usize = 100;
 
 type Shared = State<Arc<Hub>>;
 
@@ -72,8 +72,9 @@ fn snapshot_id(taken: &Message) -> String {
         .unwrap_or_default()
 }
 
-/// Reads positions `start`.. (`size` of them) of snapshot `sid`.
-async fn page(
+/// Reads positions `start`.. (`size` of them) of snapshot `sid`: each interaction as it is
+/// now, one gone since as `{"id", "state": "Gone"}`.
+pub(crate) async fn page(
     hub: &Hub,
     web: &WebSession,
     sid: &str,
@@ -181,9 +182,9 @@ pub(super) async fn with_snapshot(
 
 /// What a bulk operation did: the ids done, and the others with why.
 #[derive(Default)]
-struct Outcome {
-    succeeded: Vec<String>,
-    failed: Vec<Value>,
+pub(crate) struct Outcome {
+    pub(crate) succeeded: Vec<String>,
+    pub(crate) failed: Vec<Value>,
 }
 
 impl Outcome {
@@ -194,7 +195,7 @@ impl Outcome {
 
 /// Moves `ids` to `target` (`Queue` or `Workbin`): a snapshot of exactly them (at most
 /// [`IDS_PER_CONDITION`] at a time), RequestMoveInteractions, the snapshot released.
-async fn move_ids(
+pub(crate) async fn move_ids(
     hub: &Hub,
     web: &WebSession,
     ids: &[String],
@@ -259,7 +260,7 @@ async fn move_ids(
 }
 
 /// Runs `request(id)` for each of `ids`, counting what the engine acknowledged.
-async fn each(
+pub(crate) async fn each(
     hub: &Hub,
     web: &WebSession,
     ids: &[String],

@@ -7,10 +7,10 @@
 //! `WORKSPACE_SESSIONID` cookie; CometD at `/workspace/v3/notifications` then says when the
 //! workspace is initialized and carries the asynchronous results.
 
-mod management;
+pub(crate) mod management;
 mod media;
 mod oauth;
-mod workspace;
+pub(crate) mod workspace;
 
 use crate::hub::Hub;
 use axum::Router;

@@ -186,7 +186,7 @@ pub(super) async fn notifications_suffix(
 }
 
 /// Asks the engine for `web`'s logical client; an EventError becomes this API's error.
-pub(super) async fn ask(
+pub(crate) async fn ask(
     hub: &Hub,
     web: &WebSession,
     msg: Message,
@@ -606,7 +606,7 @@ pub(super) async fn get_details(
 
 /// Interaction `id` as `web`'s agent may read it (RequestGetInteractionProperties), in the
 /// Workspace API's shape.
-pub(super) async fn read_interaction(
+pub(crate) async fn read_interaction(
     hub: &Hub,
     web: &WebSession,
     id: &str,

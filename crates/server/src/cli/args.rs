@@ -68,6 +68,10 @@ pub(crate) struct Args {
     /// of the configuration (the demo configuration has 127.0.0.1:8080), else off.
     #[arg(long, value_name = "ADDR|off")]
     pub(crate) http: Option<String>,
+    /// Serve the browser console at /console/ on the web API's listener (`on`), or not (`off`).
+    /// Overrides `[http] console`; default on.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub(crate) console: Option<bool>,
     /// How long a closing connection may take to write what is queued (at shutdown too):
     /// seconds, or a duration such as 5s or 1500ms.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -219,6 +223,15 @@ fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{text:?} is out of range"));
     }
     Ok(bytes as u64)
+}
+
+/// `on` or `off`.
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?}: write on or off")),
+    }
 }
 
 /// A duration: seconds (5, 0.5), or with units (5s, 1500ms, 1m).

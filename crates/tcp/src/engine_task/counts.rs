@@ -5,10 +5,13 @@
 //! census of clients, logins, subscriptions, interactions and outbound queues then too.
 
 use super::routing::Router;
-use crate::metrics::{Disconnect, RequestLabels, StateLabels, TypeLabels};
+use crate::metrics::{Disconnect, LocationLabels, RequestLabels, StateLabels, TypeLabels};
 use ixn_codec::{Message, MessageId, attr};
 use ixn_core::{ConnId, Engine, Output};
 use std::collections::HashMap;
+
+/// How many of the busiest queues, and of the busiest workbin instances, a scrape reports.
+const BUSIEST: usize = 5;
 
 /// Counts since the last flush.
 #[derive(Debug, Default)]
@@ -92,6 +95,15 @@ impl Counts {
             m.interactions
                 .get_or_create(&StateLabels { state })
                 .set(gauge(n));
+        }
+        let busiest = engine.busiest(BUSIEST);
+        m.busiest.clear();
+        for (kind, list) in [("queue", busiest.queues), ("workbin", busiest.workbins)] {
+            for (name, n) in list {
+                m.busiest
+                    .get_or_create(&LocationLabels { kind, name })
+                    .set(gauge(n));
+            }
         }
         m.stored_bytes.set(gauge(census.stats.stored_bytes));
         m.snapshots.set(gauge(census.stats.snapshots));
